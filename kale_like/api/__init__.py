@@ -1,0 +1,39 @@
+"""The verbs shared by the CLI, the Jupyter server extension, the widgets and papermill.
+
+Each verb lives in its own module and is imported on first use, so importing
+``kale_like.api`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public verb -> module under kale_like.api
+_VERBS: dict[str, str] = {
+    "load_pipeline": "analyze",
+    "analyze": "analyze",
+    "compile": "compile",
+    "run": "run",
+    "verify": "run",
+    "runs_list": "runs",
+    "runs_show": "runs",
+    "build": "build",
+    "deploy": "deploy",
+    "sweep": "sweep",
+}
+
+__all__ = sorted(_VERBS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _VERBS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kale_like.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

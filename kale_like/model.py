@@ -1,0 +1,221 @@
+"""The pipeline IR: frozen dataclasses every backend consumes.
+
+The IR is the single source of truth after analysis: no backend re-reads the notebook.
+Names here are the user's names; backends sanitize them for their own targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Diagnostic
+
+# Process-global state kinds carried between steps (see analysis.py and runtime/state.py).
+STATE_KINDS: tuple[str, ...] = (
+    "random",  # random module RNG state
+    "numpy.random",  # numpy legacy global RNG state
+    "torch.random",  # torch global RNG state
+    "os.environ",
+    "cwd",
+    "sys.path",
+    "warnings",
+    "pandas.options",
+    "matplotlib.rc",
+)
+
+PARAM_TYPES = ("int", "float", "str", "bool", "list", "dict", "none")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A pipeline input from the parameters cell. ``type`` is one of PARAM_TYPES."""
+
+    name: str
+    default: Any
+    type: str
+    cell: int | None = None
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "default": self.default}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A ``print(name)`` line of the metrics cell, attached to the last step writing it."""
+
+    name: str
+    step: str
+    cell: int | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """Per-step execution settings from tags and ``steps_defaults`` (all optional)."""
+
+    image: str | None = None
+    limits: tuple[tuple[str, str], ...] = ()  # (resource, value), e.g. ("memory", "2Gi")
+    requests: tuple[tuple[str, str], ...] = ()
+    cache: bool | None = None
+    retries: int | None = None
+    timeout: int | None = None  # seconds
+    env: tuple[tuple[str, str], ...] = ()  # (NAME, VALUE)
+    secrets: tuple[tuple[str, str, str], ...] = ()  # (secret name, key, ENV NAME)
+    annotations: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    volumes: tuple[tuple[str, str], ...] = ()  # (pvc name, mount path)
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[str, str, str], ...] = ()  # (key, operator/value, effect)
+    report: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the settings that are set; pairs become objects."""
+        out: dict[str, Any] = {}
+        if self.image is not None:
+            out["image"] = self.image
+        for key in ("limits", "requests", "env", "annotations", "labels", "node_selector"):
+            pairs = getattr(self, key)
+            if pairs:
+                out[key] = dict(pairs)
+        if self.cache is not None:
+            out["cache"] = "enabled" if self.cache else "disabled"
+        if self.retries is not None:
+            out["retries"] = self.retries
+        if self.timeout is not None:
+            out["timeout"] = self.timeout
+        if self.secrets:
+            out["secrets"] = [{"secret": s, "key": k, "env": e} for s, k, e in self.secrets]
+        if self.volumes:
+            out["volumes"] = [{"pvc": p, "mount_path": m} for p, m in self.volumes]
+        if self.tolerations:
+            out["tolerations"] = [
+                {"key": k, "value": v, "effect": e} for k, v, e in self.tolerations
+            ]
+        if self.report is not None:
+            out["report"] = "enabled" if self.report else "disabled"
+        return out
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: a run of notebook cells executed in one process.
+
+    ``inputs`` maps each variable the step loads to the step that produces it (its last
+    writer); ``state_inputs`` does the same for process-global state kinds (STATE_KINDS).
+    ``after`` lists every step this one must run after (data or explicit ``prev:``).
+    """
+
+    name: str
+    cells: tuple[int, ...]
+    sources: tuple[str, ...]  # the raw source of each cell, magics included
+    after: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()  # (variable, producer step)
+    outputs: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()  # pipeline parameters this step reads
+    state_inputs: tuple[tuple[str, str], ...] = ()  # (state kind, producer step)
+    state_outputs: tuple[str, ...] = ()  # state kinds this step changes
+    metrics: tuple[str, ...] = ()  # metrics this step produces
+    modules: tuple[str, ...] = ()  # top-level modules its code imports (incl. prelude, functions)
+    settings: StepSettings = field(default_factory=StepSettings)
+
+    @property
+    def input_map(self) -> dict[str, str]:
+        return dict(self.inputs)
+
+    @property
+    def code_digest(self) -> str:
+        h = hashlib.sha256()
+        for src in self.sources:
+            h.update(src.encode("utf-8"))
+            h.update(b"\0")
+        return h.hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cells": list(self.cells),
+            "after": list(self.after),
+            "inputs": dict(self.inputs),
+            "outputs": list(self.outputs),
+            "parameters": list(self.parameters),
+            "state": dict(self.state_inputs),
+            "state_outputs": list(self.state_outputs),
+            "metrics": list(self.metrics),
+            "settings": self.settings.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Prelude:
+    """Code every step replays before its own cells: imports and functions cells."""
+
+    imports: tuple[str, ...] = ()  # raw sources of `imports` cells
+    functions: tuple[str, ...] = ()  # raw sources of `functions` cells
+    import_cells: tuple[int, ...] = ()
+    function_cells: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The whole pipeline: what every backend consumes."""
+
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    experiment: str | None = None
+    parameters: tuple[Parameter, ...] = ()
+    metrics: tuple[Metric, ...] = ()
+    prelude: Prelude = field(default_factory=Prelude)
+    base_image: str | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    notebook_path: str | None = None
+    notebook_digest: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    python_version: str = ""
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON contract of ``kale-like analyze --format json``."""
+        return {
+            "pipeline": {
+                "name": self.name,
+                "description": self.description,
+                "experiment": self.experiment,
+                "parameters": {p.name: p.to_json() for p in self.parameters},
+                "metrics": [m.name for m in self.metrics],
+            },
+            "steps": [s.to_json() for s in self.steps],
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+        }
+
+    def digest(self) -> str:
+        """Content digest of everything that affects execution."""
+        blob = json.dumps(
+            {
+                "ir": self.to_json(),
+                "prelude": [self.prelude.imports, self.prelude.functions],
+                "sources": [s.sources for s in self.steps],
+            },
+            sort_keys=True,
+            default=repr,
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
