@@ -47,7 +47,8 @@ def quickstart() -> nbformat.NotebookNode:
                 """
                 # Quickstart
                 `generate` makes numbers; `stats` and `histogram` run in parallel on them;
-                `report` joins both. Compile it with `kale-like compile examples/quickstart.ipynb -o out/`.
+                `report` joins both. Compile it with
+                `kale-like compile examples/quickstart.ipynb -o out/`.
                 """
             ),
             code(
@@ -116,7 +117,9 @@ def quickstart() -> nbformat.NotebookNode:
         kubeflow_notebook={
             "pipeline_name": "quickstart",
             "experiment_name": "examples",
-            "pipeline_description": "Stdlib-only quickstart: generate, two parallel summaries, report",
+            "pipeline_description": (
+                "Stdlib-only quickstart: generate, two parallel summaries, report"
+            ),
         },
     )
 
@@ -128,7 +131,8 @@ def sklearn_iris() -> nbformat.NotebookNode:
             md(
                 """
                 # Iris classifier
-                Load the iris data set, split it, train a logistic regression and report its accuracy.
+                Load the iris data set, split it, train a logistic regression and report
+                its accuracy.
                 """
             ),
             code(
@@ -164,7 +168,8 @@ def sklearn_iris() -> nbformat.NotebookNode:
                 features = df.drop(columns=["target"])
                 target = df["target"]
                 x_train, x_test, y_train, y_test = train_test_split(
-                    features, target, test_size=test_size, random_state=random_state, stratify=target
+                    features, target,
+                    test_size=test_size, random_state=random_state, stratify=target,
                 )
                 """,
                 "step:split",

@@ -1,0 +1,175 @@
+"""``compile``: notebook (or IR) -> ``DIR/<pipeline>.py`` (KFP DSL) + ``DIR/<pipeline>.yaml``.
+
+Both files appear together or not at all: they are generated in a temporary directory next
+to the output directory and renamed into place only after KFP compiled the YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from ..errors import AnalysisError, InputError, UsageError
+from ..model import Pipeline
+
+__all__ = ["CompileResult", "compile", "prepare_pipeline", "write_atomically"]
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """Where the two files were written, and the pipeline they describe."""
+
+    dsl_path: Path
+    yaml_path: Path
+    pipeline: Pipeline
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.pipeline.diagnostics if d.severity == "warning"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline.name,
+            "dsl": str(self.dsl_path),
+            "yaml": str(self.yaml_path),
+            "steps": self.pipeline.step_names,
+            "diagnostics": [d.to_json() for d in self.pipeline.diagnostics],
+        }
+
+
+def prepare_pipeline(
+    notebook: str | os.PathLike[str] | dict[str, Any] | Pipeline,
+    *,
+    pipeline_name: str | None = None,
+    experiment: str | None = None,
+    description: str | None = None,
+    base_image: str | None = None,
+) -> Pipeline:
+    """Load (unless given a Pipeline), apply explicit overrides, refuse error diagnostics."""
+    if isinstance(notebook, Pipeline):
+        pipeline = notebook
+    else:
+        from .analyze import load_pipeline
+
+        pipeline = load_pipeline(notebook)
+    overrides = {
+        "name": pipeline_name,
+        "experiment": experiment,
+        "description": description,
+        "base_image": base_image,
+    }
+    # Options override the notebook's metadata only when given explicitly.
+    given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        pipeline = dataclasses.replace(pipeline, **given)
+    if pipeline_name is not None and not pipeline_name.strip():
+        raise UsageError("the pipeline name is empty", kind="bad-name", tag="--name")
+    try:
+        from .analyze import check_pipeline
+    except ImportError:  # analysis not importable: apply the same rule here
+        check_pipeline = None
+    if check_pipeline is not None:
+        check_pipeline(pipeline)
+    _refuse_errors(pipeline)
+    return pipeline
+
+
+def _refuse_errors(pipeline: Pipeline) -> None:
+    errors = [d for d in pipeline.diagnostics if d.severity == "error"]
+    if not errors:
+        return
+    first = errors[0]
+    raise AnalysisError(
+        f"{len(errors)} error(s) in the notebook; first: {first.message}",
+        kind=first.kind,
+        cell=first.cell,
+        line=first.line,
+        fix=first.fix,
+        path=pipeline.notebook_path,
+        diagnostics=errors,
+    )
+
+
+def compile(  # noqa: A001 - the verb's public name
+    notebook: str | os.PathLike[str] | dict[str, Any] | Pipeline,
+    output_dir: str | os.PathLike[str],
+    *,
+    pipeline_name: str | None = None,
+    experiment: str | None = None,
+    description: str | None = None,
+    base_image: str | None = None,
+    images: dict[str, str] | None = None,
+) -> CompileResult:
+    """Compile a notebook (path, nbformat dict, or an analysed Pipeline) for KFP v2.
+
+    Writes ``<output_dir>/<name>.py`` and ``<output_dir>/<name>.yaml`` (``<name>`` is the
+    KFP pipeline name). ``images`` maps step names to built images that replace their base
+    image. Raises :class:`InputError` for a notebook with errors, leaving nothing written.
+    """
+    from ..backends.kfp import compile_dsl
+    from ..codegen import dsl_filename, generate_dsl
+
+    pipeline = prepare_pipeline(
+        notebook,
+        pipeline_name=pipeline_name,
+        experiment=experiment,
+        description=description,
+        base_image=base_image,
+    )
+    notebook_name = Path(pipeline.notebook_path).name if pipeline.notebook_path else None
+    if notebook_name is None and isinstance(notebook, (str, os.PathLike)):
+        notebook_name = Path(notebook).name
+    source = generate_dsl(pipeline, images, notebook_name=notebook_name)
+    stem = dsl_filename(pipeline)
+    out = Path(output_dir)
+
+    def build(tmp: Path) -> None:
+        dsl_path = tmp / f"{stem}.py"
+        dsl_path.write_text(source, encoding="utf-8")
+        compile_dsl(dsl_path, tmp / f"{stem}.yaml")
+
+    write_atomically(out, build, [f"{stem}.py", f"{stem}.yaml"])
+    return CompileResult(out / f"{stem}.py", out / f"{stem}.yaml", pipeline)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(out: Path, build: Any, filenames: list[str]) -> None:
+    """Run ``build(tmp_dir)`` then move ``filenames`` from it into ``out``.
+
+    The temporary directory lives beside ``out`` (same file system, so renames are atomic).
+    A new ``out`` appears whole by one rename; into an existing one each file is replaced
+    by a rename. On any error the temporary directory is removed and ``out`` is untouched.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory", kind="bad-output", tag="-o")
+    anchor = out.resolve().parent
+    while not anchor.exists():  # create missing parents only once everything succeeded
+        anchor = anchor.parent
+    tmp = Path(tempfile.mkdtemp(prefix=".kale-like-", dir=anchor))
+    try:
+        build(tmp)
+        missing = [f for f in filenames if not (tmp / f).is_file()]
+        if missing:
+            raise InputError(f"compile produced no {', '.join(missing)}", kind="compile-failed")
+        for extra in set(os.listdir(tmp)) - set(filenames):  # e.g. __pycache__ of the import
+            shutil.rmtree(tmp / extra, ignore_errors=True)
+        if out.exists():
+            for name in filenames:
+                os.replace(tmp / name, out / name)
+        else:
+            out.resolve().parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private; a new dir is not
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

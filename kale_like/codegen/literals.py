@@ -1,0 +1,92 @@
+"""Python literals for JSON-compatible values, laid out for reading.
+
+Everything the user wrote reaches the generated file through :func:`render_literal`, which
+only ever emits ``repr`` of str/int/float/bool/None inside list and dict displays, so no
+value can close a string early or add a statement (``ast.literal_eval`` reads it back).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+WIDTH = 92  # soft line width of the generated file
+INDENT = "    "
+
+
+def check_literal(value: Any, where: str = "value") -> None:
+    """Raise ``ValueError`` unless ``value`` is JSON-compatible (finite floats, str keys)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value!r} is not a finite number")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_literal(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: dict key {key!r} is not a string")
+            check_literal(item, f"{where}[{key!r}]")
+        return
+    raise ValueError(f"{where}: {type(value).__name__} is not a JSON-compatible value")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))  # int subclasses (IntEnum) would repr as a name
+    if isinstance(value, float):
+        return repr(float(value))
+    return repr(str(value))
+
+
+def inline(value: Any) -> str:
+    """One-line literal."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(inline(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_scalar(str(k))}: {inline(v)}" for k, v in value.items()) + "}"
+    return _scalar(value)
+
+
+def render_literal(value: Any, indent: int = 0, *, prefix_len: int = 0) -> str:
+    """A literal for ``value``; continuation lines are indented ``indent`` levels.
+
+    ``prefix_len`` is the width of the text before the literal on its first line, so
+    short values stay on one line.
+    """
+    check_literal(value)
+    return _render(value, indent, prefix_len)
+
+
+def _render(value: Any, indent: int, prefix_len: int) -> str:
+    one_line = inline(value)
+    pad = INDENT * indent
+    if len(pad) + prefix_len + len(one_line) <= WIDTH and "\n" not in one_line:
+        return one_line
+    inner = INDENT * (indent + 1)
+    if isinstance(value, str):
+        pieces = value.splitlines(keepends=True)
+        if len(pieces) <= 1:
+            return one_line  # a long single line: splitting it would not help reading
+        body = "\n".join(inner + _scalar(piece) for piece in pieces)
+        return "(\n" + body + "\n" + pad + ")"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        items = [inner + _render(v, indent + 1, 0) + "," for v in value]
+        return "[\n" + "\n".join(items) + "\n" + pad + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = []
+        for key, item in value.items():
+            key_text = _scalar(str(key)) + ": "
+            items.append(inner + key_text + _render(item, indent + 1, len(key_text)) + ",")
+        return "{\n" + "\n".join(items) + "\n" + pad + "}"
+    return one_line
