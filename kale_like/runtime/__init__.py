@@ -1,0 +1,203 @@
+"""What runs inside a step, in every engine: :func:`run_step`.
+
+Order inside the step process: an IPython shell over a fresh ``__main__``; the prelude
+(imports, then functions cells); carried process-global state; parameters; input variables
+(after the prelude, so a step's ``e = 5`` shadows ``from math import *``); the step's cells,
+capturing each cell's outputs; then outputs, the state snapshot, metrics, and the executed
+step notebook / HTML report.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import RunFailed
+
+__all__ = ["StepFailed", "StepOutcome", "run_step"]
+
+
+class StepFailed(RunFailed):
+    """A step's user code failed (or a value it produced could not be saved)."""
+
+    default_kind = "step-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        cell: int | None = None,
+        exc_type: str | None = None,
+        traceback: str | None = None,
+        variable: str | None = None,
+        fix: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, step=step, cell=cell, fix=fix, kind=kind)
+        self.exc_type = exc_type
+        self.traceback = traceback
+        self.variable = variable
+
+    def where(self) -> str:
+        # The message already names the step and cell.
+        return str(self.path) if self.path else ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out.update(
+            step=self.step, exc_type=self.exc_type, traceback=self.traceback, variable=self.variable
+        )
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepFailed:
+        return cls(
+            data["message"],
+            step=data.get("step") or "",
+            cell=data.get("cell"),
+            exc_type=data.get("exc_type"),
+            traceback=data.get("traceback"),
+            variable=data.get("variable"),
+            fix=data.get("fix"),
+            kind=data.get("error"),
+        )
+
+
+@dataclass
+class StepOutcome:
+    """What a successful step produced."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # variable -> sha256 digest
+    seconds: float = 0.0
+    notebook_path: str | None = None
+    report_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metrics": self.metrics,
+            "outputs": self.outputs,
+            "seconds": round(self.seconds, 6),
+            "notebook_path": self.notebook_path,
+            "report_path": self.report_path,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars become Python numbers so metrics are JSON-able."""
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return item()
+    return value
+
+
+def run_step(
+    spec: dict[str, Any],
+    *,
+    inputs: dict[str, str],
+    state_inputs: dict[str, str],
+    outputs: dict[str, str],
+    state_output: str | None,
+    parameters: dict[str, Any],
+    report_path: str | None = None,
+    notebook_path: str | None = None,
+) -> StepOutcome:
+    """Run one step described by ``spec`` (see :mod:`kale_like.runtime.spec`)."""
+    from . import artifacts, marshal, state
+    from .execute import CellResult, CellRunner
+
+    start = time.perf_counter()
+    step = spec["step"]
+    base = state.baseline()
+    runner = CellRunner()
+    executed: list[tuple[str, CellResult]] = []
+
+    def finish_reports() -> None:
+        if report_path is None and notebook_path is None:
+            return
+        from . import report
+
+        nb = report.notebook_json(spec, executed, parameters)
+        if notebook_path is not None:
+            report.write_notebook(notebook_path, nb)
+        if report_path is not None and spec.get("report", True):
+            report.write_html(report_path, nb)
+
+    def run(role: str, cell: dict[str, Any]) -> None:
+        res = runner.run(cell["index"], cell["source"])
+        executed.append((role, res))
+        if res.error is not None:
+            err = res.error
+            finish_reports()
+            raise StepFailed(
+                f"step {step!r} failed in cell {err.cell}: {err.exc_type}: {err.message}",
+                step=step,
+                cell=err.cell,
+                exc_type=err.exc_type,
+                traceback=err.traceback,
+            )
+
+    try:
+        prelude = spec.get("prelude", {})
+        for cell in prelude.get("imports", []):
+            run("imports", cell)
+        before = dict(runner.ns)
+        for cell in prelude.get("functions", []):
+            run("functions", cell)
+        # Classes/functions the prelude defines exist in every step: pickle them by name.
+        marshal.pickle_by_reference(
+            [
+                v
+                for k, v in runner.ns.items()
+                if isinstance(v, (type, types.FunctionType))
+                and before.get(k) is not v
+                and getattr(v, "__module__", None) == "__main__"
+            ]
+        )
+        state.apply_from(state_inputs)
+        runner.ns.update(parameters)
+        # A step that rebinds a parameter passes it on as a variable, which then wins.
+        runner.ns.update(artifacts.load_inputs(inputs))
+        for cell in spec.get("cells", []):
+            run("step", cell)
+
+        missing = [v for v in outputs if v not in runner.ns]
+        if missing:
+            finish_reports()
+            raise StepFailed(
+                f"step {step!r} did not define {', '.join(map(repr, missing))}, which later "
+                "steps read",
+                step=step,
+                variable=missing[0],
+                kind="missing-output",
+                fix="define it in this step, or tag the cell that defines it with this step",
+            )
+        try:
+            digests = artifacts.save_outputs({v: runner.ns[v] for v in outputs}, outputs)
+        except artifacts.SaveError as exc:
+            finish_reports()
+            raise StepFailed(
+                f"step {step!r} cannot save variable {exc.variable!r} of type "
+                f"{exc.type_name} for later steps: {exc.reason}",
+                step=step,
+                variable=exc.variable,
+                kind="unsaveable-value",
+                fix=exc.fix,
+                exc_type=exc.type_name,
+            ) from exc
+        if state_output is not None:
+            state.save(state_output, base)
+        metrics = {m: _plain(runner.ns[m]) for m in spec.get("metrics", []) if m in runner.ns}
+        finish_reports()
+        return StepOutcome(
+            metrics=metrics,
+            outputs=digests,
+            seconds=time.perf_counter() - start,
+            notebook_path=notebook_path,
+            report_path=report_path if spec.get("report", True) else None,
+        )
+    finally:
+        runner.close()
