@@ -1,0 +1,109 @@
+"""The ``run`` verb: run a notebook as a pipeline on an engine (local by default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import engines, params
+from ..errors import UsageError
+from ..model import Pipeline
+from ..results import ProgressCallback, RunResult
+
+__all__ = ["parse_cli_parameters", "prepare", "run", "verify"]
+
+NotebookLike = str | os.PathLike[str] | Pipeline
+
+
+def prepare(notebook: NotebookLike, *, pipeline_name: str | None = None) -> Pipeline:
+    """The checked pipeline of ``notebook`` (a path, or an already built Pipeline)."""
+    if isinstance(notebook, Pipeline):
+        pipeline = notebook
+    else:
+        from .analyze import load_pipeline
+
+        kwargs: dict[str, Any] = {}
+        if pipeline_name is not None:
+            kwargs["pipeline_name"] = pipeline_name
+        pipeline = load_pipeline(notebook, **kwargs)
+        if not pipeline.notebook_path:
+            pipeline = dataclasses.replace(pipeline, notebook_path=str(Path(notebook).absolute()))
+    try:
+        from .analyze import check_pipeline
+    except ImportError:  # analysis not built yet: nothing more to check
+        return pipeline
+    check_pipeline(pipeline)
+    return pipeline
+
+
+def parse_cli_parameters(
+    pipeline: Pipeline,
+    *,
+    params_: Sequence[Sequence[str]] = (),
+    raw: Sequence[Sequence[str]] = (),
+    yaml_strings: Sequence[str] = (),
+    files: Sequence[str] = (),
+) -> dict[str, Any]:
+    """papermill-style ``-p/-r/-y/-f`` arguments -> checked parameter overrides."""
+    overrides = params.from_cli(
+        pipeline, params=params_, raw=raw, yaml_strings=yaml_strings, files=files
+    )
+    params.resolve(pipeline, overrides)  # raises UsageError on a type mismatch
+    return overrides
+
+
+def run(
+    notebook: NotebookLike,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    engine: str = "local",
+    jobs: int | None = None,
+    use_cache: bool = True,
+    from_step: str | None = None,
+    only: str | Sequence[str] | None = None,
+    run_root: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    pipeline_name: str | None = None,
+    keep_values: bool = False,
+) -> RunResult:
+    """Run ``notebook`` as a pipeline and return its :class:`~kale_like.results.RunResult`.
+
+    ``parameters`` override the defaults of the ``pipeline-parameters`` cell (checked against
+    their types). A failed step does not raise: the result has ``status == "failed"`` and
+    ``failed_step`` set. Bad input raises ``InputError``; a missing engine or an unwritable
+    run root raises ``EnvironmentProblem``.
+    """
+    eng = engines.get(engine)  # unknown engine fails before any work
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}", kind="bad-jobs")
+    pipeline = prepare(notebook, pipeline_name=pipeline_name)
+    values = params.resolve(pipeline, parameters)
+    only_steps = (only,) if isinstance(only, str) else tuple(only or ())
+    nb_path: Path | None = None
+    if not isinstance(notebook, Pipeline):
+        nb_path = Path(notebook).absolute()
+    elif pipeline.notebook_path:
+        nb_path = Path(pipeline.notebook_path).absolute()
+    request = engines.RunRequest(
+        pipeline=pipeline,
+        parameters=values,
+        notebook_path=nb_path,
+        run_root=Path(run_root).absolute() if run_root is not None else None,
+        jobs=jobs,
+        use_cache=use_cache,
+        from_step=from_step,
+        only=only_steps,
+        progress=progress,
+        keep_values=keep_values,
+    )
+    return eng.run(request)
+
+
+def verify(*args: Any, **kwargs: Any) -> Any:
+    """Run top to bottom and as a pipeline, and compare (see :mod:`kale_like.verify`)."""
+    from ..verify import verify as _verify
+
+    return _verify(*args, **kwargs)

@@ -1,0 +1,200 @@
+"""The embedded local engine: one process per step, parallel DAG, content-addressed cache.
+
+``LocalEngine().run(request)`` runs a pipeline on this machine with no cluster and no
+Docker. Pieces: :mod:`.scheduler` (the walk), :mod:`.cache` (keys, atomic entries),
+:mod:`.executor` (the step process), :mod:`.records` (run folders, ``run.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ...engines import RunRequest
+from ...model import Pipeline
+from ...results import RunEvent, RunResult
+from . import records
+from .cache import Cache
+from .executor import Executor, SubprocessExecutor
+from .scheduler import OUTPUTS, Scheduler, make_plan
+
+__all__ = ["LocalEngine", "default_jobs"]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LocalEngine:
+    """Runs steps as local subprocesses; ``executor`` is injectable for tests."""
+
+    name = "local"
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        self._executor = executor
+
+    def run(self, request: RunRequest) -> RunResult:
+        pipeline = request.pipeline
+        nb_path = request.notebook_path
+        if nb_path is None and pipeline.notebook_path:
+            nb_path = Path(pipeline.notebook_path)
+        root = records.ensure_writable(request.run_root or records.default_run_root(nb_path))
+        plan = make_plan(
+            pipeline, use_cache=request.use_cache, from_step=request.from_step, only=request.only
+        )
+        run_id = records.new_run_id()
+        run_dir = root / "runs" / run_id
+        cache = Cache(root / "cache")
+        cache.sweep()
+        executor = self._executor or SubprocessExecutor()
+        started = time.time()
+        result = RunResult(
+            run_id=run_id,
+            status="running",
+            parameters=dict(request.parameters),
+            run_dir=str(run_dir),
+            engine=self.name,
+        )
+        sched = Scheduler(
+            pipeline=pipeline,
+            parameters=request.parameters,
+            run_id=run_id,
+            run_dir=run_dir,
+            cache=cache,
+            executor=executor,
+            plan=plan,
+            jobs=request.jobs or default_jobs(),
+            base_dir=nb_path.parent if nb_path is not None else None,
+            progress=request.progress,
+        )
+        result.steps = sched.results
+        info = _notebook_info(pipeline, nb_path)
+
+        def save() -> None:
+            records.write_json_atomic(
+                run_dir / records.RUN_RECORD,
+                record(pipeline, result, sched, info, request, started, root),
+            )
+
+        sched.on_change = save
+        if request.progress is not None:
+            request.progress(RunEvent(run_id, None, "running"))
+        try:
+            sched.run()
+        except KeyboardInterrupt:
+            result.status = "cancelled"
+            save()
+            raise
+        failed = any(s.status == "failed" for s in result.steps.values())
+        result.status = "failed" if failed else "succeeded"
+        result.metrics = collect_metrics(pipeline, sched.metrics)
+        if request.keep_values:
+            result.values = load_values(pipeline, sched)
+        save()
+        if request.progress is not None:
+            request.progress(RunEvent(run_id, None, result.status, time.time() - started))
+        return result
+
+
+def _notebook_info(pipeline: Pipeline, nb_path: Path | None) -> dict[str, Any]:
+    digest = pipeline.notebook_digest
+    if not digest and nb_path is not None and nb_path.is_file():
+        digest = hashlib.sha256(nb_path.read_bytes()).hexdigest()
+    return {"path": str(nb_path.absolute()) if nb_path else None, "sha256": digest}
+
+
+def collect_metrics(pipeline: Pipeline, per_step: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Metrics in the order of the notebook's metrics cell, each from its producing step."""
+    out: dict[str, Any] = {}
+    for metric in pipeline.metrics:
+        if metric.name in per_step.get(metric.step, {}):
+            out[metric.name] = per_step[metric.step][metric.name]
+    for step in pipeline.steps:  # metrics the IR did not list (e.g. logged by the runtime)
+        for name, value in per_step.get(step.name, {}).items():
+            out.setdefault(name, value)
+    return out
+
+
+def load_values(pipeline: Pipeline, sched: Scheduler) -> dict[str, Any]:
+    """Each variable's value as saved by the last step (in notebook order) that output it."""
+    from ...runtime.artifacts import load_value
+
+    values: dict[str, Any] = {}
+    for step in pipeline.steps:
+        resolved = sched.resolved.get(step.name)
+        if resolved is None:
+            continue
+        for var in step.outputs:
+            path = resolved.entry.path / OUTPUTS / var
+            if path.exists():
+                values[var] = load_value(path)
+    return values
+
+
+def record(
+    pipeline: Pipeline,
+    result: RunResult,
+    sched: Scheduler,
+    notebook: dict[str, Any],
+    request: RunRequest,
+    started: float,
+    root: Path,
+) -> dict[str, Any]:
+    """The ``run.json`` document: status, parameters, metrics and per-step lineage."""
+    steps: dict[str, Any] = {}
+    for step in pipeline.steps:
+        res = result.steps[step.name]
+        lin = sched.lineage[step.name]
+        resolved = sched.resolved.get(step.name)
+        sdir = sched.step_dir(step.name)
+        steps[step.name] = {
+            "status": res.status,
+            "seconds": round(res.seconds, 3),
+            "cells": list(step.cells),
+            "after": list(step.after),
+            "code_hash": lin.code_hash,
+            "cache_key": lin.cache_key,
+            "parameters": lin.parameters,
+            "inputs": lin.inputs,
+            "state_inputs": lin.state_inputs,
+            "outputs": resolved.outputs if resolved else {},
+            "metrics": sched.metrics.get(step.name, {}),
+            "cache_entry": str(resolved.entry.path) if resolved else None,
+            "report": res.report,
+            "notebook": str(sdir / "step.ipynb") if (sdir / "step.ipynb").is_file() else None,
+            "log": str(sdir / "log.txt") if (sdir / "log.txt").is_file() else None,
+            "started": lin.started,
+            "finished": lin.finished,
+            "error": res.error,
+            "cell": res.cell,
+            "traceback": res.traceback,
+        }
+    now = time.time()
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "engine": result.engine,
+        "pipeline": pipeline.name,
+        "notebook": notebook,
+        "pipeline_digest": pipeline.digest(),
+        "parameters": result.parameters,
+        "metrics": collect_metrics(pipeline, sched.metrics),
+        "options": {
+            "jobs": sched.jobs,
+            "use_cache": request.use_cache,
+            "from_step": request.from_step,
+            "only": list(request.only),
+        },
+        "run_root": str(root),
+        "run_dir": result.run_dir,
+        "started": started,
+        "finished": None if result.status == "running" else now,
+        "seconds": round(now - started, 3),
+        "steps": steps,
+    }

@@ -1,0 +1,224 @@
+"""Content-addressed step cache: keys, lookups, and atomic commits.
+
+A key is the sha256 of everything that can change what a step computes: its code (cells and
+prelude), the local modules it imports, the digests of its input variables and carried
+state, the parameters it reads, the Python version and the versions of the distributions it
+imports. An entry is a directory ``cache/<key>/`` renamed into place only when complete, so
+Ctrl-C or a kill never leaves a half-written entry behind (partial work stays under
+``cache/.tmp/<pid>-...`` and is swept by the next run).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...model import Pipeline, Step
+
+META = "meta.json"
+KEY_VERSION = 1
+
+
+def digest_path(path: Path) -> str:
+    """sha256 of a file, or of a directory tree (relative names + contents, sorted)."""
+    h = hashlib.sha256()
+    if path.is_file():
+        _hash_file(h, path)
+    elif path.is_dir():
+        for sub in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(sub.relative_to(path).as_posix().encode("utf-8") + b"\0")
+            _hash_file(h, sub)
+    else:
+        h.update(b"<missing>")
+    return h.hexdigest()
+
+
+def _hash_file(h: Any, path: Path) -> None:
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def code_hash(pipeline: Pipeline, step: Step) -> str:
+    """sha256 of the step's cells and the prelude it replays (imports, functions)."""
+    h = hashlib.sha256()
+    for part in (*pipeline.prelude.imports, "\0imports-end\0", *pipeline.prelude.functions):
+        h.update(part.encode("utf-8") + b"\0")
+    h.update(b"\0step\0" + step.code_digest.encode("ascii"))
+    return h.hexdigest()
+
+
+def local_module_files(base_dir: Path | None, modules: tuple[str, ...]) -> list[Path]:
+    """Files beside the notebook that the step's imports resolve to (``m.py``, ``m/``)."""
+    if base_dir is None:
+        return []
+    files: list[Path] = []
+    for name in sorted(set(modules)):
+        top = name.split(".")[0]
+        single = base_dir / f"{top}.py"
+        package = base_dir / top
+        if single.is_file():
+            files.append(single)
+        if package.is_dir():
+            files.extend(sorted(p for p in package.rglob("*.py") if p.is_file()))
+    return files
+
+
+def modules_hash(base_dir: Path | None, modules: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for path in local_module_files(base_dir, modules):
+        rel = path.relative_to(base_dir) if base_dir is not None else path
+        h.update(rel.as_posix().encode("utf-8") + b"\0")
+        _hash_file(h, path)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    try:
+        return {k: sorted(set(v)) for k, v in packages_distributions().items()}
+    except Exception:  # broken metadata in the environment must not stop a run
+        return {}
+
+
+@functools.lru_cache(maxsize=512)
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+def package_versions(modules: tuple[str, ...]) -> dict[str, str]:
+    """Distribution -> version for the top-level modules a step imports (stdlib omitted)."""
+    dists = _distributions()
+    out: dict[str, str] = {}
+    for name in sorted({m.split(".")[0] for m in modules}):
+        for dist in dists.get(name, ()):
+            out[dist] = _dist_version(dist)
+    return out
+
+
+def cache_key(
+    *,
+    code: str,
+    modules: str,
+    inputs: dict[str, str],
+    state: dict[str, str],
+    parameters: dict[str, Any],
+    upstream: dict[str, str],
+    packages: dict[str, str],
+) -> str:
+    """The step's cache key (hex sha256) from its already-hashed ingredients."""
+    blob = json.dumps(
+        {
+            "v": KEY_VERSION,
+            "code": code,
+            "modules": modules,
+            "inputs": inputs,
+            "state": state,
+            "parameters": parameters,
+            "upstream": upstream,  # keys of `prev:` predecessors that pass no data
+            "python": sys.version,
+            "packages": packages,
+        },
+        sort_keys=True,
+        default=repr,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A committed cache entry: ``path`` holds outputs/, state, report files and meta.json."""
+
+    key: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return dict(self.meta.get("outputs", {}))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.meta.get("metrics", {}))
+
+
+class Cache:
+    """The cache directory of one run root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_root = root / ".tmp"
+
+    def entry_dir(self, key: str) -> Path:
+        return self.root / key
+
+    def lookup(self, key: str) -> Entry | None:
+        path = self.entry_dir(key)
+        try:
+            meta = json.loads((path / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return Entry(key, path, meta)
+
+    def begin(self, key: str) -> Path:
+        """A fresh private directory where a step writes a would-be entry."""
+        tmp = self.tmp_root / f"{os.getpid()}-{key[:16]}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        return tmp
+
+    def commit(self, key: str, tmp: Path, meta: dict[str, Any]) -> Entry:
+        """Write meta.json, then rename ``tmp`` into place (replacing an older entry)."""
+        (tmp / META).write_text(json.dumps(meta, indent=2, default=repr), encoding="utf-8")
+        final = self.entry_dir(key)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # An entry with this key exists (a --no-cache re-run, or a concurrent run):
+            # move the old one aside first so readers never see a mix of both.
+            trash = self.tmp_root / f"old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            try:
+                os.rename(final, trash)
+            except OSError:
+                pass
+            os.rename(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        return Entry(key, final, meta)
+
+    def discard(self, tmp: Path) -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Remove partial entries left by processes that no longer exist."""
+        if not self.tmp_root.is_dir():
+            return
+        for path in self.tmp_root.iterdir():
+            pid_text = path.name.split("-")[1 if path.name.startswith("old-") else 0]
+            if not pid_text.isdigit() or not _alive(int(pid_text)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,118 @@
+"""Run folders and run records (``run.json``): where a run's files live and its lineage.
+
+Layout under the run root (default ``.kale_like/`` beside the notebook)::
+
+    runs/<run_id>/run.json                  the record (written atomically, updated as it goes)
+    runs/<run_id>/steps/<step>/             report.html, step.ipynb, log.txt, metrics.json,
+                                            artifacts -> ../../../../cache/<key>/outputs
+    cache/<key>/                            content-addressed step results (see cache.py)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ...errors import EnvironmentProblem, UsageError
+
+RUN_RECORD = "run.json"
+ENV_RUN_ROOT = "KALE_LIKE_RUN_ROOT"
+DEFAULT_ROOT_NAME = ".kale_like"
+
+
+def default_run_root(notebook_path: Path | None) -> Path:
+    """``$KALE_LIKE_RUN_ROOT``, else ``.kale_like/`` beside the notebook (else in the cwd)."""
+    env = os.environ.get(ENV_RUN_ROOT)
+    if env:
+        return Path(env).expanduser()
+    base = notebook_path.parent if notebook_path is not None else Path.cwd()
+    return base / DEFAULT_ROOT_NAME
+
+
+def ensure_writable(root: Path) -> Path:
+    """Create ``root`` (runs/, cache/) or raise EnvironmentProblem (exit 3) saying why."""
+    root = root.expanduser().absolute()
+    try:
+        for sub in ("runs", "cache"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root / "runs", prefix=".probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"run root {str(root)!r} is not writable: {exc.strerror or exc}",
+            kind="run-root-unwritable",
+            path=str(root),
+            fix=f"pass --run-root DIR (or set {ENV_RUN_ROOT}) to a writable directory",
+        ) from exc
+    return root
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261127-120501-3fa2c1``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False, default=repr)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def list_records(root: Path, notebook: Path | None = None) -> list[dict[str, Any]]:
+    """Every readable run record under ``root``, newest first; optionally one notebook's."""
+    runs = root / "runs"
+    if not runs.is_dir():
+        return []
+    wanted = str(notebook.absolute()) if notebook is not None else None
+    out = []
+    for run_dir in sorted(runs.iterdir(), reverse=True):
+        record = read_record(run_dir) if run_dir.is_dir() else None
+        if record is None:
+            continue
+        if wanted is not None and record.get("notebook", {}).get("path") != wanted:
+            continue
+        out.append(record)
+    return out
+
+
+def find_record(root: Path, run_id: str) -> dict[str, Any]:
+    """The record of ``run_id`` (a unique prefix is enough), else UsageError listing runs."""
+    runs = root / "runs"
+    exact = runs / run_id
+    if "/" not in run_id and run_id not in (".", "..") and (exact / RUN_RECORD).is_file():
+        record = read_record(exact)
+        if record is not None:
+            return record
+    matches = [r for r in list_records(root) if str(r.get("run_id", "")).startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    known = [str(r.get("run_id")) for r in list_records(root)[:10]]
+    what = "is ambiguous" if matches else "not found"
+    raise UsageError(
+        f"run {run_id!r} {what} under {str(runs)!r}"
+        + (f"; recent runs: {', '.join(known)}" if known else "; there are no runs yet"),
+        kind="unknown-run",
+        fix="kale-like runs list",
+    )

@@ -1,0 +1,390 @@
+"""The local engine's scheduler: a parallel DAG walk with a content-addressed cache.
+
+Steps start in notebook (topological) order as soon as every step they come after has
+succeeded or was cached, at most ``jobs`` at a time. Before starting a step its cache key is
+computed from its inputs' digests; a hit is reused without starting a process. After the
+first failure nothing new starts; the steps still running finish (and are cached, so the
+next run resumes from the failed step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import UsageError
+from ...model import Pipeline, Step
+from ...results import ProgressCallback, RunEvent, StepResult
+from ...runtime.spec import step_spec
+from . import cache as cachemod
+from .executor import Executor, Job, Outcome
+
+OUTPUTS = "outputs"
+STATE = "state"
+REPORT = "report.html"
+NOTEBOOK = "step.ipynb"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which steps run: ``force`` ignore the cache, ``resolve`` must come from the cache,
+    ``skip`` are not part of this run."""
+
+    force: frozenset[str] = frozenset()
+    resolve: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+
+
+def _edges(step: Step) -> set[str]:
+    return set(step.after) | {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
+
+
+def descendants(pipeline: Pipeline, names: set[str]) -> set[str]:
+    out = set(names)
+    for step in pipeline.steps:  # topological order
+        if _edges(step) & out:
+            out.add(step.name)
+    return out
+
+
+def ancestors(pipeline: Pipeline, names: set[str]) -> set[str]:
+    by_name = {s.name: s for s in pipeline.steps}
+    out: set[str] = set()
+    todo = list(names)
+    while todo:
+        for parent in _edges(by_name[todo.pop()]):
+            if parent not in out:
+                out.add(parent)
+                todo.append(parent)
+    return out
+
+
+def make_plan(
+    pipeline: Pipeline, *, use_cache: bool, from_step: str | None, only: tuple[str, ...]
+) -> Plan:
+    """Turn ``--no-cache / --from / --only`` into a :class:`Plan` (unknown step -> exit 2)."""
+    names = pipeline.step_names
+    for flag, wanted in (("--from", [from_step] if from_step else []), ("--only", list(only))):
+        for name in wanted:
+            if name not in names:
+                raise UsageError(
+                    f"{flag}: unknown step {name!r}; steps: {', '.join(names)}",
+                    kind="unknown-step",
+                )
+    force: set[str] = set()
+    if not use_cache:
+        force = set(names)
+    force |= {s.name for s in pipeline.steps if s.settings.cache is False}
+    if from_step:
+        force |= descendants(pipeline, {from_step})
+    if not only:
+        return Plan(force=frozenset(force))
+    selected = set(only)
+    # A needed step downstream of a selected one must be recomputed too.
+    for step in pipeline.steps:
+        if step.name not in selected and (
+            ancestors(pipeline, {step.name}) & selected
+            and step.name in ancestors(pipeline, selected)
+        ):
+            selected.add(step.name)
+    resolve = ancestors(pipeline, selected) - selected
+    skip = set(names) - selected - resolve
+    return Plan(force=frozenset(force | selected), resolve=frozenset(resolve), skip=frozenset(skip))
+
+
+@dataclass
+class Resolved:
+    """A step whose results exist: its cache entry and digests."""
+
+    key: str
+    entry: cachemod.Entry
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self.entry.outputs
+
+    @property
+    def state_digest(self) -> str:
+        return str(self.entry.meta.get("state_digest", ""))
+
+
+@dataclass
+class StepLineage:
+    code_hash: str = ""
+    cache_key: str = ""
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    state_inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    started: float | None = None
+    finished: float | None = None
+
+
+class Scheduler:
+    """Runs one pipeline once. ``run()`` returns the per-step results."""
+
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        parameters: dict[str, Any],
+        run_id: str,
+        run_dir: Path,
+        cache: cachemod.Cache,
+        executor: Executor,
+        plan: Plan,
+        jobs: int,
+        base_dir: Path | None,
+        progress: ProgressCallback | None = None,
+        on_change: Any = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.parameters = parameters
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.cache = cache
+        self.executor = executor
+        self.plan = plan
+        self.jobs = max(1, jobs)
+        self.base_dir = base_dir
+        self.progress = progress
+        self.on_change = on_change or (lambda: None)
+        self.results: dict[str, StepResult] = {s.name: StepResult(s.name) for s in pipeline.steps}
+        self.lineage: dict[str, StepLineage] = {s.name: StepLineage() for s in pipeline.steps}
+        self.resolved: dict[str, Resolved] = {}
+        self.metrics: dict[str, dict[str, Any]] = {}
+        self._tmp: dict[str, Path] = {}
+
+    # -- events -------------------------------------------------------------------------
+    def _set(self, name: str, status: str, message: str | None = None) -> None:
+        result = self.results[name]
+        result.status = status  # type: ignore[assignment]
+        if self.progress is not None:
+            self.progress(RunEvent(self.run_id, name, status, result.seconds, message))
+
+    def step_dir(self, name: str) -> Path:
+        return self.run_dir / "steps" / name
+
+    # -- keys ---------------------------------------------------------------------------
+    def _key(self, step: Step) -> str:
+        lin = self.lineage[step.name]
+        lin.code_hash = cachemod.code_hash(self.pipeline, step)
+        inputs: dict[str, str] = {}
+        for var, producer in step.inputs:
+            digest = self.resolved[producer].outputs.get(var, "")
+            inputs[var] = digest
+            lin.inputs[var] = {"producer": producer, "digest": digest}
+        state: dict[str, str] = {}
+        for kind, producer in step.state_inputs:
+            digest = self.resolved[producer].state_digest
+            state[kind] = digest
+            lin.state_inputs[kind] = {"producer": producer, "digest": digest}
+        data = {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
+        upstream = {p: self.resolved[p].key for p in step.after if p not in data}
+        lin.parameters = {n: self.parameters.get(n) for n in step.parameters}
+        lin.cache_key = cachemod.cache_key(
+            code=lin.code_hash,
+            modules=cachemod.modules_hash(self.base_dir, step.modules),
+            inputs=inputs,
+            state=state,
+            parameters=lin.parameters,
+            upstream=upstream,
+            packages=cachemod.package_versions(step.modules),
+        )
+        return lin.cache_key
+
+    # -- cached steps -------------------------------------------------------------------
+    def _use_entry(self, step: Step, entry: cachemod.Entry) -> None:
+        self.resolved[step.name] = Resolved(entry.key, entry)
+        self.metrics[step.name] = entry.metrics
+        sdir = self.step_dir(step.name)
+        sdir.mkdir(parents=True, exist_ok=True)
+        for name in (REPORT, NOTEBOOK):
+            if (entry.path / name).is_file() and not (sdir / name).exists():
+                _link_or_copy(entry.path / name, sdir / name)
+        (sdir / "log.txt").write_text(
+            f"cached: results reused from cache entry {entry.key} "
+            f"(first computed in run {entry.meta.get('run_id')})\n",
+            encoding="utf-8",
+        )
+        self._finish_step_dir(step.name, entry)
+
+    def _finish_step_dir(self, name: str, entry: cachemod.Entry) -> None:
+        sdir = self.step_dir(name)
+        (sdir / "metrics.json").write_text(json.dumps(entry.metrics, default=repr), "utf-8")
+        link = sdir / "artifacts"
+        if not link.exists():
+            try:
+                link.symlink_to(os.path.relpath(entry.path / OUTPUTS, sdir))
+            except OSError:
+                (sdir / "artifacts.txt").write_text(str(entry.path / OUTPUTS), "utf-8")
+        if (sdir / REPORT).is_file():
+            self.results[name].report = str(sdir / REPORT)
+        self.results[name].outputs = entry.outputs
+
+    # -- executed steps -----------------------------------------------------------------
+    def _job(self, step: Step, key: str) -> Job:
+        tmp = self.cache.begin(key)
+        self._tmp[step.name] = tmp
+        (tmp / OUTPUTS).mkdir()
+        sdir = self.step_dir(step.name)
+        sdir.mkdir(parents=True, exist_ok=True)
+        report_on = step.settings.report is not False
+        return Job(
+            step=step.name,
+            spec=step_spec(self.pipeline, step),
+            inputs={
+                var: str(self.resolved[p].entry.path / OUTPUTS / var) for var, p in step.inputs
+            },
+            state_inputs={
+                kind: str(self.resolved[p].entry.path / STATE) for kind, p in step.state_inputs
+            },
+            outputs={var: str(tmp / OUTPUTS / var) for var in step.outputs},
+            state_output=str(tmp / STATE),
+            parameters=dict(self.parameters),
+            report_path=str(sdir / REPORT) if report_on else None,
+            notebook_path=str(sdir / NOTEBOOK),
+            result_path=str(sdir / "result.json"),
+            job_path=str(sdir / "job.json"),
+            log_path=str(sdir / "log.txt"),
+            cwd=str(self.base_dir or Path.cwd()),
+        )
+
+    def _commit(self, step: Step, key: str, outcome: Outcome) -> None:
+        tmp = self._tmp.pop(step.name)
+        sdir = self.step_dir(step.name)
+        outputs = dict(outcome.outputs)
+        for var in step.outputs:
+            if not outputs.get(var):
+                outputs[var] = cachemod.digest_path(tmp / OUTPUTS / var)
+        for name in (REPORT, NOTEBOOK):
+            if (sdir / name).is_file():
+                _link_or_copy(sdir / name, tmp / name)
+        meta = {
+            "step": step.name,
+            "key": key,
+            "run_id": self.run_id,
+            "code_hash": self.lineage[step.name].code_hash,
+            "outputs": outputs,
+            "state_digest": cachemod.digest_path(tmp / STATE),
+            "metrics": outcome.metrics,
+            "seconds": outcome.seconds,
+            "created": time.time(),
+        }
+        entry = self.cache.commit(key, tmp, meta)
+        self.resolved[step.name] = Resolved(key, entry)
+        self.metrics[step.name] = dict(outcome.metrics)
+        self._finish_step_dir(step.name, entry)
+
+    # -- the walk -----------------------------------------------------------------------
+    def _resolve_from_cache(self, step: Step) -> None:
+        key = self._key(step)
+        entry = self.cache.lookup(key)
+        if entry is None:
+            consumers = [n for n in self.plan.force if step.name in _edges(self.pipeline.step(n))]
+            raise UsageError(
+                f"--only: step {step.name!r} has no cached result for the current code and "
+                f"parameters, and {', '.join(sorted(consumers)) or 'the selected steps'} "
+                f"need{'s' if len(consumers) == 1 else ''} its outputs",
+                kind="missing-producer",
+                fix=f"run the whole pipeline once, or add --only {step.name}",
+            )
+        self.results[step.name].seconds = 0.0
+        self._use_entry(step, entry)
+        self._set(step.name, "cached")
+
+    def run(self) -> dict[str, StepResult]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        steps = list(self.pipeline.steps)
+        for step in steps:
+            if step.name in self.plan.skip:
+                self._set(step.name, "skipped")
+        for step in steps:
+            if step.name in self.plan.resolve:
+                self._resolve_from_cache(step)
+        self.on_change()
+        running: dict[Future[Outcome], tuple[Step, str, float]] = {}
+        failed = False
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="kale-step")
+        try:
+            while True:
+                progressed = False
+                if not failed:
+                    for step in steps:
+                        if len(running) >= self.jobs:
+                            break
+                        if self.results[step.name].status != "pending":
+                            continue
+                        if not all(
+                            self.results[p].status in ("succeeded", "cached") for p in _edges(step)
+                        ):
+                            continue
+                        key = self._key(step)
+                        entry = None if step.name in self.plan.force else self.cache.lookup(key)
+                        if entry is not None:
+                            self._use_entry(step, entry)
+                            self._set(step.name, "cached")
+                            progressed = True
+                            continue
+                        job = self._job(step, key)
+                        self.lineage[step.name].started = time.time()
+                        self._set(step.name, "running")
+                        running[pool.submit(self.executor, job)] = (step, key, time.perf_counter())
+                        progressed = True
+                if progressed:
+                    self.on_change()
+                    continue
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                order = self.pipeline.step_names
+                for fut in sorted(done, key=lambda f: order.index(running[f][0].name)):
+                    step, key, t0 = running.pop(fut)
+                    outcome = fut.result()
+                    result = self.results[step.name]
+                    result.seconds = time.perf_counter() - t0
+                    self.lineage[step.name].finished = time.time()
+                    if outcome.ok:
+                        self._commit(step, key, outcome)
+                        self._set(step.name, "succeeded")
+                    else:
+                        self.cache.discard(self._tmp.pop(step.name))
+                        result.error = outcome.error
+                        result.cell = outcome.cell
+                        result.traceback = outcome.traceback
+                        if (self.step_dir(step.name) / REPORT).is_file():
+                            result.report = str(self.step_dir(step.name) / REPORT)
+                        failed = True
+                        self._set(step.name, "failed", outcome.error)
+                self.on_change()
+        except BaseException:
+            cancel = getattr(self.executor, "cancel", None)
+            if cancel is not None:
+                cancel()
+            for step, _, _ in running.values():
+                self.results[step.name].status = "failed"
+                self.results[step.name].error = "cancelled"
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for tmp in self._tmp.values():
+                self.cache.discard(tmp)
+            self._tmp.clear()
+            for name, result in self.results.items():
+                if result.status in ("pending", "running"):
+                    self._set(name, "skipped")
+        return self.results
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        if dst.exists():
+            dst.unlink()
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

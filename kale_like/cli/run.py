@@ -1,0 +1,210 @@
+"""``kale-like run NB`` and ``kale-like verify NB``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import EXIT_OK, EXIT_RUN_FAILED
+
+
+def register(sub: Any, name: str) -> None:
+    verify_cmd = name == "verify"
+    p = sub.add_parser(
+        name,
+        help=(
+            "run the notebook top to bottom and as a pipeline, and compare"
+            if verify_cmd
+            else "run the notebook as a pipeline (local engine by default)"
+        ),
+        description=(
+            "Run NOTEBOOK top to bottom (papermill) and as a pipeline with the same "
+            "parameters, and compare metrics and every variable passed between steps. "
+            "Exit 1 when they diverge."
+            if verify_cmd
+            else "Run NOTEBOOK as a pipeline. Independent steps run at the same time; "
+            "unchanged steps are reused from the cache; a failed run resumes from the "
+            "failed step."
+        ),
+    )
+    p.add_argument("notebook", help="the tagged .ipynb file")
+    p.add_argument(
+        "-p",
+        "--parameters",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a parameter (value parsed as a Python/YAML literal; repeatable)",
+    )
+    p.add_argument(
+        "-r",
+        "--parameters-raw",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a parameter to a raw string (repeatable)",
+    )
+    p.add_argument(
+        "-f",
+        "--parameters-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of parameter values (repeatable)",
+    )
+    p.add_argument(
+        "-y",
+        "--parameters-yaml",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="YAML string of parameter values (repeatable)",
+    )
+    p.add_argument(
+        "--engine",
+        default="local",
+        metavar="NAME",
+        help="local (default), kfp-local, docker or kfp",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="steps run at the same time (default: number of cores)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="re-run every step")
+    p.add_argument(
+        "--from",
+        dest="from_step",
+        metavar="STEP",
+        help="re-run STEP and everything after it; reuse the rest",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="run only STEP (repeatable or comma separated); its inputs come from the cache",
+    )
+    p.add_argument(
+        "--run-root",
+        metavar="DIR",
+        help="where runs and the cache live (default: .kale_like/ beside the "
+        "notebook, or $KALE_LIKE_RUN_ROOT)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    if not verify_cmd:
+        p.add_argument(
+            "--verify",
+            action="store_true",
+            help="also run top to bottom and compare (like `kale-like verify`)",
+        )
+    p.set_defaults(func=_verify if verify_cmd else _run)
+
+
+def _overrides(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    from ..api.run import parse_cli_parameters, prepare
+
+    pipeline = prepare(args.notebook)
+    overrides = parse_cli_parameters(
+        pipeline,
+        params_=args.parameters,
+        raw=args.parameters_raw,
+        yaml_strings=args.parameters_yaml,
+        files=args.parameters_file,
+    )
+    return pipeline, overrides
+
+
+def _only(args: argparse.Namespace) -> list[str]:
+    return [s.strip() for item in args.only for s in item.split(",") if s.strip()]
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.json:
+        return None
+    from ..progress import for_stream
+
+    return for_stream(sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "verify", False):
+        return _verify(args)
+    from .. import engines
+    from ..api.run import run
+
+    engines.get(args.engine)  # an unknown engine fails before the notebook is read
+    pipeline, overrides = _overrides(args)
+    result = run(
+        pipeline,
+        parameters=overrides,
+        engine=args.engine,
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        from_step=args.from_step,
+        only=_only(args) or None,
+        run_root=args.run_root,
+        progress=_progress(args),
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=repr))
+    else:
+        print(format_result(result))
+    failed = result.failed_step
+    if failed is not None:
+        print(format_failure(failed), file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK if result.status == "succeeded" else EXIT_RUN_FAILED
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..api.run import verify
+
+    pipeline, overrides = _overrides(args)
+    kwargs: dict[str, Any] = {
+        "parameters": overrides,
+        "engine": args.engine,
+        "jobs": args.jobs,
+        "use_cache": not args.no_cache,
+        "run_root": args.run_root,
+    }
+    report = verify(args.notebook, **kwargs)
+    ok = bool(getattr(report, "ok", report))
+    if args.json:
+        to_json = getattr(report, "to_json", None)
+        print(json.dumps(to_json() if to_json else {"ok": ok}, indent=2, default=repr))
+    else:
+        print(str(report) if not isinstance(report, bool) else ("verified" if ok else "diverged"))
+    return EXIT_OK if ok else EXIT_RUN_FAILED
+
+
+def format_result(result: Any) -> str:
+    """Human summary: one line per step, then the metrics and where the run lives."""
+    lines = [f"run {result.run_id}: {result.status}"]
+    width = max((len(n) for n in result.steps), default=4)
+    for name, step in result.steps.items():
+        seconds = f"{step.seconds:6.2f}s" if step.status in ("succeeded", "failed") else ""
+        lines.append(f"  {name:<{width}}  {step.status:<9} {seconds}")
+    if result.metrics:
+        lines.append("metrics:")
+        lines += [f"  {k} = {v!r}" for k, v in result.metrics.items()]
+    if result.run_dir:
+        lines.append(f"run folder: {result.run_dir}")
+    return "\n".join(lines)
+
+
+def format_failure(step: Any) -> str:
+    where = f"step {step.name!r}" + (f", cell {step.cell}" if step.cell is not None else "")
+    text = f"kale-like run: {where} failed: {step.error}"
+    if step.traceback:
+        text += "\n" + step.traceback.rstrip()
+    if step.report:
+        text += f"\nreport: {step.report}"
+    return text

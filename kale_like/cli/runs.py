@@ -1,0 +1,92 @@
+"""``kale-like runs list`` and ``kale-like runs show RUN_ID``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+
+def register(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="list or show past runs")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--run-root",
+        metavar="DIR",
+        help="where runs live (default: ./.kale_like or $KALE_LIKE_RUN_ROOT)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON")
+    ls = actions.add_parser("list", parents=[common], help="past runs, newest first")
+    ls.add_argument(
+        "--notebook",
+        metavar="NB",
+        help="only runs of this notebook (and use the run root beside it)",
+    )
+    ls.set_defaults(func=_list)
+    show = actions.add_parser("show", parents=[common], help="one run: steps, metrics, lineage")
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.set_defaults(func=_show)
+    p.set_defaults(func=_list, run_root=None, json=False, notebook=None)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..api.runs import runs_list
+
+    rows = runs_list(run_root=args.run_root, notebook=getattr(args, "notebook", None))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=repr))
+        return 0
+    if not rows:
+        print("no runs yet")
+        return 0
+    header = ("RUN ID", "STATUS", "ENGINE", "STARTED", "SECONDS", "STEPS", "PIPELINE")
+    table = [header]
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"] or 0))
+        steps = " ".join(f"{k}:{v}" for k, v in sorted(r["steps"].items()))
+        table.append(
+            (
+                str(r["run_id"]),
+                str(r["status"]),
+                str(r["engine"]),
+                started,
+                f"{r['seconds'] or 0:.1f}",
+                steps,
+                str(r["pipeline"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ..api.runs import runs_show
+
+    rec = runs_show(args.run_id, run_root=args.run_root)
+    if args.json:
+        print(json.dumps(rec, indent=2, default=repr))
+        return 0
+    nb = rec.get("notebook") or {}
+    print(f"run {rec['run_id']}: {rec['status']} ({rec.get('engine')}, {rec.get('seconds')}s)")
+    print(f"notebook: {nb.get('path')}  sha256 {str(nb.get('sha256'))[:12]}")
+    print(f"parameters: {json.dumps(rec.get('parameters', {}), default=repr)}")
+    if rec.get("metrics"):
+        print("metrics: " + ", ".join(f"{k}={v!r}" for k, v in rec["metrics"].items()))
+    for name, s in rec.get("steps", {}).items():
+        key = str(s.get("cache_key") or "")[:12]
+        print(f"  {name}: {s['status']} {s.get('seconds', 0):.2f}s  key {key}")
+        for var, src in s.get("inputs", {}).items():
+            print(f"      in  {var} <- {src['producer']} ({src['digest'][:12]})")
+        for var, digest in s.get("outputs", {}).items():
+            print(f"      out {var} ({str(digest)[:12]})")
+        if s.get("metrics"):
+            print("      metrics " + ", ".join(f"{k}={v!r}" for k, v in s["metrics"].items()))
+        if s.get("report"):
+            print(f"      report {s['report']}")
+        if s.get("error"):
+            print(f"      error (cell {s.get('cell')}): {s['error']}")
+    return 0

@@ -1,0 +1,122 @@
+"""Engine registry: a name -> an object that runs a pipeline (papermill ``engines.py`` style).
+
+Built-ins are named by import path and loaded on first use, so asking for ``local`` never
+imports KFP or Docker. Third parties register under the entry point group
+``kale_like.engines`` (``name = "package.module:EngineClass"``) or call :func:`register`.
+
+An engine is any object with ``name`` and ``run(request: RunRequest) -> RunResult``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import EnvironmentProblem, KaleError, UsageError
+from .model import Pipeline
+from .results import ProgressCallback, RunResult
+
+ENTRY_POINT_GROUP = "kale_like.engines"
+
+# name -> "module:attribute" of a zero-argument factory (usually the engine class).
+BUILTIN_ENGINES: dict[str, str] = {
+    "local": "kale_like.backends.local:LocalEngine",
+    "kfp-local": "kale_like.backends.kfp_local:KfpLocalEngine",
+    "docker": "kale_like.backends.images:DockerEngine",
+    "kfp": "kale_like.backends.kfp:KfpEngine",
+}
+
+
+@dataclass
+class RunRequest:
+    """Everything an engine needs to run one pipeline; built by :func:`kale_like.api.run`.
+
+    ``parameters`` holds the full, type-checked parameter values (defaults filled in).
+    """
+
+    pipeline: Pipeline
+    parameters: dict[str, Any]
+    notebook_path: Path | None = None
+    run_root: Path | None = None
+    jobs: int | None = None
+    use_cache: bool = True
+    from_step: str | None = None
+    only: tuple[str, ...] = ()
+    progress: ProgressCallback | None = None
+    keep_values: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # engine-specific extras
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, request: RunRequest) -> RunResult: ...
+
+
+_registry: dict[str, Callable[[], Any] | str] = {}
+_loaded_entry_points = False
+
+
+def register(name: str, factory: Callable[[], Any] | str) -> None:
+    """Register an engine factory (or a ``"module:attr"`` string loaded on first use)."""
+    _registry[name] = factory
+
+
+def _seed() -> None:
+    global _loaded_entry_points
+    for name, target in BUILTIN_ENGINES.items():
+        _registry.setdefault(name, target)
+    if not _loaded_entry_points:
+        _loaded_entry_points = True
+        try:
+            eps = entry_points(group=ENTRY_POINT_GROUP)
+        except Exception:  # broken metadata must not break the built-ins
+            eps = ()  # type: ignore[assignment]
+        for ep in eps:
+            _registry.setdefault(ep.name, ep.value)
+
+
+def available() -> list[str]:
+    """Every registered engine name, sorted (whether or not its dependencies import)."""
+    _seed()
+    return sorted(_registry)
+
+
+def _load(target: Callable[[], Any] | str) -> Any:
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    return target
+
+
+def get(name: str) -> Engine:
+    """The engine called ``name``; unknown -> UsageError (exit 2) listing the valid ones."""
+    _seed()
+    if name not in _registry:
+        raise UsageError(
+            f"unknown engine {name!r}; valid engines: {', '.join(available())}",
+            kind="unknown-engine",
+            fix="pass --engine with one of the names above",
+        )
+    target = _registry[name]
+    try:
+        engine = _load(target)()
+    except KaleError:
+        raise
+    except (ImportError, AttributeError) as exc:
+        raise EnvironmentProblem(
+            f"engine {name!r} is not available here: {exc}",
+            kind="engine-unavailable",
+            fix="install the extra it needs (pip install 'kale-like[dev]') "
+            f"or pick another engine: {', '.join(available())}",
+        ) from exc
+    if not callable(getattr(engine, "run", None)):
+        raise EnvironmentProblem(
+            f"engine {name!r} ({target}) has no run(request) method", kind="engine-unavailable"
+        )
+    return engine  # type: ignore[no-any-return]

@@ -1,0 +1,240 @@
+"""The local engine's scheduler, cache and records, driven by a small in-process executor.
+
+The fake executor runs a step's cells with ``exec`` and saves JSON values, so these tests pin
+the engine's own behaviour (ordering, parallelism bound, cache keys, resume, atomicity) apart
+from the real step runtime, which ``tests/test_corpus_run.py`` covers end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kale_like.backends.local import LocalEngine
+from kale_like.backends.local.executor import Job, Outcome
+from kale_like.backends.local.scheduler import make_plan
+from kale_like.engines import RunRequest
+from kale_like.errors import EnvironmentProblem, UsageError
+from kale_like.model import Metric, Parameter, Pipeline, Step
+
+
+class FakeExecutor:
+    """Runs cells with exec(); values travel as JSON files in the engine's paths."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[str] = []
+        self.delay = delay
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, job: Job) -> Outcome:
+        with self._lock:
+            self.calls.append(job.step)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(self.delay)
+            ns: dict[str, Any] = dict(job.parameters)
+            for var, path in job.inputs.items():
+                ns[var] = json.loads((Path(path) / "value.json").read_text())
+            for cell in job.spec["cells"]:
+                try:
+                    exec(cell["source"], ns)
+                except Exception as exc:
+                    return Outcome(
+                        ok=False,
+                        error=f"{type(exc).__name__}: {exc}",
+                        exc_type=type(exc).__name__,
+                        cell=cell["index"],
+                        traceback="tb",
+                    )
+            digests = {}
+            for var, path in job.outputs.items():
+                Path(path).mkdir(parents=True)
+                text = json.dumps(ns[var])
+                (Path(path) / "value.json").write_text(text)
+                digests[var] = str(hash(text))
+            Path(job.state_output).write_text("{}")
+            Path(job.report_path).write_text("<html></html>")
+            metrics = {m: ns[m] for m in job.spec["metrics"]}
+            return Outcome(ok=True, metrics=metrics, outputs=digests, seconds=self.delay)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def diamond(src_extra: str = "", b_code: str = "b = a * 2") -> Pipeline:
+    steps = (
+        Step("src", (0,), ("a = n + 1" + src_extra,), outputs=("a",), parameters=("n",)),
+        Step("left", (1,), (b_code,), after=("src",), inputs=(("a", "src"),), outputs=("b",)),
+        Step(
+            "right",
+            (2,),
+            ("c = a + k",),
+            after=("src",),
+            inputs=(("a", "src"),),
+            outputs=("c",),
+            parameters=("k",),
+        ),
+        Step(
+            "join",
+            (3,),
+            ("total = b + c",),
+            after=("left", "right"),
+            inputs=(("b", "left"), ("c", "right")),
+            metrics=("total",),
+        ),
+    )
+    return Pipeline(
+        name="diamond",
+        steps=steps,
+        parameters=(Parameter("n", 1, "int"), Parameter("k", 10, "int")),
+        metrics=(Metric("total", "join"),),
+    )
+
+
+def run(tmp_path: Path, pipeline: Pipeline, ex: FakeExecutor, **kw: Any):
+    params = {p.name: p.default for p in pipeline.parameters}
+    params.update(kw.pop("parameters", {}))
+    req = RunRequest(pipeline=pipeline, parameters=params, run_root=tmp_path / "root", **kw)
+    return LocalEngine(executor=ex).run(req)
+
+
+def test_runs_in_order_and_reports_metrics(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    res = run(tmp_path, diamond(), ex, jobs=1)
+    assert res.status == "succeeded"
+    assert ex.calls == ["src", "left", "right", "join"]
+    assert res.metrics == {"total": 2 * 2 + 12}
+    assert {s.status for s in res.steps.values()} == {"succeeded"}
+    record = json.loads((Path(res.run_dir) / "run.json").read_text())
+    assert record["steps"]["join"]["inputs"]["b"]["producer"] == "left"
+    steps = record["steps"]
+    assert steps["left"]["outputs"]["b"] == steps["join"]["inputs"]["b"]["digest"]
+    assert (Path(res.run_dir) / "steps" / "join" / "report.html").is_file()
+
+
+def test_independent_steps_run_in_parallel_up_to_jobs(tmp_path: Path) -> None:
+    ex = FakeExecutor(delay=0.3)
+    run(tmp_path / "a", diamond(), ex, jobs=2)
+    assert ex.max_active == 2
+    ex1 = FakeExecutor(delay=0.05)
+    run(tmp_path / "b", diamond(), ex1, jobs=1)
+    assert ex1.max_active == 1
+
+
+def test_unchanged_rerun_is_all_cached(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    first = run(tmp_path, diamond(), ex)
+    ex.calls.clear()
+    second = run(tmp_path, diamond(), ex)
+    assert ex.calls == []
+    assert {s.status for s in second.steps.values()} == {"cached"}
+    assert second.metrics == first.metrics
+    assert (Path(second.run_dir) / "steps" / "join" / "report.html").is_file()
+
+
+def test_edit_reruns_step_and_descendants_only(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    run(tmp_path, diamond(), ex)
+    ex.calls.clear()
+    res = run(tmp_path, diamond(b_code="b = a * 3"), ex)
+    assert ex.calls == ["left", "join"]
+    assert res.steps["src"].status == res.steps["right"].status == "cached"
+    assert res.metrics == {"total": 2 * 3 + 12}
+
+
+def test_parameter_change_reruns_only_readers(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    run(tmp_path, diamond(), ex)
+    ex.calls.clear()
+    res = run(tmp_path, diamond(), ex, parameters={"k": 20})
+    assert ex.calls == ["right", "join"]
+    assert res.metrics == {"total": 4 + 22}
+
+
+def test_unchanged_output_does_not_rerun_consumers(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    run(tmp_path, diamond(), ex)
+    ex.calls.clear()
+    # src's code changes but computes the same `a`: consumers stay cached.
+    run(tmp_path, diamond(src_extra="\nunused = 0"), ex)
+    assert ex.calls == ["src"]
+
+
+def test_no_cache_and_from(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    run(tmp_path, diamond(), ex)
+    ex.calls.clear()
+    run(tmp_path, diamond(), ex, use_cache=False, jobs=1)
+    assert ex.calls == ["src", "left", "right", "join"]
+    ex.calls.clear()
+    res = run(tmp_path, diamond(), ex, from_step="right")
+    assert ex.calls == ["right", "join"]
+    assert res.steps["left"].status == "cached"
+
+
+def test_only_runs_subset_from_cache(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    with pytest.raises(UsageError, match="src"):
+        run(tmp_path, diamond(), ex, only=("left",))
+    assert ex.calls == []
+    run(tmp_path, diamond(), ex)
+    ex.calls.clear()
+    res = run(tmp_path, diamond(), ex, only=("left",))
+    assert ex.calls == ["left"]
+    assert res.steps["src"].status == "cached"
+    assert res.steps["join"].status == res.steps["right"].status == "skipped"
+
+
+def test_plan_rejects_unknown_step() -> None:
+    with pytest.raises(UsageError, match="left, right"):
+        make_plan(diamond(), use_cache=True, from_step="nope", only=())
+
+
+def test_failure_skips_later_steps_and_resumes(tmp_path: Path) -> None:
+    ex = FakeExecutor()
+    res = run(tmp_path, diamond(b_code="b = a / 0"), ex, jobs=1)
+    assert res.status == "failed"
+    assert res.failed_step is not None and res.failed_step.name == "left"
+    assert res.failed_step.cell == 1 and "ZeroDivisionError" in (res.failed_step.error or "")
+    assert res.steps["join"].status == "skipped"
+    assert "join" not in ex.calls
+    ex.calls.clear()
+    fixed = run(tmp_path, diamond(), ex, jobs=1)
+    assert fixed.status == "succeeded"
+    assert fixed.steps["src"].status == "cached"
+    assert "src" not in ex.calls and "left" in ex.calls
+
+
+def test_interrupted_step_leaves_no_cache_entry(tmp_path: Path) -> None:
+    class Boom(FakeExecutor):
+        def __call__(self, job: Job) -> Outcome:
+            if job.step == "left":
+                Path(job.outputs["b"]).mkdir(parents=True)  # half-written output
+                raise KeyboardInterrupt
+            return super().__call__(job)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, diamond(), Boom(), jobs=1)
+    cache = tmp_path / "root" / "cache"
+    entries = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    assert all((p / "meta.json").is_file() for p in entries)
+    assert not any((cache / ".tmp").iterdir())
+    run_dir = next((tmp_path / "root" / "runs").iterdir())
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "cancelled"
+
+
+def test_unwritable_run_root_is_environment_problem(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    req = RunRequest(pipeline=diamond(), parameters={"n": 1, "k": 10}, run_root=blocker / "sub")
+    with pytest.raises(EnvironmentProblem, match="not writable"):
+        LocalEngine(executor=FakeExecutor()).run(req)
