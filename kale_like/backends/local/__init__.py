@@ -19,7 +19,7 @@ from ...results import RunEvent, RunResult
 from . import records
 from .cache import Cache
 from .executor import Executor, SubprocessExecutor
-from .scheduler import OUTPUTS, Scheduler, make_plan
+from .scheduler import OUTPUTS, VALUES, Scheduler, make_plan
 
 __all__ = ["LocalEngine", "default_jobs"]
 
@@ -72,6 +72,7 @@ class LocalEngine:
             jobs=request.jobs or default_jobs(),
             base_dir=nb_path.parent if nb_path is not None else None,
             progress=request.progress,
+            keep_values=request.keep_values,
         )
         result.steps = sched.results
         info = _notebook_info(pipeline, nb_path)
@@ -122,7 +123,12 @@ def collect_metrics(pipeline: Pipeline, per_step: dict[str, dict[str, Any]]) -> 
 
 
 def load_values(pipeline: Pipeline, sched: Scheduler) -> dict[str, Any]:
-    """Each variable's value as saved by the last step (in notebook order) that output it."""
+    """Each variable's final value: as left by the last step (in notebook order) holding it.
+
+    Later steps see what a top-to-bottom run would, so notebook order gives the final value.
+    Values that cannot be loaded outside a step (e.g. instances of notebook classes) are left
+    out.
+    """
     from ...runtime.artifacts import load_value
 
     values: dict[str, Any] = {}
@@ -130,10 +136,16 @@ def load_values(pipeline: Pipeline, sched: Scheduler) -> dict[str, Any]:
         resolved = sched.resolved.get(step.name)
         if resolved is None:
             continue
-        for var in step.outputs:
-            path = resolved.entry.path / OUTPUTS / var
-            if path.exists():
-                values[var] = load_value(path)
+        for folder in (resolved.entry.path / OUTPUTS, resolved.entry.path / VALUES):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.name.startswith("."):
+                    continue
+                try:
+                    values[path.name] = load_value(path)
+                except Exception:
+                    values.pop(path.name, None)
     return values
 
 

@@ -36,9 +36,12 @@ class Job:
     job_path: str
     log_path: str
     cwd: str
+    keep_dir: str | None = None  # where to save every final global (keep_values runs)
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"keep_dir": self.keep_dir} if self.keep_dir else {}
         return {
+            **extra,
             "spec": self.spec,
             "inputs": self.inputs,
             "state_inputs": self.state_inputs,
@@ -100,8 +103,11 @@ class SubprocessExecutor:
             with self._lock:
                 if self._cancelled:
                     return Outcome(ok=False, error="cancelled")
+                module = (
+                    "kale_like.backends.local.stepmain" if job.keep_dir else "kale_like.runtime"
+                )
                 proc = subprocess.Popen(
-                    [self.python, "-m", "kale_like.runtime", job.job_path],
+                    [self.python, "-m", module, job.job_path],
                     cwd=job.cwd,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -157,7 +163,9 @@ def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -
     ok = code == 0 and not err and data.get("ok", data.get("status", "succeeded") != "failed")
     exc_type = err.get("exc_type") or err.get("type")
     message = err.get("message") or err.get("error")
-    summary = f"{exc_type}: {message}" if exc_type and message else (exc_type or message)
+    summary = message or exc_type
+    if exc_type and message and exc_type not in message:
+        summary = f"{exc_type}: {message}"
     if not ok and summary is None:
         summary = f"step failed (exit code {code})"
     return Outcome(

@@ -26,6 +26,7 @@ from . import cache as cachemod
 from .executor import Executor, Job, Outcome
 
 OUTPUTS = "outputs"
+VALUES = "values"  # every final global of the step, for keep_values runs
 STATE = "state"
 REPORT = "report.html"
 NOTEBOOK = "step.ipynb"
@@ -142,7 +143,9 @@ class Scheduler:
         base_dir: Path | None,
         progress: ProgressCallback | None = None,
         on_change: Any = None,
+        keep_values: bool = False,
     ) -> None:
+        self.keep_values = keep_values
         self.pipeline = pipeline
         self.parameters = parameters
         self.run_id = run_id
@@ -253,6 +256,7 @@ class Scheduler:
             job_path=str(sdir / "job.json"),
             log_path=str(sdir / "log.txt"),
             cwd=str(self.base_dir or Path.cwd()),
+            keep_dir=str(tmp / VALUES) if self.keep_values else None,
         )
 
     def _commit(self, step: Step, key: str, outcome: Outcome) -> None:
@@ -280,6 +284,14 @@ class Scheduler:
         self.resolved[step.name] = Resolved(key, entry)
         self.metrics[step.name] = dict(outcome.metrics)
         self._finish_step_dir(step.name, entry)
+
+    def _lookup(self, step: Step, key: str) -> cachemod.Entry | None:
+        if step.name in self.plan.force:
+            return None
+        entry = self.cache.lookup(key)
+        if entry is not None and self.keep_values and not (entry.path / VALUES).is_dir():
+            return None  # computed without final values: run again to get them
+        return entry
 
     # -- the walk -----------------------------------------------------------------------
     def _resolve_from_cache(self, step: Step) -> None:
@@ -325,7 +337,7 @@ class Scheduler:
                         ):
                             continue
                         key = self._key(step)
-                        entry = None if step.name in self.plan.force else self.cache.lookup(key)
+                        entry = self._lookup(step, key)
                         if entry is not None:
                             self._use_entry(step, entry)
                             self._set(step.name, "cached")

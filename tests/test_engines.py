@@ -1,0 +1,47 @@
+"""Engine registry: built-ins, registration, unknown and unavailable engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from kale_like import engines
+from kale_like.backends.local import LocalEngine
+from kale_like.errors import EnvironmentProblem, UsageError
+
+
+def test_builtins_are_listed() -> None:
+    names = engines.available()
+    assert {"local", "kfp-local"} <= set(names)
+    assert names == sorted(names)
+
+
+def test_get_local() -> None:
+    engine = engines.get("local")
+    assert isinstance(engine, LocalEngine)
+    assert engine.name == "local"
+
+
+def test_unknown_engine_lists_valid_ones() -> None:
+    with pytest.raises(UsageError) as info:
+        engines.get("warp-drive")
+    assert info.value.exit_code == 2
+    assert "local" in str(info.value) and "kfp-local" in str(info.value)
+
+
+def test_unavailable_engine_is_environment_problem() -> None:
+    engines.register("broken-test-engine", "kale_like.no_such_module:Engine")
+    with pytest.raises(EnvironmentProblem) as info:
+        engines.get("broken-test-engine")
+    assert info.value.exit_code == 3
+
+
+def test_register_factory() -> None:
+    class Dummy:
+        name = "dummy-test"
+
+        def run(self, request):  # pragma: no cover - never called
+            raise AssertionError
+
+    engines.register("dummy-test", Dummy)
+    assert isinstance(engines.get("dummy-test"), Dummy)
+    assert "dummy-test" in engines.available()
