@@ -1,0 +1,173 @@
+"""Glue between HTTP request bodies and ``kale_like.api``: argument checks, progress wiring
+and JSON-able results. No tornado here, so it is testable on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import api
+from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
+from .jobs import JobCancelled, JobContext
+
+
+def error_json(exc: BaseException) -> dict[str, Any]:
+    """The JSON body of every error the extension reports (HTTP errors and failed jobs)."""
+    if isinstance(exc, KaleError):
+        body = exc.to_json()
+        body.setdefault("diagnostics", [])
+        if isinstance(exc, RunFailed) and exc.step:
+            body["step"] = exc.step
+        return body
+    if isinstance(exc, JobCancelled):
+        return {"error": "cancelled", "message": "cancelled by the user", "diagnostics": []}
+    return {
+        "error": "internal",
+        "message": f"{type(exc).__name__}: {exc}",
+        "cell": None,
+        "line": None,
+        "diagnostics": [],
+    }
+
+
+def http_status(exc: BaseException) -> int:
+    """Domain errors to status codes: bad input 400, environment 503, anything else 500."""
+    if isinstance(exc, RunFailed):
+        return 409
+    if isinstance(exc, KaleError):
+        return 503 if isinstance(exc, EnvironmentProblem) else (400 if exc.exit_code == 2 else 500)
+    return 500
+
+
+def to_jsonable(value: Any, root: Path | None = None) -> Any:
+    """Results of the API as JSON: ``to_json()`` when offered, dataclasses, paths (relative
+    to the server root when inside it)."""
+    if hasattr(value, "to_json") and callable(value.to_json):
+        return to_jsonable(value.to_json(), root)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_jsonable(getattr(value, f.name), root)
+            for f in dataclasses.fields(value)
+            if f.name != "pipeline"
+        }
+    if isinstance(value, Path):
+        return _relative(value, root)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [to_jsonable(v, root) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def call_with_options(fn: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    """Call an API verb with user options, refusing unknown ones with the valid names
+    (a typo in the UI must not become a silent no-op or a 500)."""
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        valid = [n for n in list(params)[len(args) :] if n not in ("progress", "cancel")]
+        unknown = sorted(set(options) - set(valid) - {"progress", "cancel"})
+        if unknown:
+            raise UsageError(
+                f"unknown option(s) {', '.join(unknown)} for {fn.__name__}",
+                kind="unknown-option",
+                fix=f"valid options: {', '.join(valid)}",
+            )
+    return fn(*args, **options)
+
+
+def accepts(fn: Callable[..., Any], name: str) -> bool:
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def analyze(notebook: Any) -> dict[str, Any]:
+    return api.analyze(notebook)
+
+
+def compile_notebook(notebook: Any, output_dir: Path, root: Path, **options: Any) -> dict[str, Any]:
+    result = call_with_options(api.compile, notebook, output_dir, **options)
+    out = to_jsonable(result, root)
+    if not isinstance(out, dict):
+        out = {"result": out}
+    out["output_dir"] = _relative(output_dir, root)
+    return out
+
+
+def progress_callback(ctx: JobContext) -> Callable[[Any], None]:
+    """RunEvents -> per-step job state; also the point where a cancel request lands."""
+
+    def on_event(event: Any) -> None:
+        if getattr(event, "run_id", None):
+            ctx.set_run_id(event.run_id)
+        step = getattr(event, "step", None)
+        if step is None:
+            if getattr(event, "status", None) == "planned" and getattr(event, "message", None):
+                ctx.set_steps(str(event.message).split(","))
+        else:
+            ctx.step(step, event.status, float(event.seconds or 0.0), event.message)
+        ctx.check()
+
+    return on_event
+
+
+def pipeline_steps(notebook: Any) -> list[str]:
+    """Step names, shown as pending before the first event arrives."""
+    try:
+        return [s["name"] for s in api.analyze(notebook)["steps"]]
+    except Exception:  # noqa: BLE001 - the verb itself will report the problem
+        return []
+
+
+def run_job(
+    ctx: JobContext, notebook: Any, root: Path, run_root: Path, report_url: Callable[[str], str],
+    **options: Any,
+) -> dict[str, Any]:
+    """Run the notebook with the local engine; the result carries report links."""
+    ctx.set_steps(pipeline_steps(notebook))
+    kwargs: dict[str, Any] = dict(options)
+    kwargs["progress"] = progress_callback(ctx)
+    if accepts(api.run, "run_root"):
+        kwargs.setdefault("run_root", run_root)
+    if accepts(api.run, "cancel"):
+        kwargs["cancel"] = ctx.cancel_event
+    result = call_with_options(api.run, notebook, **kwargs)
+    ctx.set_run_id(result.run_id)
+    for name, step in result.steps.items():
+        ctx.step(name, step.status, step.seconds, step.error)
+    body = to_jsonable(result, root)
+    body["run_dir"] = _relative(Path(result.run_dir), root) if result.run_dir else None
+    for name, step in result.steps.items():
+        if step.report:
+            body["steps"][name]["report_url"] = report_url(step.report)
+        if step.error:
+            body["steps"][name]["error"] = step.error
+            body["steps"][name]["cell"] = step.cell
+    return body
+
+
+def generic_job(
+    ctx: JobContext, verb: str, notebook: Any, root: Path, **options: Any
+) -> Any:
+    """build / deploy / sweep: call the verb with progress when it takes it."""
+    fn = getattr(api, verb)
+    kwargs = dict(options)
+    if accepts(fn, "progress"):
+        kwargs["progress"] = progress_callback(ctx)
+    if accepts(fn, "cancel"):
+        kwargs["cancel"] = ctx.cancel_event
+    return to_jsonable(call_with_options(fn, notebook, **kwargs), root)
