@@ -1,0 +1,383 @@
+"""Deploy to Kubeflow Pipelines: compile, upload (or add a version), run, watch; list remote runs.
+
+Every verb takes an optional ``client`` (a ``kfp.Client``-like object) so callers and tests
+need no cluster; without one, a real ``kfp.Client`` is built from the resolved settings
+(:mod:`kale_like.kfp_config`). Credentials never reach generated files: compiling happens
+before and apart from connecting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..model import Pipeline
+from ..results import ProgressCallback, StepResult
+
+MetricsReader = Callable[[Any, Any], Mapping[str, Any]]
+"""``reader(remote, snapshot) -> {metric: value}`` for a finished remote run."""
+
+
+@dataclass
+class DeployResult:
+    """What ``deploy`` did. ``run_id``/``run_url`` are None with ``upload_only``."""
+
+    pipeline_id: str
+    version_id: str
+    run_id: str | None
+    run_url: str | None
+    status: str  # uploaded | submitted | running | succeeded | failed | cancelled
+    pipeline_name: str = ""
+    version_name: str | None = None
+    new_pipeline: bool = False
+    experiment_id: str | None = None
+    steps: dict[str, StepResult] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline_id": self.pipeline_id,
+            "version_id": self.version_id,
+            "pipeline_name": self.pipeline_name,
+            "version_name": self.version_name,
+            "new_pipeline": self.new_pipeline,
+            "experiment_id": self.experiment_id,
+            "run_id": self.run_id,
+            "run_url": self.run_url,
+            "status": self.status,
+            "steps": {n: s.to_json() for n, s in self.steps.items()},
+        }
+
+
+@dataclass
+class RemoteRunResult:
+    """A finished remote run: status, metrics (when a reader provides them) and steps."""
+
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    run_url: str = ""
+    steps: dict[str, StepResult] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_url": self.run_url,
+            "status": self.status,
+            "metrics": self.metrics,
+            "steps": {n: s.to_json() for n, s in self.steps.items()},
+        }
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _read_spec(yaml_path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        docs = list(yaml.safe_load_all(yaml_path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(
+            f"cannot read pipeline YAML {str(yaml_path)!r}: {exc}", kind="bad-pipeline-yaml"
+        ) from exc
+    if not docs or not isinstance(docs[0], dict) or "pipelineInfo" not in docs[0]:
+        raise UsageError(
+            f"{str(yaml_path)!r} is not a compiled KFP pipeline",
+            kind="bad-pipeline-yaml",
+            fix="compile it with `kale-like compile`",
+        )
+    return docs[0]
+
+
+_KFP_TYPES = {
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "STRING": "str",
+    "BOOLEAN": "bool",
+    "LIST": "list",
+    "STRUCT": "dict",
+}
+
+
+def spec_parameters(spec: Mapping[str, Any]) -> list[Any]:
+    """The pipeline inputs of a compiled spec as :class:`model.Parameter` objects."""
+    from ..model import Parameter
+
+    declared = ((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
+    return [
+        Parameter(
+            name,
+            decl.get("defaultValue"),
+            _KFP_TYPES.get(decl.get("parameterType", "STRING"), "str"),
+        )
+        for name, decl in declared.items()
+    ]
+
+
+def check_parameters(
+    spec: Mapping[str, Any], pipeline: Pipeline | None, values: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The overrides, type-checked against the notebook (or the spec's inputs); exit 2 if bad."""
+    from .. import params
+
+    if not values:
+        return {}
+    target = pipeline or Pipeline(
+        name="pipeline", steps=(), parameters=tuple(spec_parameters(spec))
+    )
+    params.resolve(target, values)  # raises UsageError naming the parameter
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+
+
+def _materialize(
+    notebook: Any,
+    out_dir: Path,
+    images: Mapping[str, str] | None,
+) -> tuple[Path, Pipeline | None]:
+    """(yaml path, pipeline) for a notebook, a Pipeline, or an already compiled YAML."""
+    if isinstance(notebook, (str, Path)) and str(notebook).endswith((".yaml", ".yml")):
+        path = Path(notebook)
+        if not path.is_file():
+            raise UsageError(f"pipeline YAML {str(path)!r} does not exist", kind="no-such-file")
+        return path, None
+    from .compile import compile as compile_notebook
+
+    res = compile_notebook(notebook, out_dir, images=dict(images) if images else None)
+    return Path(res.yaml_path), res.pipeline
+
+
+def version_name(name: str, digest: str, when: datetime | None = None) -> str:
+    """``NAME-DIGEST12-YYYYmmdd-HHMMSS`` (UTC): unique per content and upload time."""
+    when = when or datetime.now(timezone.utc)
+    return f"{name}-{digest[:12]}-{when.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _remote(
+    *,
+    host: str | None,
+    namespace: str | None,
+    experiment: str | None,
+    token_file: str | None,
+    metadata: Mapping[str, Any] | None,
+    client: Any,
+    config_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    from .. import kfp_config
+    from ..backends import kfp_client
+
+    config = kfp_config.resolve(
+        host=host,
+        namespace=namespace,
+        experiment=experiment,
+        token_file=token_file,
+        notebook_metadata=metadata,
+        config_path=config_path,
+        env=env,
+    )
+    return kfp_client.connect(config, client=client)
+
+
+def _metadata(pipeline: Pipeline | None) -> dict[str, Any]:
+    meta = dict((pipeline.metadata if pipeline else None) or {})
+    if pipeline is not None and pipeline.experiment:
+        inner = dict(meta.get("kubeflow_notebook", meta))
+        inner.setdefault("experiment_name", pipeline.experiment)
+        meta = {"kubeflow_notebook": inner}
+    return meta
+
+
+# ------------------------------------------------------------------------------ verbs
+
+
+def deploy(
+    notebook: Any,
+    *,
+    host: str | None = None,
+    namespace: str | None = None,
+    experiment: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    upload_only: bool = False,
+    version: str | None = None,
+    watch: bool = False,
+    client: Any = None,
+    progress: ProgressCallback | None = None,
+    images: Mapping[str, str] | None = None,
+    token_file: str | None = None,
+    config_path: str | None = None,
+    run_name: str | None = None,
+    poll: float = 2.0,
+    timeout: float | None = None,
+) -> DeployResult:
+    """Upload ``notebook`` (a path, notebook dict, Pipeline or compiled ``.yaml``) to KFP.
+
+    A new pipeline is created when none has its name, otherwise a new version is added
+    (named ``version`` or ``NAME-DIGEST-TIMESTAMP``). Unless ``upload_only``, a run with
+    ``parameters`` starts in ``experiment`` (created if missing); ``watch`` follows it.
+    """
+    from ..backends import kfp_client
+
+    with tempfile.TemporaryDirectory(prefix="kale-like-deploy-") as tmp:
+        yaml_path, pipeline = _materialize(notebook, Path(tmp), images)
+        spec = _read_spec(yaml_path)
+        overrides = check_parameters(spec, pipeline, parameters)
+        info = spec.get("pipelineInfo") or {}
+        name = (pipeline.name if pipeline else None) or info.get("displayName") or info["name"]
+        digest = hashlib.sha256(yaml_path.read_bytes()).hexdigest()
+        vname = version or version_name(str(name), digest)
+        if version is not None and not version.strip():
+            raise UsageError("--version must not be empty", kind="bad-version")
+        remote = _remote(
+            host=host,
+            namespace=namespace,
+            experiment=experiment,
+            token_file=token_file,
+            metadata=_metadata(pipeline),
+            client=client,
+            config_path=config_path,
+        )
+        description = (pipeline.description if pipeline else "") or info.get("description", "")
+        pid, vid, new = remote.upload(
+            str(yaml_path), str(name), version=vname, description=description
+        )
+    result = DeployResult(
+        pid,
+        vid,
+        None,
+        None,
+        "uploaded",
+        pipeline_name=str(name),
+        version_name=None if new else vname,
+        new_pipeline=new,
+    )
+    if upload_only:
+        return result
+    result.experiment_id = remote.experiment(remote.config.experiment)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    result.run_id = remote.start_run(
+        result.experiment_id, run_name or f"{name} {when}", pid, vid, overrides
+    )
+    result.run_url = remote.run_url(result.run_id)
+    result.status = "submitted"
+    if watch:
+        names = kfp_client.task_step_names(spec, pipeline.step_names if pipeline else None)
+        snap = remote.watch(
+            result.run_id, task_names=names, progress=progress, poll=poll, timeout=timeout
+        )
+        result.status, result.steps = snap.status, snap.steps
+    return result
+
+
+def submit_and_wait(
+    yaml_path: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    host: str | None = None,
+    namespace: str | None = None,
+    experiment: str | None = None,
+    token_file: str | None = None,
+    run_name: str | None = None,
+    client: Any = None,
+    progress: ProgressCallback | None = None,
+    metrics_reader: MetricsReader | None = None,
+    step_names: list[str] | None = None,
+    poll: float = 2.0,
+    timeout: float | None = None,
+) -> RemoteRunResult:
+    """Run a compiled pipeline once on KFP (no upload: the spec travels with the run), wait.
+
+    ``metrics_reader(remote, snapshot)`` supplies the metrics: KFP's REST API reports task
+    states but keeps metric values in ML Metadata, which it does not serve.
+    """
+    from ..backends import kfp_client
+
+    path = Path(yaml_path)
+    spec = _read_spec(path)
+    overrides = check_parameters(spec, None, parameters)
+    remote = _remote(
+        host=host,
+        namespace=namespace,
+        experiment=experiment,
+        token_file=token_file,
+        metadata=None,
+        client=client,
+    )
+    exp_id = remote.experiment(remote.config.experiment)
+    info = spec.get("pipelineInfo") or {}
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    run_id = remote.start_run(
+        exp_id,
+        run_name or f"{info.get('name', 'pipeline')} {when}",
+        None,
+        None,
+        overrides,
+        package_path=str(path),
+    )
+    snap = remote.watch(
+        run_id,
+        task_names=kfp_client.task_step_names(spec, step_names),
+        progress=progress,
+        poll=poll,
+        timeout=timeout,
+    )
+    metrics = dict(metrics_reader(remote, snap)) if metrics_reader else {}
+    return RemoteRunResult(snap.status, metrics, run_id, remote.run_url(run_id), snap.steps)
+
+
+def remote_runs_list(
+    *,
+    host: str | None = None,
+    namespace: str | None = None,
+    experiment_id: str | None = None,
+    limit: int = 20,
+    token_file: str | None = None,
+    client: Any = None,
+) -> list[dict[str, Any]]:
+    """The most recent runs on the endpoint (newest first) as JSON-able dicts."""
+    remote = _remote(
+        host=host,
+        namespace=namespace,
+        experiment=None,
+        token_file=token_file,
+        metadata=None,
+        client=client,
+    )
+    out = []
+    for snap in remote.list(experiment_id=experiment_id, page_size=limit):
+        item = snap.to_json()
+        item["run_url"] = remote.run_url(snap.run_id)
+        out.append(item)
+    return out
+
+
+def remote_run_show(
+    run_id: str,
+    *,
+    host: str | None = None,
+    namespace: str | None = None,
+    token_file: str | None = None,
+    client: Any = None,
+    metrics_reader: MetricsReader | None = None,
+) -> dict[str, Any]:
+    """One run: state, per-step states (and metrics when a reader is given)."""
+    if not run_id or not run_id.strip():
+        raise UsageError("a run id is required", kind="bad-run-id")
+    remote = _remote(
+        host=host,
+        namespace=namespace,
+        experiment=None,
+        token_file=token_file,
+        metadata=None,
+        client=client,
+    )
+    snap = remote.get(run_id)
+    item = snap.to_json()
+    item["run_url"] = remote.run_url(run_id)
+    item["metrics"] = dict(metrics_reader(remote, snap)) if metrics_reader else {}
+    return item

@@ -1,0 +1,566 @@
+"""Everything that talks to a Kubeflow Pipelines API server, through an injected client.
+
+The client is any object with ``kfp.Client``'s methods (``get_pipeline_id``, ``upload_pipeline``,
+``upload_pipeline_version``, ``list_pipeline_versions``, ``create_experiment``,
+``run_pipeline``, ``get_run``, ``list_runs``); :func:`connect` builds a real one. Every call
+goes through :meth:`Remote.call`, which retries transient failures (5xx, connection resets)
+with exponential backoff, swallows what ``kfp.Client`` prints, and turns failures into
+:mod:`kale_like.errors` with credentials scrubbed from the text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
+from ..kfp_config import TOKEN_HELP, KfpConfig, no_host_error, redact
+from ..results import ProgressCallback, RunEvent, StepResult
+
+HEALTHZ = "/apis/v2beta1/healthz"
+TRANSIENT_STATUS = {500, 502, 503, 504}
+FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
+
+# KFP runtime state -> our run / step status words (results.RunStatus, results.StepStatus).
+RUN_STATUS = {
+    "SUCCEEDED": "succeeded",
+    "SKIPPED": "succeeded",
+    "FAILED": "failed",
+    "CANCELED": "cancelled",
+    "CANCELING": "cancelled",
+}
+STEP_STATUS = {
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "SUCCEEDED": "succeeded",
+    "SKIPPED": "skipped",
+    "FAILED": "failed",
+    "CANCELED": "skipped",
+    "CANCELING": "running",
+    "PAUSED": "running",
+    "CACHED": "cached",
+}
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Backoff policy: ``attempts`` tries, waits ``base``, 2×base, … capped at ``cap`` seconds."""
+
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 8.0
+
+    def delays(self) -> list[float]:
+        return [min(self.cap, self.base * 2**i) for i in range(self.attempts - 1)]
+
+
+@dataclass
+class RunSnapshot:
+    """A remote run as seen at one poll."""
+
+    run_id: str
+    state: str  # KFP runtime state, upper case
+    status: str  # running | succeeded | failed | cancelled
+    name: str = ""
+    experiment_id: str | None = None
+    pipeline_version_id: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    steps: dict[str, StepResult] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "state": self.state,
+            "status": self.status,
+            "experiment_id": self.experiment_id,
+            "pipeline_version_id": self.pipeline_version_id,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "parameters": self.parameters,
+            "steps": {n: s.to_json() for n, s in self.steps.items()},
+        }
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """Attribute of a kfp_server_api model, or key of the same thing as a dict."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _state(value: Any) -> str:
+    return str(value or "RUNTIME_STATE_UNSPECIFIED").upper().rsplit(".", 1)[-1]
+
+
+def _error_text(err: Any) -> str | None:
+    if not err:
+        return None
+    msg = _get(err, "message")
+    return str(msg) if msg else None
+
+
+def snapshot(run: Any, task_names: dict[str, str] | None = None) -> RunSnapshot:
+    """A :class:`RunSnapshot` of a ``V2beta1Run``; ``task_names`` maps task names to steps.
+
+    With ``task_names``, only those tasks are reported (drivers and the root DAG are not
+    steps); without, every task but the root and drivers is.
+    """
+    state = _state(_get(run, "state"))
+    steps: dict[str, StepResult] = {}
+    details = _get(run, "run_details")
+    for task in (_get(details, "task_details") or []) if details else []:
+        tname = str(_get(task, "display_name") or "")
+        if task_names is not None:
+            if tname not in task_names:
+                continue
+            step = task_names[tname]
+        elif not tname or tname == "root" or tname.endswith("-driver"):
+            continue
+        else:
+            step = tname
+        res = StepResult(step, status=STEP_STATUS.get(_state(_get(task, "state")), "pending"))
+        start, end = _get(task, "start_time"), _get(task, "end_time")
+        if start and end and hasattr(start, "timestamp") and hasattr(end, "timestamp"):
+            res.seconds = max(0.0, end.timestamp() - start.timestamp())
+        res.error = _error_text(_get(task, "error"))
+        steps[step] = res
+    rc = _get(run, "runtime_config")
+    created, finished = _get(run, "created_at"), _get(run, "finished_at")
+    return RunSnapshot(
+        run_id=str(_get(run, "run_id")),
+        state=state,
+        status=RUN_STATUS.get(state, "running"),
+        name=str(_get(run, "display_name") or ""),
+        experiment_id=_get(run, "experiment_id"),
+        pipeline_version_id=_get(
+            _get(run, "pipeline_version_reference") or {}, "pipeline_version_id"
+        )
+        or _get(run, "pipeline_version_id"),
+        created_at=str(created) if created else None,
+        finished_at=str(finished) if finished else None,
+        error=_error_text(_get(run, "error")),
+        steps=steps,
+        parameters=dict(_get(rc, "parameters") or {}) if rc else {},
+    )
+
+
+def task_step_names(spec: dict[str, Any], step_names: list[str] | None = None) -> dict[str, str]:
+    """Task display names of a compiled pipeline spec (root DAG) -> step names."""
+    out: dict[str, str] = {}
+    wanted = set(step_names or [])
+    for key, task in ((spec.get("root") or {}).get("dag") or {}).get("tasks", {}).items():
+        shown = str((task.get("taskInfo") or {}).get("name") or key)
+        step = shown
+        for candidate in (shown, key, key.replace("-", "_"), shown.replace("-", "_")):
+            if candidate in wanted:
+                step = candidate
+                break
+        out[shown] = step
+        out.setdefault(key, step)
+    return out
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def classify(exc: BaseException, host: str | None) -> KaleError | None:
+    """Map a client/transport failure to a kale_like error (None: not ours to map)."""
+    status = getattr(exc, "status", None)
+    if status is None and isinstance(exc, urllib.error.HTTPError):
+        status = exc.code
+    text = f"{type(exc).__name__}: {getattr(exc, 'reason', '') or exc}"
+    where = host or "the KFP endpoint"
+    if status == 401:
+        return EnvironmentProblem(
+            f"{where} refused the request: 401 Unauthorized (no valid token was sent)",
+            kind="kfp-unauthorized",
+            fix=TOKEN_HELP,
+        )
+    if status == 403:
+        return EnvironmentProblem(
+            f"{where} refused the request: 403 Forbidden (the token is not allowed here)",
+            kind="kfp-forbidden",
+            fix="in a multi-user Kubeflow pass your profile namespace with --namespace, and "
+            "check the token belongs to a user or service account with access to it",
+        )
+    if status == 404:
+        return EnvironmentProblem(
+            f"{where} has no Kubeflow Pipelines API at /apis/v2beta1 (404 Not Found)",
+            kind="kfp-not-found",
+            fix="check the path prefix of the host: behind the Kubeflow gateway the API lives "
+            "under /pipeline, e.g. --host https://kubeflow.example.com/pipeline",
+        )
+    if status == 409:
+        return UsageError(
+            f"{where} rejected the request as a conflict: {_body(exc)}",
+            kind="kfp-conflict",
+            fix="pick another --version name; existing versions are never overwritten",
+        )
+    if status == 400:
+        return UsageError(
+            f"{where} rejected the request: {_body(exc)}",
+            kind="kfp-bad-request",
+            fix="check the parameter names and values against the notebook",
+        )
+    if isinstance(status, int) and status >= 500:
+        return EnvironmentProblem(
+            f"{where} failed with {status} after retries: {_body(exc)}", kind="kfp-server-error"
+        )
+    low = text.lower()
+    if isinstance(exc, ssl.SSLError) or "ssl" in low or "certificate" in low or "tls" in low:
+        return EnvironmentProblem(
+            f"TLS handshake with {where} failed ({text})",
+            kind="kfp-tls",
+            fix="use http:// if the endpoint is plain HTTP, or give the CA bundle as "
+            "`ssl_ca_cert:` under `kfp:` in ~/.config/kale-like/config.yaml",
+        )
+    if _is_connection_error(exc):
+        return EnvironmentProblem(
+            f"cannot reach {where} ({text})",
+            kind="kfp-unreachable",
+            fix="check the host and port (e.g. `kubectl port-forward -n kubeflow "
+            "svc/ml-pipeline-ui 8080:80` then --host http://127.0.0.1:8080)",
+        )
+    return None
+
+
+def _body(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if body:
+        try:
+            data = json.loads(body)
+            return str(data.get("message") or data.get("error") or body)[:500]
+        except (ValueError, AttributeError):
+            return str(body)[:500]
+    return str(getattr(exc, "reason", "") or exc)[:500]
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    names = {c.__name__ for c in type(exc).__mro__}
+    if names & {
+        "MaxRetryError",
+        "NewConnectionError",
+        "ProtocolError",
+        "ConnectionError",
+        "URLError",
+        "RemoteDisconnected",
+        "IncompleteRead",
+    }:
+        return True
+    return isinstance(exc, (OSError, socket.timeout))
+
+
+def _transient(exc: BaseException) -> bool:
+    status = getattr(exc, "status", None) or getattr(exc, "code", None)
+    if isinstance(status, int) and status in TRANSIENT_STATUS:
+        return True
+    text = str(exc).lower()
+    return (
+        isinstance(exc, ConnectionResetError)
+        or "connection reset" in text
+        or ("remotedisconnected" in text or "connection aborted" in text)
+    )
+
+
+# ---------------------------------------------------------------------------- connect
+
+
+def probe(config: KfpConfig, *, retry: Retry = Retry(), timeout: float = 10.0) -> dict[str, Any]:
+    """GET healthz once (with retries on transient errors); the reply as a dict."""
+    if not config.host:
+        raise no_host_error()
+    req = urllib.request.Request(config.host + HEALTHZ, method="GET")
+    secrets = config.secrets()
+    if secrets:
+        req.add_header("Authorization", f"Bearer {secrets[0]}")
+    ctx = None
+    if config.host.startswith("https://"):
+        ctx = ssl.create_default_context(cafile=config.ssl_ca_cert)
+        if config.verify_ssl is False:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+
+    def once() -> dict[str, Any]:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            raw = resp.read()
+        try:
+            return dict(json.loads(raw or b"{}"))
+        except ValueError as exc:
+            raise EnvironmentProblem(
+                f"{config.host}{HEALTHZ} did not answer JSON: is this a Kubeflow Pipelines "
+                "endpoint?",
+                kind="kfp-not-found",
+                fix="point --host at the KFP API (behind the Kubeflow gateway: .../pipeline)",
+            ) from exc
+
+    return _with_retry(once, retry, config.host, secrets)
+
+
+def _with_retry(fn: Callable[[], Any], retry: Retry, host: str | None, secrets: list[str]) -> Any:
+    delays = retry.delays()
+    for attempt in range(retry.attempts):
+        try:
+            return fn()
+        except KaleError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped below, never swallowed
+            if attempt < len(delays) and _transient(exc):
+                time.sleep(delays[attempt])
+                continue
+            mapped = classify(exc, host)
+            if mapped is None:
+                raise
+            mapped.message = redact(mapped.message, secrets)
+            raise mapped from None
+    raise AssertionError("unreachable")
+
+
+def make_client(config: KfpConfig) -> Any:
+    """A real ``kfp.Client`` for ``config`` (call :func:`probe` first for clean errors)."""
+    try:
+        import kfp
+    except ImportError as exc:  # pragma: no cover - kfp is a core dependency
+        raise EnvironmentProblem(
+            "deploying needs the package 'kfp'",
+            kind="missing-package",
+            fix="pip install 'kfp==2.17.*'",
+        ) from exc
+    kwargs: dict[str, Any] = {
+        "host": config.host,
+        "kube_context": config.kube_context,
+        "ssl_ca_cert": config.ssl_ca_cert,
+        "verify_ssl": config.verify_ssl,
+    }
+    if config.namespace:
+        kwargs["namespace"] = config.namespace
+    if config.token:
+        kwargs["existing_token"] = config.token.reveal()
+    elif config.token_file:
+        from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
+
+        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=config.token_file)
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", FutureWarning)
+        return kfp.Client(**kwargs)
+
+
+def connect(config: KfpConfig, *, client: Any = None, retry: Retry = Retry()) -> Remote:
+    """A :class:`Remote` over ``client`` (or a new ``kfp.Client`` after a health probe)."""
+    if client is None:
+        if not config.host and not (config.kube_context or _kube_config_present()):
+            raise no_host_error()
+        if config.host:
+            probe(config, retry=retry)
+        try:
+            client = make_client(config)
+        except KaleError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            mapped = classify(exc, config.host)
+            if mapped is None:
+                raise EnvironmentProblem(
+                    redact(f"cannot create the KFP client: {exc}", config.secrets()),
+                    kind="kfp-client",
+                ) from None
+            raise mapped from None
+    return Remote(client, config, retry=retry)
+
+
+def _kube_config_present() -> bool:
+    import os
+    from pathlib import Path
+
+    path = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p)
+
+
+class Remote:
+    """Operations on one KFP endpoint through an injected client."""
+
+    def __init__(
+        self,
+        client: Any,
+        config: KfpConfig,
+        *,
+        retry: Retry = Retry(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.retry = retry
+        self._sleep = sleep
+        self._secrets = config.secrets()
+
+    def __repr__(self) -> str:
+        return f"Remote(host={self.config.host!r}, namespace={self.config.namespace!r})"
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``client.method(*args, **kwargs)`` with retries, quiet stdout and mapped errors."""
+        fn = getattr(self.client, method)
+
+        def once() -> Any:
+            with contextlib.redirect_stdout(io.StringIO()):
+                return fn(*args, **kwargs)
+
+        return _with_retry(once, self.retry, self.config.host, self._secrets)
+
+    # -- pipelines --------------------------------------------------------------------
+    def upload(
+        self,
+        yaml_path: str,
+        name: str,
+        *,
+        version: str,
+        description: str = "",
+    ) -> tuple[str, str, bool]:
+        """Upload ``yaml_path`` as pipeline ``name`` or as a new ``version`` of it.
+
+        Returns (pipeline_id, version_id, created_pipeline). An existing version is never
+        replaced: the server refuses a duplicate version name (exit 2).
+        """
+        try:
+            pipeline_id = self.call("get_pipeline_id", name)
+        except ValueError as exc:  # kfp.Client: several pipelines share the name
+            raise UsageError(str(exc), kind="kfp-ambiguous-pipeline") from None
+        if pipeline_id is None:
+            pipe = self.call(
+                "upload_pipeline", yaml_path, pipeline_name=name, description=description or None
+            )
+            pipeline_id = str(_get(pipe, "pipeline_id"))
+            return pipeline_id, self._latest_version(pipeline_id), True
+        ver = self.call(
+            "upload_pipeline_version",
+            yaml_path,
+            pipeline_version_name=version,
+            pipeline_id=pipeline_id,
+            description=description or None,
+        )
+        return pipeline_id, str(_get(ver, "pipeline_version_id")), False
+
+    def _latest_version(self, pipeline_id: str) -> str:
+        resp = self.call(
+            "list_pipeline_versions", pipeline_id, page_size=1, sort_by="created_at desc"
+        )
+        versions = _get(resp, "pipeline_versions") or []
+        if not versions:
+            raise EnvironmentProblem(
+                f"the server created pipeline {pipeline_id} with no version",
+                kind="kfp-server-error",
+            )
+        return str(_get(versions[0], "pipeline_version_id"))
+
+    def experiment(self, name: str) -> str:
+        """The id of experiment ``name`` in the configured namespace (created if missing)."""
+        exp = self.call("create_experiment", name, namespace=self.config.namespace)
+        return str(_get(exp, "experiment_id"))
+
+    # -- runs -------------------------------------------------------------------------
+    def start_run(
+        self,
+        experiment_id: str,
+        name: str,
+        pipeline_id: str | None,
+        version_id: str | None,
+        parameters: dict[str, Any],
+        *,
+        package_path: str | None = None,
+    ) -> str:
+        """Start a run of an uploaded version, or of ``package_path`` sent with the run."""
+        if package_path is not None:
+            run = self.call(
+                "run_pipeline",
+                experiment_id,
+                name,
+                params=parameters,
+                pipeline_package_path=package_path,
+            )
+        else:
+            run = self.call(
+                "run_pipeline",
+                experiment_id,
+                name,
+                params=parameters,
+                pipeline_id=pipeline_id,
+                version_id=version_id,
+            )
+        return str(_get(run, "run_id"))
+
+    def get(self, run_id: str, task_names: dict[str, str] | None = None) -> RunSnapshot:
+        return snapshot(self.call("get_run", run_id), task_names)
+
+    def list(self, *, experiment_id: str | None = None, page_size: int = 20) -> list[RunSnapshot]:
+        resp = self.call(
+            "list_runs",
+            page_size=page_size,
+            sort_by="created_at desc",
+            experiment_id=experiment_id,
+            namespace=self.config.namespace,
+        )
+        return [snapshot(r) for r in (_get(resp, "runs") or [])]
+
+    def run_url(self, run_id: str) -> str:
+        base = getattr(self.client, "_uihost", None) or self.config.host or ""
+        return f"{str(base).rstrip('/')}/#/runs/details/{run_id}"
+
+    def watch(
+        self,
+        run_id: str,
+        *,
+        task_names: dict[str, str] | None = None,
+        progress: ProgressCallback | None = None,
+        poll: float = 2.0,
+        max_poll: float = 15.0,
+        timeout: float | None = None,
+    ) -> RunSnapshot:
+        """Poll until the run ends; report every step state change to ``progress``.
+
+        The wait grows ×1.5 per unchanged poll up to ``max_poll`` and resets on any change.
+        """
+        seen: dict[str | None, str] = {}
+        wait, waited = poll, 0.0
+        while True:
+            snap = self.get(run_id, task_names)
+            changed = False
+            for name, step in snap.steps.items():
+                if seen.get(name) != step.status:
+                    seen[name] = step.status
+                    changed = True
+                    if progress:
+                        progress(RunEvent(run_id, name, step.status, step.seconds, step.error))
+            if seen.get(None) != snap.status:
+                seen[None] = snap.status
+                changed = True
+                if progress:
+                    progress(RunEvent(run_id, None, snap.status, 0.0, snap.error))
+            if snap.done:
+                return snap
+            if timeout is not None and waited >= timeout:
+                raise RunFailed(
+                    f"run {run_id} did not finish within {timeout:g} s (state {snap.state})",
+                    kind="kfp-watch-timeout",
+                )
+            wait = poll if changed else min(max_poll, wait * 1.5)
+            self._sleep(wait)
+            waited += wait

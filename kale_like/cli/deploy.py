@@ -1,0 +1,196 @@
+"""``kale-like deploy NB``: upload to Kubeflow Pipelines, start a run, optionally watch it.
+
+Also the ``--remote`` half of ``kale-like runs list|show`` (:func:`add_remote_options`,
+:func:`remote_runs`), so the listing of cluster runs lives next to the code that starts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..errors import EXIT_OK, EXIT_RUN_FAILED
+from ..results import RunEvent
+
+EXAMPLES = """examples:
+  kale-like deploy nb.ipynb --host https://kfp.example/pipeline -p alpha 0.3 --watch
+  kale-like deploy nb.ipynb --upload-only            # new pipeline, or a new version of it
+  kale-like deploy out/pipeline.yaml --version v2    # an already compiled pipeline
+settings not given as flags come from the notebook's kubeflow_notebook metadata, then
+KF_PIPELINES_ENDPOINT / KF_PIPELINES_NAMESPACE / KFP_TOKEN / KF_PIPELINES_SA_TOKEN_PATH,
+then ~/.config/kale-like/config.yaml (or $KALE_LIKE_CONFIG)."""
+
+
+def add_connection_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Kubeflow Pipelines endpoint")
+    g.add_argument("--host", help="KFP API URL, e.g. https://kubeflow.example.com/pipeline")
+    g.add_argument("--namespace", help="Kubernetes namespace (multi-user Kubeflow profile)")
+    g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
+
+
+def register(sub: Any, name: str) -> None:
+    p = sub.add_parser(
+        name,
+        help="upload the pipeline to Kubeflow Pipelines and start a run",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("notebook", help="tagged notebook (.ipynb) or compiled pipeline (.yaml)")
+    add_connection_options(p)
+    p.add_argument("--experiment", help="experiment to run in (created if missing)")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "-f",
+        "--parameters-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of parameter values",
+    )
+    p.add_argument("--upload-only", action="store_true", help="upload, do not start a run")
+    p.add_argument(
+        "--version",
+        dest="pipeline_version",
+        metavar="V",
+        help="name of the new pipeline version (default NAME-DIGEST-TIMESTAMP)",
+    )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow the run to its end; exit 0 on success, 1 on failure",
+    )
+    p.add_argument("--timeout", type=float, default=None, help="give up watching after S seconds")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def _pipeline_for(target: str) -> Any:
+    """The Pipeline (for parameter types) of a notebook, or a stub for a compiled YAML."""
+    from pathlib import Path
+
+    if target.endswith((".yaml", ".yml")):
+        from ..api.deploy import _read_spec, spec_parameters
+        from ..model import Pipeline
+
+        path = Path(target)
+        if not path.is_file():
+            from ..errors import UsageError
+
+            raise UsageError(f"pipeline YAML {target!r} does not exist", kind="no-such-file")
+        return None, Pipeline(
+            name="pipeline", steps=(), parameters=tuple(spec_parameters(_read_spec(path)))
+        )
+    from ..api.analyze import load_pipeline
+
+    pipe = load_pipeline(target)
+    return pipe, pipe
+
+
+def _printer(stream: Any) -> Any:
+    start = time.monotonic()
+
+    def show(ev: RunEvent) -> None:
+        what = ev.step or "run"
+        extra = f" — {ev.message}" if ev.message else ""
+        print(
+            f"[{time.monotonic() - start:6.1f}s] {what}: {ev.status}{extra}",
+            file=stream,
+            flush=True,
+        )
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import params
+    from ..api.deploy import deploy
+
+    pipeline, typed = _pipeline_for(args.notebook)
+    overrides = params.from_cli(typed, params=args.parameter, files=args.parameters_file)
+    result = deploy(
+        pipeline if pipeline is not None else args.notebook,
+        host=args.host,
+        namespace=args.namespace,
+        experiment=args.experiment,
+        parameters=overrides,
+        upload_only=args.upload_only,
+        version=args.pipeline_version,
+        watch=args.watch,
+        progress=None if args.json else _printer(sys.stderr),
+        token_file=args.token_file,
+        timeout=args.timeout,
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        what = "new pipeline" if result.new_pipeline else f"new version {result.version_name!r} of"
+        print(
+            f"uploaded {what} {result.pipeline_name!r} "
+            f"(pipeline {result.pipeline_id}, version {result.version_id})",
+            file=sys.stderr,
+        )
+        if result.run_url:
+            print(result.run_url)
+    if args.watch and result.status != "succeeded":
+        failed = next((n for n, s in result.steps.items() if s.status == "failed"), None)
+        where = f" at step {failed!r}" if failed else ""
+        print(f"kale-like deploy: run {result.run_id} {result.status}{where}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- `runs ... --remote`
+
+
+def add_remote_options(p: argparse.ArgumentParser) -> None:
+    """Flags the ``runs`` command adds for ``--remote`` (endpoint and credentials)."""
+    p.add_argument(
+        "--remote", action="store_true", help="list/show runs on the Kubeflow Pipelines endpoint"
+    )
+    add_connection_options(p)
+
+
+def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> int:
+    """``runs list --remote`` / ``runs show --remote RUN_ID``; prints text or JSON."""
+    from ..api.deploy import remote_run_show, remote_runs_list
+
+    as_json = getattr(args, "json", False)
+    conn = {
+        "host": getattr(args, "host", None),
+        "namespace": getattr(args, "namespace", None),
+        "token_file": getattr(args, "token_file", None),
+    }
+    if action == "list":
+        runs = remote_runs_list(limit=int(getattr(args, "limit", None) or 20), **conn)
+        if as_json:
+            print(json.dumps(runs, indent=2, default=str))
+            return EXIT_OK
+        if not runs:
+            print("no runs")
+        for r in runs:
+            print(f"{r['run_id']}  {r['status']:<10} {r['created_at'] or '':<32} {r['name']}")
+        return EXIT_OK
+    item = remote_run_show(str(run_id or ""), **conn)
+    if as_json:
+        print(json.dumps(item, indent=2, default=str))
+    else:
+        print(f"run {item['run_id']}: {item['status']} ({item['state']})")
+        print(f"  {item['run_url']}")
+        for name, step in item["steps"].items():
+            err = f"  {step['error']}" if step.get("error") else ""
+            print(f"  {name:<24} {step['status']}{err}")
+        for k, v in item.get("metrics", {}).items():
+            print(f"  metric {k} = {v}")
+    return EXIT_OK
