@@ -1,0 +1,400 @@
+"""``sweep``: a hyperparameter sweep over the whole pipeline, locally or as a Katib Experiment.
+
+Settings come from the arguments, falling back to the notebook's Kale-compatible
+``kubeflow_notebook.katib_metadata`` block (parameters, objective, algorithm, trial counts).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import EnvironmentProblem, KaleError, UsageError
+from ..model import Pipeline
+from ..sweep.algorithms import KATIB_ALGORITHMS, normalize
+from ..sweep.local import LocalSweep, RunFn, SweepState
+from ..sweep.results import SweepProgress, SweepResult, write_text_atomic
+from ..sweep.space import (
+    GRIDDABLE,
+    Dimension,
+    grid_size,
+    katib_parameter,
+    parse_space,
+    spec_from_katib,
+)
+
+ENGINES = ("local", "katib")
+DEFAULT_TRIALS = 12  # Kale's maxTrialCount default
+DEFAULT_MAX_FAILED = 3  # Kale's maxFailedTrialCount default
+_SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def katib_metadata(pipeline: Pipeline) -> dict[str, Any]:
+    """The notebook's ``katib_metadata`` block (``{}`` when absent)."""
+    meta = pipeline.metadata or {}
+    block = meta.get("katib_metadata")
+    if block is None and isinstance(meta.get("kubeflow_notebook"), Mapping):
+        block = meta["kubeflow_notebook"].get("katib_metadata")
+    return dict(block) if isinstance(block, Mapping) else {}
+
+
+def check_objective(pipeline: Pipeline, metric: str | None) -> str:
+    names = [m.name for m in pipeline.metrics]
+    valid = ", ".join(names) if names else "none (the notebook has no `pipeline-metrics` cell)"
+    if not metric:
+        raise UsageError(
+            f"no objective: pass --objective METRIC; the notebook's metrics: {valid}",
+            kind="unknown-metric",
+        )
+    if metric not in names:
+        raise UsageError(
+            f"objective {metric!r} is not a metric of the notebook; its metrics: {valid}",
+            kind="unknown-metric",
+            fix="print the metric in the cell tagged `pipeline-metrics`",
+        )
+    return metric
+
+
+def _direction(maximize: bool | None, katib: Mapping[str, Any]) -> str:
+    if maximize is not None:
+        return "maximize" if maximize else "minimize"
+    kind = str((katib.get("objective") or {}).get("type") or "minimize").lower()
+    if kind not in ("maximize", "minimize"):
+        raise UsageError(f"katib_metadata objective type {kind!r} is not maximize|minimize")
+    return kind
+
+
+def _positive(name: str, value: Any, minimum: int = 1) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if number < minimum or isinstance(value, bool):
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}", kind="usage")
+    return number
+
+
+def _space_arg(
+    pipeline: Pipeline, params: Mapping[str, Any] | Iterable[str] | None, katib: Mapping[str, Any]
+) -> list[Dimension]:
+    if params:
+        return parse_space(pipeline, params)
+    entries = katib.get("parameters") or []
+    return parse_space(
+        pipeline, dict(spec_from_katib(e) for e in entries if isinstance(e, Mapping))
+    )
+
+
+def _trial_count(
+    algorithm: str, dims: list[Dimension], trials: Any, grid_points: int | None
+) -> int:
+    if algorithm == "grid":
+        size = grid_size(dims, grid_points)
+        return size if trials is None else min(size, _positive("--trials", trials))
+    return DEFAULT_TRIALS if trials is None else _positive("--trials", trials)
+
+
+def new_sweep_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def sweep_dir_of(run_root: Path, sweep_id: str) -> Path:
+    if not _SWEEP_ID.match(sweep_id):
+        raise UsageError(f"bad sweep id {sweep_id!r}", kind="unknown-sweep")
+    return run_root / "sweeps" / sweep_id
+
+
+def _run_root(run_root: str | os.PathLike[str] | None, notebook: Path | None) -> Path:
+    if run_root is not None:
+        return Path(run_root).expanduser().absolute()
+    from ..backends.local.records import default_run_root
+
+    return default_run_root(notebook).absolute()
+
+
+def _default_run_fn() -> RunFn:
+    from .run import run
+
+    def run_local(notebook: str, **kw: Any) -> Any:
+        return run(notebook, engine="local", **kw)
+
+    return run_local
+
+
+def sweep(
+    notebook: str | os.PathLike[str] | None = None,
+    *,
+    params: Mapping[str, Any] | Iterable[str] | None = None,
+    objective: str | None = None,
+    maximize: bool | None = None,
+    algorithm: str | None = None,
+    trials: int | None = None,
+    parallel: int | None = None,
+    max_failed: int | None = None,
+    seed: int | None = None,
+    grid_points: int | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    engine: str = "local",
+    resume: str | None = None,
+    run_root: str | os.PathLike[str] | None = None,
+    progress: SweepProgress | None = None,
+    run_fn: RunFn | None = None,
+    dry_run: bool = False,
+    output_dir: str | os.PathLike[str] | None = None,
+    k8s_client: Any = None,
+    namespace: str | None = None,
+    trial_image: str | None = None,
+    kfp_host: str | None = None,
+    token_secret: str | None = None,
+    service_account: str | None = None,
+    name: str | None = None,
+) -> SweepResult:
+    """Sweep ``params`` (``["NAME=SPEC"]`` or ``{NAME: SPEC}``) optimizing ``objective``.
+
+    ``engine="local"`` runs every trial with the local engine under one run root (shared
+    cache) and writes ``<run_root>/sweeps/<sweep_id>/``; ``resume=SWEEP_ID`` continues an
+    interrupted local sweep. ``engine="katib"`` builds a Katib Experiment: written to
+    ``output_dir`` with ``dry_run=True``, else created through ``k8s_client``.
+    """
+    if engine not in ENGINES:
+        raise UsageError(
+            f"unknown sweep engine {engine!r}; valid engines: {', '.join(ENGINES)}",
+            kind="unknown-engine",
+        )
+    if resume is not None:
+        if engine != "local":
+            raise UsageError("--resume continues local sweeps only", kind="usage")
+        nb_path = Path(notebook) if notebook is not None else None
+        return _resume(resume, _run_root(run_root, nb_path), run_fn, progress)
+    if notebook is None:
+        raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
+    from .analyze import load_pipeline
+
+    nb_path = Path(notebook)
+    pipeline = load_pipeline(nb_path)
+    katib = katib_metadata(pipeline)
+    dims = _space_arg(pipeline, params, katib)
+    metric = check_objective(
+        pipeline, objective or (katib.get("objective") or {}).get("objectiveMetricName")
+    )
+    direction = _direction(maximize, katib)
+    algo = normalize(algorithm or (katib.get("algorithm") or {}).get("algorithmName") or "random")
+    if grid_points is not None:
+        grid_points = _positive("--grid-points", grid_points)
+    if parameters:
+        from ..params import resolve
+
+        swept = {d.name for d in dims}
+        clash = sorted(swept & set(parameters))
+        if clash:
+            raise UsageError(f"parameter(s) {', '.join(clash)} are both swept and fixed")
+        parameters = {k: v for k, v in resolve(pipeline, parameters).items() if k in parameters}
+    n_trials = _trial_count(
+        algo, dims, trials if trials is not None else katib.get("maxTrialCount"), grid_points
+    )
+    n_parallel = _positive(
+        "--parallel", parallel if parallel is not None else katib.get("parallelTrialCount") or 1
+    )
+    failed_cap = max_failed if max_failed is not None else katib.get("maxFailedTrialCount")
+    failed_cap = (
+        DEFAULT_MAX_FAILED if failed_cap is None else _positive("--max-failed", failed_cap, 0)
+    )
+    if algo in ("bayesian", "tpe") and engine == "local":
+        try:  # fail before creating a sweep folder
+            import optuna  # noqa: F401
+        except ImportError:
+            from ..errors import missing_extra
+
+            raise missing_extra("optuna", "sweep", f"the {algo} sweep algorithm") from None
+
+    if engine == "katib":
+        if parameters:
+            raise UsageError("fixed parameters (-p) are not supported with --engine katib")
+        return _katib(
+            nb_path,
+            pipeline,
+            dims,
+            metric,
+            direction,
+            algo,
+            trials=n_trials,
+            parallel=n_parallel,
+            max_failed=failed_cap,
+            goal=(katib.get("objective") or {}).get("goal"),
+            dry_run=dry_run,
+            output_dir=output_dir,
+            k8s_client=k8s_client,
+            namespace=namespace,
+            trial_image=trial_image,
+            kfp_host=kfp_host,
+            token_secret=token_secret,
+            service_account=service_account,
+            name=name,
+        )
+
+    root = _run_root(run_root, nb_path)
+    sweep_id = new_sweep_id()
+    sweep_dir = sweep_dir_of(root, sweep_id)
+    sweep_dir.mkdir(parents=True, exist_ok=False)
+    state = SweepState(
+        sweep_id=sweep_id,
+        notebook=str(nb_path.absolute()),
+        space={d.name: d.spec for d in dims},
+        metric=metric,
+        direction=direction,
+        algorithm=algo,
+        trials=n_trials,
+        parallel=n_parallel,
+        max_failed=failed_cap,
+        seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
+        grid_points=grid_points,
+        run_root=str(root),
+        fixed=dict(parameters or {}),
+    )
+    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress)
+    return runner.run()
+
+
+def _resume(
+    sweep_id: str, root: Path, run_fn: RunFn | None, progress: SweepProgress | None
+) -> SweepResult:
+    from .analyze import load_pipeline
+
+    sweep_dir = sweep_dir_of(root, sweep_id)
+    state = SweepState.load(sweep_dir)
+    pipeline = load_pipeline(Path(state.notebook))
+    dims = parse_space(pipeline, state.space)
+    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress)
+    return runner.run()
+
+
+# --- Katib ---------------------------------------------------------------------------
+
+
+def _katib(
+    nb_path: Path,
+    pipeline: Pipeline,
+    dims: list[Dimension],
+    metric: str,
+    direction: str,
+    algo: str,
+    *,
+    trials: int,
+    parallel: Any,
+    max_failed: int,
+    goal: Any,
+    dry_run: bool,
+    output_dir: Any,
+    k8s_client: Any,
+    namespace: str | None,
+    trial_image: str | None,
+    kfp_host: str | None,
+    token_secret: str | None,
+    service_account: str | None,
+    name: str | None,
+) -> SweepResult:
+    from ..backends import katib
+
+    if algo == "grid":
+        bad = [d for d in dims if d.kind not in GRIDDABLE]
+        if bad:
+            raise UsageError(
+                f"Katib's grid cannot enumerate {bad[0].kind} parameter {bad[0].name!r}",
+                kind="bad-search-space",
+                fix="use choice:, range:min:max:step or int: for grid sweeps on Katib",
+            )
+    secret_ref: tuple[str, str] | None = None
+    if token_secret:
+        sname, sep, key = token_secret.partition(":")
+        if not sep or not sname or not key:
+            raise UsageError(f"--token-secret {token_secret!r}: expected SECRET:KEY")
+        secret_ref = (sname, key)
+    if dry_run and output_dir is None:
+        raise UsageError("--dry-run needs -o DIR for the Experiment YAML", kind="usage")
+    image = trial_image or _runtime_image(pipeline)
+    with tempfile.TemporaryDirectory(prefix="kale-like-katib-") as tmp:
+        from .compile import compile as compile_notebook
+
+        compiled = compile_notebook(nb_path, tmp)
+        pipeline_yaml = Path(compiled.yaml_path).read_text(encoding="utf-8")
+    exp_name = katib.k8s_name(name or pipeline.name)
+    inputs = katib.ExperimentInputs(
+        name=exp_name,
+        metric=metric,
+        direction=direction,
+        algorithm=KATIB_ALGORITHMS[algo],
+        parameters=tuple(katib_parameter(d) for d in dims),
+        image=image,
+        pipeline_yaml=pipeline_yaml,
+        additional_metrics=tuple(m.name for m in pipeline.metrics if m.name != metric),
+        goal=None if goal in (None, "") else float(goal),
+        parallel=_positive("--parallel", parallel),
+        max_trials=trials,
+        max_failed=max_failed,
+        namespace=namespace,
+        kfp_host=kfp_host or katib.DEFAULT_KFP_HOST,
+        service_account=service_account
+        if service_account is not None
+        else katib.DEFAULT_SERVICE_ACCOUNT,
+        token_secret=secret_ref,
+        pipeline_name=pipeline.name,
+    )
+    docs = katib.manifests(inputs)
+    result = SweepResult(
+        sweep_id=exp_name,
+        metric=metric,
+        direction=direction,  # type: ignore[arg-type]
+        engine="katib",
+        manifest=docs,
+        status="dry-run" if dry_run else "created",
+    )
+    if output_dir is not None:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{pipeline.name}-experiment.yaml"
+        write_text_atomic(path, katib.dump_yaml(docs))
+        result.manifest_path = str(path)
+    if dry_run:
+        return result
+    clients = k8s_client if k8s_client is not None else katib.default_clients()
+    ns = namespace or katib.default_namespace()
+    try:
+        katib.create(docs, clients, ns)
+    except KaleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an API error from the cluster
+        raise EnvironmentProblem(
+            f"creating the Katib Experiment {exp_name!r} in namespace {ns!r} failed: "
+            f"{getattr(exc, 'reason', None) or exc}",
+            kind="katib-create-failed",
+            fix="check that Katib is installed and that you may create Experiments there",
+        ) from None
+    return result
+
+
+def _runtime_image(pipeline: Pipeline) -> str:
+    """The trial image: the project's runtime image (see ``kale-like build``)."""
+    try:
+        from ..backends import images
+
+        ref = getattr(images, "runtime_image", None)
+        if callable(ref):
+            return str(ref(pipeline))
+        if isinstance(getattr(images, "RUNTIME_IMAGE", None), str):
+            return str(images.RUNTIME_IMAGE)
+    except ImportError:
+        pass
+    if pipeline.base_image:
+        return pipeline.base_image
+    raise UsageError(
+        "no trial image: the Katib trial runs `kale-like trial` in the project's runtime image",
+        kind="no-trial-image",
+        fix="pass --trial-image REF (an image with kale-like installed; see `kale-like build`)",
+    )

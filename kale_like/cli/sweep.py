@@ -1,0 +1,194 @@
+"""``kale-like sweep``: hyperparameter sweeps over the whole pipeline (local or Katib)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
+
+EXAMPLES = """examples:
+  kale-like sweep nb.ipynb --param lr=loguniform:1e-4:1e-1 --param depth=choice:3,5,8 \\
+      --objective accuracy --maximize --algorithm random --trials 16 --parallel 2
+  kale-like sweep nb.ipynb                      # the notebook's katib_metadata block
+  kale-like sweep --resume 20261127-120501-3fa2c1 --run-root .kale_like
+  kale-like sweep nb.ipynb ... --engine katib --dry-run -o out/
+search spaces: choice:a,b,c | range:min:max:step | uniform:min:max | loguniform:min:max |
+  int:min:max (values typed like the parameter's default)"""
+
+
+def register(sub: Any, name: str) -> None:
+    p = sub.add_parser(
+        name,
+        help="hyperparameter sweep over the whole pipeline",
+        description="Run the pipeline once per trial, varying pipeline parameters. "
+        "Locally, steps that read no swept parameter run once for all trials (shared cache).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("notebook", nargs="?", help="the tagged notebook (not needed with --resume)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="a swept pipeline parameter (repeatable)",
+    )
+    p.add_argument("--objective", metavar="METRIC", help="the metric to optimize")
+    way = p.add_mutually_exclusive_group()
+    way.add_argument("--maximize", dest="maximize", action="store_true", default=None)
+    way.add_argument("--minimize", dest="maximize", action="store_false")
+    p.add_argument(
+        "--algorithm", help="grid | random | bayesian | tpe (default: metadata, else random)"
+    )
+    p.add_argument("--trials", type=int, help="number of trials (grid: the whole grid)")
+    p.add_argument("--parallel", type=int, help="trials at once (default 1)")
+    p.add_argument("--max-failed", type=int, help="stop when more trials fail (default 3)")
+    p.add_argument("--seed", type=int, help="seed of random/tpe proposals (reproducible)")
+    p.add_argument("--grid-points", type=int, help="grid points for uniform/loguniform ranges")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="hold a pipeline parameter at VALUE in every trial",
+    )
+    p.add_argument("--engine", default="local", choices=["local", "katib"])
+    p.add_argument("--resume", metavar="SWEEP_ID", help="continue an interrupted local sweep")
+    p.add_argument("--run-root", help="run folder root (default: .kale_like beside the notebook)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    k = p.add_argument_group("katib engine")
+    k.add_argument("--dry-run", action="store_true", help="write the Experiment YAML only")
+    k.add_argument("-o", "--output-dir", help="where to write <pipeline>-experiment.yaml")
+    k.add_argument("--namespace", help="Kubernetes namespace of the Experiment")
+    k.add_argument("--trial-image", help="image with kale-like installed (the runtime image)")
+    k.add_argument("--kfp-host", help="KFP API endpoint as seen from the trial pods")
+    k.add_argument("--token-secret", metavar="SECRET:KEY", help="KFP token from this Secret")
+    k.add_argument("--service-account", help="service account of trial pods (default-editor)")
+    k.add_argument("--name", help="Experiment name (default: the pipeline name)")
+    p.set_defaults(func=main)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+class _Table:
+    """One line per finished trial; on a terminal also a 'running' status line."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.header_done = False
+        self.start = time.monotonic()
+
+    def __call__(self, event: Any) -> None:
+        out = sys.stdout
+        if event.kind == "started" and self.tty:
+            params = " ".join(f"{k}={_fmt(v)}" for k, v in (event.parameters or {}).items())
+            line = f"  … trial {event.number} running ({params})  [{event.finished}/{event.total}]"
+            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+        elif event.kind == "finished" and event.trial is not None:
+            t = event.trial
+            if self.tty:
+                print("\r" + " " * 120 + "\r", end="", file=sys.stderr)
+            if not self.header_done:
+                names = list(t.parameters)
+                print(f"{'trial':>5}  " + "  ".join(f"{n:>12}" for n in names)
+                      + f"  {'objective':>12}  {'status':<9} {'seconds':>7}", file=out)
+                self.header_done = True
+            obj = "-" if t.objective is None else _fmt(t.objective)
+            best = " *" if event.best is not None and event.best.number == t.number else ""
+            cells = "  ".join(f"{_fmt(v):>12}" for v in t.parameters.values())
+            line = f"{t.number:>5}  {cells}  {obj:>12}  {t.status:<9} {t.seconds:>7.2f}{best}"
+            if t.error:
+                line += f"  ({t.error[:80]})"
+            print(line, file=out, flush=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    from .. import api
+
+    fixed: dict[str, Any] | None = None
+    if args.parameter:
+        if not args.notebook:
+            raise UsageError("-p needs the notebook", kind="usage")
+        from ..params import from_cli
+
+        fixed = from_cli(api.load_pipeline(args.notebook), params=args.parameter)
+    progress = None if args.json else _Table(sys.stderr.isatty())
+    try:
+        result = api.sweep(
+            args.notebook,
+            params=args.param or None,
+            objective=args.objective,
+            maximize=args.maximize,
+            algorithm=args.algorithm,
+            trials=args.trials,
+            parallel=args.parallel,
+            max_failed=args.max_failed,
+            seed=args.seed,
+            grid_points=args.grid_points,
+            parameters=fixed,
+            engine=args.engine,
+            resume=args.resume,
+            run_root=args.run_root,
+            progress=progress,
+            dry_run=args.dry_run,
+            output_dir=args.output_dir,
+            namespace=args.namespace,
+            trial_image=args.trial_image,
+            kfp_host=args.kfp_host,
+            token_secret=args.token_secret,
+            service_account=args.service_account,
+            name=args.name,
+        )
+    except KeyboardInterrupt:
+        print("\nkale-like sweep: interrupted before the first trial", file=sys.stderr)
+        return 130
+    if result.engine == "katib":
+        return _report_katib(result, args)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        _report_local(result)
+    best = result.best
+    if result.status == "interrupted":
+        return 130
+    return EXIT_OK if best is not None and result.status == "completed" else EXIT_RUN_FAILED
+
+
+def _report_local(result: Any) -> None:
+    best = result.best
+    ok = sum(1 for t in result.trials if t.ok)
+    print(f"sweep {result.sweep_id}: {len(result.trials)} trials, {ok} ok, "
+          f"status {result.status}", file=sys.stderr)
+    if best is not None:
+        params = " ".join(f"{k}={_fmt(v)}" for k, v in best.parameters.items())
+        print(f"best: {result.metric}={_fmt(best.objective)} ({result.direction}) with {params}"
+              f" (trial {best.number})")
+    else:
+        print("no trial succeeded", file=sys.stderr)
+    print(f"results: {result.sweep_dir}", file=sys.stderr)
+    if result.status == "interrupted":
+        root = str(result.sweep_dir).rsplit("/sweeps/", 1)[0]
+        print(f"resume with: kale-like sweep --resume {result.sweep_id} --run-root {root}",
+              file=sys.stderr)
+
+
+def _report_katib(result: Any, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps({"experiment": result.sweep_id, "status": result.status,
+                          "path": result.manifest_path}, indent=2))
+        return EXIT_OK
+    if result.manifest_path:
+        print(f"wrote {result.manifest_path}")
+    if result.status == "created":
+        print(f"created Katib Experiment {result.sweep_id}")
+    return EXIT_OK
