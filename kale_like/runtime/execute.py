@@ -212,6 +212,22 @@ class CellRunner:
             runner._exec_error = evalue
 
         shell._showtraceback = show
+
+        def system(cmd: str) -> None:
+            # `!cmd` through pipes, not a pty (IPython's default): output lines end in "\n"
+            # as in Jupyter, and land in the cell's captured stdout.
+            import subprocess
+
+            proc = subprocess.Popen(
+                shell.var_expand(cmd, depth=1), shell=True, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sys.stdout.write(line)
+            shell.user_ns["_exit_code"] = proc.wait()
+
+        shell.system = system
         self._count = 0
 
     # -- running ----------------------------------------------------------------------------

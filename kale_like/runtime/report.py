@@ -32,13 +32,18 @@ def _cell_id(step: str, index: int | None, role: str) -> str:
     return hashlib.sha1(f"{step}:{role}:{index}".encode()).hexdigest()[:12]
 
 
+def _is_text(mime: str) -> bool:
+    return (mime.startswith("text/") or mime == "image/svg+xml") and not mime.endswith("json")
+
+
 def _nb_output(out: dict[str, Any]) -> dict[str, Any]:
     out = dict(out)
     if out["output_type"] == "stream":
         out["text"] = _lines(out["text"])
     elif out["output_type"] in ("display_data", "execute_result"):
+        # Text mimetypes are stored as line lists (as Jupyter does); base64 stays one string.
         out["data"] = {
-            k: (_lines(v) if isinstance(v, str) and not k.endswith("json") else v)
+            k: (_lines(v) if isinstance(v, str) and _is_text(k) else v)
             for k, v in out["data"].items()
         }
     return out

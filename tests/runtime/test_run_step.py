@@ -1,0 +1,291 @@
+"""run_step in-process with hand-built specs: magics, captured outputs, errors, identity."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from runtime_kit import StepDir, make_spec
+
+from kale_like.errors import RunFailed
+from kale_like.runtime import StepFailed, StepOutcome, run_step
+from kale_like.runtime.artifacts import load_value
+
+
+def run(steps: StepDir, spec: dict, *, inputs=None, parameters=None) -> StepOutcome:
+    job = steps.job(spec, inputs=inputs, parameters=parameters)
+    return run_step(
+        spec,
+        inputs=job["inputs"],
+        state_inputs=job["state_inputs"],
+        outputs=job["outputs"],
+        state_output=job["state_output"],
+        parameters=job["parameters"],
+        report_path=job["report_path"],
+        notebook_path=job["notebook_path"],
+    )
+
+
+def executed_cells(steps: StepDir, step: str) -> dict[int | None, dict]:
+    nb = json.loads((steps.root / step / "step.ipynb").read_text(encoding="utf-8"))
+    return {c["metadata"]["kale_like"]["index"]: c for c in nb["cells"]}
+
+
+def text_of(outputs: list[dict], name: str = "stdout") -> str:
+    return "".join(
+        "".join(o["text"]) for o in outputs if o["output_type"] == "stream" and o["name"] == name
+    )
+
+
+def test_magics_and_shell_lines(steps: StepDir) -> None:
+    # 15_magics: %env, %time with an assignment, !cmd, x = !cmd, %%time.
+    spec = make_spec(
+        "setup",
+        [
+            (
+                2,
+                "%env KALE_TEST_MAGIC=bar\nenv_value = os.environ['KALE_TEST_MAGIC']\n"
+                "%time x = 21\n!echo hi\ngreeting = !echo hello\ngreeting_text = greeting[0]\n"
+                "ip_ok = get_ipython() is not None",
+            ),
+            (3, "%%time\ny = x * 2"),
+        ],
+        imports=[(1, "import os")],
+        outputs=["x", "y", "env_value", "greeting_text", "ip_ok"],
+        metrics=["y"],
+    )
+    outcome = run(steps, spec)
+    assert outcome.metrics == {"y": 42}
+    values = {v: load_value(steps.out("setup", v)) for v in spec["outputs"]}
+    assert values == {"x": 21, "y": 42, "env_value": "bar", "greeting_text": "hello", "ip_ok": True}
+    cells = executed_cells(steps, "setup")
+    assert "hi\n" in text_of(cells[2]["outputs"])
+    assert "Wall time" in text_of(cells[3]["outputs"])
+
+
+def test_rich_outputs_are_captured_per_cell(steps: StepDir) -> None:
+    spec = make_spec(
+        "show",
+        [
+            (4, "print('out'); import sys; print('err', file=sys.stderr)\n1 + 1"),
+            (5, "from IPython.display import display, HTML\ndisplay(HTML('<b>x</b>'))"),
+            (
+                6,
+                "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+            ),
+            (7, "value = 3;"),
+        ],
+    )
+    run(steps, spec)
+    cells = executed_cells(steps, "show")
+    kinds = [o["output_type"] for o in cells[4]["outputs"]]
+    assert kinds == ["stream", "stream", "execute_result"]
+    assert text_of(cells[4]["outputs"]) == "out\n"
+    assert text_of(cells[4]["outputs"], "stderr") == "err\n"
+    result = cells[4]["outputs"][2]
+    assert "".join(result["data"]["text/plain"]) == "2"
+    assert result["execution_count"] == cells[4]["execution_count"]
+    html = cells[5]["outputs"][0]
+    assert html["output_type"] == "display_data"
+    assert "".join(html["data"]["text/html"]) == "<b>x</b>"
+    pngs = [o for o in cells[6]["outputs"] if "image/png" in o.get("data", {})]
+    assert len(pngs) == 1
+    import base64
+
+    assert base64.b64decode(pngs[0]["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cells[7]["outputs"] == []  # a trailing semicolon hides the result
+
+
+def test_executed_notebook_is_valid_nbformat(steps: StepDir) -> None:
+    import nbformat
+
+    spec = make_spec("s", [(3, "print('<script>alert(1)</script>')\nx = 1")], outputs=["x"])
+    run(steps, spec, parameters={"alpha": 0.5})
+    nb = nbformat.read(steps.root / "s" / "step.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert [c.metadata["kale_like"]["index"] for c in nb.cells] == [None, 3]
+    assert "".join(nb.cells[0].source) == "alpha = 0.5"
+    page = (steps.root / "s" / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_user_error_names_step_cell_and_user_frames_only(steps: StepDir) -> None:
+    spec = make_spec(
+        "divide",
+        [(3, "values = [4, 2, 0]"), (4, "ratios = [ratio(v) for v in values]")],
+        functions=[(1, "def ratio(v):\n    return 10 / v")],
+        outputs=["ratios"],
+    )
+    with pytest.raises(StepFailed) as info:
+        run(steps, spec)
+    err = info.value
+    assert isinstance(err, RunFailed) and err.exit_code == 1
+    assert str(err) == "step 'divide' failed in cell 4: ZeroDivisionError: division by zero"
+    assert (err.step, err.cell, err.exc_type) == ("divide", 4, "ZeroDivisionError")
+    assert 'File "<cell 4>", line 1' in err.traceback
+    assert 'File "<cell 1>", line 2, in ratio' in err.traceback
+    assert "return 10 / v" in err.traceback
+    assert "IPython" not in err.traceback and "kale_like" not in err.traceback
+    # nothing was saved, and the report shows the error in its cell
+    assert not Path(steps.out("divide", "ratios")).exists()
+    cells = executed_cells(steps, "divide")
+    assert cells[4]["outputs"][-1]["ename"] == "ZeroDivisionError"
+
+
+def test_syntax_error_reports_the_cell(steps: StepDir) -> None:
+    spec = make_spec("bad", [(2, "x = 1"), (5, "def f(:\n    pass")])
+    with pytest.raises(StepFailed) as info:
+        run(steps, spec)
+    assert info.value.cell == 5 and info.value.exc_type == "SyntaxError"
+
+
+def test_error_in_prelude_reports_its_cell(steps: StepDir) -> None:
+    spec = make_spec("s", [(3, "x = 1")], imports=[(0, "import no_such_module_kale")])
+    with pytest.raises(StepFailed) as info:
+        run(steps, spec)
+    assert info.value.cell == 0 and info.value.exc_type == "ModuleNotFoundError"
+
+
+def test_unsaveable_value_names_variable_type_and_fix(steps: StepDir) -> None:
+    spec = make_spec("gen", [(1, "gen = (i for i in range(3))\nok = 1")], outputs=["ok", "gen"])
+    with pytest.raises(StepFailed) as info:
+        run(steps, spec)
+    err = info.value
+    assert err.variable == "gen" and err.kind == "unsaveable-value"
+    assert "'gen'" in str(err) and "generator" in str(err) and "step 'gen'" in str(err)
+    assert err.fix and "list(" in err.fix
+    assert not Path(steps.out("gen", "gen")).exists()
+    assert not Path(steps.state("gen")).exists()
+
+
+def test_missing_output_is_an_error(steps: StepDir) -> None:
+    spec = make_spec("s", [(1, "x = 1")], outputs=["y"])
+    with pytest.raises(StepFailed) as info:
+        run(steps, spec)
+    assert info.value.kind == "missing-output" and info.value.variable == "y"
+
+
+def test_aliases_stay_one_object_across_steps(steps: StepDir) -> None:
+    producer = make_spec(
+        "make",
+        [(1, "b = [1, 2]\na = b\nholder = {'inner': b}\nn = 7\nm = 7")],
+        outputs=["a", "b", "holder", "n", "m"],
+    )
+    digests = run(steps, producer).outputs
+    assert set(digests) == {"a", "b", "holder", "n", "m"}
+    consumer = make_spec(
+        "use",
+        [(2, "a.append(3)\nsame = a is b\ninner_same = holder['inner'] is b\nseen = list(b)")],
+        inputs=["a", "b", "holder"],
+        outputs=["same", "inner_same", "seen"],
+    )
+    run(steps, consumer, inputs={"a": "make", "b": "make", "holder": "make"})
+    got = {v: load_value(steps.out("use", v)) for v in ("same", "inner_same", "seen")}
+    assert got == {"same": True, "inner_same": True, "seen": [1, 2, 3]}
+
+
+def test_inputs_shadow_star_import_and_parameters_bind(steps: StepDir) -> None:
+    # 16_star_import: a step's e = 5 must win over math.e from the prelude.
+    producer = make_spec("compute", [(2, "e = 5\nr = 2.0")], outputs=["e", "r"])
+    run(steps, producer)
+    consumer = make_spec(
+        "report",
+        [(3, "shadow = e * 2\ncirc = round(tau * r, 6)\nscaled = shadow * alpha")],
+        imports=[(1, "from math import *")],
+        inputs=["e", "r"],
+        parameters=["alpha"],
+        outputs=["shadow", "circ", "scaled"],
+        metrics=["circ"],
+    )
+    outcome = run(steps, consumer, inputs={"e": "compute", "r": "compute"}, parameters={"alpha": 3})
+    assert load_value(steps.out("report", "shadow")) == 10
+    assert load_value(steps.out("report", "scaled")) == 30
+    assert outcome.metrics == {"circ": round(math.tau * 2.0, 6)}
+
+
+CLASSES = """
+class Counter:
+    def __init__(self, start=0):
+        self.count = start
+        self.history = []
+
+    def add(self, k):
+        self.count += k
+        self.history.append(k)
+        return self
+
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+"""
+
+
+def test_instances_of_functions_cell_classes_load_as_the_replayed_class(steps: StepDir) -> None:
+    # 12_class_instance: pickled by reference to __main__, so isinstance holds in the consumer.
+    create = make_spec(
+        "create",
+        [(2, "c = Counter(10)\nc.add(1)\np = Point(1, -2)")],
+        functions=[(1, CLASSES)],
+        outputs=["c", "p"],
+    )
+    run(steps, create)
+    use = make_spec(
+        "use",
+        [(3, "c.add(5).add(2)\nok = isinstance(c, Counter) and isinstance(p, Point)\nn = c.count")],
+        functions=[(1, CLASSES)],
+        inputs=["c", "p"],
+        outputs=["ok", "n", "c"],
+    )
+    run(steps, use, inputs={"c": "create", "p": "create"})
+    assert load_value(steps.out("use", "ok")) is True
+    assert load_value(steps.out("use", "n")) == 18
+
+
+def test_lambdas_and_closures_travel_by_value(steps: StepDir) -> None:
+    # 11_closures: add_offset's global `offset` travels with the lambda.
+    build = make_spec(
+        "build",
+        [
+            (
+                1,
+                "offset = 5\nadd_offset = lambda v: v + offset\n"
+                "def make_multiplier(k):\n    def mul(v):\n        return v * k\n    return mul\n"
+                "triple = make_multiplier(3)",
+            )
+        ],
+        outputs=["add_offset", "triple"],
+    )
+    run(steps, build)
+    apply = make_spec(
+        "apply",
+        [(2, "values = [1, 2, 3]\ncompose = lambda v: triple(add_offset(v))")],
+        inputs=["add_offset", "triple"],
+        outputs=["compose", "values"],
+    )
+    run(steps, apply, inputs={"add_offset": "build", "triple": "build"})
+    use = make_spec(
+        "use",
+        [(3, "composed = [compose(v) for v in values]")],
+        inputs=["compose", "values"],
+        outputs=["composed"],
+    )
+    run(steps, use, inputs={"compose": "apply", "values": "apply"})
+    assert load_value(steps.out("use", "composed")) == [18, 21, 24]
+
+
+def test_outputs_digest_is_content_addressed(steps: StepDir, tmp_path: Path) -> None:
+    spec = make_spec("s", [(1, "x = {'a': [1, 2]}\ny = 'text'")], outputs=["x", "y"])
+    first = run(steps, spec).outputs
+    again = run(StepDir(tmp_path / "other"), spec).outputs
+    assert first == again
+    changed = make_spec("s", [(1, "x = {'a': [1, 3]}\ny = 'text'")], outputs=["x", "y"])
+    third = run(StepDir(tmp_path / "third"), changed).outputs
+    assert third["x"] != first["x"] and third["y"] == first["y"]
