@@ -117,7 +117,10 @@ NUMPY_PROGRAM = [
 def test_numpy_and_random_state_matches_one_process_run(steps: StepDir) -> None:
     # Ground truth: the same cells top to bottom in one fresh interpreter.
     body = "\n".join(NUMPY_PROGRAM)
-    program = f"import numpy as np\nimport random\n{body}\nimport json\nprint(json.dumps([a, b, r, c, s]))"
+    program = (
+        f"import numpy as np\nimport random\n{body}\n"
+        "import json\nprint(json.dumps([a, b, r, c, s]))"
+    )
     truth = json.loads(
         subprocess.run(
             [sys.executable, "-c", program], capture_output=True, text=True, check=True
