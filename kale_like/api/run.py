@@ -25,12 +25,11 @@ def prepare(notebook: NotebookLike, *, pipeline_name: str | None = None) -> Pipe
     else:
         from .analyze import load_pipeline
 
-        kwargs: dict[str, Any] = {}
-        if pipeline_name is not None:
-            kwargs["pipeline_name"] = pipeline_name
-        pipeline = load_pipeline(notebook, **kwargs)
+        pipeline = load_pipeline(notebook)
         if not pipeline.notebook_path:
             pipeline = dataclasses.replace(pipeline, notebook_path=str(Path(notebook).absolute()))
+    if pipeline_name is not None:
+        pipeline = dataclasses.replace(pipeline, name=pipeline_name)
     try:
         from .analyze import check_pipeline
     except ImportError:  # analysis not built yet: nothing more to check
