@@ -9,8 +9,12 @@ step notebook / HTML report.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 import types
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +90,14 @@ class StepOutcome:
         }
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Runtime work with warnings ignored (and the user's filters restored afterwards)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars become Python numbers so metrics are JSON-able."""
     item = getattr(value, "item", None)
@@ -111,6 +123,13 @@ def run_step(
 
     start = time.perf_counter()
     step = spec["step"]
+    # User code may chdir: every path the engine gave is fixed now.
+    inputs = {k: os.path.abspath(v) for k, v in inputs.items()}
+    state_inputs = {k: os.path.abspath(v) for k, v in state_inputs.items()}
+    outputs = {k: os.path.abspath(v) for k, v in outputs.items()}
+    state_output = os.path.abspath(state_output) if state_output else None
+    report_path = os.path.abspath(report_path) if report_path else None
+    notebook_path = os.path.abspath(notebook_path) if notebook_path else None
     base = state.baseline()
     runner = CellRunner()
     executed: list[tuple[str, CellResult]] = []
@@ -160,10 +179,12 @@ def run_step(
         state.apply_from(state_inputs)
         runner.ns.update(parameters)
         # A step that rebinds a parameter passes it on as a variable, which then wins.
-        runner.ns.update(artifacts.load_inputs(inputs))
+        with _quiet():  # carried filters may turn library warnings into errors
+            runner.ns.update(artifacts.load_inputs(inputs))
         for cell in spec.get("cells", []):
             run("step", cell)
 
+        snap = state.snapshot(base) if state_output is not None else None
         missing = [v for v in outputs if v not in runner.ns]
         if missing:
             finish_reports()
@@ -175,23 +196,24 @@ def run_step(
                 kind="missing-output",
                 fix="define it in this step, or tag the cell that defines it with this step",
             )
-        try:
-            digests = artifacts.save_outputs({v: runner.ns[v] for v in outputs}, outputs)
-        except artifacts.SaveError as exc:
+        with _quiet():
+            try:
+                digests = artifacts.save_outputs({v: runner.ns[v] for v in outputs}, outputs)
+            except artifacts.SaveError as exc:
+                finish_reports()
+                raise StepFailed(
+                    f"step {step!r} cannot save variable {exc.variable!r} of type "
+                    f"{exc.type_name} for later steps: {exc.reason}",
+                    step=step,
+                    variable=exc.variable,
+                    kind="unsaveable-value",
+                    fix=exc.fix,
+                    exc_type=exc.type_name,
+                ) from exc
+            if state_output is not None and snap is not None:
+                state.save(state_output, snap)
+            metrics = {m: _plain(runner.ns[m]) for m in spec.get("metrics", []) if m in runner.ns}
             finish_reports()
-            raise StepFailed(
-                f"step {step!r} cannot save variable {exc.variable!r} of type "
-                f"{exc.type_name} for later steps: {exc.reason}",
-                step=step,
-                variable=exc.variable,
-                kind="unsaveable-value",
-                fix=exc.fix,
-                exc_type=exc.type_name,
-            ) from exc
-        if state_output is not None:
-            state.save(state_output, base)
-        metrics = {m: _plain(runner.ns[m]) for m in spec.get("metrics", []) if m in runner.ns}
-        finish_reports()
         return StepOutcome(
             metrics=metrics,
             outputs=digests,

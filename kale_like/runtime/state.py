@@ -35,7 +35,9 @@ def _pandas_options() -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for key, opt in registered.items():
         try:
-            value = pd.get_option(key)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # deprecated options warn when read
+                value = pd.get_option(key)
         except Exception:
             continue
         try:
@@ -92,11 +94,9 @@ def _path_delta(old: list[str], new: list[str]) -> dict[str, Any]:
     }
 
 
-def save(path: str | Path, base: dict[str, Any]) -> None:
-    """Write the snapshot of every kind to ``path`` (a directory), atomically."""
+def save(path: str | Path, snap: dict[str, Any]) -> None:
+    """Write a :func:`snapshot` to ``path`` (a directory), atomically."""
     from .artifacts import _atomic_dir
-
-    snap = snapshot(base)
 
     def fill(tmp: Path) -> None:
         with open(tmp / "state.pkl", "wb") as fh:
