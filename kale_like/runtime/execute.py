@@ -219,8 +219,13 @@ class CellRunner:
             import subprocess
 
             proc = subprocess.Popen(
-                shell.var_expand(cmd, depth=1), shell=True, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
+                shell.var_expand(cmd, depth=1),
+                shell=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
             )
             assert proc.stdout is not None
             for line in proc.stdout:
