@@ -8,6 +8,7 @@ compiled by KFP. Upload and run helpers live in :mod:`kale_like.backends.kfp_cli
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 from ..errors import EnvironmentProblem, InputError, missing_extra
 
 PIPELINE_FUNCTION = "pipeline"
+# Line breaks as YAML reads them: a comment line must not contain any of them.
+_YAML_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _compiler() -> Any:
@@ -59,4 +62,45 @@ def compile_dsl(dsl_path: str | Path, yaml_path: str | Path) -> Path:
             kind="kfp-compile-error",
             fix="check the step settings (cpu/memory quantities, GPU counts, names)",
         ) from exc
+    _harden_header(pipeline_func, Path(yaml_path))
     return Path(yaml_path)
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _harden_header(pipeline_func: Any, yaml_path: Path) -> None:
+    """Rewrite the comment header KFP puts above the YAML; the YAML itself is untouched.
+
+    KFP 2.17 prints default values into that comment as ``str(value)``: a string default
+    holding a line break would start an uncommented YAML line (an injected key), and dict
+    defaults print in protobuf map order, which varies between processes. The header is
+    rebuilt from the same function with dict keys sorted and every line commented.
+    """
+    try:
+        from google.protobuf import json_format
+        from kfp.compiler import pipeline_spec_builder as builder
+
+        spec = json_format.MessageToDict(pipeline_func.pipeline_spec)
+        description = pipeline_func.description
+        original = builder.extract_comments_from_pipeline_spec(spec, description)
+        rebuilt = builder.extract_comments_from_pipeline_spec(_sorted(spec), description)
+    except (ImportError, AttributeError):  # a KFP without these internals: keep its header
+        return
+    with open(yaml_path, encoding="utf-8", newline="") as f:  # keep \r as KFP wrote it
+        text = f.read()
+    if not text.startswith(original):
+        raise EnvironmentProblem(
+            "the KFP compiler wrote an unexpected header; cannot check it",
+            kind="kfp-version",
+            fix="install kfp==2.17.*",
+        )
+    lines = _YAML_BREAKS.split(rebuilt.rstrip("\n"))
+    safe = "".join((line if line.startswith("#") else "#  " + line) + "\n" for line in lines)
+    with open(yaml_path, "w", encoding="utf-8", newline="") as f:
+        f.write(safe + text[len(original) :])

@@ -266,7 +266,8 @@ def _pipeline_function(pipeline: Pipeline, names: Names) -> str:
         default = render_literal(_param_default(param), 1, prefix_len=len(head))
         signature.append(f"{head}{default},")
     signature.append("):")
-    body = [f'    """The pipeline: {len(pipeline.steps)} steps in topological order."""']
+    # No docstring: KFP would take it as the description when the notebook has none.
+    body = [f"    # {len(pipeline.steps)} steps in topological order."]
     tasks = names.tasks
     for step in pipeline.steps:
         fn = names.functions[step.name]

@@ -64,10 +64,21 @@ def render_literal(value: Any, indent: int = 0, *, prefix_len: int = 0) -> str:
     return _render(value, indent, prefix_len)
 
 
+def _has_multiline(value: Any) -> bool:
+    """Multi-line strings (cell sources) always print one source line per line."""
+    if isinstance(value, str):
+        return len(value.splitlines()) > 1
+    if isinstance(value, (list, tuple)):
+        return any(_has_multiline(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_multiline(v) for v in value.values())
+    return False
+
+
 def _render(value: Any, indent: int, prefix_len: int) -> str:
     one_line = inline(value)
     pad = INDENT * indent
-    if len(pad) + prefix_len + len(one_line) <= WIDTH and "\n" not in one_line:
+    if len(pad) + prefix_len + len(one_line) <= WIDTH and not _has_multiline(value):
         return one_line
     inner = INDENT * (indent + 1)
     if isinstance(value, str):

@@ -1,0 +1,229 @@
+"""compile: DSL + YAML written atomically; the YAML comes from kfp.compiler and loads back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_settings
+
+from kale_like.api.compile import compile as compile_pipeline
+from kale_like.backends.kfp import compile_dsl
+from kale_like.errors import InputError
+from kale_like.model import Step, StepSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    """The pipeline spec, with the platform spec (a second YAML document) merged in."""
+    docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    merged = dict(docs[0])
+    for extra in docs[1:]:
+        merged.update(extra)
+    return merged
+
+
+def _executor(doc: dict[str, Any], display: str) -> tuple[str, dict[str, Any]]:
+    """(task name, executor container) of the task whose display name is ``display``."""
+    for name, task in doc["root"]["dag"]["tasks"].items():
+        if task["taskInfo"]["name"] == display:
+            comp = doc["components"][task["componentRef"]["name"]]
+            return name, doc["deploymentSpec"]["executors"][comp["executorLabel"]]["container"]
+    raise KeyError(display)
+
+
+def test_yaml_loads_back_with_typed_inputs(tmp_path: Path) -> None:
+    from kfp.components import load_component_from_file
+
+    result = compile_pipeline(diamond(), tmp_path / "out")
+    assert result.dsl_path == tmp_path / "out" / "diamond-demo.py"
+    assert result.yaml_path == tmp_path / "out" / "diamond-demo.yaml"
+    assert sorted(os.listdir(tmp_path / "out")) == ["diamond-demo.py", "diamond-demo.yaml"]
+    component = load_component_from_file(str(result.yaml_path))
+    inputs = component.component_spec.inputs
+    types = {name: spec.type for name, spec in inputs.items()}
+    assert types == {
+        "n": "Integer",
+        "scale": "Float",
+        "label": "String",
+        "verbose": "Boolean",
+        "sizes": "List",
+        "options": "Dict",
+        "threshold": "String",
+        "learning_rate": "Float",
+    }
+    defaults = {name: spec.default for name, spec in inputs.items()}
+    assert defaults["n"] == 10 and defaults["scale"] == 2.5 and defaults["label"] == "demo"
+    assert defaults["verbose"] is False and defaults["learning_rate"] == 0.01
+    assert inputs["threshold"].optional and defaults["threshold"] is None
+    assert component.name == "diamond-demo"
+
+
+def test_yaml_tasks_follow_the_steps_and_edges(tmp_path: Path) -> None:
+    pipe = diamond()
+    doc = _yaml(compile_pipeline(pipe, tmp_path).yaml_path)
+    tasks = doc["root"]["dag"]["tasks"]
+    by_display = {t["taskInfo"]["name"]: (n, t) for n, t in tasks.items()}
+    assert sorted(by_display) == sorted(pipe.step_names)
+    for step in pipe.steps:
+        _, task = by_display[step.name]
+        deps = {tasks[d]["taskInfo"]["name"] for d in task.get("dependentTasks", [])}
+        assert deps == set(step.after)
+        arts = task.get("inputs", {}).get("artifacts", {})
+        producers = {a["taskOutputArtifact"]["producerTask"] for a in arts.values()}
+        expected = {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
+        assert {tasks[p]["taskInfo"]["name"] for p in producers} == expected
+
+
+def test_step_settings_reach_the_yaml(tmp_path: Path) -> None:
+    doc = _yaml(compile_pipeline(step_settings(), tmp_path).yaml_path)
+    tasks = doc["root"]["dag"]["tasks"]
+    for step, expected in STEP_SETTINGS_EXPECTED.items():
+        name, container = _executor(doc, step)
+        if "image" in expected:
+            assert container["image"] == expected["image"]
+        limits = expected.get("limits", {})
+        resources = container.get("resources", {})
+        if limits:
+            assert resources["resourceCpuLimit"] == limits["cpu"]
+            assert resources["resourceMemoryLimit"] == limits["memory"]
+            assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+            assert resources["accelerator"]["resourceCount"] == limits["nvidia.com/gpu"]
+        if "cache" in expected:
+            enabled = tasks[name]["cachingOptions"].get("enableCache", False)
+            assert enabled is (expected["cache"] == "enabled")
+
+
+def test_kubernetes_settings_reach_the_platform_spec(tmp_path: Path) -> None:
+    doc = _yaml(compile_pipeline(all_settings(), tmp_path).yaml_path)
+    _, container = _executor(doc, "work")
+    assert {"name": "MODE", "value": "train"} in container["env"]
+    assert container["resources"]["resourceCpuRequest"] == "1"
+    assert container["resources"]["accelerator"]["resourceType"] == "amd.com/gpu"
+    executors = doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    (k8s,) = executors.values()
+    assert k8s["activeDeadlineSeconds"] == "600"
+    assert k8s["nodeSelector"]["labels"] == {"disktype": "ssd"}
+    assert k8s["podMetadata"]["labels"] == {"team": "ml"}
+    assert k8s["podMetadata"]["annotations"] == {"example.com/owner": "data team"}
+    (secret,) = k8s["secretAsEnv"]
+    assert secret["secretName"] == "db-creds"
+    assert {(e["secretKey"], e["envVar"]) for e in secret["keyToEnv"]} == {
+        ("user", "DB_USER"),
+        ("password", "DB_PASSWORD"),
+    }
+    (pvc,) = k8s["pvcMount"]
+    assert pvc["mountPath"] == "/mnt/data" and "data-pvc" in json.dumps(pvc)
+    assert {t["key"] for t in k8s["tolerations"]} == {"gpu", "spot"}
+    retry = doc["root"]["dag"]["tasks"]["work"]["retryPolicy"]
+    assert retry["maxRetryCount"] == 3
+    # Secrets travel by reference: no secret value can be in the YAML, only names.
+    assert "password" in json.dumps(secret) and "DB_PASSWORD" in json.dumps(secret)
+
+
+def test_compile_is_byte_deterministic(tmp_path: Path) -> None:
+    a = compile_pipeline(diamond(), tmp_path / "a")
+    b = compile_pipeline(diamond(), tmp_path / "b")
+    assert a.dsl_path.read_bytes() == b.dsl_path.read_bytes()
+    assert a.yaml_path.read_bytes() == b.yaml_path.read_bytes()
+
+
+def _body(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+
+
+def test_dsl_file_is_standalone(tmp_path: Path) -> None:
+    result = compile_pipeline(diamond(), tmp_path)
+    expected = _yaml(result.yaml_path)
+    expected_body = _body(result.yaml_path)
+    result.yaml_path.unlink()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, str(result.dsl_path)], check=True, env=env, cwd=tmp_path.parent)
+    # Same YAML; only KFP's own comment header may order dict defaults differently.
+    assert _yaml(result.yaml_path) == expected
+    assert _body(result.yaml_path) == expected_body
+
+
+COMPILE_IN_SUBPROCESS = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from ir_builders import diamond
+from kale_like.api.compile import compile
+compile(diamond(), sys.argv[1])
+"""
+
+
+def test_compile_is_byte_deterministic_across_processes(tmp_path: Path) -> None:
+    # Hash seeds 2 and 3 order protobuf maps differently (dict defaults in KFP's header).
+    code = COMPILE_IN_SUBPROCESS.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    for seed in ("2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / seed)], check=True, env=env)
+    for name in ("diamond-demo.py", "diamond-demo.yaml"):
+        assert (tmp_path / "2" / name).read_bytes() == (tmp_path / "3" / name).read_bytes()
+
+
+def test_refused_setting_writes_nothing(tmp_path: Path) -> None:
+    bad = dataclasses.replace(
+        step_settings(),
+        steps=(Step("s", (0,), ("x = 1",), settings=StepSettings(limits=(("cpu", "lots"),))),),
+    )
+    out = tmp_path / "new" / "out"
+    with pytest.raises(InputError) as err:
+        compile_pipeline(bad, out)
+    assert err.value.kind == "kfp-compile-error"
+    assert list(tmp_path.iterdir()) == []  # no out dir, no parent, no temp dir
+
+
+def test_existing_output_dir_is_updated_in_place_or_left_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    first = compile_pipeline(diamond(), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"keep.txt", "diamond-demo.py", "diamond-demo.yaml"}
+    bad = diamond(
+        steps=(Step("s", (0,), ("x = 1",), settings=StepSettings(limits=(("memory", "?"),))),)
+    )
+    with pytest.raises(InputError):
+        compile_pipeline(bad, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert first.dsl_path.exists()
+
+
+def test_error_diagnostics_are_refused(tmp_path: Path) -> None:
+    from kale_like.diagnostics import Diagnostic
+
+    diag = Diagnostic("error", "cycle", "a -> b -> a", cell=3, line=1)
+    with pytest.raises(InputError) as err:
+        compile_pipeline(diamond(diagnostics=(diag,)), tmp_path / "out")
+    assert err.value.cell == 3 and err.value.exit_code == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_overrides_apply_only_when_given(tmp_path: Path) -> None:
+    result = compile_pipeline(
+        diamond(), tmp_path, pipeline_name="renamed", description="new", base_image="img:1"
+    )
+    assert result.dsl_path.name == "renamed.py"
+    assert result.pipeline.description == "new" and result.pipeline.experiment == "tests"
+    source = result.dsl_path.read_text(encoding="utf-8")
+    assert "base_image='img:1'" in source and "description='new'" in source
+
+
+def test_compile_dsl_compiles_a_written_module(tmp_path: Path) -> None:
+    from kale_like.codegen import generate_dsl
+
+    dsl = tmp_path / "p.py"
+    dsl.write_text(generate_dsl(step_settings()), encoding="utf-8")
+    compile_dsl(dsl, tmp_path / "p.yaml")
+    assert _yaml(tmp_path / "p.yaml")["pipelineInfo"]["name"] == "22-step-settings"
