@@ -1,0 +1,162 @@
+"""`kale-like run|verify|runs` through the CLI entry point: output contracts, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import load_manifest
+
+from kale_like.cli import main
+
+MANIFEST = {e["file"]: e for e in load_manifest() if e.get("valid")}
+
+
+@pytest.fixture()
+def linear(corpus_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "nb" / "01_linear.ipynb"
+    target.parent.mkdir()
+    shutil.copyfile(corpus_dir / "01_linear.ipynb", target)
+    return target
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_json_contract(
+    linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "run", linear, "--json", "--run-root", tmp_path / "root")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"run_id", "status", "metrics", "steps"}
+    assert data["status"] == "succeeded"
+    assert data["metrics"] == MANIFEST["01_linear.ipynb"]["metrics"]
+    assert list(data["steps"]) == ["load", "transform", "summarize"]
+    for step in data["steps"].values():
+        assert step["status"] == "succeeded" and isinstance(step["seconds"], float)
+    # Second run: nothing executes.
+    code, out, _ = cli(capsys, "run", linear, "--json", "--run-root", tmp_path / "root")
+    assert {s["status"] for s in json.loads(out)["steps"].values()} == {"cached"}
+
+
+def test_run_parameters_match_override(
+    linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    override = MANIFEST["01_linear.ipynb"]["override_runs"][0]
+    p = override["parameters"]
+    code, out, _ = cli(
+        capsys,
+        "run",
+        linear,
+        "--json",
+        "--run-root",
+        tmp_path / "root",
+        "-p",
+        "n",
+        p["n"],
+        "-y",
+        f"scale: {p['scale']}",
+        "-r",
+        "label",
+        p["label"],
+    )
+    assert code == 0
+    assert json.loads(out)["metrics"] == override["metrics"]
+
+
+def test_parameters_file(linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    override = MANIFEST["01_linear.ipynb"]["override_runs"][0]
+    f = tmp_path / "params.yaml"
+    f.write_text(json.dumps(override["parameters"]))
+    code, out, _ = cli(capsys, "run", linear, "--json", "--run-root", tmp_path / "r", "-f", f)
+    assert code == 0 and json.loads(out)["metrics"] == override["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["-p", "n", "ten"], "'n'"),
+        (["-p", "n", "1.5"], "'n'"),
+        (["-p", "alpha", "1"], "scale"),
+        (["--engine", "warp"], "kfp-local"),
+        (["--from", "nope"], "transform"),
+        (["--only", "summarize"], "transform"),
+    ],
+)
+def test_bad_input_exit_2(
+    linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    code, _, err = cli(capsys, "run", linear, "--run-root", tmp_path / "root", *args)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_unwritable_run_root_exit_3(
+    linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = cli(capsys, "run", linear, "--run-root", blocker / "root")
+    assert code == 3
+    assert "not writable" in err and "--run-root" in err
+
+
+def test_failed_step_exit_1(
+    corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nb = tmp_path / "29_runtime_failure.ipynb"
+    shutil.copyfile(corpus_dir / nb.name, nb)
+    failure = MANIFEST[nb.name]["expected_failure"]
+    code, out, err = cli(capsys, "run", nb, "--json", "--run-root", tmp_path / "root")
+    assert code == 1
+    data = json.loads(out)
+    assert data["status"] == "failed"
+    assert data["steps"][failure["step"]]["status"] == "failed"
+    assert all(data["steps"][s]["status"] == "skipped" for s in failure["not_run_steps"])
+    assert failure["exception"] in err and f"cell {failure['cell']}" in err
+
+
+def test_runs_list_and_show(
+    linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    _, out, _ = cli(capsys, "run", linear, "--json", "--run-root", root)
+    run_id = json.loads(out)["run_id"]
+    code, out, _ = cli(capsys, "runs", "list", "--run-root", root, "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["run_id"] for r in rows] == [run_id]
+    code, out, _ = cli(capsys, "runs", "list", "--run-root", root)
+    assert code == 0 and run_id in out
+    code, out, _ = cli(capsys, "runs", "show", run_id, "--run-root", root, "--json")
+    record = json.loads(out)
+    assert record["notebook"]["path"] == str(linear)
+    assert record["parameters"] == MANIFEST["01_linear.ipynb"]["parameters"]
+    summarize = record["steps"]["summarize"]
+    assert summarize["inputs"]["total"]["producer"] == "transform"
+    assert (
+        summarize["inputs"]["total"]["digest"] == record["steps"]["transform"]["outputs"]["total"]
+    )
+    assert Path(summarize["report"]).is_file() and Path(summarize["log"]).is_file()
+    code, out, _ = cli(capsys, "runs", "show", run_id[:17], "--run-root", root)
+    assert code == 0 and "summarize" in out
+    code, _, err = cli(capsys, "runs", "show", "nope", "--run-root", root)
+    assert code == 2 and run_id in err
+
+
+def test_default_run_root_beside_notebook(
+    linear: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KALE_LIKE_RUN_ROOT", raising=False)
+    code, out, _ = cli(capsys, "run", linear, "--json")
+    assert code == 0
+    run_id = json.loads(out)["run_id"]
+    assert (linear.parent / ".kale_like" / "runs" / run_id / "run.json").is_file()

@@ -1,0 +1,181 @@
+"""Every valid corpus notebook, run as a pipeline, gives the manifest's ground truth.
+
+Ground truth is the corpus manifest (a top-to-bottom nbclient/papermill run in this same
+environment: Python 3.11, numpy 2.4.6, pandas 3.1.1, scikit-learn 1.9.1, so the
+version-sensitive entries 24 and 26 match exactly here). Notebooks run from a copy in a
+temporary directory (the corpus is read-only) with a temporary run root.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import load_manifest
+
+from kale_like.api.run import run
+
+MANIFEST = {e["file"]: e for e in load_manifest() if e.get("valid")}
+FAILING = {f for f, e in MANIFEST.items() if e.get("expected_failure")}
+PASSING = sorted(set(MANIFEST) - FAILING)
+OVERRIDES = [
+    (f, i) for f in sorted(MANIFEST) for i, _ in enumerate(MANIFEST[f].get("override_runs") or [])
+]
+KFP_LOCAL = [
+    "01_linear.ipynb",
+    "02_diamond.ipynb",
+    "24_numpy_arrays.ipynb",
+    "25_pandas.ipynb",
+    "26_sklearn_model.ipynb",
+]
+
+
+def plain(value: Any) -> Any:
+    """The manifest's normalisation: tuples -> lists, str keys, numpy scalars -> Python."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return json.loads(json.dumps(value))
+
+
+def copy_notebook(corpus_dir: Path, tmp_path: Path, name: str) -> Path:
+    work = tmp_path / "nb"
+    work.mkdir(exist_ok=True)
+    target = work / name
+    shutil.copyfile(corpus_dir / name, target)
+    return target
+
+
+def check(result: Any, metrics: dict[str, Any], finals: dict[str, Any]) -> None:
+    assert result.status == "succeeded", {
+        n: (s.status, s.error, s.traceback) for n, s in result.steps.items() if s.error
+    }
+    assert plain(result.metrics) == metrics
+    got = {name: plain(result.values[name]) for name in finals if name in result.values}
+    assert got == finals
+
+
+@pytest.mark.parametrize("name", PASSING)
+def test_notebook_matches_ground_truth(name: str, corpus_dir: Path, tmp_path: Path) -> None:
+    entry = MANIFEST[name]
+    nb = copy_notebook(corpus_dir, tmp_path, name)
+    result = run(nb, run_root=tmp_path / "root", keep_values=True)
+    check(result, entry["metrics"], entry["final_values"])
+    expected_steps = entry["steps"] or list(result.steps)
+    assert list(result.steps) == expected_steps or sorted(result.steps) == sorted(expected_steps)
+
+
+@pytest.mark.parametrize(("name", "index"), OVERRIDES)
+def test_override_runs(name: str, index: int, corpus_dir: Path, tmp_path: Path) -> None:
+    override = MANIFEST[name]["override_runs"][index]
+    nb = copy_notebook(corpus_dir, tmp_path, name)
+    result = run(
+        nb, parameters=override["parameters"], run_root=tmp_path / "root", keep_values=True
+    )
+    check(result, override["metrics"], override["final_values"])
+
+
+def test_expected_failure_keeps_results_and_resumes(corpus_dir: Path, tmp_path: Path) -> None:
+    (name,) = FAILING
+    entry = MANIFEST[name]
+    failure = entry["expected_failure"]
+    nb = copy_notebook(corpus_dir, tmp_path, name)
+    root = tmp_path / "root"
+    result = run(nb, run_root=root, keep_values=True)
+
+    assert result.status == "failed"
+    failed = result.failed_step
+    assert failed is not None and failed.name == failure["step"]
+    assert failed.cell == failure["cell"]
+    assert failure["exception"] in (failed.error or "")
+    assert failed.traceback and failure["exception"] in failed.traceback
+    assert "kale_like/runtime" not in failed.traceback  # the user's frames only
+    for step in failure["completed_steps"]:
+        assert result.steps[step].status == "succeeded"
+    for step in failure["not_run_steps"]:
+        assert result.steps[step].status == "skipped"
+        assert not (Path(result.run_dir) / "steps" / step / "result.json").exists()
+    completed = {k: plain(v) for k, v in result.values.items() if k in entry["final_values"]}
+    assert completed == entry["final_values"]
+
+    # Fix the failing cell in a copy and run again: completed steps come from the cache.
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    cell = data["cells"][failure["cell"]]
+    source = "".join(cell["source"])
+    cell["source"] = source.replace("10 / v", "(10 / v if v else 0.0)")
+    assert cell["source"] != source
+    nb.write_text(json.dumps(data), encoding="utf-8")
+    again = run(nb, run_root=root, keep_values=True)
+    assert again.status == "succeeded"
+    for step in failure["completed_steps"]:
+        assert again.steps[step].status == "cached"
+    assert again.steps[failure["step"]].status == "succeeded"
+    assert plain(again.values["ratios"]) == [2.5, 5.0, 0.0]
+
+
+def statuses(result: Any) -> dict[str, str]:
+    return {name: s.status for name, s in result.steps.items()}
+
+
+def test_cache_rerun_edit_and_parameter(corpus_dir: Path, tmp_path: Path) -> None:
+    entry = MANIFEST["01_linear.ipynb"]
+    nb = copy_notebook(corpus_dir, tmp_path, "01_linear.ipynb")
+    root = tmp_path / "root"
+    first = run(nb, run_root=root)
+    assert first.metrics == entry["metrics"]
+    assert set(statuses(first).values()) == {"succeeded"}
+
+    again = run(nb, run_root=root)
+    assert set(statuses(again).values()) == {"cached"}
+    assert again.metrics == entry["metrics"]
+
+    # `label` is read only by `summarize`.
+    relabel = run(nb, run_root=root, parameters={"label": "other"})
+    assert statuses(relabel) == {"load": "cached", "transform": "cached", "summarize": "succeeded"}
+
+    # Edit `transform` so that it doubles every value: it and its descendant re-run.
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    cell = data["cells"][4]
+    cell["source"] = "".join(cell["source"]).replace("x * scale", "x * scale * 2")
+    nb.write_text(json.dumps(data), encoding="utf-8")
+    edited = run(nb, run_root=root)
+    assert statuses(edited) == {
+        "load": "cached",
+        "transform": "succeeded",
+        "summarize": "succeeded",
+    }
+    assert edited.metrics == {k: v * 2 for k, v in entry["metrics"].items()}
+
+
+def test_cache_diamond_branch_edit(corpus_dir: Path, tmp_path: Path) -> None:
+    nb = copy_notebook(corpus_dir, tmp_path, "02_diamond.ipynb")
+    root = tmp_path / "root"
+    run(nb, run_root=root)
+    data = json.loads(nb.read_text(encoding="utf-8"))
+    cell = data["cells"][3]
+    cell["source"] = "".join(cell["source"]) + "\nsum_evens = sum_evens + 1"
+    nb.write_text(json.dumps(data), encoding="utf-8")
+    edited = run(nb, run_root=root, keep_values=True)
+    assert statuses(edited) == {
+        "source": "cached",
+        "branch_a": "succeeded",
+        "branch_b": "cached",
+        "join": "succeeded",
+    }
+    assert edited.metrics == {"combined": MANIFEST["02_diamond.ipynb"]["metrics"]["combined"] + 1}
+
+
+@pytest.mark.parametrize("name", KFP_LOCAL)
+def test_kfp_local_engine_matches_ground_truth(name: str, corpus_dir: Path, tmp_path: Path) -> None:
+    entry = MANIFEST[name]
+    nb = copy_notebook(corpus_dir, tmp_path, name)
+    result = run(nb, engine="kfp-local", run_root=tmp_path / "root")
+    assert result.status == "succeeded", {n: s.error for n, s in result.steps.items()}
+    assert result.engine == "kfp-local"
+    assert plain(result.metrics) == entry["metrics"]
