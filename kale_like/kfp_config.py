@@ -281,23 +281,25 @@ def resolve(
 
 
 def _check_host(host: str, source: str) -> str:
-    host = host.strip().rstrip("/")
+    from urllib.parse import urlsplit
+
+    host = host.strip()
     if "://" not in host:
         host = "https://" + host  # kfp.Client's own default
-    scheme = host.split("://", 1)[0].lower()
-    if scheme not in ("http", "https") or host.split("://", 1)[1] in ("", "/"):
+    parts = urlsplit(host)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise UsageError(
             f"KFP host {host!r} (from {source or 'settings'}) is not an http(s) URL",
             kind="bad-kfp-host",
             fix="pass e.g. --host https://kubeflow.example.com/pipeline",
         )
-    if "@" in host.split("://", 1)[1].split("/", 1)[0]:
+    if parts.username or parts.password:
         raise UsageError(
             "put credentials in a token, not in the KFP host URL",
             kind="bad-kfp-host",
             fix=TOKEN_HELP,
         )
-    return host
+    return host.rstrip("/")
 
 
 def no_host_error() -> EnvironmentProblem:

@@ -199,7 +199,7 @@ class KfpServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         self._timer = threading.Timer(self.max_seconds, self.stop)
         self._timer.daemon = True
         self._timer.start()
@@ -500,3 +500,4 @@ def _matches(item: dict[str, Any], filt: str | None) -> bool:
 
 def _grpc(status: int) -> int:
     return {400: 3, 401: 16, 403: 7, 404: 5, 409: 6}.get(status, 13)
+
