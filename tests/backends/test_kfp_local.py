@@ -1,0 +1,50 @@
+"""The kfp-local engine on hand-built pipelines (the corpus ones are in test_corpus_run.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from kale_like.backends.kfp_local import KfpLocalEngine
+from kale_like.backends.local import LocalEngine
+from kale_like.engines import RunRequest
+from kale_like.errors import UsageError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_local import diamond  # noqa: E402
+
+
+def request(tmp_path: Path, pipeline, **kw):  # type: ignore[no-untyped-def]
+    params = {p.name: p.default for p in pipeline.parameters}
+    params.update(kw.pop("parameters", {}))
+    return RunRequest(pipeline=pipeline, parameters=params, run_root=tmp_path / "root", **kw)
+
+
+def test_metrics_and_values_equal_local_engine(tmp_path: Path) -> None:
+    kfp = KfpLocalEngine().run(request(tmp_path, diamond(), parameters={"k": 5}, keep_values=True))
+    local = LocalEngine().run(request(tmp_path, diamond(), parameters={"k": 5}, keep_values=True))
+    assert kfp.status == local.status == "succeeded"
+    assert kfp.metrics == local.metrics == {"total": 2 * 2 + 7}
+    assert {k: kfp.values[k] for k in ("a", "b", "c")} == {"a": 2, "b": 4, "c": 7}
+    assert set(kfp.steps) == set(local.steps)
+    record = json.loads((Path(kfp.run_dir) / "run.json").read_text())
+    assert record["engine"] == "kfp-local" and record["metrics"] == kfp.metrics
+    assert (Path(kfp.run_dir) / "kfp.log").is_file()
+
+
+def test_failed_step_is_named_with_cell(tmp_path: Path) -> None:
+    res = KfpLocalEngine().run(request(tmp_path, diamond(b_code="b = a / 0")))
+    assert res.status == "failed"
+    failed = res.failed_step
+    assert failed is not None and failed.name == "left" and failed.cell == 1
+    assert "ZeroDivisionError" in (failed.error or "")
+    assert res.steps["src"].status == "succeeded"
+    assert res.steps["join"].status == "skipped"
+
+
+def test_from_and_only_are_local_only(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="local engine"):
+        KfpLocalEngine().run(request(tmp_path, diamond(), only=("left",)))
