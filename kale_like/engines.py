@@ -26,7 +26,7 @@ ENTRY_POINT_GROUP = "kale_like.engines"
 BUILTIN_ENGINES: dict[str, str] = {
     "local": "kale_like.backends.local:LocalEngine",
     "kfp-local": "kale_like.backends.kfp_local:KfpLocalEngine",
-    "docker": "kale_like.backends.images:DockerEngine",
+    "docker": "kale_like.backends.docker_engine:DockerEngine",
     "kfp": "kale_like.backends.kfp:KfpEngine",
 }
 
