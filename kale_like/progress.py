@@ -49,12 +49,12 @@ class LineProgress:
 class TtyProgress(LineProgress):
     """Finished steps scroll up; a live status line shows what runs and for how long."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 0.2) -> None:
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.2, total: int = 0) -> None:
         super().__init__(stream)
         self.interval = interval
         self._running: dict[str, float] = {}
         self._done = 0
-        self._total = 0
+        self._total = total
         self._seen: set[str] = set()
         self._start = time.monotonic()
         self._stop = threading.Event()
@@ -83,7 +83,7 @@ class TtyProgress(LineProgress):
         with self._lock:
             if event.step is not None and event.step not in self._seen:
                 self._seen.add(event.step)
-                self._total = len(self._seen)
+                self._total = max(self._total, len(self._seen))
             if event.step is None and event.status == "running":
                 self._start = time.monotonic()
                 if self._thread is None:
@@ -108,8 +108,8 @@ class TtyProgress(LineProgress):
         self._stop.set()
 
 
-def for_stream(stream: TextIO | None = None) -> LineProgress:
-    """A live display on a terminal, plain lines otherwise."""
+def for_stream(stream: TextIO | None = None, total: int = 0) -> LineProgress:
+    """A live display on a terminal (``total`` steps), plain lines otherwise."""
     stream = stream or sys.stderr
     isatty = getattr(stream, "isatty", lambda: False)
-    return TtyProgress(stream) if isatty() else LineProgress(stream)
+    return TtyProgress(stream, total=total) if isatty() else LineProgress(stream)

@@ -126,12 +126,12 @@ def _only(args: argparse.Namespace) -> list[str]:
     return [s.strip() for item in args.only for s in item.split(",") if s.strip()]
 
 
-def _progress(args: argparse.Namespace) -> Any:
+def _progress(args: argparse.Namespace, steps: int) -> Any:
     if args.json:
         return None
     from ..progress import for_stream
 
-    return for_stream(sys.stderr)
+    return for_stream(sys.stderr, total=steps)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         from_step=args.from_step,
         only=_only(args) or None,
         run_root=args.run_root,
-        progress=_progress(args),
+        progress=_progress(args, len(pipeline.steps)),
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=repr))
