@@ -19,6 +19,8 @@ from ..errors import EnvironmentProblem, InputError, missing_extra
 PIPELINE_FUNCTION = "pipeline"
 # Line breaks as YAML reads them: a comment line must not contain any of them.
 _YAML_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# Characters a YAML reader refuses anywhere in the file, comments included.
+_YAML_UNPRINTABLE = re.compile("[^\x09\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _compiler() -> Any:
@@ -101,6 +103,7 @@ def _harden_header(pipeline_func: Any, yaml_path: Path) -> None:
             fix="install kfp==2.17.*",
         )
     lines = _YAML_BREAKS.split(rebuilt.rstrip("\n"))
+    lines = [_YAML_UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], line) for line in lines]
     safe = "".join((line if line.startswith("#") else "#  " + line) + "\n" for line in lines)
     with open(yaml_path, "w", encoding="utf-8", newline="") as f:
         f.write(safe + text[len(original) :])
