@@ -33,6 +33,12 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--base-image", metavar="IMAGE", help="base image of steps without an image: tag"
     )
+    parser.add_argument(
+        "--images", action="store_true", help="build (or reuse) one image per step environment"
+    )
+    from .build import add_image_options
+
+    add_image_options(parser, base_image=False)
     parser.add_argument("--json", action="store_true", help="print a JSON result")
     parser.set_defaults(func=run)
     return parser
@@ -40,6 +46,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..api.compile import compile as compile_notebook
+    from .build import images_for_compile
 
     result = compile_notebook(
         args.notebook,
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         experiment=args.experiment,
         description=args.description,
         base_image=args.base_image,
-        images=getattr(args, "images", None),  # dict from an --images option, if any
+        images=images_for_compile(args),
     )
     for diag in result.pipeline.diagnostics:
         if diag.severity == "warning":
