@@ -7,7 +7,8 @@ the server root, call ``kale_like.api`` (through ``verbs``), map domain errors t
     GET  runs               jobs of this server
     GET  runs/ID            status: per-step states, elapsed, report links, metrics
     POST runs/ID/cancel
-    POST build|deploy|sweep {"path", "options"?}            -> {"id"} (background)
+    POST build|deploy|sweep {"path", "options"?, "hints"?}  -> {"id"} (background; hints are
+                            panel settings passed only to verbs that take them)
     GET  reports/REL        a step HTML report, confined to the run root
 """
 
@@ -184,10 +185,13 @@ class VerbJobHandler(KaleHandler):
         async def work() -> None:
             data = self.body()
             notebook, path = self.notebook_arg(data)
-            options, root, verb = self.options(data), self.root, self.verb
+            options, root, run_root, verb = self.options(data), self.root, self.run_root, self.verb
+            hints = data.get("hints") if isinstance(data.get("hints"), dict) else {}
             job = self.jobs.submit(
                 verb,
-                lambda ctx: verbs.generic_job(ctx, verb, notebook, root, **options),
+                lambda ctx: verbs.generic_job(
+                    ctx, verb, notebook, root, run_root, hints, **options
+                ),
                 notebook=path,
                 error_json=verbs.error_json,
             )

@@ -112,6 +112,14 @@ def progress_callback(ctx: JobContext) -> Callable[[Any], None]:
     """RunEvents -> per-step job state; also the point where a cancel request lands."""
 
     def on_event(event: Any) -> None:
+        if hasattr(event, "sweep_id"):  # a sweep: one row per trial
+            if event.number is not None:
+                trial = event.trial
+                status = "running" if trial is None else str(trial.status)
+                seconds = 0.0 if trial is None else float(trial.seconds)
+                ctx.step(f"trial {event.number}", status, seconds, _trial_message(event))
+            ctx.check()
+            return
         if getattr(event, "run_id", None):
             ctx.set_run_id(event.run_id)
         step = getattr(event, "step", None)
@@ -123,6 +131,14 @@ def progress_callback(ctx: JobContext) -> Callable[[Any], None]:
         ctx.check()
 
     return on_event
+
+
+def _trial_message(event: Any) -> str | None:
+    params = ", ".join(f"{k}={v!r}" for k, v in (event.parameters or {}).items())
+    trial = event.trial
+    if trial is not None and trial.objective is not None:
+        return f"{params} -> {trial.objective}"
+    return params or None
 
 
 def pipeline_steps(notebook: Any) -> list[str]:
@@ -161,11 +177,22 @@ def run_job(
 
 
 def generic_job(
-    ctx: JobContext, verb: str, notebook: Any, root: Path, **options: Any
+    ctx: JobContext,
+    verb: str,
+    notebook: Any,
+    root: Path,
+    run_root: Path,
+    hints: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Any:
     """build / deploy / sweep: call the verb with progress when it takes it."""
     fn = getattr(api, verb)
     kwargs = dict(options)
+    # Panel settings (registry, KFP host, experiment...) go only to verbs that take them.
+    params = inspect.signature(fn).parameters
+    kwargs.update({k: v for k, v in (hints or {}).items() if k in params and k not in kwargs})
+    if accepts(fn, "run_root"):
+        kwargs.setdefault("run_root", run_root)
     if accepts(fn, "progress"):
         kwargs["progress"] = progress_callback(ctx)
     if accepts(fn, "cancel"):

@@ -1,12 +1,29 @@
 /**
  * kale-like JupyterLab extension: one plugin per feature.
  */
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { LabIcon } from '@jupyterlab/ui-components';
 
+import { CellEditorManager } from './cellmanager';
 import { KaleModel } from './model';
+import { ACTIONS, KalePanel } from './panel';
 import { IKaleModel } from './tokens';
+
+const pipelineIcon = new LabIcon({
+  name: 'kale-like:pipeline',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+    '<rect x="9" y="2" width="6" height="5" rx="1"/><rect x="2" y="16" width="6" height="5" rx="1"/>' +
+    '<rect x="16" y="16" width="6" height="5" rx="1"/><path d="M11 7h2v4h6v5h-2v-3H7v3H5v-5h6z"/></g></svg>'
+});
 
 /** Live analysis of the active notebook (debounced, server-side). */
 const analysisPlugin: JupyterFrontEndPlugin<IKaleModel> = {
@@ -41,4 +58,48 @@ const analysisPlugin: JupyterFrontEndPlugin<IKaleModel> = {
   }
 };
 
-export default [analysisPlugin];
+/** The left deploy panel, plus one command per deploy action. */
+const panelPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kale-like:panel',
+  description: 'Left panel: pipeline settings, Deploy actions with progress, DAG.',
+  autoStart: true,
+  requires: [IKaleModel],
+  optional: [ILabShell, ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    model: IKaleModel,
+    labShell: ILabShell | null,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ): void => {
+    const panel = new KalePanel(model);
+    panel.title.icon = pipelineIcon;
+    app.shell.add(panel, 'left', { rank: 600 });
+    restorer?.add(panel, panel.id);
+    for (const [action, label] of ACTIONS) {
+      const command = `kale-like:${action}`;
+      app.commands.addCommand(command, {
+        label: `Pipeline: ${label}`,
+        isEnabled: () => model.state.panel !== null,
+        execute: () => panel.perform(action)
+      });
+      palette?.addItem({ command, category: 'Kubeflow pipeline' });
+    }
+  }
+};
+
+/** The step editor above every code cell (kind, step name, depends-on, settings). */
+const cellEditorPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kale-like:cell-editor',
+  description: 'Per-cell pipeline step editor with step colours and diagnostics.',
+  autoStart: true,
+  requires: [INotebookTracker, IKaleModel],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker, model: IKaleModel): void => {
+    tracker.widgetAdded.connect((_, panel) => {
+      new CellEditorManager(panel, model);
+    });
+    tracker.forEach(panel => new CellEditorManager(panel, model));
+  }
+};
+
+export default [analysisPlugin, panelPlugin, cellEditorPlugin];

@@ -1,0 +1,202 @@
+/**
+ * The per-cell step editor shown above each code cell: kind, step name, depends-on and a
+ * settings dialog; diagnostics of the cell below it. Every edit writes the cell's tags.
+ */
+import { Cell, ICellModel } from '@jupyterlab/cells';
+import { Widget } from '@lumino/widgets';
+
+import { ICellRole, KIND_LABELS, readRole, writeRole, CellKind } from './celltags';
+import { h, stepColor, uid } from './dom';
+import { editStepSettings } from './settingsdialog';
+import { IDiagnostic } from './tokens';
+
+export function cellTags(model: ICellModel): string[] {
+  const tags = model.getMetadata('tags');
+  return Array.isArray(tags) ? tags.filter(t => typeof t === 'string') : [];
+}
+
+export function setCellTags(model: ICellModel, tags: string[]): void {
+  if (tags.length === 0) {
+    model.deleteMetadata('tags');
+  } else {
+    model.setMetadata('tags', tags);
+  }
+}
+
+export interface ICellEditorContext {
+  /** 0-based index of the cell in the notebook. */
+  index(): number;
+  /** Step names declared before this cell. */
+  earlierSteps(): string[];
+  /** The step this cell belongs to (from the analysis, or from tags). */
+  stepOf(): string | null;
+  revealDiagnostic(d: IDiagnostic): void;
+}
+
+export class CellEditor extends Widget {
+  constructor(cell: Cell, context: ICellEditorContext) {
+    super();
+    this._cell = cell;
+    this._context = context;
+    this.addClass('kale-cell-editor');
+    this.node.setAttribute('role', 'group');
+    this._controls = h('div', { class: 'kale-cell-controls' });
+    this._diagnostics = h('ul', { class: 'kale-cell-diagnostics', 'aria-live': 'polite' });
+    this.node.append(this._controls, this._diagnostics);
+    cell.model.metadataChanged.connect(this.refresh, this);
+    this.refresh();
+  }
+
+  get cell(): Cell {
+    return this._cell;
+  }
+
+  dispose(): void {
+    if (!this.isDisposed && this._cell.model) {
+      this._cell.model.metadataChanged.disconnect(this.refresh, this);
+    }
+    super.dispose();
+  }
+
+  /** Re-render the controls (unless the user is typing in them) and the step colour. */
+  refresh(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    const role = readRole(cellTags(this._cell.model));
+    const index = this._context.index();
+    this.node.setAttribute('aria-label', `Pipeline role of cell ${index}`);
+    this.node.dataset.cellIndex = String(index);
+    if (!this._controls.contains(document.activeElement)) {
+      this._controls.replaceChildren(...this._render(role));
+    }
+    const step = this._context.stepOf();
+    const node = this._cell.node;
+    node.classList.toggle('kale-step-cell', step !== null);
+    if (step !== null) {
+      node.style.setProperty('--kale-step-color', stepColor(step));
+      node.dataset.kaleStep = step;
+    } else {
+      node.style.removeProperty('--kale-step-color');
+      delete node.dataset.kaleStep;
+    }
+  }
+
+  setDiagnostics(list: IDiagnostic[]): void {
+    this._diagnostics.replaceChildren(
+      ...list.map(d =>
+        h('li', { class: `kale-diagnostic kale-${d.severity}`, 'data-kind': d.kind },
+          h('button', {
+            class: 'kale-link', type: 'button',
+            'aria-label': `${d.severity}: ${d.message}`,
+            onclick: () => this._context.revealDiagnostic(d)
+          }, `${d.severity}${d.line ? ` (line ${d.line})` : ''}: `),
+          h('span', { class: 'kale-diagnostic-message' }, d.message),
+          d.fix ? h('span', { class: 'kale-diagnostic-fix' }, ` — fix: ${d.fix}`) : null
+        )
+      )
+    );
+    this._cell.node.classList.toggle('kale-has-error', list.some(d => d.severity === 'error'));
+  }
+
+  private _write(role: ICellRole): void {
+    setCellTags(this._cell.model, writeRole(role));
+  }
+
+  private _render(role: ICellRole): HTMLElement[] {
+    const kindId = uid('kale-kind');
+    const kind = h('select', {
+      id: kindId, class: 'kale-kind', 'aria-label': 'Cell kind',
+      onchange: (e: Event) => {
+        const value = (e.target as HTMLSelectElement).value as CellKind;
+        const next = { ...role, kind: value };
+        if (value === 'step' && !next.name) {
+          next.name = this._suggestName();
+        }
+        this._write(next);
+        // The select kept focus: render now so the new fields appear.
+        this._controls.replaceChildren(...this._render(readRole(cellTags(this._cell.model))));
+        (this._controls.querySelector('.kale-kind') as HTMLElement | null)?.focus();
+      }
+    }, KIND_LABELS.map(([value, label]) => h('option', { value, selected: value === role.kind }, label)));
+    const out: HTMLElement[] = [h('label', { class: 'kale-sr-only', for: kindId }, 'Cell kind'), kind];
+    if (role.kind !== 'step') {
+      const step = this._context.stepOf();
+      if (role.kind === 'none' && step) {
+        out.push(h('span', { class: 'kale-step-badge', style: `--kale-step-color:${stepColor(step)}` }, step));
+      }
+      return out;
+    }
+    const nameInput = h('input', {
+      type: 'text', class: 'kale-step-name', value: role.name, 'aria-label': 'Step name',
+      spellcheck: 'false', placeholder: 'step name',
+      onchange: (e: Event) => this._write({ ...role, name: (e.target as HTMLInputElement).value.trim() }),
+      onkeydown: (e: KeyboardEvent) => {
+        if (e.key === 'Enter') {
+          (e.target as HTMLInputElement).blur();
+        }
+        e.stopPropagation(); // keep notebook shortcuts out of the text field
+      }
+    });
+    out.push(nameInput, this._renderDepends(role), h('button', {
+      type: 'button', class: 'kale-settings-button', 'aria-label': `Settings of step ${role.name}`,
+      title: 'Step settings (image, resources, cache, retries, env, volumes)',
+      onclick: () => {
+        void editStepSettings(role.name, role.settings).then(tags => {
+          if (tags) {
+            this._write({ ...readRole(cellTags(this._cell.model)), settings: tags });
+          }
+        });
+      }
+    }, role.settings.length ? `settings (${role.settings.length})` : 'settings'));
+    return out;
+  }
+
+  private _renderDepends(role: ICellRole): HTMLElement {
+    const choices = this._context.earlierSteps().filter(s => s !== role.name);
+    for (const p of role.prev) {
+      if (!choices.includes(p)) {
+        choices.push(p); // a dangling prev stays visible (and removable)
+      }
+    }
+    const summary = role.prev.length ? `depends on: ${role.prev.join(', ')}` : 'depends on: (data only)';
+    return h('details', { class: 'kale-depends' },
+      h('summary', { 'aria-label': `Depends on, ${summary}` }, summary),
+      h('div', { class: 'kale-depends-list', role: 'group', 'aria-label': 'Depends on' },
+        choices.length === 0 ? h('span', { class: 'kale-muted' }, 'no earlier steps') : null,
+        choices.map(name =>
+          h('label', {},
+            h('input', {
+              type: 'checkbox', value: name, checked: role.prev.includes(name),
+              'aria-label': `Depends on ${name}`,
+              onchange: (e: Event) => {
+                const on = (e.target as HTMLInputElement).checked;
+                const current = readRole(cellTags(this._cell.model));
+                const prev = on
+                  ? [...current.prev.filter(p => p !== name), name]
+                  : current.prev.filter(p => p !== name);
+                this._write({ ...current, prev });
+              }
+            }),
+            name
+          )
+        )
+      )
+    );
+  }
+
+  private _suggestName(): string {
+    const taken = new Set(this._context.earlierSteps());
+    for (let i = this._context.index(); ; i++) {
+      const name = `step_${i}`;
+      if (!taken.has(name)) {
+        return name;
+      }
+    }
+  }
+
+  private _cell: Cell;
+  private _context: ICellEditorContext;
+  private _controls: HTMLDivElement;
+  private _diagnostics: HTMLUListElement;
+}

@@ -1,0 +1,69 @@
+/**
+ * A tiny DOM builder: `h('button', { class: 'x', 'aria-label': 'Run', onclick }, 'Run')`.
+ */
+export type Child = Node | string | number | null | undefined | false;
+export type Attrs = { [name: string]: unknown };
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+export function s(tag: string, attrs: Attrs = {}, ...children: (Child | Child[])[]): SVGElement {
+  const el = document.createElementNS(SVG_NS, tag) as SVGElement;
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+function setAttrs(el: Element, attrs: Attrs): void {
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) {
+      continue;
+    }
+    if (name.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(name.slice(2), value as EventListener);
+    } else if (name === 'value' && 'value' in el) {
+      (el as HTMLInputElement).value = String(value);
+    } else if (name === 'checked' && 'checked' in el) {
+      (el as HTMLInputElement).checked = Boolean(value);
+    } else if (name === 'selected' && 'selected' in el) {
+      (el as HTMLOptionElement).selected = Boolean(value);
+    } else {
+      el.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+}
+
+function append(el: Element, children: (Child | Child[])[]): void {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) {
+      continue;
+    }
+    el.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** A stable colour per step name (hue from a string hash). */
+export function stepColor(name: string): string {
+  let hash = 0;
+  for (let i = 0; i < name.length; i++) {
+    hash = (hash * 31 + name.charCodeAt(i)) | 0;
+  }
+  return `hsl(${Math.abs(hash) % 360}, 65%, 48%)`;
+}
+
+let counter = 0;
+/** A unique id for label/aria wiring. */
+export function uid(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * Progress of a background job: per-step status and elapsed time, report links, metrics at
+ * the end (or the sweep's trials with the best one), errors that jump to their cell.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { h } from './dom';
+import { requestAPI } from './request';
+import { toErrorBody } from './model';
+import { IErrorBody, IJobStatus } from './tokens';
+
+const FINAL = ['succeeded', 'failed', 'cancelled'];
+
+export class JobView extends Widget {
+  constructor(options: { revealCell: (index: number) => void; pollMs?: () => number }) {
+    super();
+    this.addClass('kale-job');
+    this.node.setAttribute('aria-live', 'polite');
+    this._revealCell = options.revealCell;
+    this._pollMs = options.pollMs ?? (() => 500);
+  }
+
+  /** Follow a job until it ends; resolves to its final status. */
+  async follow(id: string, title: string): Promise<IJobStatus | null> {
+    const token = ++this._token;
+    this._title = title;
+    this.showMessage(`${title}: starting…`);
+    for (;;) {
+      let status: IJobStatus;
+      try {
+        status = await requestAPI<IJobStatus>(`runs/${id}`);
+      } catch (reason) {
+        this.showError(toErrorBody(reason));
+        return null;
+      }
+      if (token !== this._token) {
+        return null; // another job replaced this one
+      }
+      this.render(status);
+      if (FINAL.includes(status.status)) {
+        return status;
+      }
+      await new Promise(resolve => setTimeout(resolve, this._pollMs()));
+    }
+  }
+
+  showMessage(text: string): void {
+    this.node.replaceChildren(h('p', { class: 'kale-job-message' }, text));
+  }
+
+  showError(error: IErrorBody, title = this._title): void {
+    this.node.replaceChildren(h('div', { class: 'kale-job-header kale-failed' }, `${title}: failed`), this._error(error));
+  }
+
+  render(job: IJobStatus): void {
+    const result = job.result ?? {};
+    const steps = Object.entries(job.steps);
+    const header = h('div', { class: `kale-job-header kale-${job.status}`, 'data-status': job.status },
+      `${this._title}: ${job.status} (${job.elapsed.toFixed(1)} s)`,
+      job.status === 'running' || job.status === 'queued'
+        ? h('button', {
+            type: 'button', class: 'kale-cancel', 'aria-label': `Cancel ${this._title}`,
+            onclick: () => void requestAPI(`runs/${job.id}/cancel`, { method: 'POST' }).catch(() => undefined)
+          }, 'Cancel')
+        : null
+    );
+    const resultSteps = (result.steps ?? {}) as { [k: string]: any };
+    const table = steps.length === 0 ? null : h('table', { class: 'kale-steps', 'aria-label': 'Steps' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Step'), h('th', {}, 'Status'), h('th', {}, 'Time'), h('th', {}, 'Report'))),
+      h('tbody', {}, steps.map(([name, st]) => {
+        const final = resultSteps[name] ?? {};
+        const report = final.report_url ?? st.report_url;
+        return h('tr', { 'data-step': name, 'data-status': st.status },
+          h('td', {}, name),
+          h('td', { class: `kale-status kale-${st.status}` }, st.status),
+          h('td', {}, `${st.seconds.toFixed(1)} s`),
+          h('td', {}, report
+            ? h('a', { href: report, target: '_blank', rel: 'noopener', 'aria-label': `Report of step ${name}` }, 'report')
+            : st.message ? h('span', { class: 'kale-muted' }, st.message) : '')
+        );
+      }))
+    );
+    const parts: (HTMLElement | null)[] = [header, table];
+    if (job.error) {
+      parts.push(this._error(job.error));
+    }
+    for (const [name, st] of Object.entries(resultSteps)) {
+      if (st && st.status === 'failed' && st.error) {
+        parts.push(this._error({ error: 'step-failed', message: `step ${name}: ${st.error}`, cell: st.cell ?? null, line: null, diagnostics: [] }));
+      }
+    }
+    if (result.metrics && Object.keys(result.metrics).length) {
+      parts.push(h('h4', {}, 'Metrics'), h('dl', { class: 'kale-metrics' },
+        Object.entries(result.metrics).flatMap(([k, v]) => [
+          h('dt', {}, k), h('dd', { 'data-metric': k }, typeof v === 'object' ? JSON.stringify(v) : String(v))
+        ])));
+    }
+    if (Array.isArray(result.trials)) {
+      parts.push(this._trials(result));
+    }
+    if (result.dsl || result.yaml) {
+      parts.push(h('p', { class: 'kale-muted' }, `DSL: ${result.dsl ?? ''}`), h('p', { class: 'kale-muted' }, `YAML: ${result.yaml ?? ''}`));
+    }
+    this.node.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
+  }
+
+  /** A compile answers at once: show its files. */
+  renderCompiled(result: { dsl?: string; yaml?: string; output_dir?: string }): void {
+    this.node.replaceChildren(
+      h('div', { class: 'kale-job-header kale-succeeded', 'data-status': 'succeeded' }, 'Compile: succeeded'),
+      h('p', {}, 'DSL: ', h('code', {}, result.dsl ?? '')),
+      h('p', {}, 'IR YAML: ', h('code', {}, result.yaml ?? ''))
+    );
+  }
+
+  private _trials(result: any): HTMLElement {
+    const best = result.best;
+    const names = Array.from(new Set(result.trials.flatMap((t: any) => Object.keys(t.parameters ?? {})))) as string[];
+    const isBest = (t: any) => best && t.objective === best.objective && JSON.stringify(t.parameters) === JSON.stringify(best.parameters);
+    return h('div', { class: 'kale-trials' },
+      h('h4', {}, `Trials (${result.objective?.direction ?? ''} ${result.objective?.metric ?? ''})`),
+      h('table', { class: 'kale-steps', 'aria-label': 'Sweep trials' },
+        h('thead', {}, h('tr', {}, h('th', {}, '#'), names.map(n => h('th', {}, n)), h('th', {}, 'objective'), h('th', {}, 'status'))),
+        h('tbody', {}, result.trials.map((t: any, i: number) =>
+          h('tr', { class: isBest(t) ? 'kale-best' : '', 'aria-label': isBest(t) ? 'best trial' : undefined },
+            h('td', {}, String(i)), names.map(n => h('td', {}, JSON.stringify(t.parameters?.[n]))),
+            h('td', {}, t.objective === null || t.objective === undefined ? '—' : String(t.objective)),
+            h('td', {}, t.status))))),
+      best ? h('p', { class: 'kale-best-summary' }, `Best: ${JSON.stringify(best.parameters)} → ${best.objective}`) : null
+    );
+  }
+
+  private _error(error: IErrorBody): HTMLElement {
+    const cell = error.cell;
+    return h('div', { class: 'kale-error', role: 'alert' },
+      h('span', {}, error.message),
+      error.fix ? h('span', { class: 'kale-diagnostic-fix' }, ` — fix: ${error.fix}`) : null,
+      cell !== null && cell !== undefined
+        ? h('button', { type: 'button', class: 'kale-link', 'aria-label': `Go to cell ${cell}`, onclick: () => this._revealCell(cell) }, ` go to cell ${cell}`)
+        : null,
+      (error.diagnostics ?? []).length
+        ? h('ul', {}, error.diagnostics.map(d => h('li', {},
+            h('button', { type: 'button', class: 'kale-link', onclick: () => d.cell !== null && this._revealCell(d.cell) },
+              `cell ${d.cell ?? '?'}: `), d.message)))
+        : null
+    );
+  }
+
+  private _revealCell: (index: number) => void;
+  private _pollMs: () => number;
+  private _token = 0;
+  private _title = '';
+}

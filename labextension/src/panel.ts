@@ -1,0 +1,243 @@
+/**
+ * The left panel for the active notebook: enable toggle, pipeline settings (in the notebook
+ * metadata), the Deploy split button with job progress, and the live DAG with diagnostics.
+ */
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { Widget } from '@lumino/widgets';
+
+import { renderDag } from './dag';
+import { h, uid } from './dom';
+import { JobView } from './jobview';
+import { FIELDS, IPipelineSettings, readSettings, writeSetting } from './metadata';
+import { toErrorBody } from './model';
+import { postAPI } from './request';
+import { askSweep } from './sweepdialog';
+import { IAnalysisState, IJobStarted, IKaleModel } from './tokens';
+
+export type Action = 'run' | 'compile' | 'build' | 'deploy' | 'sweep';
+
+export const ACTIONS: Array<[Action, string]> = [
+  ['run', 'Run locally'],
+  ['compile', 'Compile'],
+  ['build', 'Build images'],
+  ['deploy', 'Upload & run on Kubeflow'],
+  ['sweep', 'Sweep…']
+];
+
+export class KalePanel extends Widget {
+  constructor(model: IKaleModel, options: { pollMs?: () => number } = {}) {
+    super();
+    this.id = 'kale-like-panel';
+    this.addClass('kale-panel');
+    this.title.caption = 'Kubeflow pipeline (kale-like)';
+    this._model = model;
+    this._job = new JobView({ revealCell: i => model.revealCell(i), pollMs: options.pollMs });
+    this._settings = h('div', { class: 'kale-settings' });
+    this._graph = h('div', { class: 'kale-graph', 'aria-live': 'polite' });
+    this._actions = h('div', { class: 'kale-actions' });
+    this.node.append(
+      h('h2', { class: 'kale-title' }, 'Kubeflow pipeline'),
+      this._settings,
+      this._actions,
+      this._job.node,
+      h('h3', {}, 'Steps and data'),
+      this._graph
+    );
+    this._actions.append(...this._renderSplitButton());
+    model.changed.connect((_, state) => this._onState(state));
+    this._onState(model.state);
+  }
+
+  private _onState(state: IAnalysisState): void {
+    if (state.panel !== this._panel) {
+      this._panel = state.panel;
+      this._panel?.model?.metadataChanged.connect(() => this._renderSettings());
+    }
+    this._renderSettings();
+    this._renderGraph(state);
+  }
+
+  private _settingsNow(): IPipelineSettings | null {
+    return this._panel?.model ? readSettings(this._panel.model) : null;
+  }
+
+  private _renderSettings(): void {
+    const model = this._panel?.model;
+    if (this._settings.contains(document.activeElement)) {
+      return; // do not re-render under the user's cursor
+    }
+    if (!model) {
+      this._settings.replaceChildren(h('p', { class: 'kale-muted' }, 'Open a notebook to make it a pipeline.'));
+      this._actions.hidden = true;
+      return;
+    }
+    const current = readSettings(model);
+    this._actions.hidden = !current.enabled;
+    this._graph.hidden = !current.enabled;
+    const toggleId = uid('kale-enable');
+    const rows: HTMLElement[] = [
+      h('div', { class: 'kale-field kale-toggle' },
+        h('input', {
+          id: toggleId, type: 'checkbox', role: 'switch', checked: current.enabled,
+          'aria-checked': String(current.enabled), 'aria-label': 'Enable pipeline',
+          onchange: (e: Event) => writeSetting(model, 'enabled', (e.target as HTMLInputElement).checked)
+        }),
+        h('label', { for: toggleId }, 'Enable pipeline'))
+    ];
+    if (current.enabled) {
+      for (const field of FIELDS) {
+        const id = uid('kale-field');
+        rows.push(h('div', { class: 'kale-field' },
+          h('label', { for: id }, field.label),
+          h('input', {
+            id, type: 'text', value: current[field.key] as string, placeholder: field.placeholder ?? '',
+            'aria-label': field.label, 'data-key': field.key,
+            onchange: (e: Event) => writeSetting(model, field.key, (e.target as HTMLInputElement).value.trim() as any),
+            onkeydown: (e: KeyboardEvent) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()
+          })));
+      }
+      const cacheId = uid('kale-cache');
+      rows.push(h('div', { class: 'kale-field kale-toggle' },
+        h('input', {
+          id: cacheId, type: 'checkbox', checked: current.enable_caching, 'aria-label': 'Caching',
+          onchange: (e: Event) => writeSetting(model, 'enable_caching', (e.target as HTMLInputElement).checked)
+        }),
+        h('label', { for: cacheId }, 'Caching')));
+    }
+    this._settings.replaceChildren(...rows);
+  }
+
+  private _renderSplitButton(): HTMLElement[] {
+    const menuId = uid('kale-deploy-menu');
+    const items = ACTIONS.map(([action, label]) =>
+      h('li', { role: 'none' },
+        h('button', {
+          type: 'button', role: 'menuitem', tabindex: -1, 'data-action': action,
+          onclick: () => { closeMenu(); void this.perform(action); }
+        }, label)));
+    const menu = h('ul', { id: menuId, role: 'menu', class: 'kale-menu', hidden: true, 'aria-label': 'Deploy actions' }, items);
+    const buttons = () => Array.from(menu.querySelectorAll('button')) as HTMLButtonElement[];
+    const closeMenu = () => { menu.hidden = true; toggle.setAttribute('aria-expanded', 'false'); };
+    const openMenu = () => {
+      menu.hidden = false;
+      toggle.setAttribute('aria-expanded', 'true');
+      buttons()[0].focus();
+    };
+    menu.addEventListener('keydown', (e: KeyboardEvent) => {
+      const list = buttons();
+      const at = list.indexOf(document.activeElement as HTMLButtonElement);
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        list[(at + (e.key === 'ArrowDown' ? 1 : list.length - 1)) % list.length].focus();
+      } else if (e.key === 'Escape') {
+        closeMenu();
+        toggle.focus();
+      } else if (e.key === 'Home' || e.key === 'End') {
+        e.preventDefault();
+        list[e.key === 'Home' ? 0 : list.length - 1].focus();
+      }
+    });
+    const toggle = h('button', {
+      type: 'button', class: 'kale-split-toggle', 'aria-haspopup': 'menu', 'aria-expanded': 'false',
+      'aria-controls': menuId, 'aria-label': 'More deploy actions',
+      onclick: () => (menu.hidden ? openMenu() : closeMenu()),
+      onkeydown: (e: KeyboardEvent) => { if (e.key === 'ArrowDown') { e.preventDefault(); openMenu(); } }
+    }, '▾');
+    const main = h('button', {
+      type: 'button', class: 'kale-split-main jp-mod-styled jp-mod-accept', 'aria-label': 'Deploy: run locally',
+      onclick: () => void this.perform('run')
+    }, 'Deploy · Run locally');
+    return [h('div', { class: 'kale-split', role: 'group', 'aria-label': 'Deploy' }, main, toggle, menu)];
+  }
+
+  /** Perform one deploy action on the active notebook (saved first: jobs read the file). */
+  async perform(action: Action): Promise<void> {
+    const panel = this._panel;
+    const settings = this._settingsNow();
+    if (!panel || !settings) {
+      return;
+    }
+    const label = ACTIONS.find(([a]) => a === action)![1].replace('…', '');
+    try {
+      if (action === 'sweep') {
+        await this._model.refresh();
+        const analysis = this._model.state.analysis;
+        if (!analysis) {
+          this._job.showError(this._model.state.error ?? toErrorBody('the notebook has errors'), label);
+          return;
+        }
+        const options = await askSweep(analysis);
+        if (!options) {
+          return;
+        }
+        await this._save(panel);
+        const body = { ...options, maximize: options.maximize, trials: options.trials ?? undefined };
+        const started = await postAPI<IJobStarted>('sweep', { path: panel.context.path, options: body });
+        await this._job.follow(started.id, label);
+        return;
+      }
+      await this._save(panel);
+      const path = panel.context.path;
+      if (action === 'compile') {
+        this._job.showMessage('Compile: running…');
+        this._job.renderCompiled(await postAPI('compile', { path }));
+        return;
+      }
+      const hints = {
+        registry: settings.registry || undefined,
+        host: settings.kfp_host || undefined,
+        kfp_host: settings.kfp_host || undefined,
+        experiment: settings.experiment_name || undefined,
+        use_cache: settings.enable_caching
+      };
+      const started = action === 'run'
+        ? await postAPI<IJobStarted>('run', { path, options: settings.enable_caching ? {} : { use_cache: false } })
+        : await postAPI<IJobStarted>(action, { path, hints });
+      await this._job.follow(started.id, label);
+    } catch (reason) {
+      this._job.showError(toErrorBody(reason), label);
+    }
+  }
+
+  private async _save(panel: NotebookPanel): Promise<void> {
+    if (panel.context.model.dirty) {
+      await panel.context.save();
+    }
+  }
+
+  private _renderGraph(state: IAnalysisState): void {
+    const parts: HTMLElement[] = [];
+    if (state.analysis) {
+      const wrap = h('div', { class: 'kale-dag-wrap' });
+      wrap.appendChild(renderDag(state.analysis));
+      parts.push(wrap);
+    }
+    const diagnostics = [...(state.analysis?.diagnostics ?? [])];
+    if (state.error) {
+      diagnostics.unshift({
+        severity: 'error', kind: state.error.error, cell: state.error.cell, line: state.error.line,
+        message: state.error.message, fix: state.error.fix ?? null
+      }, ...(state.error.diagnostics ?? []).filter(d => d.message !== state.error!.message));
+    }
+    if (diagnostics.length) {
+      parts.push(h('ul', { class: 'kale-diagnostics', 'aria-label': 'Diagnostics' },
+        diagnostics.map(d => h('li', { class: `kale-diagnostic kale-${d.severity}`, 'data-kind': d.kind },
+          d.cell !== null
+            ? h('button', { type: 'button', class: 'kale-link', 'aria-label': `Go to cell ${d.cell}`, onclick: () => this._model.revealCell(d.cell!) }, `cell ${d.cell}`)
+            : null,
+          ` ${d.severity}: ${d.message}`))));
+    }
+    if (!parts.length) {
+      parts.push(h('p', { class: 'kale-muted' }, state.pending ? 'Analysing…' : 'No analysis yet.'));
+    }
+    this._graph.replaceChildren(...parts);
+    this._graph.dataset.pending = String(state.pending);
+  }
+
+  private _model: IKaleModel;
+  private _panel: NotebookPanel | null = null;
+  private _job: JobView;
+  private _settings: HTMLDivElement;
+  private _graph: HTMLDivElement;
+  private _actions: HTMLDivElement;
+}
