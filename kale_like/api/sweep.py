@@ -175,10 +175,7 @@ def sweep(
         return _resume(resume, _run_root(run_root, nb_path), run_fn, progress)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
-    from .analyze import load_pipeline
-
-    nb_path = Path(notebook)
-    pipeline = load_pipeline(nb_path)
+    pipeline, nb_path = _load(notebook)
     katib = katib_metadata(pipeline)
     dims = _space_arg(pipeline, params, katib)
     metric = check_objective(
@@ -245,7 +242,7 @@ def sweep(
     sweep_dir.mkdir(parents=True, exist_ok=False)
     state = SweepState(
         sweep_id=sweep_id,
-        notebook=str(nb_path.absolute()),
+        notebook=str(nb_path.absolute()) if nb_path is not None else "",
         space={d.name: d.spec for d in dims},
         metric=metric,
         direction=direction,
@@ -259,17 +256,32 @@ def sweep(
         fixed=dict(parameters or {}),
     )
     runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress)
+    if nb_path is None:  # an in-memory pipeline: trials run it as is (no resume)
+        runner.target = pipeline
     return runner.run()
+
+
+def _load(notebook: str | os.PathLike[str] | Pipeline) -> tuple[Pipeline, Path | None]:
+    if isinstance(notebook, Pipeline):
+        path = Path(notebook.notebook_path) if notebook.notebook_path else None
+        return notebook, path
+    return _load_path(Path(notebook)), Path(notebook)
+
+
+def _load_path(path: Path) -> Pipeline:
+    from .analyze import load_pipeline
+
+    return load_pipeline(path)
 
 
 def _resume(
     sweep_id: str, root: Path, run_fn: RunFn | None, progress: SweepProgress | None
 ) -> SweepResult:
-    from .analyze import load_pipeline
-
     sweep_dir = sweep_dir_of(root, sweep_id)
     state = SweepState.load(sweep_dir)
-    pipeline = load_pipeline(Path(state.notebook))
+    if not state.notebook:
+        raise UsageError(f"sweep {sweep_id!r} ran an in-memory pipeline: it cannot be resumed")
+    pipeline = _load_path(Path(state.notebook))
     dims = parse_space(pipeline, state.space)
     runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress)
     return runner.run()
@@ -279,7 +291,7 @@ def _resume(
 
 
 def _katib(
-    nb_path: Path,
+    nb_path: Path | None,
     pipeline: Pipeline,
     dims: list[Dimension],
     metric: str,
@@ -322,7 +334,7 @@ def _katib(
     with tempfile.TemporaryDirectory(prefix="kale-like-katib-") as tmp:
         from .compile import compile as compile_notebook
 
-        compiled = compile_notebook(nb_path, tmp)
+        compiled = compile_notebook(nb_path if nb_path is not None else pipeline, tmp)
         pipeline_yaml = Path(compiled.yaml_path).read_text(encoding="utf-8")
     exp_name = katib.k8s_name(name or pipeline.name)
     inputs = katib.ExperimentInputs(
@@ -388,7 +400,7 @@ def _runtime_image(pipeline: Pipeline) -> str:
         if callable(ref):
             return str(ref(pipeline))
         if isinstance(getattr(images, "RUNTIME_IMAGE", None), str):
-            return str(images.RUNTIME_IMAGE)
+            return str(getattr(images, "RUNTIME_IMAGE"))  # noqa: B009
     except ImportError:
         pass
     if pipeline.base_image:

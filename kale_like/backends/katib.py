@@ -31,7 +31,7 @@ PIPELINE_DIR = "/etc/kale-like"
 PIPELINE_KEY = "pipeline.yaml"
 TOKEN_DIR = "/var/run/secrets/kubeflow/pipelines"
 TOKEN_AUDIENCE = "pipelines.kubeflow.org"
-TOKEN_ENV = "KALE_LIKE_KFP_TOKEN"  # read by `kale-like trial` when a Secret is referenced
+TOKEN_ENV = "KFP_TOKEN"  # the bearer token variable kale-like's KFP settings read
 DEFAULT_KFP_HOST = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
 DEFAULT_SERVICE_ACCOUNT = "default-editor"  # the Kubeflow profile account allowed to use KFP
 NAME_MAX = 40  # Katib derives trial and job names from the experiment name
@@ -199,9 +199,20 @@ def manifests(inputs: ExperimentInputs) -> list[dict[str, Any]]:
 
 
 def dump_yaml(docs: Sequence[Mapping[str, Any]]) -> str:
+    """Multi-document YAML; multi-line strings (the pipeline) as readable literal blocks."""
     import yaml
 
-    return yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False, default_flow_style=False)
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump_all(
+        [dict(d) for d in docs], Dumper=Dumper, sort_keys=False, default_flow_style=False
+    )
 
 
 # --- creating on a cluster -----------------------------------------------------------

@@ -100,8 +100,12 @@ class _Table:
                 print("\r" + " " * 120 + "\r", end="", file=sys.stderr)
             if not self.header_done:
                 names = list(t.parameters)
-                print(f"{'trial':>5}  " + "  ".join(f"{n:>12}" for n in names)
-                      + f"  {'objective':>12}  {'status':<9} {'seconds':>7}", file=out)
+                print(
+                    f"{'trial':>5}  "
+                    + "  ".join(f"{n:>12}" for n in names)
+                    + f"  {'objective':>12}  {'status':<9} {'seconds':>7}",
+                    file=out,
+                )
                 self.header_done = True
             obj = "-" if t.objective is None else _fmt(t.objective)
             best = " *" if event.best is not None and event.best.number == t.number else ""
@@ -167,25 +171,39 @@ def main(args: argparse.Namespace) -> int:
 def _report_local(result: Any) -> None:
     best = result.best
     ok = sum(1 for t in result.trials if t.ok)
-    print(f"sweep {result.sweep_id}: {len(result.trials)} trials, {ok} ok, "
-          f"status {result.status}", file=sys.stderr)
+    print(
+        f"sweep {result.sweep_id}: {len(result.trials)} trials, {ok} ok, status {result.status}",
+        file=sys.stderr,
+    )
     if best is not None:
         params = " ".join(f"{k}={_fmt(v)}" for k, v in best.parameters.items())
-        print(f"best: {result.metric}={_fmt(best.objective)} ({result.direction}) with {params}"
-              f" (trial {best.number})")
+        print(
+            f"best: {result.metric}={_fmt(best.objective)} ({result.direction}) with {params}"
+            f" (trial {best.number})"
+        )
     else:
         print("no trial succeeded", file=sys.stderr)
     print(f"results: {result.sweep_dir}", file=sys.stderr)
     if result.status == "interrupted":
         root = str(result.sweep_dir).rsplit("/sweeps/", 1)[0]
-        print(f"resume with: kale-like sweep --resume {result.sweep_id} --run-root {root}",
-              file=sys.stderr)
+        print(
+            f"resume with: kale-like sweep --resume {result.sweep_id} --run-root {root}",
+            file=sys.stderr,
+        )
 
 
 def _report_katib(result: Any, args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps({"experiment": result.sweep_id, "status": result.status,
-                          "path": result.manifest_path}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "experiment": result.sweep_id,
+                    "status": result.status,
+                    "path": result.manifest_path,
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK
     if result.manifest_path:
         print(f"wrote {result.manifest_path}")

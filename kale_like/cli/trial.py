@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
-
-TOKEN_ENV = "KALE_LIKE_KFP_TOKEN"  # set from a Secret by the Experiment's trial Job
 
 # KFP IR parameterType -> how to read Katib's text
 _KFP_TYPES = {
@@ -125,9 +122,6 @@ def main(args: argparse.Namespace) -> int:
         kwargs["experiment"] = args.experiment
     if args.timeout is not None:
         kwargs["timeout"] = args.timeout
-    token = os.environ.get(TOKEN_ENV)
-    if token:
-        kwargs["token"] = token
     result = submit_and_wait(path, parameters, **kwargs)
     status = str(getattr(result, "status", "")).lower()
     metrics = dict(getattr(result, "metrics", {}) or {})

@@ -102,8 +102,9 @@ class OptunaSearch:
         self._optuna = optuna
         self.dims = dims
         self.distributions = {d.name: _distribution(optuna, d) for d in dims}
+        way: Any = direction  # "maximize" | "minimize", checked by the API
         self.study = optuna.create_study(
-            direction=direction, sampler=optuna.samplers.TPESampler(seed=seed)
+            direction=way, sampler=optuna.samplers.TPESampler(seed=seed)
         )
         self._pending: dict[int, Any] = {}
 
@@ -145,11 +146,9 @@ def _distribution(optuna: Any, d: Dimension) -> Any:
             return dist.IntDistribution(grid[0], grid[-1], step=int(d.step))  # type: ignore[arg-type]
         # optuna needs (high - low) to be a multiple of step; the grid's last point is.
         return dist.CategoricalDistribution(grid)
-    return dist.FloatDistribution(
-        float(d.low),
-        float(d.high),
-        log=d.kind == "loguniform",  # type: ignore[arg-type]
-    )
+    low: Any = d.low
+    high: Any = d.high
+    return dist.FloatDistribution(float(low), float(high), log=d.kind == "loguniform")
 
 
 def make_algorithm(

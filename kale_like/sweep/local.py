@@ -117,6 +117,7 @@ class LocalSweep:
         self.run_fn = run_fn
         self.progress = progress
         self.names = [d.name for d in dims]
+        self.target: Any = state.notebook  # what run_fn runs: a notebook path (or a Pipeline)
         self.algorithm = make_algorithm(
             state.algorithm,
             dims,
@@ -136,7 +137,7 @@ class LocalSweep:
         start = time.monotonic()
         try:
             result = self.run_fn(
-                self.state.notebook,
+                self.target,
                 parameters={**self.state.fixed, **params},
                 run_root=self.state.run_root,
                 use_cache=True,

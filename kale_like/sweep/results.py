@@ -249,8 +249,8 @@ def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
     ax.set_title("objective per trial")
     ax.legend(fontsize=7)
     for ax, name in zip(axes[1:], names, strict=True):
-        xs = [t.parameters.get(name) for t in ok]
-        ys = [t.objective for t in ok]
+        xs: list[Any] = [t.parameters.get(name) for t in ok]
+        ys: list[Any] = [t.objective for t in ok]
         if xs and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
             ax.scatter(xs, ys, s=18)
             if min(xs) > 0 and max(xs) / min(xs) >= 100:
