@@ -1,0 +1,34 @@
+"""Def-use analysis of notebook code on ``ast`` (magics transformed first); pure.
+
+``analyze_cell(code)`` gives the facts of one cell; the pipeline builder
+(:mod:`kale_like.graph`) walks each step's cells as one block with :class:`Walker`.
+"""
+
+from __future__ import annotations
+
+from .cells import param_type, parse_metrics, parse_parameters
+from .parse import parse_cell, transform
+from .rules import BUILTIN_NAMES, PURE_METHODS
+from .walker import BlockFacts, FuncFacts, Walker, function_facts
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "PURE_METHODS",
+    "BlockFacts",
+    "FuncFacts",
+    "Walker",
+    "analyze_cell",
+    "function_facts",
+    "param_type",
+    "parse_cell",
+    "parse_metrics",
+    "parse_parameters",
+    "transform",
+]
+
+
+def analyze_cell(code: str, cell: int | None = None) -> BlockFacts:
+    """Reads, writes, deletions, state effects, functions and modules of one cell."""
+    walker = Walker()
+    walker.run(cell, parse_cell(code, cell))
+    return walker.facts

@@ -1,0 +1,151 @@
+"""Step settings from setting tags, ``steps_defaults`` and notebook ``volumes``.
+
+Tags of several cells of one step merge; the same value twice is fine, two different
+values for one setting raise ``conflicting-settings`` naming both tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from ..errors import TagError
+from ..model import StepSettings
+from ..tags import SETTING_KINDS, Tag, parse_tag
+
+# kind -> (StepSettings field, number of args forming the key; 0 = single value)
+_FIELDS: dict[str, tuple[str, int]] = {
+    "image": ("image", 0),
+    "cache": ("cache", 0),
+    "retry": ("retries", 0),
+    "timeout": ("timeout", 0),
+    "report": ("report", 0),
+    "limit": ("limits", 1),
+    "request": ("requests", 1),
+    "env": ("env", 1),
+    "annotation": ("annotations", 1),
+    "label": ("labels", 1),
+    "node-selector": ("node_selector", 1),
+    "secret": ("secrets", 3),  # keyed by the ENV name (last arg)
+    "volume": ("volumes", 2),  # keyed by the mount path (last arg)
+    "toleration": ("tolerations", 3),  # whole tuple: several tolerations are fine
+}
+
+
+def _value(tag: Tag) -> Any:
+    if tag.kind in ("cache", "report"):
+        return tag.args[0] == "enabled"
+    if tag.kind in ("retry", "timeout"):
+        return int(tag.args[0])
+    return tag.args[0]
+
+
+def _key(tag: Tag) -> tuple[str, str]:
+    _, n = _FIELDS[tag.kind]
+    if n == 0:
+        return (tag.kind, "")
+    if n == 1:
+        return (tag.kind, tag.args[0])
+    if tag.kind == "toleration":
+        return (tag.kind, "\0".join(tag.args))
+    return (tag.kind, tag.args[-1])
+
+
+def merge_settings(
+    tagged: Iterable[tuple[Tag, int | None]],
+    defaults: Iterable[Tag] = (),
+    volumes: Iterable[tuple[str, str]] = (),
+    path: str | None = None,
+) -> StepSettings:
+    """Settings of one step from its ``(tag, cell)`` pairs, then defaults where unset."""
+    seen: dict[tuple[str, str], tuple[Tag, int | None]] = {}
+    for tag, cell in tagged:
+        if tag.kind not in SETTING_KINDS:
+            continue
+        key = _key(tag)
+        if key in seen:
+            old, old_cell = seen[key]
+            if old.args != tag.args:
+                where = f"cell {old_cell}" if old_cell == cell else f"cells {old_cell} and {cell}"
+                raise TagError(
+                    f"conflicting settings in {where}: {old.text!r} and {tag.text!r}",
+                    kind="conflicting-settings", cell=cell, tag=tag.text, path=path,
+                    fix="keep one of the two tags",
+                )
+            continue
+        seen[key] = (tag, cell)
+    for tag in defaults:
+        if tag.kind in SETTING_KINDS:
+            seen.setdefault(_key(tag), (tag, None))
+    fields: dict[str, Any] = {}
+    pairs: dict[str, list[tuple[str, ...]]] = {}
+    for tag, _ in seen.values():
+        name, n = _FIELDS[tag.kind]
+        if n == 0:
+            fields[name] = _value(tag)
+        else:
+            pairs.setdefault(name, []).append(tag.args)
+    mounts = {m for _, m in pairs.get("volumes", [])}
+    for pvc, mount in volumes:
+        if mount not in mounts:
+            pairs.setdefault("volumes", []).append((pvc, mount))
+            mounts.add(mount)
+    for name, items in pairs.items():
+        fields[name] = tuple(items)
+    return replace(StepSettings(), **fields)
+
+
+def step_defaults(metadata: dict[str, Any], path: str | None = None) -> list[Tag]:
+    """Kale's ``kubeflow_notebook.steps_defaults``: setting tags applied to every step."""
+    raw = metadata.get("steps_defaults") or []
+    if isinstance(raw, dict):  # tolerate {"limit:memory": "1Gi"}-style maps
+        raw = [f"{k}:{v}" for k, v in raw.items()]
+    tags: list[Tag] = []
+    for text in raw if isinstance(raw, list) else []:
+        try:
+            tag = parse_tag(str(text))
+        except TagError as err:
+            err.message = f"kubeflow_notebook.steps_defaults: {err.message}"
+            err.path = path
+            raise
+        tags.append(tag)
+    return tags
+
+
+def notebook_volumes(
+    metadata: dict[str, Any], diags: list[Diagnostic]
+) -> list[tuple[str, str]]:
+    """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs."""
+    out: list[tuple[str, str]] = []
+    raw = metadata.get("volumes") or []
+    for vol in raw if isinstance(raw, list) else []:
+        if isinstance(vol, str):
+            try:
+                tag = parse_tag(vol if vol.startswith("volume:") else f"volume:{vol}")
+            except TagError as err:
+                diags.append(Diagnostic("warning", "unsupported-volume", err.message))
+                continue
+            out.append((tag.args[0], tag.args[1]))
+            continue
+        if not isinstance(vol, dict):
+            continue
+        name = vol.get("name") or vol.get("pvc")
+        mount = vol.get("mount_point") or vol.get("mount_path")
+        kind = vol.get("type", "pvc")
+        if kind not in ("pvc", "pv") or not name or not mount:
+            diags.append(Diagnostic(
+                "warning", "unsupported-volume",
+                f"notebook volume {name or '?'!r} of type {kind!r} is ignored: only existing"
+                " PVCs can be mounted",
+                fix="create the PVC first and list it with type 'pvc'",
+            ))
+            continue
+        try:
+            tag = parse_tag(f"volume:{name}:{mount}")
+        except TagError as err:
+            diags.append(Diagnostic("warning", "unsupported-volume", err.message))
+            continue
+        out.append((tag.args[0], tag.args[1]))
+    return out

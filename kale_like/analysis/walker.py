@@ -1,0 +1,752 @@
+"""The def-use walker: one pass over a step's statements (all its cells, in order).
+
+It records names read before being definitely written (inputs), names bound or mutated
+(outputs), deletions, process-global state effects and imported modules. The same walker
+in *function mode* computes a function's free globals, ``global`` rebinds and mutations.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..diagnostics import Diagnostic
+from . import rules
+from .parse import parse_snippet
+
+Loc = tuple["int | None", "int | None"]
+
+
+@dataclass(frozen=True)
+class FuncFacts:
+    """What calling a function does to module globals."""
+
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()  # rebound through `global`
+    mutates: frozenset[str] = frozenset()  # changed in place
+    params: tuple[str, ...] = ()
+    mutated_params: frozenset[str] = frozenset()
+    state_reads: frozenset[str] = frozenset()
+    state_writes: frozenset[str] = frozenset()
+    modules: frozenset[str] = frozenset()
+
+
+@dataclass
+class BlockFacts:
+    """Effects of a block of statements (a step, or a prelude cell)."""
+
+    reads: dict[str, Loc] = field(default_factory=dict)
+    soft_reads: dict[str, Loc] = field(default_factory=dict)  # `$x` in shell lines
+    writes: dict[str, Loc] = field(default_factory=dict)
+    deleted: dict[str, Loc] = field(default_factory=dict)
+    state_reads: dict[str, Loc] = field(default_factory=dict)
+    state_writes: dict[str, Loc] = field(default_factory=dict)
+    functions: dict[str, FuncFacts | None] = field(default_factory=dict)
+    modules: set[str] = field(default_factory=set)
+    imports: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    star_import: bool = False
+    # function mode only
+    mutated_params: set[str] = field(default_factory=set)
+    mutates: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Scope:
+    locals: set[str]
+    globals: set[str]
+    params: tuple[str, ...]
+    is_class: bool = False
+
+
+_DYNAMIC = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
+_COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+class Walker:
+    """Walks statements in execution order, tracking what is definitely defined."""
+
+    def __init__(
+        self,
+        known: Mapping[str, FuncFacts | None] | None = None,
+        modmap: Mapping[str, str] | None = None,
+        fixed: Iterable[str] = (),
+        scope: _Scope | None = None,
+    ) -> None:
+        self.facts = BlockFacts()
+        self.known = known or {}
+        self.modmap: dict[str, str] = dict(modmap or {})
+        self.fixed = frozenset(fixed)  # prelude functions/classes: never mutated as variables
+        self.scope = scope
+        self.defined: set[str] = set(scope.locals) if scope else set()
+        self.aliases: dict[str, frozenset[str]] = {}
+        self.frames: list[set[str]] = []
+        self.cell: int | None = None
+        self.offset = 0
+        self.deferred = FuncFacts()  # class mode: methods, applied on instantiation
+
+    # ----------------------------------------------------------------- bookkeeping
+    def loc(self, node: ast.AST) -> Loc:
+        return (self.cell, getattr(node, "lineno", 1) + self.offset)
+
+    def _local(self, name: str) -> bool:
+        return any(name in f for f in self.frames)
+
+    def read(self, name: str, node: ast.AST) -> None:
+        if self._local(name) or name in self.defined:
+            return
+        self.facts.reads.setdefault(name, self.loc(node))
+
+    def write(self, name: str, node: ast.AST, define: bool = True) -> None:
+        self.aliases.pop(name, None)
+        self.modmap.pop(name, None)
+        if self.scope is not None:
+            if name in self.scope.globals:
+                self.facts.writes[name] = self.loc(node)
+            return
+        self.facts.writes[name] = self.loc(node)
+        self.facts.deleted.pop(name, None)
+        self.facts.functions[name] = None
+        if define:
+            self.defined.add(name)
+
+    def mutate(self, name: str, node: ast.AST) -> None:
+        for root in {name, *self.aliases.get(name, ())}:
+            if self._local(root):
+                continue
+            if self.scope is not None:
+                if root in self.scope.params and root not in self.scope.globals:
+                    self.facts.mutated_params.add(root)
+                elif root not in self.scope.locals or root in self.scope.globals:
+                    if root not in self.modmap:
+                        self.read(root, node)
+                        self.facts.mutates.add(root)
+                continue
+            if root in self.modmap or (root in self.fixed and root not in self.facts.writes):
+                continue
+            self.read(root, node)
+            self.facts.writes[root] = self.loc(node)
+            self.facts.deleted.pop(root, None)
+
+    def state(self, reads: Iterable[str], writes: Iterable[str], node: ast.AST) -> None:
+        for kind in reads:
+            self.facts.state_reads.setdefault(kind, self.loc(node))
+        for kind in writes:
+            self.facts.state_writes[kind] = self.loc(node)
+
+    def warn(self, kind: str, message: str, node: ast.AST, fix: str | None = None) -> None:
+        cell, line = self.loc(node)
+        self.facts.diagnostics.append(Diagnostic("warning", kind, message, cell, line, fix))
+
+    # ----------------------------------------------------------------- names
+    def qualify(self, node: ast.AST) -> str | None:
+        """``np.random.seed`` -> ``numpy.random.seed`` when ``np`` is an imported module."""
+        if isinstance(node, ast.Name):
+            return self.modmap.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.qualify(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    def root(self, node: ast.AST) -> str | None:
+        """The variable an expression's object lives in (``d["l"]`` -> ``d``)."""
+        while True:
+            if isinstance(node, ast.Name):
+                return node.id
+            if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+                node = node.value
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr not in rules.PURE_METHODS
+            ):
+                node = node.func.value  # a mutator that may return self (c.add(1).add(2))
+            else:
+                return None
+
+    def alias_roots(self, node: ast.AST) -> frozenset[str]:
+        if isinstance(node, ast.Name):
+            if node.id in self.modmap:
+                return frozenset()
+            return frozenset({node.id}) | self.aliases.get(node.id, frozenset())
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            return self.alias_roots(node.value)
+        return frozenset()
+
+    def lookup(self, name: str) -> FuncFacts | None:
+        if name in self.facts.functions:
+            return self.facts.functions[name]
+        if name in self.defined or name in self.facts.writes:
+            return None  # rebound in this step to something else
+        return self.known.get(name)
+
+    # ----------------------------------------------------------------- statements
+    def run(self, cell: int | None, module: ast.Module) -> None:
+        self.cell = cell
+        self.offset = 0
+        self.stmts(module.body)
+
+    def stmts(self, body: Iterable[ast.stmt]) -> None:
+        for node in body:
+            self.stmt(node)
+
+    def stmt(self, node: ast.stmt) -> None:
+        method = getattr(self, "s_" + type(node).__name__, None)
+        if method is not None:
+            method(node)
+        else:
+            self.generic(node)
+
+    def generic(self, node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                self.stmt(child)
+            elif isinstance(child, ast.expr):
+                self.expr(child)
+            else:
+                self.generic(child)
+
+    def s_Assign(self, node: ast.Assign) -> None:
+        if isinstance(node.value, ast.Lambda) and all(
+            isinstance(t, ast.Name) for t in node.targets
+        ):
+            facts = self.lambda_facts(node.value)
+            for t in node.targets:
+                assert isinstance(t, ast.Name)
+                self.write(t.id, t)
+                self.bind_function(t.id, facts)
+            return
+        self.expr(node.value)
+        for t in node.targets:
+            self.target(t)
+            self.alias(t, node.value)
+
+    def s_AugAssign(self, node: ast.AugAssign) -> None:
+        self.expr(node.value)
+        t = node.target
+        if isinstance(t, ast.Name):
+            self.read(t.id, t)
+            self.write(t.id, t)
+        else:
+            self.target(t)
+
+    def s_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.expr(node.value)
+            self.target(node.target)
+            self.alias(node.target, node.value)
+
+    def s_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.expr(node.iter)
+        snap = set(self.defined)
+        self.target(node.target)
+        it = node.iter
+        if isinstance(it, (ast.Tuple, ast.List, ast.Set)):
+            roots: frozenset[str] = frozenset().union(*(self.alias_roots(e) for e in it.elts))
+        else:
+            roots = self.alias_roots(it)
+        if isinstance(node.target, ast.Name) and roots:
+            self.aliases[node.target.id] = roots - {node.target.id}
+        self.stmts(node.body)
+        self.stmts(node.orelse)
+        self.defined = snap
+
+    s_AsyncFor = s_For
+
+    def s_While(self, node: ast.While) -> None:
+        self.expr(node.test)
+        snap = set(self.defined)
+        self.stmts(node.body)
+        self.stmts(node.orelse)
+        self.defined = snap
+
+    def s_If(self, node: ast.If) -> None:
+        self.expr(node.test)
+        snap = set(self.defined)
+        self.stmts(node.body)
+        after_body = self.defined
+        self.defined = set(snap)
+        self.stmts(node.orelse)
+        self.defined = snap | (after_body & self.defined)
+
+    def s_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.expr(item.context_expr)
+            if item.optional_vars is not None:
+                self.target(item.optional_vars)
+        self.stmts(node.body)
+
+    s_AsyncWith = s_With
+
+    def s_Try(self, node: ast.Try) -> None:
+        snap = set(self.defined)
+        self.stmts(node.body)
+        self.stmts(node.orelse)
+        outcomes = [self.defined]
+        for h in node.handlers:
+            self.defined = set(snap)
+            if h.type is not None:
+                self.expr(h.type)
+            if h.name:
+                self.write(h.name, h)
+            self.stmts(h.body)
+            if h.name and self.scope is None:
+                self.facts.writes.pop(h.name, None)  # Python unbinds `e` after the handler
+                self.defined.discard(h.name)
+            outcomes.append(self.defined)
+        self.defined = snap | set.intersection(*outcomes)
+        self.stmts(node.finalbody)
+
+    s_TryStar = s_Try
+
+    def s_Match(self, node: ast.Match) -> None:
+        self.expr(node.subject)
+        snap = set(self.defined)
+        for case in node.cases:
+            self.defined = set(snap)
+            for sub in ast.walk(case.pattern):
+                if isinstance(sub, ast.expr):
+                    self.expr(sub)
+                name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+                if isinstance(name, str):
+                    self.write(name, case.pattern)
+            if case.guard is not None:
+                self.expr(case.guard)
+            self.stmts(case.body)
+        self.defined = snap
+
+    def s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for d in node.decorator_list:
+            self.expr(d)
+        self.defaults(node.args)
+        facts = function_facts(node, self.modmap)
+        self.write(node.name, node)
+        self.bind_function(node.name, facts)
+
+    s_AsyncFunctionDef = s_FunctionDef
+
+    def s_ClassDef(self, node: ast.ClassDef) -> None:
+        for d in node.decorator_list:
+            self.expr(d)
+        for b in node.bases:
+            self.expr(b)
+        for k in node.keywords:
+            self.expr(k.value)
+        body, methods = class_facts(node, self.modmap)
+        self.apply(body, node, ())
+        self.write(node.name, node)
+        self.bind_function(node.name, methods)
+
+    def bind_function(self, name: str, facts: FuncFacts) -> None:
+        if self.scope is None:
+            self.facts.functions[name] = facts
+        elif self.scope.is_class:
+            self.deferred = merge(self.deferred, facts)
+        else:
+            self.apply(facts, None, ())  # nested function: its effects are ours
+
+    def s_Delete(self, node: ast.Delete) -> None:
+        for t in node.targets:
+            if isinstance(t, ast.Name):
+                self.read(t.id, t)
+                if self.scope is None:
+                    self.facts.writes.pop(t.id, None)
+                    self.facts.functions.pop(t.id, None)
+                    self.facts.deleted[t.id] = self.loc(t)
+                    self.defined.discard(t.id)
+                    self.aliases.pop(t.id, None)
+            else:
+                self.target(t)
+
+    def s_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            top = a.name.split(".")[0]
+            bound = a.asname or top
+            self.facts.modules.add(top)
+            self.write(bound, node)
+            self.modmap[bound] = a.name if a.asname else top
+            self.facts.imports[bound] = self.modmap[bound]
+
+    def s_ImportFrom(self, node: ast.ImportFrom) -> None:
+        mod = node.module or ""
+        if node.level == 0 and mod:
+            self.facts.modules.add(mod.split(".")[0])
+        for a in node.names:
+            if a.name == "*":
+                self.facts.star_import = True
+                self.warn(
+                    "star-import",
+                    f"`from {mod} import *`: the names it defines are unknown to the analysis",
+                    node,
+                    fix=f"import the names you use explicitly: from {mod} import a, b",
+                )
+                continue
+            bound = a.asname or a.name
+            self.write(bound, node)
+            qual = f"{mod}.{a.name}" if node.level == 0 and mod else a.name
+            self.modmap[bound] = qual
+            self.facts.imports[bound] = qual
+
+    def s_Global(self, node: ast.stmt) -> None:
+        pass
+
+    s_Nonlocal = s_Global
+
+    # ----------------------------------------------------------------- targets
+    def target(self, t: ast.AST) -> None:
+        if isinstance(t, ast.Name):
+            self.write(t.id, t)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                self.target(e)
+        elif isinstance(t, ast.Starred):
+            self.target(t.value)
+        elif isinstance(t, (ast.Attribute, ast.Subscript)):
+            self.expr(t.value)
+            if isinstance(t, ast.Subscript):
+                self.expr(t.slice)
+            q = self.qualify(t.value if isinstance(t, ast.Subscript) else t)
+            kind = rules.attr_state(q) if q else None
+            if kind:
+                self.state((kind,), (kind,), t)
+                return
+            root = self.root(t.value)
+            if root is not None:
+                self.mutate(root, t)
+
+    def alias(self, t: ast.AST, value: ast.AST) -> None:
+        if isinstance(t, ast.Name):
+            roots = self.alias_roots(value) - {t.id}
+            if roots:
+                self.aliases[t.id] = roots
+        elif isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
+            if len(t.elts) == len(value.elts):
+                for te, ve in zip(t.elts, value.elts, strict=False):
+                    self.alias(te, ve)
+
+    def defaults(self, args: ast.arguments) -> None:
+        for d in [*args.defaults, *args.kw_defaults]:
+            if d is not None:
+                self.expr(d)
+
+    # ----------------------------------------------------------------- expressions
+    def expr(self, node: ast.AST) -> None:
+        method = getattr(self, "e_" + type(node).__name__, None)
+        if method is not None:
+            method(node)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.expr(child)
+
+    def e_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.read(node.id, node)
+            if node.id in _DYNAMIC and node.id not in self.defined and self.scope is None:
+                self.warn("dynamic-code", f"`{node.id}` makes the analysis uncertain", node,
+                          fix="pass values through plain variables instead")
+
+    def e_Attribute(self, node: ast.Attribute) -> None:
+        self.expr(node.value)
+        q = self.qualify(node)
+        kind = rules.attr_state(q) if q else None
+        if kind:
+            self.state((kind,), (), node)
+
+    def e_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.expr(node.value)
+        name = node.target.id
+        if self.frames:
+            # PEP 572: the target binds in the enclosing scope, even inside a comprehension.
+            self.write(name, node, define=False)
+            self.frames[-1].add(name)
+        else:
+            self.write(name, node)
+
+    def comprehension(self, node: ast.AST, elts: list[ast.expr]) -> None:
+        gens: list[ast.comprehension] = node.generators  # type: ignore[attr-defined]
+        frame: set[str] = set()
+        for i, gen in enumerate(gens):
+            self.expr(gen.iter)
+            if i == 0:
+                self.frames.append(frame)
+            frame.update(_target_names(gen.target))
+            for cond in gen.ifs:
+                self.expr(cond)
+        for e in elts:
+            self.expr(e)
+        self.frames.pop()
+
+    def e_ListComp(self, node: ast.ListComp) -> None:
+        self.comprehension(node, [node.elt])
+
+    e_SetComp = e_ListComp
+    e_GeneratorExp = e_ListComp
+
+    def e_DictComp(self, node: ast.DictComp) -> None:
+        self.comprehension(node, [node.key, node.value])
+
+    def e_Lambda(self, node: ast.Lambda) -> None:
+        # An anonymous lambda (sorted(key=...), map(...)) is most likely called right away.
+        self.apply(self.lambda_facts(node), node, ())
+
+    def lambda_facts(self, node: ast.Lambda) -> FuncFacts:
+        self.defaults(node.args)
+        return function_facts(node, self.modmap, frames=self.frames)
+
+    def e_Call(self, node: ast.Call) -> None:
+        if self.magic(node):
+            return
+        self.expr(node.func)
+        for a in node.args:
+            self.expr(a)
+        for k in node.keywords:
+            self.expr(k.value)
+        func = node.func
+        q = self.qualify(func)
+        if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
+            if func.id not in self.defined and func.id not in self.facts.writes:
+                q = func.id
+        if q:
+            reads, writes = rules.call_state(q)
+            if reads or writes:
+                self.state(reads, writes, node)
+            if q in rules.ARG_MUTATORS and node.args:
+                root = self.root(node.args[0])
+                if root:
+                    self.mutate(root, node)
+        for k in node.keywords:
+            if k.arg == "out":
+                for e in k.value.elts if isinstance(k.value, ast.Tuple) else [k.value]:
+                    root = self.root(e)
+                    if root:
+                        self.mutate(root, node)
+        if isinstance(func, ast.Attribute) and q is None:
+            inplace = any(
+                k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+                for k in node.keywords
+            )
+            if func.attr not in rules.PURE_METHODS or inplace:
+                root = self.root(func.value)
+                if root:
+                    self.mutate(root, node)
+        if isinstance(func, ast.Name) and self.scope is None:
+            facts = self.lookup(func.id)
+            if facts is not None:
+                self.apply(self.resolve(func.id, facts), node, node.args, node.keywords)
+        if self.scope is None:
+            for a in [*node.args, *(k.value for k in node.keywords)]:
+                if isinstance(a, ast.Name) and a is not func:
+                    facts = self.lookup(a.id)
+                    if facts is not None:
+                        self.apply(self.resolve(a.id, facts), node, ())
+
+    def resolve(self, name: str, facts: FuncFacts) -> FuncFacts:
+        """A function's effects including those of the known functions it calls."""
+        seen = {name}
+        total = facts
+        todo = [facts]
+        while todo:
+            f = todo.pop()
+            for n in f.reads:
+                if n in seen:
+                    continue
+                seen.add(n)
+                g = self.lookup(n)
+                if g is not None:
+                    total = merge(total, g, keep_params=False)
+                    todo.append(g)
+        return total
+
+    def apply(
+        self,
+        facts: FuncFacts,
+        node: ast.AST | None,
+        args: Iterable[ast.expr],
+        keywords: Iterable[ast.keyword] = (),
+    ) -> None:
+        at = node if node is not None else ast.Pass(lineno=1)
+        for n in sorted(facts.reads):
+            self.read(n, at)
+        for n in sorted(facts.writes):
+            self.write(n, at, define=False)
+        for n in sorted(facts.mutates):
+            self.mutate(n, at)
+        self.state(facts.state_reads, facts.state_writes, at)
+        self.facts.modules |= facts.modules
+        if facts.mutated_params:
+            bound = dict(zip(facts.params, args, strict=False))
+            bound.update({k.arg: k.value for k in keywords if k.arg})
+            for p in facts.mutated_params:
+                if p in bound:
+                    root = self.root(bound[p])
+                    if root:
+                        self.mutate(root, at)
+
+    # ----------------------------------------------------------------- magics
+    def magic(self, node: ast.Call) -> bool:
+        f = node.func
+        if not (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Call)
+            and isinstance(f.value.func, ast.Name)
+            and f.value.func.id == "get_ipython"
+        ):
+            return False
+        args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
+        strs = [a if isinstance(a, str) else "" for a in args]
+        if f.attr == "run_line_magic" and len(strs) >= 2:
+            name, arg = strs[0], strs[1]
+            if name in rules.CODE_LINE_MAGICS:
+                self.snippet(arg, node.lineno - 1)
+            elif name in ("env", "set_env"):
+                setting = name == "set_env" or "=" in arg or len(arg.split()) > 1
+                self.state(("os.environ",), ("os.environ",) if setting else (), node)
+            elif name in ("cd", "pushd", "popd"):
+                self.state(("cwd",), ("cwd",), node)
+            elif name in rules.DYNAMIC_MAGICS:
+                self.warn("dynamic-code", f"`%{name}` makes the analysis uncertain", node)
+            self.soft(arg, node)
+        elif f.attr == "run_cell_magic" and len(strs) >= 3:
+            name, line, body = strs[0], strs[1], strs[2]
+            if name in rules.CODE_CELL_MAGICS:
+                words = [w for w in line.split() if not w.startswith("-")]
+                self.snippet(body, node.lineno)
+                if name == "capture" and words and words[0].isidentifier():
+                    self.write(words[0], node)
+        elif f.attr in ("system", "getoutput") and strs:
+            self.soft(strs[0], node)
+        return True
+
+    def soft(self, text: str, node: ast.AST) -> None:
+        """``$name`` / ``{name}`` expansions in magics and shell lines."""
+        import re
+
+        for m in re.finditer(r"\$([A-Za-z_]\w*)|\{([A-Za-z_]\w*)", text):
+            name = m.group(1) or m.group(2)
+            if name not in self.defined and not self._local(name):
+                self.facts.soft_reads.setdefault(name, self.loc(node))
+
+    def snippet(self, code: str, offset: int) -> None:
+        module = parse_snippet(code)
+        if module is None:
+            return
+        saved = self.offset
+        self.offset = saved + offset
+        self.stmts(module.body)
+        self.offset = saved
+
+
+def _target_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def merge(a: FuncFacts, b: FuncFacts, keep_params: bool = True) -> FuncFacts:
+    return FuncFacts(
+        reads=a.reads | b.reads,
+        writes=a.writes | b.writes,
+        mutates=a.mutates | b.mutates,
+        params=a.params,
+        mutated_params=a.mutated_params | (b.mutated_params if keep_params else frozenset()),
+        state_reads=a.state_reads | b.state_reads,
+        state_writes=a.state_writes | b.state_writes,
+        modules=a.modules | b.modules,
+    )
+
+
+def _bound_names(body: Iterable[ast.AST]) -> tuple[set[str], set[str]]:
+    """Names bound at this scope level, and names declared global/nonlocal."""
+    bound: set[str] = set()
+    declared: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            for d in node.decorator_list:
+                visit(d)
+            return
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, ast.NamedExpr):
+            bound.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                if a.name != "*":
+                    bound.add(a.asname or a.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        if isinstance(node, _COMPS):
+            # Only walrus targets of a comprehension leak into this scope.
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.NamedExpr):
+                    bound.add(sub.target.id)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for node in body:
+        visit(node)
+    return bound, declared
+
+
+def _params(args: ast.arguments) -> tuple[str, ...]:
+    names = [a.arg for a in [*args.posonlyargs, *args.args]]
+    if args.vararg:
+        names.append(args.vararg.arg)
+    names += [a.arg for a in args.kwonlyargs]
+    if args.kwarg:
+        names.append(args.kwarg.arg)
+    return tuple(names)
+
+
+def function_facts(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+    modmap: Mapping[str, str],
+    frames: list[set[str]] | None = None,
+) -> FuncFacts:
+    """Free globals read, globals rebound/mutated and state touched when ``node`` runs."""
+    params = _params(node.args)
+    body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+    bound, declared = _bound_names(body)
+    outer = set().union(*frames) if frames else set()
+    scope = _Scope(locals=(bound | set(params) | outer) - declared, globals=declared,
+                   params=params)
+    w = Walker(modmap=modmap, scope=scope)
+    for part in body:
+        if isinstance(part, ast.stmt):
+            w.stmt(part)
+        else:
+            w.expr(part)
+    return _facts_of(w, params)
+
+
+def class_facts(node: ast.ClassDef, modmap: Mapping[str, str]) -> tuple[FuncFacts, FuncFacts]:
+    """(effects of running the class body now, effects of its methods when instantiated)."""
+    bound, declared = _bound_names(node.body)
+    w = Walker(modmap=modmap, scope=_Scope(bound - declared, declared, (), is_class=True))
+    w.stmts(node.body)
+    return _facts_of(w, ()), w.deferred
+
+
+def _facts_of(w: Walker, params: tuple[str, ...]) -> FuncFacts:
+    f = w.facts
+    return FuncFacts(
+        reads=frozenset(f.reads) | frozenset(f.soft_reads),
+        writes=frozenset(f.writes),
+        mutates=frozenset(f.mutates),
+        params=params,
+        mutated_params=frozenset(f.mutated_params),
+        state_reads=frozenset(f.state_reads),
+        state_writes=frozenset(f.state_writes),
+        modules=frozenset(f.modules),
+    )

@@ -1,0 +1,321 @@
+"""``load_pipeline`` / ``analyze``: a tagged notebook -> the pipeline IR (+ diagnostics).
+
+The functional core of every verb: read and validate the notebook, group cells into steps,
+analyse each step's code, infer data edges, order the steps and assemble
+:class:`~kale_like.model.Pipeline`. Invalid notebooks raise an ``InputError`` with the
+kind, cell, line and tag at fault; everything else becomes a diagnostic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import graph
+from ..analysis import BUILTIN_NAMES, parse_cell, parse_metrics, parse_parameters
+from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
+from ..analysis.walker import BlockFacts, FuncFacts, Walker
+from ..diagnostics import Diagnostic
+from ..errors import AnalysisError, KaleError
+from ..model import STATE_KINDS, Metric, Parameter, Pipeline, Prelude, Step
+from ..notebook import Cell, NotebookSource, read_notebook
+
+__all__ = ["analyze", "check_pipeline", "load_pipeline", "pipeline_name_from", "step_name_from"]
+
+_SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def analyze(notebook: Any, **overrides: Any) -> dict[str, Any]:
+    """The JSON contract of ``kale-like analyze --format json``."""
+    return load_pipeline(notebook, **overrides).to_json()
+
+
+def check_pipeline(pipeline: Pipeline) -> None:
+    """Raise :class:`AnalysisError` if the analysis found any error-severity diagnostic."""
+    errors = [d for d in pipeline.diagnostics if d.severity == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise AnalysisError(
+            first.message + more, kind=first.kind, cell=first.cell, line=first.line,
+            fix=first.fix, path=pipeline.notebook_path, diagnostics=errors,
+        )
+
+
+def pipeline_name_from(stem: str) -> str:
+    """A KFP-friendly pipeline name (lower-case, dashes) from a file stem."""
+    name = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return name[:100].strip("-") or "pipeline"
+
+
+def step_name_from(stem: str) -> str:
+    """A valid step name from a file stem, for notebooks without step tags."""
+    name = re.sub(r"[^a-z0-9_]+", "_", stem.lower()).strip("_").lstrip("0123456789_")
+    return name or "main"
+
+
+def load_pipeline(
+    notebook: Any,
+    *,
+    pipeline_name: str | None = None,
+    experiment: str | None = None,
+    description: str | None = None,
+    base_image: str | None = None,
+    path: str | None = None,
+) -> Pipeline:
+    """Analyse a notebook (path, ``NotebookNode`` or dict) into the pipeline IR.
+
+    Keyword arguments override the notebook's ``kubeflow_notebook`` metadata when given.
+    """
+    nb_path = path or (str(notebook) if isinstance(notebook, (str, Path)) else None)
+    try:
+        nb = read_notebook(notebook)
+        return _build(nb, nb_path, pipeline_name, experiment, description, base_image)
+    except KaleError as err:
+        err.path = err.path or nb_path
+        raise
+
+
+def _build(
+    nb: NotebookSource,
+    path: str | None,
+    pipeline_name: str | None,
+    experiment: str | None,
+    description: str | None,
+    base_image: str | None,
+) -> Pipeline:
+    meta = nb.kale_metadata
+    stem = Path(path).stem if path else ""
+    diags: list[Diagnostic] = list(nb.diagnostics)
+    lay = graph.layout(nb, step_name_from(stem))
+    diags += lay.diagnostics
+    graph.check_prev(lay, path)
+
+    # Settings first: a conflict is an input error whatever the code does.
+    defaults = step_defaults(meta, path)
+    volumes = notebook_volumes(meta, diags)
+    settings = {
+        g.name: merge_settings(
+            [(t, c.index) for c in g.cells for t in c.tags], defaults, volumes, path
+        )
+        for g in lay.steps
+    }
+
+    # Prelude: imports and functions cells, replayed in every step.
+    prelude_cells = sorted(lay.special["imports"] + lay.special["functions"],
+                           key=lambda c: c.index)
+    pre = Walker()
+    for c in prelude_cells:
+        pre.run(c.index, parse_cell(c.source, c.index, _tag_text(c)))
+    diags += pre.facts.diagnostics
+    known: dict[str, FuncFacts | None] = dict(pre.facts.functions)
+    fixed = {n for n, f in known.items() if f is not None}
+    modmap = dict(pre.modmap)
+    star = pre.facts.star_import
+
+    parameters = _parameters(lay)
+
+    # Steps, in notebook order: each sees the functions/imports bound above it.
+    facts: dict[str, BlockFacts] = {}
+    for g in lay.steps:
+        w = Walker(known=dict(known), modmap=modmap, fixed=fixed)
+        step_tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
+        for c in g.cells:
+            w.run(c.index, parse_cell(c.source, c.index, _tag_text(c) or step_tag))
+        facts[g.name] = w.facts
+        known.update(w.facts.functions)
+        modmap = dict(w.modmap)
+        star = star or w.facts.star_import
+        for d in w.facts.diagnostics:
+            diags.append(_with_step(d, g.name))
+
+    names = [g.name for g in lay.steps]
+    flow = graph.data_flow(
+        names, facts, [p.name for p in parameters], pre.facts.writes, BUILTIN_NAMES, star
+    )
+    diags += flow.diagnostics
+    prev = {g.name: list(dict.fromkeys(t for t, _, _ in g.prev)) for g in lay.steps}
+    preds = {
+        s: set(prev[s]) | set(flow.inputs[s].values()) | set(flow.state_inputs[s].values())
+        for s in names
+    }
+    order = graph.topological_order(names, preds, lay, path)
+    anc = graph.ancestors(order, preds)
+    prev_anc = graph.ancestors(order, prev)
+    index = {s: i for i, s in enumerate(names)}
+    groups = {g.name: g for g in lay.steps}
+    diags += _edge_diagnostics(names, flow, prev, anc, prev_anc, facts, groups, lay.has_prev)
+
+    metrics, metric_diags = _metrics(lay, names, facts)
+    diags += metric_diags
+    metric_of: dict[str, list[str]] = {}
+    for m in metrics:
+        metric_of.setdefault(m.step, []).append(m.name)
+
+    consumed: dict[str, set[str]] = {s: set() for s in names}
+    for s in names:
+        for v, producer in flow.inputs[s].items():
+            consumed[producer].add(v)
+    steps: list[Step] = []
+    for s in order:
+        f = facts[s]
+        outs = consumed[s] | set(metric_of.get(s, ()))
+        state_in = []
+        for kind in STATE_KINDS:
+            writers = [a for a in anc[s] if kind in facts[a].state_writes]
+            if writers:
+                state_in.append((kind, max(writers, key=index.__getitem__)))
+        if f.state_writes:
+            kinds = [k for k in STATE_KINDS if k in f.state_writes]
+            cell, line = next(iter(f.state_writes.values()))
+            diags.append(Diagnostic(
+                "info", "global-state",
+                f"step {s!r} changes process-global state ({', '.join(kinds)}); later steps"
+                " receive it", cell, line, None, s,
+            ))
+        after = sorted(preds[s], key=index.__getitem__)
+        steps.append(Step(
+            name=s,
+            cells=tuple(c.index for c in groups[s].cells),
+            sources=tuple(c.source for c in groups[s].cells),
+            after=tuple(after),
+            inputs=tuple(flow.inputs[s].items()),
+            outputs=tuple(v for v in f.writes if v in outs),
+            parameters=tuple(flow.parameters[s]),
+            state_inputs=tuple(state_in),
+            state_outputs=tuple(k for k in STATE_KINDS if k in f.state_writes),
+            metrics=tuple(metric_of.get(s, ())),
+            modules=tuple(sorted(pre.facts.modules | f.modules)),
+            settings=settings[s],
+        ))
+
+    name = pipeline_name or meta.get("pipeline_name") or ""
+    clean = pipeline_name_from(str(name) or stem)
+    if name and clean != name:
+        diags.append(Diagnostic("info", "renamed-pipeline",
+                                f"pipeline name {name!r} is used as {clean!r}"))
+    exp = experiment or meta.get("experiment_name")
+    if not exp and isinstance(meta.get("experiment"), Mapping):
+        exp = meta["experiment"].get("name")
+    diags.sort(key=_diag_key)
+    return Pipeline(
+        name=clean,
+        steps=tuple(steps),
+        description=str(description or meta.get("pipeline_description") or ""),
+        experiment=str(exp) if exp else None,
+        parameters=tuple(parameters),
+        metrics=tuple(metrics),
+        prelude=Prelude(
+            imports=tuple(c.source for c in lay.special["imports"]),
+            functions=tuple(c.source for c in lay.special["functions"]),
+            import_cells=tuple(c.index for c in lay.special["imports"]),
+            function_cells=tuple(c.index for c in lay.special["functions"]),
+        ),
+        base_image=base_image or meta.get("base_image") or meta.get("docker_image") or None,
+        diagnostics=tuple(diags),
+        notebook_path=path,
+        notebook_digest=nb.digest,
+        metadata=meta,
+        python_version=nb.python_version,
+    )
+
+
+def _tag_text(cell: Cell) -> str | None:
+    return cell.tags[0].text if cell.tags else None
+
+
+def _with_step(d: Diagnostic, step: str) -> Diagnostic:
+    return Diagnostic(d.severity, d.kind, d.message, d.cell, d.line, d.fix, step)
+
+
+def _diag_key(d: Diagnostic) -> tuple[Any, ...]:
+    return (d.cell is None, d.cell or 0, d.line or 0, _SEVERITY_RANK[d.severity], d.kind)
+
+
+def _parameters(lay: graph.Layout) -> list[Parameter]:
+    params: dict[str, Parameter] = {}
+    for kind in ("pipeline-parameters", "injected-parameters"):
+        for c in lay.special[kind]:
+            tag = c.first(kind)
+            for p in parse_parameters(c.source, c.index, tag.text if tag else kind):
+                params[p.name] = p
+    return list(params.values())
+
+
+def _metrics(
+    lay: graph.Layout, names: list[str], facts: Mapping[str, BlockFacts]
+) -> tuple[list[Metric], list[Diagnostic]]:
+    metrics: dict[str, Metric] = {}
+    diags: list[Diagnostic] = []
+    for c in lay.special["pipeline-metrics"]:
+        tag = c.first("pipeline-metrics")
+        for name, line in parse_metrics(c.source, c.index, tag.text if tag else "metrics"):
+            writers = [s for s in names if name in facts[s].writes]
+            if not writers:
+                diags.append(Diagnostic(
+                    "error", "undefined-metric",
+                    f"metric {name!r} is not a variable any step defines", c.index, line,
+                    "print a variable that a step assigns",
+                ))
+                continue
+            metrics[name] = Metric(name, writers[-1], c.index, line)
+    return list(metrics.values()), diags
+
+
+def _edge_diagnostics(
+    names: list[str],
+    flow: graph.Flow,
+    prev: Mapping[str, list[str]],
+    anc: Mapping[str, set[str]],
+    prev_anc: Mapping[str, set[str]],
+    facts: Mapping[str, BlockFacts],
+    groups: Mapping[str, graph.StepGroup],
+    has_prev: bool,
+) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for s in names:
+        carried: dict[str, list[str]] = {}
+        for v, p in flow.inputs[s].items():
+            carried.setdefault(p, []).append(v)
+        for kind, p in flow.state_inputs[s].items():
+            carried.setdefault(p, []).append(f"<{kind} state>")
+        for p, vs in carried.items():
+            if p in prev_anc[s]:
+                continue
+            cell, line = flow.locations.get((s, vs[0]), (groups[s].position, None))
+            what = ", ".join(vs)
+            if has_prev:
+                diags.append(Diagnostic(
+                    "warning", "missing-dependency",
+                    f"step {s!r} reads {what} from step {p!r} but has no prev: path to it;"
+                    " the edge was added", cell, line, f"add the tag prev:{p}", s,
+                ))
+            else:
+                diags.append(Diagnostic(
+                    "info", "inferred-dependency",
+                    f"step {s!r} runs after {p!r} because it reads {what}", cell, line, None, s,
+                ))
+        for p in prev[s]:
+            if p not in carried:
+                diags.append(Diagnostic(
+                    "info", "prev-without-data",
+                    f"step {s!r} follows {p!r} (prev:{p}) but receives no variable from it",
+                    groups[s].position, None, None, s,
+                ))
+        for v, p in flow.inputs[s].items():
+            rivals = [
+                w for w in names
+                if w != p and v in facts[w].writes and w in anc[s]
+                and w not in anc[p] and p not in anc[w]
+            ]
+            if rivals:
+                cell, line = flow.locations.get((s, v), (groups[s].position, None))
+                diags.append(Diagnostic(
+                    "warning", "ambiguous-definition",
+                    f"step {s!r} reads {v!r}, written by parallel steps {rivals[0]!r} and"
+                    f" {p!r}; using {p!r} (the later in the notebook)", cell, line,
+                    f"rename {v!r} in one branch, or chain the branches with prev:", s,
+                ))
+    return diags

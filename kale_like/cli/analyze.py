@@ -1,0 +1,119 @@
+"""``kale-like analyze NB``: steps, data edges with their variables, and diagnostics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..model import Pipeline
+
+HELP = """examples:
+  kale-like analyze notebook.ipynb                   # steps, inputs, settings, diagnostics
+  kale-like analyze notebook.ipynb --format json     # the JSON contract (also: --json)
+  kale-like analyze notebook.ipynb --format mermaid  # a Mermaid graph of the DAG
+exit codes: 0 ok, 2 bad input or error diagnostics, 3 environment problem"""
+
+
+def register(sub: Any, name: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help="show steps, data edges and diagnostics of a notebook",
+        description="Analyse a tagged notebook: its steps in run order, the variables each "
+        "step receives and from which step, its parameters and settings, and diagnostics.",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("notebook", help="the tagged .ipynb file")
+    parser.add_argument("--format", choices=("text", "json", "mermaid"), default="text",
+                        help="output format (default: text)")
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+    parser.add_argument("--name", help="pipeline name (overrides the notebook metadata)")
+    parser.add_argument("--experiment", help="experiment name (overrides the notebook metadata)")
+    parser.add_argument("--description", help="pipeline description")
+    parser.add_argument("--base-image", metavar="IMAGE", help="default image of the steps")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api.analyze import load_pipeline
+
+    pipeline = load_pipeline(
+        args.notebook,
+        pipeline_name=args.name,
+        experiment=args.experiment,
+        description=args.description,
+        base_image=args.base_image,
+    )
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        print(json.dumps(pipeline.to_json(), indent=2, ensure_ascii=False))
+    elif fmt == "mermaid":
+        print(mermaid(pipeline))
+    else:
+        print(text(pipeline, args.notebook))
+    return 2 if any(d.severity == "error" for d in pipeline.diagnostics) else 0
+
+
+def text(p: Pipeline, path: str | None = None) -> str:
+    """Human summary: steps in run order with cells, inputs, parameters, settings."""
+    out = [f"pipeline {p.name} ({len(p.steps)} step{'s' if len(p.steps) != 1 else ''})"]
+    if p.description:
+        out.append(f"  {p.description}")
+    if p.parameters:
+        out.append("parameters: " + ", ".join(
+            f"{q.name}: {q.type} = {q.default!r}" for q in p.parameters))
+    if p.metrics:
+        out.append("metrics: " + ", ".join(f"{m.name} (from {m.step})" for m in p.metrics))
+    for i, s in enumerate(p.steps, 1):
+        cells = ", ".join(str(c) for c in s.cells)
+        line = f"{i}. {s.name}  [cell{'s' if len(s.cells) != 1 else ''} {cells}]"
+        if s.after:
+            line += f"  after: {', '.join(s.after)}"
+        out.append(line)
+        for var, producer in s.inputs:
+            out.append(f"     {var} <- {producer}")
+        for kind, producer in s.state_inputs:
+            out.append(f"     <{kind} state> <- {producer}")
+        if s.parameters:
+            out.append(f"     parameters: {', '.join(s.parameters)}")
+        if s.outputs:
+            out.append(f"     outputs: {', '.join(s.outputs)}")
+        settings = s.settings.to_json()
+        if settings:
+            out.append(f"     settings: {json.dumps(settings, ensure_ascii=False)}")
+    if p.diagnostics:
+        out.append("diagnostics:")
+        out += [f"  {d.format()}" for d in p.diagnostics]
+    return "\n".join(out)
+
+
+def _label(text: str) -> str:
+    # Mermaid labels are quoted; entity-escape everything that could end or break one.
+    for a, b in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"),
+                 ("|", "#124;"), ("\n", " ")):
+        text = text.replace(a, b)
+    return f'"{text}"'
+
+
+def mermaid(p: Pipeline) -> str:
+    """``graph TD`` with one node per step; edges labelled with the variables they carry."""
+    ids = {s.name: f"s{i}" for i, s in enumerate(p.steps)}
+    out = ["graph TD"]
+    for s in p.steps:
+        out.append(f"  {ids[s.name]}[{_label(s.name)}]")
+    for s in p.steps:
+        carried: dict[str, list[str]] = {a: [] for a in s.after}
+        for var, producer in s.inputs:
+            carried.setdefault(producer, []).append(var)
+        for kind, producer in s.state_inputs:
+            if producer in carried:
+                carried[producer].append(f"<{kind}>")
+        for producer in s.after:
+            vs = carried[producer]
+            if vs:
+                out.append(f"  {ids[producer]} -->|{_label(', '.join(vs))}| {ids[s.name]}")
+            else:
+                out.append(f"  {ids[producer]} -.-> {ids[s.name]}")
+    return "\n".join(out)

@@ -1,0 +1,233 @@
+"""The only place that reads notebooks: path / NotebookNode / dict -> :class:`NotebookSource`.
+
+Validates what every later stage relies on (JSON, nbformat 4, a Python kernel, at least
+one cell), upgrades nbformat 3 and parses each cell's tags. Unknown tags become warnings
+with a did-you-mean; malformed known tags raise :class:`~kale_like.errors.TagError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import Diagnostic
+from .errors import NotebookError, TagError
+from .tags import Tag, parse_tag
+
+METADATA_KEY = "kubeflow_notebook"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One notebook cell; ``index`` is its 0-based position in the notebook's cell list."""
+
+    index: int
+    cell_type: str
+    source: str
+    tags: tuple[Tag, ...] = ()
+    raw_tags: tuple[str, ...] = ()
+
+    def has(self, kind: str) -> bool:
+        return any(t.kind == kind for t in self.tags)
+
+    def first(self, kind: str) -> Tag | None:
+        return next((t for t in self.tags if t.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class NotebookSource:
+    """A validated notebook: cells with parsed tags, metadata, and where it came from."""
+
+    cells: tuple[Cell, ...]
+    metadata: dict[str, Any]
+    path: str | None = None
+    digest: str = ""
+    language: str = "python"
+    python_version: str = ""
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def kale_metadata(self) -> dict[str, Any]:
+        value = self.metadata.get(METADATA_KEY)
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    @property
+    def stem(self) -> str:
+        return Path(self.path).stem if self.path else ""
+
+
+def read_notebook(notebook: Any) -> NotebookSource:
+    """Read and validate a notebook given as a path, an ``nbformat`` node or a plain dict."""
+    path: str | None = None
+    if isinstance(notebook, (str, os.PathLike)):
+        path = os.fspath(notebook)
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise NotebookError(
+                f"no such notebook: {path}", kind="not-found", path=path
+            ) from None
+        except OSError as exc:
+            raise NotebookError(
+                f"cannot read {path}: {exc.strerror}", kind="not-readable", path=path
+            ) from None
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise NotebookError(
+                f"not a notebook: the file is not valid JSON ({exc})",
+                kind="not-json",
+                path=path,
+                fix="save the notebook again from Jupyter, or restore it from version control",
+            ) from None
+    elif isinstance(notebook, Mapping):
+        raw = copy.deepcopy(_plain(notebook))
+        digest = hashlib.sha256(
+            json.dumps(raw, sort_keys=True, default=str).encode("utf-8")
+        ).hexdigest()
+    else:
+        raise NotebookError(
+            f"expected a notebook path or dict, got {type(notebook).__name__}",
+            kind="not-a-notebook",
+        )
+    return _from_dict(raw, path, digest)
+
+
+def _plain(node: Mapping[str, Any]) -> Any:
+    """NotebookNode -> plain dicts/lists (deep)."""
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        raise NotebookError(
+            "not a notebook: the JSON has no 'nbformat' field", kind="not-a-notebook", path=path
+        )
+    diags: list[Diagnostic] = []
+    major = raw.get("nbformat")
+    if major != 4:
+        raw = _upgrade(raw, path)
+        diags.append(
+            Diagnostic(
+                "info",
+                "upgraded-nbformat",
+                f"nbformat {major} notebook upgraded to nbformat 4 for analysis",
+                fix="open and save it in Jupyter to upgrade the file itself",
+            )
+        )
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        metadata = {}
+    language = _kernel_language(metadata)
+    if language != "python":
+        raise NotebookError(
+            f"unsupported kernel: the notebook's kernel language is {language!r};"
+            " only Python notebooks can become pipelines",
+            kind="unsupported-kernel",
+            path=path,
+            fix="use a Python 3 kernel (metadata.kernelspec.language = 'python')",
+        )
+    raw_cells = raw.get("cells")
+    if not isinstance(raw_cells, list):
+        raise NotebookError("not a notebook: 'cells' is not a list", kind="not-a-notebook",
+                            path=path)
+    if not raw_cells:
+        raise NotebookError(
+            "the notebook is empty (no cells)", kind="empty", path=path,
+            fix="add code cells and tag them with step:NAME",
+        )
+    cells = []
+    for index, rc in enumerate(raw_cells):
+        if not isinstance(rc, dict):
+            raise NotebookError(f"cell {index} is not an object", kind="not-a-notebook",
+                                path=path, cell=index)
+        cells.append(_cell(index, rc, path, diags))
+    if not any(c.cell_type == "code" and c.source.strip() for c in cells):
+        raise NotebookError(
+            "the notebook has no code to run (no non-empty code cell)", kind="empty", path=path,
+        )
+    info = metadata.get("language_info") or {}
+    version = str(info.get("version") or "") if isinstance(info, dict) else ""
+    major_minor = ".".join(version.split(".")[:2]) if version else ""
+    if not major_minor:
+        major_minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return NotebookSource(
+        cells=tuple(cells),
+        metadata=metadata,
+        path=path,
+        digest=digest,
+        language=language,
+        python_version=major_minor,
+        diagnostics=tuple(diags),
+    )
+
+
+def _upgrade(raw: dict[str, Any], path: str | None) -> dict[str, Any]:
+    import nbformat
+
+    try:
+        # reads() rejoins v3 line lists before converting, which convert() alone does not.
+        upgraded = nbformat.reads(json.dumps(raw), as_version=4)
+    except Exception as exc:  # nbformat raises many types on malformed old notebooks
+        raise NotebookError(
+            f"cannot upgrade nbformat {raw.get('nbformat')} notebook to nbformat 4: {exc}",
+            kind="upgrade-or-clear-error",
+            path=path,
+            fix="open and save the notebook in a current Jupyter to upgrade it",
+        ) from None
+    result = _plain(upgraded)
+    assert isinstance(result, dict)
+    return result
+
+
+def _kernel_language(metadata: dict[str, Any]) -> str:
+    spec = metadata.get("kernelspec")
+    if isinstance(spec, dict) and spec.get("language"):
+        return str(spec["language"]).lower()
+    info = metadata.get("language_info")
+    if isinstance(info, dict) and info.get("name"):
+        return str(info["name"]).lower()
+    return "python"
+
+
+def _cell(index: int, rc: dict[str, Any], path: str | None, diags: list[Diagnostic]) -> Cell:
+    source = rc.get("source", "")
+    if isinstance(source, list):
+        source = "".join(str(s) for s in source)
+    cell_type = str(rc.get("cell_type", "code"))
+    meta = rc.get("metadata") or {}
+    raw_tags = meta.get("tags") if isinstance(meta, dict) else None
+    if not isinstance(raw_tags, list) or cell_type != "code":
+        return Cell(index, cell_type, str(source))
+    tags: list[Tag] = []
+    texts: list[str] = []
+    for text in raw_tags:
+        if not isinstance(text, str):
+            continue
+        texts.append(text)
+        try:
+            tags.append(parse_tag(text))
+        except TagError as err:
+            if err.kind != "unknown-tag":
+                err.cell = index
+                err.path = path
+                raise
+            diags.append(
+                Diagnostic(
+                    "warning", "unknown-tag", f"unknown tag {text!r} is ignored",
+                    cell=index, fix=err.fix,
+                )
+            )
+    return Cell(index, cell_type, str(source), tuple(tags), tuple(texts))
