@@ -3,17 +3,27 @@
 Katib's StdOut metrics collector reads ``name=value`` lines from the trial container, so
 metrics go to stdout one per line and everything else goes to stderr. Katib passes every
 parameter as text; values are typed from the pipeline's own input definitions.
+
+KFP's REST API reports run and task states but not metric values (they live in ML
+Metadata), so the values come from a *metrics reader*: a callable
+``reader(remote, snapshot) -> {metric: value}`` named by ``--metrics-reader MODULE:FUNCTION``
+or ``$KALE_LIKE_METRICS_READER``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
+
+READER_ENV = "KALE_LIKE_METRICS_READER"
 
 # KFP IR parameterType -> how to read Katib's text
 _KFP_TYPES = {
@@ -47,6 +57,12 @@ def register(sub: Any, name: str) -> None:
     p.add_argument("--metrics", default="", help="comma-separated metrics to print (default all)")
     p.add_argument("--experiment", help="KFP experiment of the run")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait for the run")
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between status polls")
+    p.add_argument(
+        "--metrics-reader",
+        metavar="MODULE:FUNCTION",
+        help=f"where metric values come from (default ${READER_ENV})",
+    )
     p.set_defaults(func=main)
 
 
@@ -102,6 +118,27 @@ def parameters_from(args: argparse.Namespace, types: dict[str, str]) -> dict[str
     return out
 
 
+def load_reader(ref: str | None) -> Callable[[Any, Any], Any] | None:
+    """``MODULE:FUNCTION`` -> the callable (None when no reader is configured)."""
+    ref = ref or os.environ.get(READER_ENV)
+    if not ref:
+        return None
+    module, sep, attr = ref.partition(":")
+    try:
+        if not sep:
+            raise ImportError(ref)
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise UsageError(
+            f"cannot load the metrics reader {ref!r}",
+            kind="bad-metrics-reader",
+            fix="name an importable callable as MODULE:FUNCTION",
+        ) from None
+    if not callable(fn):
+        raise UsageError(f"metrics reader {ref!r} is not callable", kind="bad-metrics-reader")
+    return fn  # type: ignore[no-any-return]
+
+
 def _metric_text(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -117,7 +154,8 @@ def main(args: argparse.Namespace) -> int:
     path = Path(args.pipeline)
     parameters = parameters_from(args, input_types(path))
     wanted = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    kwargs: dict[str, Any] = {"host": args.host}
+    reader = load_reader(args.metrics_reader)
+    kwargs: dict[str, Any] = {"host": args.host, "poll": args.poll, "metrics_reader": reader}
     if args.experiment:
         kwargs["experiment"] = args.experiment
     if args.timeout is not None:
@@ -134,6 +172,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"kale-like trial: the run ended {status or 'without a status'}", file=sys.stderr)
         return EXIT_RUN_FAILED
     if missing:
-        print(f"kale-like trial: the run reported no {', '.join(missing)}", file=sys.stderr)
+        why = "" if reader else f" (no metrics reader: pass --metrics-reader or set {READER_ENV})"
+        print(f"kale-like trial: no value for {', '.join(missing)}{why}", file=sys.stderr)
         return EXIT_RUN_FAILED
     return EXIT_OK

@@ -1,0 +1,123 @@
+"""``kale-like trial`` (the Katib trial entry) against the project's KFP contract server."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kfp_server import KfpServer  # noqa: E402
+from sweep_kit import linear_pipeline  # noqa: E402
+
+from kale_like.api.compile import compile as compile_pipeline  # noqa: E402
+from kale_like.cli import main  # noqa: E402
+
+READER = "trial_readers:linear_reader"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    for var in (
+        "KF_PIPELINES_ENDPOINT",
+        "KFP_HOST",
+        "KF_PIPELINES_NAMESPACE",
+        "KFP_TOKEN",
+        "KF_PIPELINES_TOKEN",
+        "KF_PIPELINES_SA_TOKEN_PATH",
+        "KALE_LIKE_CONFIG",
+        "KALE_LIKE_METRICS_READER",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture()
+def server() -> Iterator[KfpServer]:
+    srv = KfpServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline_yaml(tmp_path_factory: pytest.TempPathFactory) -> str:
+    res = compile_pipeline(linear_pipeline(), tmp_path_factory.mktemp("compiled"))
+    return str(res.yaml_path)
+
+
+def trial(*args: str) -> int:
+    return main(["trial", *args])
+
+
+def test_trial_submits_typed_parameters_and_prints_metrics(
+    server: KfpServer,
+    pipeline_yaml: str,
+    manifest: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Katib hands every value over as text; the pipeline's inputs say how to type them.
+    code = trial(
+        pipeline_yaml,
+        "--host",
+        server.url,
+        "-p",
+        "n",
+        "4",
+        "-p",
+        "scale",
+        "0.5",
+        "--metrics",
+        "mean,total",
+        "--metrics-reader",
+        READER,
+        "--poll",
+        "0",
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    ((run_id, run),) = server.runs.items()
+    assert run.body["runtime_config"]["parameters"] == {"n": 4, "scale": 0.5}
+    assert run.body.get("pipeline_spec", {}).get("pipelineInfo", {}).get("name") == "linear-demo"
+    # the values printed are 01_linear's ground truth for n=4, scale=0.5
+    entry = next(e for e in manifest if e["file"] == "01_linear.ipynb")
+    truth = next(r for r in entry["override_runs"] if r["parameters"]["n"] == 4)["metrics"]
+    lines = out.strip().splitlines()
+    assert lines == [f"mean={float(truth['mean'])!r}", f"total={float(truth['total'])!r}"]
+
+
+def test_trial_exit_codes(
+    server: KfpServer, pipeline_yaml: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert trial(pipeline_yaml, "--host", server.url, "-p", "alpha", "1", "--poll", "0") == 2
+    assert "unknown parameter 'alpha'" in capsys.readouterr().err
+    assert trial(pipeline_yaml, "--host", server.url, "-p", "n", "4.5", "--poll", "0") == 2
+    assert "parameter 'n' expects int" in capsys.readouterr().err
+    assert not server.runs  # nothing was submitted
+    server.fail_steps = {"transform"}
+    code = trial(
+        pipeline_yaml,
+        "--host",
+        server.url,
+        "-p",
+        "n",
+        "3",
+        "--metrics",
+        "mean",
+        "--metrics-reader",
+        READER,
+        "--poll",
+        "0",
+    )
+    assert code == 1
+    assert "ended failed" in capsys.readouterr().err
+    server.fail_steps = set()
+    # no reader: the run succeeds but no metric value can be printed -> a failed trial
+    code = trial(pipeline_yaml, "--host", server.url, "--metrics", "mean", "--poll", "0")
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert "no value for mean" in captured.err
