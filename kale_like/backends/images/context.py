@@ -45,7 +45,7 @@ LAYER_NAMES = ("runtime", "shared", "step")
 
 def validate_image_ref(ref: str, *, what: str = "image") -> str:
     """``ref`` if it is a valid Docker image reference, else an InputError (exit 2)."""
-    if not isinstance(ref, str) or len(ref) > 255 or not _REFERENCE.match(ref):
+    if not isinstance(ref, str) or len(ref) > 255 or not _REFERENCE.fullmatch(ref):
         raise InputError(
             f"{what} {ref!r} is not a valid image reference",
             kind="bad-image",
@@ -57,7 +57,7 @@ def validate_image_ref(ref: str, *, what: str = "image") -> str:
 def validate_registry(registry: str) -> str:
     """A registry prefix ``host[:port][/path]`` (no tag, no digest)."""
     reg = str(registry).rstrip("/")
-    if not reg or "@" in reg or len(reg) > 200 or not _REFERENCE.match(reg + "/x"):
+    if not reg or "@" in reg or len(reg) > 200 or not _REFERENCE.fullmatch(reg + "/x"):
         raise InputError(
             f"registry {registry!r} is not a valid registry prefix",
             kind="bad-registry",
