@@ -500,4 +500,3 @@ def _matches(item: dict[str, Any], filt: str | None) -> bool:
 
 def _grpc(status: int) -> int:
     return {400: 3, 401: 16, 403: 7, 404: 5, 409: 6}.get(status, 13)
-

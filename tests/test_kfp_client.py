@@ -22,9 +22,17 @@ TOKEN = "tok-0123456789-secret"
 @pytest.fixture(autouse=True)
 def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("KF_PIPELINES_ENDPOINT", "KFP_HOST", "KF_PIPELINES_NAMESPACE", "KFP_TOKEN",
-                "KF_PIPELINES_TOKEN", "KF_PIPELINES_SA_TOKEN_PATH", "KALE_LIKE_CONFIG",
-                "KF_PIPELINES_UI_ENDPOINT", "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME"):
+    for var in (
+        "KF_PIPELINES_ENDPOINT",
+        "KFP_HOST",
+        "KF_PIPELINES_NAMESPACE",
+        "KFP_TOKEN",
+        "KF_PIPELINES_TOKEN",
+        "KF_PIPELINES_SA_TOKEN_PATH",
+        "KALE_LIKE_CONFIG",
+        "KF_PIPELINES_UI_ENDPOINT",
+        "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -70,8 +78,10 @@ def test_experiment_get_or_create_and_run_with_parameters(server: KfpServer, pac
     run_id = remote.start_run(eid, "r1", pid, vid, {"alpha": 0.3, "label": "x"})
     run = server.runs[run_id]
     assert run.body["runtime_config"]["parameters"] == {"alpha": 0.3, "label": "x"}
-    assert run.body["pipeline_version_reference"] == {"pipeline_id": pid,
-                                                       "pipeline_version_id": vid}
+    assert run.body["pipeline_version_reference"] == {
+        "pipeline_id": pid,
+        "pipeline_version_id": vid,
+    }
     assert run.body["experiment_id"] == eid
     assert remote.run_url(run_id) == f"{server.url}/#/runs/details/{run_id}"
 
@@ -96,12 +106,20 @@ def test_watch_to_success_reports_each_step(server: KfpServer, package: str) -> 
     snap = remote.watch(run_id, progress=lambda ev: events.append((ev.step, ev.status)))
     assert snap.status == "succeeded" and snap.state == "SUCCEEDED"
     assert {n: s.status for n, s in snap.steps.items()} == {
-        "prepare": "succeeded", "train": "succeeded", "publish": "succeeded"}
+        "prepare": "succeeded",
+        "train": "succeeded",
+        "publish": "succeeded",
+    }
     # Steps run in DAG order, each seen running then succeeded; drivers/root are not steps.
     step_events = [e for e in events if e[0] is not None]
-    assert step_events == [("prepare", "running"), ("prepare", "succeeded"),
-                           ("train", "running"), ("train", "succeeded"),
-                           ("publish", "running"), ("publish", "succeeded")]
+    assert step_events == [
+        ("prepare", "running"),
+        ("prepare", "succeeded"),
+        ("train", "running"),
+        ("train", "succeeded"),
+        ("publish", "running"),
+        ("publish", "succeeded"),
+    ]
     assert events[-1] == (None, "succeeded")
     assert server.runs[run_id].body["pipeline_spec"]["pipelineInfo"]["name"] == "small-demo"
 
@@ -113,7 +131,8 @@ def test_watch_to_failure(server: KfpServer, package: str) -> None:
     snap = remote.watch(run_id)
     assert snap.status == "failed"
     assert snap.steps["train"].status == "failed" and "exited with code 1" in str(
-        snap.steps["train"].error)
+        snap.steps["train"].error
+    )
     assert "publish" not in snap.steps  # never started
 
 
@@ -153,18 +172,21 @@ def test_bearer_token_sent_on_every_request(server: KfpServer, package: str) -> 
     remote = _remote(server.url, env={"KFP_TOKEN": TOKEN})
     remote.upload(package, "small-demo", version="v1")
     assert server.requests and all(
-        r.headers.get("authorization") == f"Bearer {TOKEN}" for r in server.requests)
+        r.headers.get("authorization") == f"Bearer {TOKEN}" for r in server.requests
+    )
 
 
-def test_service_account_token_file_is_sent(server: KfpServer, package: str,
-                                            tmp_path: Path) -> None:
+def test_service_account_token_file_is_sent(
+    server: KfpServer, package: str, tmp_path: Path
+) -> None:
     tok = tmp_path / "sa-token"
     tok.write_text("sa-token-value-123")
     server.required_token = "sa-token-value-123"
     remote = _remote(server.url, env={"KF_PIPELINES_SA_TOKEN_PATH": str(tok)})
     remote.experiment("e")
     assert server.calls("POST", "/experiments")[0].headers["authorization"] == (
-        "Bearer sa-token-value-123")
+        "Bearer sa-token-value-123"
+    )
 
 
 def _closed_port() -> int:
@@ -253,11 +275,18 @@ def test_uploaded_file_must_be_a_pipeline_spec(server: KfpServer, tmp_path: Path
 def test_snapshot_maps_states_and_task_names() -> None:
     spec = {"root": {"dag": {"tasks": {"load-data": {"taskInfo": {"name": "load-data"}}}}}}
     names = kc.task_step_names(spec, ["load_data"])
-    run = {"run_id": "r", "state": "FAILED", "error": {"message": "boom"},
-           "run_details": {"task_details": [
-               {"display_name": "root", "state": "FAILED"},
-               {"display_name": "load-data-driver", "state": "SUCCEEDED"},
-               {"display_name": "load-data", "state": "FAILED", "error": {"message": "x"}}]}}
+    run = {
+        "run_id": "r",
+        "state": "FAILED",
+        "error": {"message": "boom"},
+        "run_details": {
+            "task_details": [
+                {"display_name": "root", "state": "FAILED"},
+                {"display_name": "load-data-driver", "state": "SUCCEEDED"},
+                {"display_name": "load-data", "state": "FAILED", "error": {"message": "x"}},
+            ]
+        },
+    }
     snap = kc.snapshot(run, names)
     assert snap.status == "failed" and snap.error == "boom"
     assert list(snap.steps) == ["load_data"] and snap.steps["load_data"].error == "x"

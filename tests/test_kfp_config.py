@@ -9,8 +9,13 @@ import pytest
 from kale_like import kfp_config
 from kale_like.errors import UsageError
 
-NB_META = {"kubeflow_notebook": {"kfp_host": "https://nb.example/pipeline",
-                                 "namespace": "nb-ns", "experiment_name": "nb-exp"}}
+NB_META = {
+    "kubeflow_notebook": {
+        "kfp_host": "https://nb.example/pipeline",
+        "namespace": "nb-ns",
+        "experiment_name": "nb-exp",
+    }
+}
 
 
 @pytest.fixture(autouse=True)
@@ -22,30 +27,44 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def cfg_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text("kfp:\n  host: https://file.example/pipeline\n  namespace: file-ns\n"
-                    "  experiment: file-exp\n  kube_context: ctx-from-file\n")
+    path.write_text(
+        "kfp:\n  host: https://file.example/pipeline\n  namespace: file-ns\n"
+        "  experiment: file-exp\n  kube_context: ctx-from-file\n"
+    )
     return path
 
 
 def _resolve(env: dict[str, str], cfg: Path | None = None, **kw: object) -> kfp_config.KfpConfig:
-    return kfp_config.resolve(env=env, config_path=str(cfg) if cfg else None,
-                              in_cluster_token="/nonexistent/token", **kw)  # type: ignore[arg-type]
+    return kfp_config.resolve(
+        env=env, config_path=str(cfg) if cfg else None, in_cluster_token="/nonexistent/token", **kw
+    )  # type: ignore[arg-type]
 
 
 def test_flags_beat_notebook_beat_env_beat_file(cfg_file: Path) -> None:
-    env = {"KF_PIPELINES_ENDPOINT": "https://env.example/pipeline",
-           "KF_PIPELINES_NAMESPACE": "env-ns"}
+    env = {
+        "KF_PIPELINES_ENDPOINT": "https://env.example/pipeline",
+        "KF_PIPELINES_NAMESPACE": "env-ns",
+    }
     c = _resolve(env, cfg_file, host="https://flag.example/pipeline", notebook_metadata=NB_META)
-    assert (c.host, c.namespace, c.experiment) == ("https://flag.example/pipeline", "nb-ns",
-                                                  "nb-exp")
+    assert (c.host, c.namespace, c.experiment) == (
+        "https://flag.example/pipeline",
+        "nb-ns",
+        "nb-exp",
+    )
     assert c.sources["host"] == "flag" and c.sources["namespace"] == "notebook metadata"
     c = _resolve(env, cfg_file)
-    assert (c.host, c.namespace, c.experiment) == ("https://env.example/pipeline", "env-ns",
-                                                  "file-exp")
+    assert (c.host, c.namespace, c.experiment) == (
+        "https://env.example/pipeline",
+        "env-ns",
+        "file-exp",
+    )
     assert c.sources["host"] == "env KF_PIPELINES_ENDPOINT"
     c = _resolve({}, cfg_file)
-    assert (c.host, c.namespace, c.kube_context) == ("https://file.example/pipeline", "file-ns",
-                                                    "ctx-from-file")
+    assert (c.host, c.namespace, c.kube_context) == (
+        "https://file.example/pipeline",
+        "file-ns",
+        "ctx-from-file",
+    )
     assert c.sources["host"] == "config file"
 
 
@@ -62,8 +81,7 @@ def test_kale_legacy_experiment_metadata() -> None:
 
 
 def test_config_file_from_env_var(cfg_file: Path) -> None:
-    c = kfp_config.resolve(env={"KALE_LIKE_CONFIG": str(cfg_file)},
-                           in_cluster_token="/nonexistent")
+    c = kfp_config.resolve(env={"KALE_LIKE_CONFIG": str(cfg_file)}, in_cluster_token="/nonexistent")
     assert c.host == "https://file.example/pipeline"
 
 

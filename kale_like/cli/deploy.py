@@ -72,6 +72,13 @@ def register(sub: Any, name: str) -> None:
         help="follow the run to its end; exit 0 on success, 1 on failure",
     )
     p.add_argument("--timeout", type=float, default=None, help="give up watching after S seconds")
+    p.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between status polls while watching (default 2, grows to 15)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -131,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         progress=None if args.json else _printer(sys.stderr),
         token_file=args.token_file,
         timeout=args.timeout,
+        poll=max(0.0, args.poll),
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

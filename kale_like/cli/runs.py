@@ -18,6 +18,9 @@ def register(sub: Any, name: str) -> None:
         help="where runs live (default: ./.kale_like or $KALE_LIKE_RUN_ROOT)",
     )
     common.add_argument("--json", action="store_true", help="print JSON")
+    from .deploy import add_remote_options  # `--remote`: runs on Kubeflow Pipelines
+
+    add_remote_options(common)
     ls = actions.add_parser("list", parents=[common], help="past runs, newest first")
     ls.add_argument(
         "--notebook",
@@ -32,6 +35,10 @@ def register(sub: Any, name: str) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if getattr(args, "remote", False):
+        from .deploy import remote_runs
+
+        return remote_runs("list", None, args)
     from ..api.runs import runs_list
 
     rows = runs_list(run_root=args.run_root, notebook=getattr(args, "notebook", None))
@@ -64,6 +71,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    if getattr(args, "remote", False):
+        from .deploy import remote_runs
+
+        return remote_runs("show", args.run_id, args)
     from ..api.runs import runs_show
 
     rec = runs_show(args.run_id, run_root=args.run_root)

@@ -1,0 +1,412 @@
+"""``deploy`` (API and CLI) end to end against the KFP contract server (no live cluster)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kfp_server import KfpServer
+from kfp_small_pipeline import write_small_pipeline
+
+from kale_like.api.deploy import deploy, remote_run_show, remote_runs_list, submit_and_wait
+from kale_like.cli import main
+from kale_like.errors import UsageError
+from kale_like.model import Parameter, Pipeline, Step, StepSettings
+
+TOKEN = "tok-deploy-7f3a9c-SECRET"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    for var in (
+        "KF_PIPELINES_ENDPOINT",
+        "KFP_HOST",
+        "KF_PIPELINES_NAMESPACE",
+        "KFP_TOKEN",
+        "KF_PIPELINES_TOKEN",
+        "KF_PIPELINES_SA_TOKEN_PATH",
+        "KALE_LIKE_CONFIG",
+        "KF_PIPELINES_UI_ENDPOINT",
+        "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture()
+def server() -> Iterator[KfpServer]:
+    srv = KfpServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(write_small_pipeline(tmp_path_factory.mktemp("pkg") / "small.yaml"))
+
+
+def cli(*args: str) -> int:
+    return main(["deploy", *args])
+
+
+# ------------------------------------------------------------------------------ API
+
+
+def test_deploy_uploads_runs_and_watches(server: KfpServer, package: str) -> None:
+    res = deploy(
+        package, host=server.url, experiment="churn", parameters={"alpha": 0.3}, watch=True, poll=0
+    )
+    assert res.new_pipeline and res.status == "succeeded"
+    assert set(res.steps) == {"prepare", "train", "publish"}
+    run = server.runs[res.run_id]
+    assert run.body["runtime_config"]["parameters"] == {"alpha": 0.3}
+    exp = server.experiments[run.body["experiment_id"]]
+    assert exp["display_name"] == "churn"
+    assert res.run_url == f"{server.url}/#/runs/details/{res.run_id}"
+    assert server.versions[res.version_id].raw == Path(package).read_text()
+
+
+def test_second_deploy_adds_a_named_version(server: KfpServer, package: str) -> None:
+    first = deploy(package, host=server.url, upload_only=True)
+    second = deploy(package, host=server.url, upload_only=True)
+    assert first.pipeline_id == second.pipeline_id and first.version_id != second.version_id
+    digest = hashlib.sha256(Path(package).read_bytes()).hexdigest()[:12]
+    assert re.fullmatch(rf"small-demo-{digest}-\d{{8}}-\d{{6}}", second.version_name or "")
+    assert len(server.versions) == 2 and not server.runs
+    third = deploy(package, host=server.url, upload_only=True, version="release-1")
+    assert third.version_name == "release-1" and len(server.versions) == 3
+
+
+def test_bad_parameters_are_refused_before_any_request(server: KfpServer, package: str) -> None:
+    with pytest.raises(UsageError) as err:
+        deploy(package, host=server.url, parameters={"alhpa": 1.0})
+    assert err.value.kind == "unknown-parameter" and "alpha" in err.value.message
+    with pytest.raises(UsageError) as err:
+        deploy(package, host=server.url, parameters={"n": "many"})
+    assert err.value.kind == "bad-parameter-value"
+    assert not server.requests
+
+
+def test_notebook_metadata_supplies_host_namespace_experiment(server: KfpServer) -> None:
+    server.multi_user = True
+    pipe = _settings_pipeline(
+        metadata={
+            "kubeflow_notebook": {
+                "kfp_host": server.url,
+                "namespace": "team-a",
+                "experiment_name": "from-nb",
+            }
+        }
+    )
+    res = deploy(pipe)
+    exp = server.experiments[res.experiment_id or ""]
+    assert (exp["display_name"], exp["namespace"]) == ("from-nb", "team-a")
+    # A flag wins over the metadata.
+    res2 = deploy(pipe, experiment="from-flag", upload_only=False)
+    assert server.experiments[res2.experiment_id or ""]["display_name"] == "from-flag"
+
+
+def test_submit_and_wait_runs_the_spec_without_upload(server: KfpServer, package: str) -> None:
+    seen: list[Any] = []
+
+    def reader(remote: Any, snap: Any) -> dict[str, Any]:
+        seen.append(snap)
+        return {"accuracy": 0.9}
+
+    res = submit_and_wait(
+        package, {"n": 5}, host=server.url, experiment="sweep", metrics_reader=reader, poll=0
+    )
+    assert res.status == "succeeded" and res.metrics == {"accuracy": 0.9}
+    assert not server.pipelines and len(server.runs) == 1
+    assert server.runs[res.run_id].body["runtime_config"]["parameters"] == {"n": 5}
+    assert seen[0].run_id == res.run_id and seen[0].done
+    server.fail_steps = {"publish"}
+    failed = submit_and_wait(package, {}, host=server.url, poll=0)
+    assert failed.status == "failed" and failed.steps["publish"].status == "failed"
+
+
+def test_remote_runs_list_and_show(server: KfpServer, package: str) -> None:
+    res = deploy(package, host=server.url, watch=True, poll=0)
+    listed = remote_runs_list(host=server.url)
+    assert [r["run_id"] for r in listed] == [res.run_id]
+    shown = remote_run_show(res.run_id, host=server.url)
+    assert shown["status"] == "succeeded"
+    assert {n: s["status"] for n, s in shown["steps"].items()} == {
+        "prepare": "succeeded",
+        "train": "succeeded",
+        "publish": "succeeded",
+    }
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def test_cli_watch_success_prints_url_and_progress(
+    server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli(
+        package,
+        "--host",
+        server.url,
+        "--experiment",
+        "churn",
+        "-p",
+        "alpha",
+        "0.3",
+        "-p",
+        "label",
+        "42",
+        "--watch",
+        "--poll",
+        "0",
+    )
+    out, err = capsys.readouterr()
+    assert code == 0
+    (run_id,) = server.runs
+    assert out.strip() == f"{server.url}/#/runs/details/{run_id}"
+    assert server.runs[run_id].body["runtime_config"]["parameters"] == {"alpha": 0.3, "label": "42"}
+    for step in ("prepare", "train", "publish"):
+        assert f"{step}: running" in err and f"{step}: succeeded" in err
+    assert "run: succeeded" in err
+
+
+def test_cli_watch_failure_exits_1(
+    server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.fail_steps = {"train"}
+    code = cli(package, "--host", server.url, "--watch", "--poll", "0")
+    err = capsys.readouterr().err
+    assert code == 1 and "train: failed" in err and "at step 'train'" in err
+
+
+def test_cli_upload_only_json(
+    server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(package, "--host", server.url, "--upload-only", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["new_pipeline"] is True and data["run_id"] is None
+    assert data["pipeline_id"] in server.pipelines and not server.runs
+    assert cli(package, "--host", server.url, "--upload-only", "--version", "v2", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["new_pipeline"] is False and data["version_name"] == "v2"
+    assert cli(package, "--host", server.url, "--upload-only", "--version", "v2") == 2
+
+
+def test_cli_bad_parameter_exit_2(
+    server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(package, "--host", server.url, "-p", "nope", "1") == 2
+    assert cli(package, "--host", server.url, "-p", "n", "lots") == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "Traceback" not in err and not server.requests
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "fault, expect",
+    [
+        ("unreachable", "cannot reach"),
+        ("tls", "TLS"),
+        ("401", "401"),
+        ("403", "403"),
+        ("404", "/pipeline"),
+    ],
+)
+def test_cli_environment_errors_exit_3(
+    server: KfpServer, package: str, fault: str, expect: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = server.url
+    if fault == "unreachable":
+        host = f"http://127.0.0.1:{_closed_port()}"
+    elif fault == "tls":
+        host = f"https://127.0.0.1:{server.port}"
+    elif fault == "401":
+        server.required_token = TOKEN
+    elif fault == "403":
+        server.force_status = 403
+    elif fault == "404":
+        server.prefix = "/pipeline"
+    code = cli(package, "--host", host)
+    err = capsys.readouterr().err
+    assert code == 3 and expect in err and "Traceback" not in err
+    if fault == "401":
+        assert "--token-file" in err
+
+
+def test_cli_transient_500_then_success(server: KfpServer, package: str) -> None:
+    server.transient = 1
+    assert cli(package, "--host", server.url, "--upload-only") == 0
+    assert len(server.pipelines) == 1
+
+
+@pytest.mark.parametrize("source", ["flag", "env", "env2", "sa-path", "config"])
+def test_auth_header_from_each_source(
+    server: KfpServer,
+    package: str,
+    source: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server.required_token = TOKEN
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN + "\n")
+    args = [package, "--host", server.url, "--watch", "--poll", "0", "--json"]
+    if source == "flag":
+        args += ["--token-file", str(tok)]
+    elif source == "env":
+        monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    elif source == "env2":
+        monkeypatch.setenv("KF_PIPELINES_TOKEN", TOKEN)
+    elif source == "sa-path":
+        monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tok))
+    else:
+        cfg = tmp_path / "home" / ".config" / "kale-like" / "config.yaml"
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text(f"kfp:\n  token_file: {tok}\n")
+    assert cli(*args) == 0
+    assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in server.requests)
+    out, err = capsys.readouterr()
+    assert TOKEN not in out and TOKEN not in err
+
+
+def test_credentials_never_in_output_logs_or_files(
+    server: KfpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    server.required_token = TOKEN
+    deploy(_settings_pipeline(), host=server.url, watch=True, poll=0)
+    server.required_token = "another-token"  # now a 401: the error text must not leak either
+    assert main(["deploy", str(_yaml_of(tmp_path)), "--host", server.url]) == 3
+    out, err = capsys.readouterr()
+    for text in (out, err, caplog.text):
+        assert TOKEN not in text
+    for v in server.versions.values():
+        assert TOKEN not in v.raw
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert TOKEN.encode() not in f.read_bytes(), f
+
+
+def _yaml_of(tmp_path: Path) -> Path:
+    return write_small_pipeline(tmp_path / "again.yaml")
+
+
+def test_cli_runs_remote(
+    server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(package, "--host", server.url, "--watch", "--poll", "0") == 0
+    capsys.readouterr()
+    (run_id,) = server.runs
+    assert main(["runs", "list", "--remote", "--host", server.url, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in rows] == [run_id] and rows[0]["status"] == "succeeded"
+    assert main(["runs", "show", run_id, "--remote", "--host", server.url]) == 0
+    out = capsys.readouterr().out
+    assert f"run {run_id}: succeeded" in out
+    assert re.search(r"train\s+succeeded", out)
+    assert main(["runs", "show", "no-such-run", "--remote", "--host", server.url]) == 3
+
+
+# -------------------------------------------------------- step settings reach the server
+
+
+ALL_SETTINGS = StepSettings(
+    image="registry.example.com/team/trainer:1.2.3",
+    requests=(("cpu", "250m"), ("memory", "1Gi")),
+    limits=(("cpu", "1"), ("memory", "2Gi"), ("nvidia.com/gpu", "1")),
+    node_selector=(("disktype", "ssd"),),
+    tolerations=(("gpu", "true", "NoSchedule"),),
+    volumes=(("data-pvc", "/mnt/data"),),
+    secrets=(("db-creds", "password", "DB_PASSWORD"),),
+    labels=(("team", "ml"),),
+    annotations=(("owner", "alice"),),
+    retries=3,
+    timeout=600,
+    cache=False,
+    env=(("MODE", "fast"),),
+)
+
+
+def _settings_pipeline(metadata: dict[str, Any] | None = None) -> Pipeline:
+    return Pipeline(
+        name="settings-demo",
+        parameters=(Parameter("alpha", 0.5, "float"), Parameter("n", 3, "int")),
+        steps=(
+            Step("prep", (0,), ("x = n",), outputs=("x",), parameters=("n",)),
+            Step(
+                "train",
+                (1,),
+                ("y = x * alpha",),
+                after=("prep",),
+                inputs=(("x", "prep"),),
+                parameters=("alpha",),
+                settings=ALL_SETTINGS,
+            ),
+        ),
+        metadata=metadata or {},
+    )
+
+
+def _received(server: KfpServer) -> tuple[dict[str, Any], dict[str, Any]]:
+    (version,) = server.versions.values()
+    docs = [d for d in yaml.safe_load_all(version.raw) if d]
+    return docs[0], (docs[1] if len(docs) > 1 else {})
+
+
+def test_every_step_setting_arrives_in_the_uploaded_spec(server: KfpServer) -> None:
+    res = deploy(
+        _settings_pipeline(), host=server.url, parameters={"alpha": 0.1}, watch=True, poll=0
+    )
+    assert res.status == "succeeded" and set(res.steps) == {"prep", "train"}
+    spec, platform = _received(server)
+    tasks = spec["root"]["dag"]["tasks"]
+    train = tasks["train"]
+    assert train["retryPolicy"]["maxRetryCount"] == 3
+    assert train["cachingOptions"].get("enableCache", False) is False
+    assert tasks["prep"]["cachingOptions"]["enableCache"] is True
+    ex_name = spec["components"][train["componentRef"]["name"]]["executorLabel"]
+    container = spec["deploymentSpec"]["executors"][ex_name]["container"]
+    assert container["image"] == "registry.example.com/team/trainer:1.2.3"
+    res_ = container["resources"]
+    assert (res_["resourceCpuRequest"], res_["resourceMemoryRequest"]) == ("250m", "1Gi")
+    assert (res_["resourceCpuLimit"], res_["resourceMemoryLimit"]) == ("1", "2Gi")
+    assert res_["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert res_["accelerator"]["resourceCount"] == "1"
+    assert {"name": "MODE", "value": "fast"} in container["env"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][ex_name]
+    assert k8s["nodeSelector"]["labels"] == {"disktype": "ssd"}
+    assert k8s["tolerations"] == [
+        {"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    assert k8s["pvcMount"][0]["mountPath"] == "/mnt/data"
+    assert k8s["pvcMount"][0]["pvcNameParameter"]["runtimeValue"]["constant"] == "data-pvc"
+    (secret,) = k8s["secretAsEnv"]
+    assert secret["secretNameParameter"]["runtimeValue"]["constant"] == "db-creds"
+    assert secret["keyToEnv"] == [{"secretKey": "password", "envVar": "DB_PASSWORD"}]
+    assert k8s["podMetadata"] == {"labels": {"team": "ml"}, "annotations": {"owner": "alice"}}
+    assert int(k8s["activeDeadlineSeconds"]) == 600
+    # The plain step carries no platform settings.
+    assert set(platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]) == {ex_name}
