@@ -1,0 +1,142 @@
+"""papermill engine ``kale_like``: ``papermill -E kale_like in.ipynb out.ipynb -p alpha 0.5``.
+
+papermill parameterizes the notebook as usual (an ``injected-parameters`` cell after the
+``parameters`` cell, which analysis treats as overriding the defaults); this engine then runs
+it as a pipeline on the local engine (independent steps in parallel, unchanged steps from the
+cache; run records under ``.kale_like/`` beside the input notebook, or ``KALE_LIKE_RUN_ROOT``)
+and fills every cell's outputs, in the original cell order, from the executed step notebooks
+the runtime writes. A failing step leaves its error output in its cell, so papermill reports
+it like any cell error.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from papermill.engines import Engine
+
+RUN_ROOT_ENV = "KALE_LIKE_RUN_ROOT"
+
+
+def _run_root(input_path: Any) -> Path | None:
+    env = os.environ.get(RUN_ROOT_ENV)
+    if env:
+        return Path(env)
+    if isinstance(input_path, (str, os.PathLike)) and "://" not in str(input_path):
+        return Path(input_path).absolute().parent / ".kale_like"
+    return None
+
+
+def step_outputs(run_dir: str | None, steps: list[str]) -> dict[int, dict[str, Any]]:
+    """Notebook cell index -> executed cell (outputs, count) from each step's notebook.
+
+    Prelude cells run in every step; the first step (in pipeline order) gives their outputs,
+    as a top-to-bottom run executes them once.
+    """
+    cells: dict[int, dict[str, Any]] = {}
+    if not run_dir:
+        return cells
+    for step in steps:
+        path = Path(run_dir) / "steps" / step / "step.ipynb"
+        if not path.is_file():
+            continue
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            index = cell.get("metadata", {}).get("kale_like", {}).get("index")
+            if index is not None and index not in cells:
+                cells[index] = cell
+    return cells
+
+
+def _metric_lines(source: str, metrics: dict[str, Any]) -> str:
+    """What the metrics cell prints top to bottom: one ``print(name)`` line per metric."""
+    out = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ""
+    for node in tree.body:
+        call = getattr(node, "value", None)
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id == "print"
+            and len(call.args) == 1
+            and isinstance(call.args[0], ast.Name)
+            and call.args[0].id in metrics
+        ):
+            out.append(f"{metrics[call.args[0].id]}\n")
+    return "".join(out)
+
+
+class KaleLikeEngine(Engine):
+    """Runs a papermill-parameterized notebook as a cached, parallel kale_like pipeline."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+        from .api.analyze import load_pipeline
+        from .api.run import run
+
+        input_path = kwargs.get("input_path")
+        path = (
+            str(Path(input_path).absolute()) if isinstance(input_path, (str, os.PathLike)) else None
+        )
+        pipeline = load_pipeline(nb_man.nb, path=path)
+        if path and not pipeline.notebook_path:
+            pipeline = dataclasses.replace(pipeline, notebook_path=path)
+        jobs = kwargs.get("jobs")
+        root = _run_root(input_path)
+        # The injected-parameters cell already holds the values: analysis read them.
+        result = run(pipeline, run_root=root, jobs=jobs, use_cache=kwargs.get("use_cache", True))
+        nb_man.nb.metadata.setdefault("kale_like", {}).update(
+            {"run_id": result.run_id, "run_dir": result.run_dir, "status": result.status}
+        )
+        executed = step_outputs(result.run_dir, [s.name for s in pipeline.steps])
+        metric_cells = {m.cell for m in pipeline.metrics if m.cell is not None}
+        failed = result.failed_step
+        count = 0
+        for index, cell in enumerate(nb_man.nb.cells):
+            if cell.get("cell_type") != "code":
+                continue
+            tags = cell.get("metadata", {}).get("tags", []) or []
+            if "skip" in tags:
+                continue
+            source = executed.get(index)
+            is_metrics = index in metric_cells
+            ran = source is not None or is_metrics or not failed
+            if not ran:
+                break  # top to bottom stops at the failing cell
+            nb_man.cell_start(cell, index)
+            count += 1
+            cell.execution_count = count
+            if source is not None:
+                cell.outputs = [_renumber(o, count) for o in source.get("outputs", [])]
+            elif is_metrics and not failed:
+                text = _metric_lines("".join(cell.source), result.metrics)
+                cell.outputs = [_stream(text)] if text else []
+            if source is not None and source.get("metadata", {}).get("kale_like", {}).get("error"):
+                nb_man.cell_exception(cell, index)
+                nb_man.cell_complete(cell, index)
+                break
+            nb_man.cell_complete(cell, index)
+        return nb_man.nb
+
+
+def _renumber(output: dict[str, Any], count: int) -> Any:
+    import nbformat
+
+    out = dict(output)
+    if out.get("output_type") == "execute_result":
+        out["execution_count"] = count
+    return nbformat.from_dict(out)
+
+
+def _stream(text: str) -> Any:
+    import nbformat
+
+    return nbformat.v4.new_output("stream", name="stdout", text=text)

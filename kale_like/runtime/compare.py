@@ -1,0 +1,247 @@
+"""Compare two values for ``verify``: exact for plain data, array/frame equality, structure.
+
+:func:`difference` returns ``None`` when the values agree, else a short reason. It never
+imports numpy/pandas unless a value comes from them. ``python -m kale_like.runtime.compare
+JOB.json`` loads pairs of saved values inside a namespace where the notebook's imports and
+functions cells were replayed (so instances of notebook classes load) and writes the result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+_MAX_DEPTH = 40
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _same_type(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    # A notebook class pickled by value is a different class object with the same name.
+    return ta is tb or (ta.__module__, ta.__qualname__) == (tb.__module__, tb.__qualname__)
+
+
+def _has_own_eq(obj: Any) -> bool:
+    return type(obj).__eq__ is not object.__eq__
+
+
+def difference(a: Any, b: Any, path: str = "", depth: int = 0) -> str | None:
+    """``None`` if ``a`` and ``b`` agree, else where and how they differ."""
+    where = path or "value"
+    if depth > _MAX_DEPTH:
+        return None
+    if a is b:
+        return None
+    if not _same_type(a, b):
+        return (
+            f"{where}: type {type(a).__name__} != {type(b).__name__} ({_short(a)} vs {_short(b)})"
+        )
+    root = (type(a).__module__ or "").split(".", 1)[0]
+    if root == "numpy":
+        return _numpy_difference(a, b, where)
+    if root == "pandas":
+        return _pandas_difference(a, b, where)
+    if isinstance(a, float):
+        if math.isnan(a) and math.isnan(b):
+            return None
+        return None if a == b else f"{where}: {a!r} != {b!r}"
+    if isinstance(a, (str, bytes, int, bool, complex, type(None))):
+        return None if a == b else f"{where}: {_short(a)} != {_short(b)}"
+    if isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            return f"{where}: length {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            d = difference(x, y, f"{where}[{i}]", depth + 1)
+            if d:
+                return d
+        return None
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            if set(a) != set(b):
+                extra = sorted(map(repr, set(a) ^ set(b)))[:5]
+                return f"{where}: keys differ ({', '.join(extra)})"
+        for k in a:
+            d = difference(a[k], b[k], f"{where}[{k!r}]", depth + 1)
+            if d:
+                return d
+        return None
+    if isinstance(a, (set, frozenset)):
+        return None if a == b else f"{where}: {_short(a)} != {_short(b)}"
+    if isinstance(a, types.FunctionType):
+        return _function_difference(a, b, where, depth)
+    if _has_own_eq(a) and not hasattr(a, "__dict__"):
+        try:
+            return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
+        except Exception:
+            pass
+    state_a, state_b = _state(a), _state(b)
+    if state_a is not None and state_b is not None:
+        return difference(state_a, state_b, f"{where}.__dict__", depth + 1)
+    try:
+        return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
+    except Exception:
+        return _pickle_difference(a, b, where)
+
+
+def _state(obj: Any) -> dict[str, Any] | None:
+    d = getattr(obj, "__dict__", None)
+    if isinstance(d, dict):
+        return d
+    slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ())]
+    if slots:
+        return {s: getattr(obj, s, None) for s in slots if isinstance(s, str)}
+    return None
+
+
+def _function_difference(a: Any, b: Any, where: str, depth: int) -> str | None:
+    if a.__code__.co_code != b.__code__.co_code or a.__code__.co_consts != b.__code__.co_consts:
+        return f"{where}: function {a.__qualname__} has different code"
+    cells_a = [c.cell_contents for c in a.__closure__ or ()]
+    cells_b = [c.cell_contents for c in b.__closure__ or ()]
+    d = difference(cells_a, cells_b, f"{where}.<closure>", depth + 1)
+    if d:
+        return d
+    names = a.__code__.co_names
+    glob_a = {n: a.__globals__[n] for n in names if n in a.__globals__}
+    glob_b = {n: b.__globals__[n] for n in names if n in b.__globals__}
+    plain_a = {k: v for k, v in glob_a.items() if not isinstance(v, types.ModuleType)}
+    plain_b = {k: v for k, v in glob_b.items() if not isinstance(v, types.ModuleType)}
+    return difference(plain_a, plain_b, f"{where}.<globals>", depth + 1)
+
+
+def _pickle_difference(a: Any, b: Any, where: str) -> str | None:
+    from .marshal import pickle_dumps
+
+    try:
+        return None if pickle_dumps(a) == pickle_dumps(b) else f"{where}: pickled bytes differ"
+    except Exception:
+        return None  # neither equality nor pickling: nothing to compare by
+
+
+def _numpy_difference(a: Any, b: Any, where: str) -> str | None:
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        if a.shape != b.shape:
+            return f"{where}: shape {a.shape} != {b.shape}"
+        if a.dtype != b.dtype:
+            return f"{where}: dtype {a.dtype} != {b.dtype}"
+        try:
+            same = bool(np.array_equal(a, b, equal_nan=True))
+        except TypeError:  # equal_nan needs a numeric dtype
+            same = bool(np.array_equal(a, b))
+        if same:
+            return None
+        try:
+            bad = np.argwhere(a != b)
+            first = tuple(int(i) for i in bad[0]) if len(bad) else ()
+            return f"{where}: arrays differ first at {first}: {a[first]!r} != {b[first]!r}"
+        except Exception:
+            return f"{where}: arrays differ"
+    if isinstance(a, np.generic):
+        if isinstance(a, np.floating) and np.isnan(a) and np.isnan(b):
+            return None
+        return None if a == b else f"{where}: {a!r} != {b!r}"
+    if isinstance(a, np.random.Generator):
+        return difference(a.bit_generator.state, b.bit_generator.state, f"{where}.state")
+    if isinstance(a, np.random.RandomState):
+        return difference(a.get_state(legacy=False), b.get_state(legacy=False), f"{where}.state")
+    try:
+        return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
+    except Exception:
+        return _pickle_difference(a, b, where)
+
+
+def _pandas_difference(a: Any, b: Any, where: str) -> str | None:
+    import pandas as pd
+
+    checks = {
+        pd.DataFrame: pd.testing.assert_frame_equal,
+        pd.Series: pd.testing.assert_series_equal,
+    }
+    for kind, check in checks.items():
+        if isinstance(a, kind):
+            try:
+                check(a, b, check_exact=True)
+            except AssertionError as exc:
+                first = str(exc).strip().splitlines()
+                return f"{where}: {' '.join(first[:3])}"
+            return None
+    if isinstance(a, pd.Index):
+        return None if a.equals(b) and a.dtype == b.dtype else f"{where}: indexes differ"
+    try:
+        return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
+    except Exception:
+        return _pickle_difference(a, b, where)
+
+
+def compare_saved(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each ``{"expected": PATH, "actual": PATH, ...}`` add ``"difference"``/``"error"``."""
+    from .artifacts import load_value, read_meta
+
+    out = []
+    for pair in pairs:
+        item = dict(pair)
+        try:
+            me, ma = read_meta(pair["expected"]), read_meta(pair["actual"])
+            if me["backend"] == ma["backend"] and me["digest"] == ma["digest"]:
+                item["difference"] = None  # same bytes: equal without loading large values
+            else:
+                item["difference"] = difference(
+                    load_value(pair["expected"]),
+                    load_value(pair["actual"]),
+                    pair.get("variable", ""),
+                )
+        except Exception as exc:
+            item["error"] = f"{type(exc).__name__}: {exc}"
+        out.append(item)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Replay the prelude, then compare the job's pairs of saved values."""
+    args = sys.argv[1:] if argv is None else argv
+    job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    from . import marshal
+    from .execute import CellRunner
+
+    runner = CellRunner()
+    try:
+        before = dict(runner.ns)
+        problems = []
+        for cell in job.get("prelude", []):
+            res = runner.run(cell["index"], cell["source"])
+            if res.error is not None:
+                problems.append(f"cell {cell['index']}: {res.error.exc_type}: {res.error.message}")
+        marshal.pickle_by_reference(
+            [
+                v
+                for k, v in runner.ns.items()
+                if isinstance(v, (type, types.FunctionType))
+                and before.get(k) is not v
+                and getattr(v, "__module__", None) == "__main__"
+            ]
+        )
+        results = compare_saved(job["pairs"])
+    finally:
+        runner.close()
+    Path(job["result_path"]).write_text(
+        json.dumps({"results": results, "prelude_errors": problems}, default=repr),
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

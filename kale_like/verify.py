@@ -1,0 +1,469 @@
+"""``verify``: run a notebook top to bottom and as a pipeline, and prove both agree.
+
+The top-to-bottom run is papermill over a temporary copy of the notebook (``skip`` cells
+removed, the same parameters), with small cells injected before each step's first cell and
+after its last one that save the variables the step receives and passes on (with the same
+marshal registry the runtime uses) and its metrics. The pipeline run goes through
+:func:`kale_like.api.run.run`. Then every variable passed between steps is compared in
+topological order, in a separate process where the notebook's imports and functions cells
+were replayed (so instances of notebook classes load); the first divergence is reported
+with its likely cause. The user's notebook is never modified.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Mismatch", "VerifyReport", "verify"]
+
+_INDEX_KEY = "kale_like_verify_index"
+_RNG = re.compile(
+    r"\brandom\.|np\.random|numpy\.random|default_rng|RandomState|torch\.(manual_seed|rand)"
+    r"|\bshuffle\(|\bsample\(|\bchoice\(|random_state"
+)
+_HIDDEN = re.compile(
+    r"os\.environ|getenv|%env|chdir|getcwd|sys\.path|\bopen\(|read_csv|to_csv|\btime\.|"
+    r"datetime\.now|uuid|warnings\.|set_option|rcParams|style\.use"
+)
+
+
+@dataclass
+class Mismatch:
+    """One disagreement between the top-to-bottom run and the pipeline."""
+
+    step: str
+    variable: str | None
+    kind: str  # "input" | "output" | "metric" | "failure"
+    detail: str
+    cause: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "variable": self.variable,
+            "kind": self.kind,
+            "detail": self.detail,
+            "cause": self.cause,
+        }
+
+    def to_text(self) -> str:
+        what = f"variable {self.variable!r}" if self.variable else self.kind
+        kind = f"{self.kind} " if self.variable and self.kind != "output" else ""
+        return f"step {self.step!r}, {kind}{what}: {self.detail}\n  likely cause: {self.cause}"
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of :func:`verify`; ``ok`` is False when the runs diverge."""
+
+    notebook: str
+    ok: bool
+    mismatches: list[Mismatch] = field(default_factory=list)
+    compared: list[str] = field(default_factory=list)  # "step.variable" / "metric:name"
+    run_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> Mismatch | None:
+        return self.mismatches[0] if self.mismatches else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "notebook": self.notebook,
+            "ok": self.ok,
+            "run_id": self.run_id,
+            "compared": len(self.compared),
+            "mismatches": [m.to_json() for m in self.mismatches],
+            "notes": self.notes,
+        }
+
+    def to_text(self) -> str:
+        if self.ok:
+            lines = [
+                f"verify: OK: the pipeline agrees with a top-to-bottom run of "
+                f"{self.notebook} ({len(self.compared)} values compared)"
+            ]
+        else:
+            lines = [
+                f"verify: DIVERGED: the pipeline disagrees with a top-to-bottom run of "
+                f"{self.notebook}",
+                "first divergence:",
+            ]
+            lines += ["  " + line for line in self.mismatches[0].to_text().splitlines()]
+            if len(self.mismatches) > 1:
+                lines.append(f"({len(self.mismatches) - 1} more mismatch(es) after it)")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# -- in the kernel of the top-to-bottom run -----------------------------------------------------
+def _dump(
+    g: dict[str, Any],
+    step: str,
+    phase: str,
+    names: list[str],
+    metrics: list[str],
+    refs: list[str],
+    dump_dir: str,
+) -> None:
+    """Save ``names`` (and ``metrics``) of the kernel's namespace ``g`` for comparison."""
+    import warnings
+
+    from .runtime import artifacts, marshal
+
+    base = Path(dump_dir) / phase / step
+    base.mkdir(parents=True, exist_ok=True)
+    errors: dict[str, str] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        marshal.pickle_by_reference([g[n] for n in refs if n in g])
+        for folder, group in (("values", names), ("metrics", metrics)):
+            for name in group:
+                if name not in g:
+                    errors[name] = "not defined"
+                    continue
+                try:
+                    artifacts.save_value(name, g[name], base / folder / name)
+                except Exception as exc:
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+    (base / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
+
+
+def _defined_names(source: str) -> list[str]:
+    """Top-level classes and functions a ``functions`` cell defines."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+
+
+def _dump_cell(
+    step: str, phase: str, names: list[str], metrics: list[str], refs: list[str], dump_dir: str
+) -> dict[str, Any]:
+    args = ", ".join(repr(a) for a in (step, phase, names, metrics, refs, dump_dir))
+    # No name is bound in the user's namespace, and the call's None result shows nothing.
+    src = f"__import__('kale_like.verify', fromlist=['_dump'])._dump(globals(), {args})"
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": f"kale-like-{phase}-{step}"[:64],
+        "metadata": {"tags": ["kale-like-verify"]},
+        "outputs": [],
+        "source": src,
+    }
+
+
+def top_to_bottom_notebook(
+    raw: dict[str, Any], pipeline: Any, dump_dir: str
+) -> tuple[dict[str, Any], list[int | None]]:
+    """The copy papermill runs, and for each of its cells the original index (None: injected)."""
+    import copy
+
+    nb = copy.deepcopy(raw)
+    refs = [n for src in pipeline.prelude.functions for n in _defined_names(src)]
+    first = {min(s.cells): s for s in pipeline.steps if s.cells}
+    last = {max(s.cells): s for s in pipeline.steps if s.cells}
+    param_cells = {p.cell for p in pipeline.parameters if p.cell is not None}
+    cells: list[dict[str, Any]] = []
+    index_map: list[int | None] = []
+    for index, cell in enumerate(nb["cells"]):
+        tags = cell.get("metadata", {}).get("tags", []) or []
+        if "skip" in tags:
+            continue
+        step = first.get(index)
+        if step is not None and step.inputs:
+            cells.append(
+                _dump_cell(step.name, "in", [v for v, _ in step.inputs], [], refs, dump_dir)
+            )
+            index_map.append(None)
+        if index in param_cells and "parameters" not in tags:
+            cell.setdefault("metadata", {})["tags"] = [*tags, "parameters"]
+        cell.setdefault("metadata", {})[_INDEX_KEY] = index
+        cells.append(cell)
+        index_map.append(index)
+        step = last.get(index)
+        if step is not None:
+            cells.append(
+                _dump_cell(step.name, "out", list(step.outputs), list(step.metrics), refs, dump_dir)
+            )
+            index_map.append(None)
+    nb["cells"] = cells
+    return nb, index_map
+
+
+def _run_top_to_bottom(
+    notebook: Path, pipeline: Any, parameters: dict[str, Any], work: Path
+) -> tuple[str, int | None, str | None]:
+    """Run the instrumented copy with papermill; return (dump dir, failed cell, exception)."""
+    try:
+        import nbformat
+        import papermill
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("papermill", "nbformat"):
+            raise
+        from .errors import missing_extra
+
+        raise missing_extra("papermill", "papermill", "verify") from exc
+    raw = json.loads(notebook.read_text(encoding="utf-8"))
+    dump_dir = str(work / "top_to_bottom")
+    nb, index_map = top_to_bottom_notebook(raw, pipeline, dump_dir)
+    node = nbformat.from_dict(nb)
+    try:
+        papermill.execute_notebook(
+            node,
+            str(work / "top_to_bottom.ipynb"),
+            parameters=parameters or None,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(notebook.parent),
+        )
+    except papermill.PapermillExecutionError as exc:
+        # papermill inserted its own cells (parameters, error banners): find the failed cell
+        # in its output by the original index recorded in each cell's metadata.
+        executed = json.loads((work / "top_to_bottom.ipynb").read_text(encoding="utf-8"))
+        for cell in executed["cells"]:
+            pm = cell.get("metadata", {}).get("papermill", {})
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if pm.get("exception") or errors:
+                original = cell["metadata"].get(_INDEX_KEY)
+                return dump_dir, original, errors[0]["ename"] if errors else exc.ename
+        return dump_dir, None, exc.ename
+    return dump_dir, None, None
+
+
+def _artifact(run_dir: str, step: str, var: str) -> Path:
+    sdir = Path(run_dir) / "steps" / step
+    link = sdir / "artifacts"
+    if link.exists():
+        return link / var
+    text = sdir / "artifacts.txt"
+    return Path(text.read_text(encoding="utf-8").strip()) / var
+
+
+def _cause(kind: str, step: Any, pipeline: Any, variable: str | None) -> str:
+    if kind == "input":
+        producer = dict(step.inputs).get(variable, "?")
+        return (
+            f"mutation not tracked: {variable!r} changed between the end of step "
+            f"{producer!r} and the start of {step.name!r} in the top-to-bottom run (a method "
+            "call, an alias or a function mutated it) but the pipeline passed the value "
+            f"{producer!r} produced; make the change explicit (assign {variable} = ...) or "
+            "tag the cells so the mutating step comes first"
+        )
+    code = "\n".join(step.sources) + "\n" + "\n".join(pipeline.prelude.functions)
+    if _RNG.search(code):
+        return (
+            "RNG seed/state: the step draws random numbers; seed it in the step itself (or "
+            "use a Generator passed as a variable) so both runs draw the same sequence"
+        )
+    if _HIDDEN.search(code):
+        return (
+            "hidden global state: the step depends on the environment, files, the working "
+            "directory, the clock or global settings that differ between the runs"
+        )
+    return (
+        "hidden state: the step reads something the pipeline does not pass (a global "
+        "changed elsewhere, a file, or an object shared with another variable)"
+    )
+
+
+def verify(
+    notebook: str | os.PathLike[str],
+    *,
+    parameters: dict[str, Any] | None = None,
+    run_root: str | os.PathLike[str] | None = None,
+    **run_kwargs: Any,
+) -> VerifyReport:
+    """Run ``notebook`` top to bottom and as a pipeline with ``parameters``; compare them."""
+    from . import params
+    from .api.run import prepare, run
+
+    path = Path(notebook).absolute()
+    pipeline = prepare(path)
+    values = params.resolve(pipeline, parameters or {})
+    work = Path(tempfile.mkdtemp(prefix="kale-like-verify-"))
+    try:
+        result = run(path, parameters=parameters, run_root=run_root, **run_kwargs)
+        dump_dir, tb_cell, tb_exc = _run_top_to_bottom(path, pipeline, values, work)
+        return _compare(path, pipeline, result, dump_dir, tb_cell, tb_exc, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compare(
+    path: Path,
+    pipeline: Any,
+    result: Any,
+    dump_dir: str,
+    tb_cell: int | None,
+    tb_exc: str | None,
+    work: Path,
+) -> VerifyReport:
+    report = VerifyReport(notebook=str(path), ok=True, run_id=result.run_id)
+    failed = result.failed_step
+    tb_step = next((s.name for s in pipeline.steps if tb_cell in s.cells), None)
+    if failed is not None or tb_exc is not None:
+        mismatch = _failure_mismatch(failed, tb_step, tb_cell, tb_exc)
+        if mismatch is None:
+            report.notes.append(
+                f"both runs failed in step {tb_step!r}, cell {tb_cell} with {tb_exc}; the "
+                "values before the failure were compared"
+            )
+        else:
+            report.mismatches.append(mismatch)
+    pairs: list[dict[str, Any]] = []
+    for step in pipeline.steps:
+        for phase, names in (("in", [v for v, _ in step.inputs]), ("out", list(step.outputs))):
+            for var in names:
+                producer = dict(step.inputs)[var] if phase == "in" else step.name
+                expected = Path(dump_dir) / phase / step.name / "values" / var
+                try:
+                    actual = _artifact(result.run_dir, producer, var)
+                except OSError:
+                    continue
+                if expected.is_dir() and actual.is_dir():
+                    pairs.append(
+                        {
+                            "step": step.name,
+                            "variable": var,
+                            "kind": "input" if phase == "in" else "output",
+                            "expected": str(expected),
+                            "actual": str(actual),
+                        }
+                    )
+    compared = _compare_in_subprocess(pipeline, pairs, work, path.parent)
+    for item in compared:
+        report.compared.append(f"{item['step']}.{item['variable']}")
+        diff = item.get("difference")
+        problem = (f"top to bottom vs pipeline: {diff}" if diff else None) or (
+            f"could not load: {item['error']}" if item.get("error") else None
+        )
+        if problem:
+            step = pipeline.step(item["step"])
+            report.mismatches.append(
+                Mismatch(
+                    item["step"],
+                    item["variable"],
+                    item["kind"],
+                    problem,
+                    _cause(item["kind"], step, pipeline, item["variable"]),
+                )
+            )
+    _compare_metrics(pipeline, result, dump_dir, report)
+    report.ok = not report.mismatches
+    return report
+
+
+def _failure_mismatch(
+    failed: Any, tb_step: str | None, tb_cell: int | None, tb_exc: str | None
+) -> Mismatch | None:
+    """None when both runs failed alike (same step, cell and exception type)."""
+    if (
+        failed is not None
+        and tb_exc is not None
+        and failed.name == tb_step
+        and failed.cell == tb_cell
+        and re.search(rf"\b{re.escape(tb_exc)}\b", failed.error or "")
+    ):
+        return None
+    pipeline_side = f"step {failed.name!r} failed ({failed.error})" if failed else "succeeded"
+    notebook_side = f"cell {tb_cell} raised {tb_exc}" if tb_exc else "succeeded"
+    detail = f"pipeline: {pipeline_side}; top to bottom: {notebook_side}"
+    if failed is None:
+        return Mismatch(
+            tb_step or "?",
+            None,
+            "failure",
+            detail,
+            "the pipeline did not run what the notebook runs (skipped or reordered cells)",
+        )
+    missing = re.search(r"name '(\w+)' is not defined", failed.error or "")
+    if missing:
+        cause = (
+            f"missing dependency: {missing.group(1)!r} is not passed to step "
+            f"{failed.name!r}; add a prev: tag to the step that defines it, or define it "
+            "in a way the analysis can see (a plain assignment)"
+        )
+    else:
+        cause = (
+            "a variable or process state the failing step needs did not reach it (see "
+            "the step's traceback)"
+        )
+    return Mismatch(failed.name, None, "failure", detail, cause)
+
+
+def _compare_metrics(pipeline: Any, result: Any, dump_dir: str, report: VerifyReport) -> None:
+    from .runtime.artifacts import load_value
+    from .runtime.compare import difference
+
+    def plain(v: Any) -> Any:
+        return json.loads(json.dumps(v, default=repr))
+
+    for metric in pipeline.metrics:
+        path = Path(dump_dir) / "out" / metric.step / "metrics" / metric.name
+        if not path.is_dir() or metric.name not in result.metrics:
+            continue
+        try:
+            expected = plain(load_value(path))
+        except Exception:
+            continue
+        report.compared.append(f"metric:{metric.name}")
+        diff = difference(expected, plain(result.metrics[metric.name]), metric.name)
+        if diff:
+            step = pipeline.step(metric.step)
+            report.mismatches.append(
+                Mismatch(
+                    metric.step,
+                    metric.name,
+                    "metric",
+                    diff,
+                    _cause("output", step, pipeline, metric.name),
+                )
+            )
+
+
+def _compare_in_subprocess(
+    pipeline: Any, pairs: list[dict[str, Any]], work: Path, cwd: Path
+) -> list[dict[str, Any]]:
+    if not pairs:
+        return []
+    prelude = [
+        {"index": i, "source": s}
+        for i, s in zip(pipeline.prelude.import_cells, pipeline.prelude.imports, strict=False)
+    ]
+    prelude += [
+        {"index": i, "source": s}
+        for i, s in zip(pipeline.prelude.function_cells, pipeline.prelude.functions, strict=False)
+    ]
+    job = {"prelude": prelude, "pairs": pairs, "result_path": str(work / "compare.json")}
+    (work / "compare_job.json").write_text(json.dumps(job), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kale_like.runtime.compare", str(work / "compare_job.json")],
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        from .errors import RunFailed
+
+        raise RunFailed(
+            f"verify could not compare the values: {proc.stderr.strip()[-2000:]}",
+            kind="verify-error",
+        )
+    out: list[dict[str, Any]] = json.loads((work / "compare.json").read_text("utf-8"))["results"]
+    return out
