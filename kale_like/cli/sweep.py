@@ -117,7 +117,9 @@ class _Table:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .. import api
+    # Import the functions from their modules: `kale_like.api.sweep` is also a submodule name.
+    from ..api.analyze import load_pipeline
+    from ..api.sweep import sweep
 
     fixed: dict[str, Any] | None = None
     if args.parameter:
@@ -125,10 +127,10 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError("-p needs the notebook", kind="usage")
         from ..params import from_cli
 
-        fixed = from_cli(api.load_pipeline(args.notebook), params=args.parameter)
+        fixed = from_cli(load_pipeline(args.notebook), params=args.parameter)
     progress = None if args.json else _Table(sys.stderr.isatty())
     try:
-        result = api.sweep(
+        result = sweep(
             args.notebook,
             params=args.param or None,
             objective=args.objective,

@@ -304,10 +304,8 @@ def katib_parameter(dim: Dimension) -> dict[str, Any]:
     space: dict[str, Any] = {"min": _katib_str(dim.low), "max": _katib_str(dim.high)}
     if dim.kind == "range":
         space["step"] = _katib_str(dim.step)
-    if dim.kind == "loguniform":
+    if dim.kind == "loguniform":  # uniform is Katib's default: leave it unsaid
         space["distribution"] = "logUniform"
-    elif dim.kind == "uniform":
-        space["distribution"] = "uniform"
     return {"name": dim.name, "parameterType": ptype, "feasibleSpace": space}
 
 
