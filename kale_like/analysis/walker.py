@@ -74,6 +74,7 @@ class Walker:
         modmap: Mapping[str, str] | None = None,
         fixed: Iterable[str] = (),
         scope: _Scope | None = None,
+        aliases: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.facts = BlockFacts()
         self.known = known or {}
@@ -81,7 +82,8 @@ class Walker:
         self.fixed = frozenset(fixed)  # prelude functions/classes: never mutated as variables
         self.scope = scope
         self.defined: set[str] = set(scope.locals) if scope else set()
-        self.aliases: dict[str, frozenset[str]] = {}
+        # Names bound to the same object (`a = b`), carried from step to step.
+        self.aliases: dict[str, frozenset[str]] = dict(aliases or {})
         self.frames: list[set[str]] = []
         self.cell: int | None = None
         self.offset = 0
@@ -443,9 +445,6 @@ class Walker:
     def e_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self.read(node.id, node)
-            if node.id in _DYNAMIC and node.id not in self.defined and self.scope is None:
-                self.warn("dynamic-code", f"`{node.id}` makes the analysis uncertain", node,
-                          fix="pass values through plain variables instead")
 
     def e_Attribute(self, node: ast.Attribute) -> None:
         self.expr(node.value)
@@ -504,6 +503,15 @@ class Walker:
         for k in node.keywords:
             self.expr(k.value)
         func = node.func
+        if (
+            isinstance(func, ast.Name)
+            and func.id in _DYNAMIC
+            and (func.id != "vars" or not node.args)
+            and func.id not in self.defined
+            and func.id not in self.facts.writes
+        ):
+            self.warn("dynamic-code", f"`{func.id}()` makes the analysis uncertain", node,
+                      fix="pass values through plain variables instead")
         q = self.qualify(func)
         if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
             if func.id not in self.defined and func.id not in self.facts.writes:

@@ -119,14 +119,16 @@ def _build(
 
     # Steps, in notebook order: each sees the functions/imports bound above it.
     facts: dict[str, BlockFacts] = {}
+    aliases: dict[str, frozenset[str]] = {}
     for g in lay.steps:
-        w = Walker(known=dict(known), modmap=modmap, fixed=fixed)
+        w = Walker(known=dict(known), modmap=modmap, fixed=fixed, aliases=aliases)
         step_tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
         for c in g.cells:
             w.run(c.index, parse_cell(c.source, c.index, _tag_text(c) or step_tag))
         facts[g.name] = w.facts
         known.update(w.facts.functions)
         modmap = dict(w.modmap)
+        aliases = _live_aliases(w)
         star = star or w.facts.star_import
         for d in w.facts.diagnostics:
             diags.append(_with_step(d, g.name))
@@ -220,6 +222,12 @@ def _build(
         metadata=meta,
         python_version=nb.python_version,
     )
+
+
+def _live_aliases(w: Walker) -> dict[str, frozenset[str]]:
+    # An alias dies when either name is deleted; rebinding is handled by the walker.
+    dead = set(w.facts.deleted)
+    return {a: roots - dead for a, roots in w.aliases.items() if a not in dead and roots - dead}
 
 
 def _tag_text(cell: Cell) -> str | None:

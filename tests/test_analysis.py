@@ -1,0 +1,370 @@
+"""Rules of the def-use analysis, on cells and on notebooks built in code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from kale_like.analysis import analyze_cell, parse_cell
+from kale_like.api.analyze import check_pipeline, load_pipeline
+from kale_like.errors import AnalysisError
+from kale_like.model import Pipeline
+
+
+def nb(*cells: tuple[str, list[str]] | str, **meta: Any) -> nbformat.NotebookNode:
+    built = []
+    for c in cells:
+        if isinstance(c, str):
+            built.append(new_markdown_cell(c))
+        else:
+            built.append(new_code_cell(c[0], metadata={"tags": c[1]} if c[1] else {}))
+    metadata = {"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
+    if meta:
+        metadata["kubeflow_notebook"] = meta
+    return new_notebook(cells=built, metadata=metadata)
+
+
+def load(*cells: tuple[str, list[str]] | str, **meta: Any) -> Pipeline:
+    return load_pipeline(nb(*cells, **meta))
+
+
+def kinds(p: Pipeline) -> set[str]:
+    return {d.kind for d in p.diagnostics}
+
+
+# ---------------------------------------------------------------- cell-level rules
+def test_reads_before_definite_writes() -> None:
+    f = analyze_cell("y = x + 1\nx = 2\nz = x")
+    assert list(f.reads) == ["x"]
+    assert set(f.writes) == {"x", "y", "z"}
+
+
+def test_conditional_write_does_not_kill_later_read() -> None:
+    f = analyze_cell("if c:\n    x = 1\nprint(x)")
+    assert "x" in f.reads
+    f = analyze_cell("if c:\n    x = 1\nelse:\n    x = 2\nprint(x)")
+    assert "x" not in f.reads
+    f = analyze_cell("for i in r:\n    x = i\nprint(x)")
+    assert "x" in f.reads and "i" not in f.reads
+
+
+def test_with_body_is_unconditional() -> None:
+    f = analyze_cell("with open(p) as fh:\n    lines = fh.read()\nn = len(lines)")
+    assert set(f.reads) == {"open", "p", "len"}  # builtins are reads too (they may be rebound)
+
+
+@pytest.mark.parametrize(
+    "code, written",
+    [
+        ("lst.append(1)", "lst"),
+        ("d['k'] = 1", "d"),
+        ("obj.attr = 1", "obj"),
+        ("obj.a[0] = 1", "obj"),
+        ("del d['k']", "d"),
+        ("del obj.attr", "obj"),
+        ("x += 1", "x"),
+        ("d['l'].append(1)", "d"),
+        ("df.loc[0, 'x'] = 5", "df"),
+        ("df.sort_values('x', inplace=True)", "df"),
+        ("import heapq\nheapq.heappush(h, 1)", "h"),
+        ("import random\nrandom.shuffle(lst)", "lst"),
+        ("import numpy as np\nnp.add(a, b, out=a)", "a"),
+        ("setattr(obj, 'a', 1)", "obj"),
+        ("next(it)", "it"),
+        ("rng.normal(size=3)", "rng"),
+        ("model.fit(X, y)", "model"),
+        ("c.add(1).add(2)", "c"),
+    ],
+)
+def test_mutation_is_read_and_write(code: str, written: str) -> None:
+    f = analyze_cell(code)
+    assert written in f.writes
+    assert written in f.reads
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["s = df['x'].sum()", "m = x.mean()", "k = list(d.keys())", "t = ','.join(names)",
+     "df2 = df.sort_values('x')", "p = model.predict(X)", "g = df.groupby('a')['b'].mean()"],
+)
+def test_pure_methods_do_not_write(code: str) -> None:
+    f = analyze_cell(code)
+    assert set(f.writes) == {code.split(" =")[0]}
+
+
+def test_alias_mutation_writes_the_original() -> None:
+    f = analyze_cell("a = b\na.append(1)\nc = cfg\nc['m'] = 1")
+    assert {"b", "cfg"} <= set(f.writes)
+    f = analyze_cell("for seq in (b, extra):\n    seq.append(0)")
+    assert {"b", "extra"} <= set(f.writes)
+    f = analyze_cell("for d in [df1, df2]:\n    d['c'] = 1")
+    assert {"df1", "df2"} <= set(f.writes)
+    f = analyze_cell("a = b\na = []\na.append(1)")
+    assert "b" not in f.writes
+
+
+def test_del_ends_a_name() -> None:
+    f = analyze_cell("x = 1\ny = x\ndel x")
+    assert "x" not in f.writes and "x" in f.deleted
+    f = analyze_cell("del x\nx = 2")
+    assert "x" in f.writes and "x" not in f.deleted and "x" in f.reads
+
+
+def test_comprehension_and_lambda_names_are_local() -> None:
+    f = analyze_cell("sq = [x for x in range(4)]\ntotal = sum(v * k for v in vals)")
+    assert set(f.reads) == {"range", "sum", "vals", "k"}
+    f = analyze_cell("pairs = [(i, j) for i in a for j in b if i != j]")
+    assert set(f.reads) == {"a", "b"}
+
+
+def test_walrus_binds_in_enclosing_scope() -> None:
+    f = analyze_cell("big = [y for v in items if (y := v * 2) > t]")
+    assert "y" in f.writes and "y" not in f.reads and "v" not in f.writes
+    f = analyze_cell("if (n := len(items)) > 3:\n    pass\nprint(n)")
+    assert "n" in f.writes and "n" not in f.reads
+
+
+def test_function_free_variables_are_read_where_called() -> None:
+    f = analyze_cell("def scale(v):\n    return [x * factor for x in v]\n")
+    assert "factor" not in f.reads
+    assert f.functions["scale"] is not None and "factor" in f.functions["scale"].reads
+    f = analyze_cell("def scale(v):\n    return v * factor\nout = scale(3)")
+    assert "factor" in f.reads
+    f = analyze_cell("def scale(v):\n    return v * factor\nfactor = 2\nout = scale(3)")
+    assert "factor" not in f.reads
+    f = analyze_cell("def g():\n    return k\ndef f():\n    return g()\nr = list(map(f, xs))")
+    assert "k" in f.reads
+
+
+def test_function_global_rebinds_and_mutations() -> None:
+    f = analyze_cell("def bump():\n    global n\n    n = n + 1\nbump()")
+    assert "n" in f.writes and "n" in f.reads
+    f = analyze_cell("def add(x):\n    items.append(x)\nadd(1)")
+    assert "items" in f.writes
+    f = analyze_cell("def push(h, v):\n    h.append(v)\npush(heap, 3)")
+    assert "heap" in f.writes
+
+
+def test_magics_are_transformed() -> None:
+    f = analyze_cell("%time x = 21\n!echo hi\nfiles = !ls\n")
+    assert {"x", "files"} <= set(f.writes)
+    f = analyze_cell("%%time\ny = x * 2\n")
+    assert f.writes.keys() == {"y"} and "x" in f.reads
+    assert f.writes["y"] == (None, 2)
+    f = analyze_cell("%env A=B\n%cd /tmp\n")
+    assert set(f.state_writes) == {"os.environ", "cwd"}
+    f = analyze_cell("%%capture out\nprint(1)\n")
+    assert "out" in f.writes
+
+
+def test_syntax_error_has_line() -> None:
+    with pytest.raises(AnalysisError) as info:
+        parse_cell("x = 1\n\ny = (", cell=4)
+    assert (info.value.kind, info.value.cell, info.value.line) == ("syntax-error", 4, 3)
+    with pytest.raises(AnalysisError) as info:
+        parse_cell("\n%time x = 1\ndef f(:\n", cell=1)
+    assert info.value.line == 3
+
+
+@pytest.mark.parametrize(
+    "code, reads, writes",
+    [
+        ("import random\nrandom.seed(1)", set(), {"random"}),
+        ("import random\nv = random.randint(0, 9)", {"random"}, {"random"}),
+        ("from random import choice\nv = choice('ab')", {"random"}, {"random"}),
+        ("import numpy as np\nnp.random.seed(0)", set(), {"numpy.random"}),
+        ("import numpy as np\nrng = np.random.default_rng(0)", set(), set()),
+        ("import torch\ntorch.manual_seed(0)", set(), {"torch.random"}),
+        ("import os\nos.environ['A'] = '1'", {"os.environ"}, {"os.environ"}),
+        ("import os\nv = os.getenv('A')", {"os.environ"}, set()),
+        ("import os\nos.chdir('/tmp')", {"cwd"}, {"cwd"}),
+        ("import sys\nsys.path.append('x')", {"sys.path"}, {"sys.path"}),
+        ("import warnings\nwarnings.filterwarnings('ignore')", {"warnings"}, {"warnings"}),
+        ("import pandas as pd\npd.set_option('display.max_rows', 5)", {"pandas.options"},
+         {"pandas.options"}),
+        ("import pandas as pd\npd.options.display.max_rows = 5", {"pandas.options"},
+         {"pandas.options"}),
+        ("import matplotlib.pyplot as plt\nplt.style.use('ggplot')", {"matplotlib.rc"},
+         {"matplotlib.rc"}),
+    ],
+)
+def test_global_state(code: str, reads: set[str], writes: set[str]) -> None:
+    f = analyze_cell(code)
+    assert set(f.state_reads) == reads
+    assert set(f.state_writes) == writes
+
+
+def test_uncertainty_diagnostics() -> None:
+    f = analyze_cell("from math import *\nexec('x = 1')\ng = globals()")
+    assert [d.kind for d in f.diagnostics] == ["star-import", "dynamic-code", "dynamic-code"]
+    assert f.diagnostics[0].line == 1
+
+
+# ---------------------------------------------------------------- notebook-level rules
+def test_last_writer_in_notebook_order() -> None:
+    p = load(("x = 1", ["step:a"]), ("x = 2", ["step:b", "prev:a"]),
+             ("y = x", ["step:c", "prev:b"]))
+    assert p.step("c").input_map == {"x": "b"}
+    assert p.step("a").outputs == ()
+    assert p.step("b").outputs == ("x",)
+
+
+def test_data_edge_without_prev_is_inferred() -> None:
+    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b"]))
+    assert p.step("b").after == ("a",)
+    assert "inferred-dependency" in kinds(p)
+    assert all(d.severity == "info" for d in p.diagnostics)
+
+
+def test_prev_without_data_is_kept() -> None:
+    p = load(("x = 1", ["step:a"]), ("y = 2", ["step:b", "prev:a"]))
+    assert p.step("b").after == ("a",)
+    assert "prev-without-data" in kinds(p)
+
+
+def test_parameters_are_not_inputs_unless_reassigned() -> None:
+    p = load(("n = 3\nname = 'a'", ["parameters"]), ("m = n * 2", ["step:a"]),
+             ("n = 10", ["step:b", "prev:a"]), ("k = n + m", ["step:c", "prev:b"]))
+    assert p.step("a").parameters == ("n",)
+    assert p.step("a").inputs == ()
+    assert p.step("c").input_map == {"n": "b", "m": "a"}
+    assert [(q.name, q.type) for q in p.parameters] == [("n", "int"), ("name", "str")]
+
+
+def test_parameter_read_through_function() -> None:
+    p = load(("def f():\n    return lr * 2", ["functions"]), ("lr = 0.1", ["parameters"]),
+             ("v = f()", ["step:a"]))
+    assert p.step("a").parameters == ("lr",)
+
+
+def test_injected_parameters_override() -> None:
+    p = load(("a = 1\nb = 2", ["parameters"]), ("a = 5\nc = None", ["injected-parameters"]),
+             ("x = a + b", ["step:s"]))
+    assert {q.name: (q.default, q.type) for q in p.parameters} == {
+        "a": (5, "int"), "b": (2, "int"), "c": (None, "none")}
+
+
+@pytest.mark.parametrize("line", ["x = f()", "x = [1, y]", "print(1)", "x, y = 1, 2", "x = 1 + 1"])
+def test_bad_parameters(line: str) -> None:
+    with pytest.raises(AnalysisError) as info:
+        load((f"a = 1\n{line}", ["pipeline-parameters"]), ("b = a", ["step:s"]))
+    assert (info.value.kind, info.value.cell, info.value.line) == ("bad-parameters", 0, 2)
+
+
+def test_metrics_cell() -> None:
+    p = load(("x = 1", ["step:a"]), ("x += 1\ny = 2", ["step:b", "prev:a"]),
+             ("# metrics\n\nprint(x)\nprint(y)", ["pipeline-metrics"]))
+    assert [(m.name, m.step, m.line) for m in p.metrics] == [("x", "b", 3), ("y", "b", 4)]
+    assert p.step("b").metrics == ("x", "y")
+    with pytest.raises(AnalysisError) as info:
+        load(("x = 1", ["step:a"]), ("print(x)\nprint(x, 1)", ["pipeline-metrics"]))
+    assert (info.value.kind, info.value.line) == ("bad-metrics", 2)
+
+
+def test_undefined_metric_is_an_error_diagnostic() -> None:
+    p = load(("x = 1", ["step:a"]), ("print(nope)", ["pipeline-metrics"]))
+    assert "undefined-metric" in kinds(p)
+    with pytest.raises(AnalysisError):
+        check_pipeline(p)
+
+
+def test_undefined_name_warning() -> None:
+    p = load(("y = mystery + 1", ["step:a"]), ("mystery = 2", ["step:b"]))
+    diag = next(d for d in p.diagnostics if d.kind == "undefined-name")
+    assert (diag.cell, diag.line, diag.severity) == (0, 1, "warning")
+    assert "later" in diag.message
+    p = load(("from os.path import *", ["imports"]), ("y = join('a', 'b')", ["step:a"]))
+    assert "undefined-name" not in kinds(p)
+
+
+def test_imports_and_functions_are_never_inputs() -> None:
+    p = load(("import json", ["imports"]), ("def f(x):\n    return x", ["functions"]),
+             ("a = f(json.dumps(1))", ["step:a"]), ("b = f(a)", ["step:b"]))
+    assert p.step("b").input_map == {"a": "a"}
+    assert p.prelude.imports == ("import json",)
+    assert p.prelude.function_cells == (1,)
+
+
+def test_step_defined_function_travels_with_its_globals() -> None:
+    p = load(("k = 3\ndef mul(v):\n    return v * k", ["step:a"]),
+             ("r = mul(2)", ["step:b", "prev:a"]))
+    assert p.step("b").input_map == {"mul": "a", "k": "a"}
+
+
+def test_cross_step_alias() -> None:
+    p = load(("b = [1]\na = b", ["step:s1"]), ("a.append(2)", ["step:s2", "prev:s1"]),
+             ("n = len(b)", ["step:s3", "prev:s2"]))
+    assert p.step("s3").input_map == {"b": "s2"}
+
+
+def test_global_state_is_carried_through_ancestors() -> None:
+    p = load(("import random", ["imports"]), ("random.seed(1)", ["step:a"]),
+             ("x = 1", ["step:b", "prev:a"]), ("y = random.random()", ["step:c", "prev:b"]))
+    assert dict(p.step("b").state_inputs) == {"random": "a"}
+    assert dict(p.step("c").state_inputs) == {"random": "a"}
+    assert p.step("a").state_outputs == ("random",)
+    assert p.step("c").state_outputs == ("random",)
+
+
+def test_untagged_cells_join_the_step_above_and_first_step() -> None:
+    p = load(("z = 0", []), "# md", ("x = z", ["step:a"]), ("y = x", []), ("q = 1", ["skip"]),
+             ("w = y", []), ("k = w", ["step:b"]))
+    assert p.step("a").cells == (0, 2, 3, 5)
+    assert p.step("b").cells == (6,)
+
+
+def test_no_step_tags_is_one_step() -> None:
+    p = load_pipeline(nb(("import os", ["imports"]), ("x = 1", []), ("y = x", [])),
+                      path="/tmp/My Notebook.ipynb")
+    assert p.step_names == ["my_notebook"]
+    assert p.name == "my-notebook"
+    assert p.steps[0].cells == (1, 2)
+
+
+def test_settings_merge_and_conflict() -> None:
+    p = load(("x = 1", ["step:a", "limit:memory:1Gi"]), ("y = 2", ["step:a", "limit:memory:1Gi",
+              "env:MODE=fast", "retry:2"]), steps_defaults=["limit:memory:4Gi", "limit:cpu:1",
+              "label:team:ml"], volumes=[{"name": "data", "mount_point": "/data", "type": "pvc"}])
+    assert p.step("a").settings.to_json() == {
+        "limits": {"memory": "1Gi", "cpu": "1"}, "env": {"MODE": "fast"},
+        "labels": {"team": "ml"}, "retries": 2,
+        "volumes": [{"pvc": "data", "mount_path": "/data"}]}
+    with pytest.raises(Exception) as info:
+        load(("x = 1", ["step:a", "cache:enabled"]), ("y = 2", ["step:a", "cache:disabled"]))
+    assert (info.value.kind, info.value.cell, info.value.tag) == (  # type: ignore[attr-defined]
+        "conflicting-settings", 1, "cache:disabled")
+
+
+def test_metadata_overrides() -> None:
+    n = nb(("x = 1", ["step:a"]), pipeline_name="from-meta", experiment_name="e1",
+           pipeline_description="d", docker_image="img:1")
+    p = load_pipeline(n)
+    assert (p.name, p.experiment, p.description, p.base_image) == ("from-meta", "e1", "d", "img:1")
+    p = load_pipeline(n, pipeline_name="cli", experiment="e2", description="d2", base_image="b:2")
+    assert (p.name, p.experiment, p.description, p.base_image) == ("cli", "e2", "d2", "b:2")
+    assert p.metadata["pipeline_name"] == "from-meta"
+
+
+def test_modules_include_functions_and_prelude() -> None:
+    p = load(("import numpy as np", ["imports"]),
+             ("def f():\n    import scipy.stats\n    return 1", ["functions"]),
+             ("v = f()\nfrom sklearn import svm", ["step:a"]), ("w = 1", ["step:b"]))
+    assert p.step("a").modules == ("numpy", "scipy", "sklearn")
+    assert p.step("b").modules == ("numpy",)
+
+
+def test_keyword_step_names_and_unknown_tags() -> None:
+    p = load(("x = 1", ["step:class", "hide-input", "stpe:y"]))
+    assert p.step_names == ["class"]
+    hints = [d.fix for d in p.diagnostics if d.kind == "unknown-tag"]
+    assert len(hints) == 2 and "'step'" in (hints[1] or "")
+
+
+def test_ambiguous_parallel_writers() -> None:
+    p = load(("b = 1", ["step:s"]), ("x = b", ["step:l", "prev:s"]),
+             ("x = 2", ["step:r", "prev:s"]), ("y = x", ["step:j", "prev:l", "prev:r"]))
+    assert p.step("j").input_map == {"x": "r"}
+    assert "ambiguous-definition" in kinds(p)
