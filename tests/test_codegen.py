@@ -267,3 +267,25 @@ def test_invalid_step_names_in_the_ir_are_refused() -> None:
     with pytest.raises(TagError) as err:
         generate_dsl(pipe)
     assert err.value.kind == "invalid-step-name"
+
+
+def test_a_variable_changed_in_place_has_distinct_input_and_output() -> None:
+    pipe = Pipeline(
+        name="mutation",
+        steps=(
+            Step("create", (0,), ("lst = []",), outputs=("lst", "lst_in")),
+            Step("mutate", (1,), ("lst.append(lst_in)",), after=("create",),
+                 inputs=(("lst", "create"), ("lst_in", "create")), outputs=("lst",)),
+            Step("use", (2,), ("print(lst)",), after=("mutate",), inputs=(("lst", "mutate"),)),
+        ),
+    )  # fmt: skip
+    facts = inspect_dsl(generate_dsl(pipe))
+    mutate = facts.components["mutate"]
+    assert mutate.inputs == {"lst": "lst_in_2", "lst_in": "lst_in"}
+    assert mutate.outputs == {"lst": "lst"}
+    task = facts.task_for_display("mutate")
+    assert task.kwargs == {
+        "lst_in_2": "create_task.outputs['lst']",
+        "lst_in": "create_task.outputs['lst_in']",
+    }
+    assert facts.task_for_display("use").kwargs == {"lst": "mutate_task.outputs['lst']"}

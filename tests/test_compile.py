@@ -227,3 +227,126 @@ def test_compile_dsl_compiles_a_written_module(tmp_path: Path) -> None:
     dsl.write_text(generate_dsl(step_settings()), encoding="utf-8")
     compile_dsl(dsl, tmp_path / "p.yaml")
     assert _yaml(tmp_path / "p.yaml")["pipelineInfo"]["name"] == "22-step-settings"
+
+
+# ------------------------------------------------------------------ real notebooks
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
+GOLDEN_IMAGE = "python:3.11-slim"  # explicit, so golden files do not depend on the Python
+
+
+@pytest.mark.parametrize("notebook", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_match_golden_dsl(notebook: Path, tmp_path: Path) -> None:
+    """Regenerate with KALE_LIKE_UPDATE_GOLDEN=1 after an intended change (and review it)."""
+    from kfp.components import load_component_from_file
+
+    result = compile_pipeline(notebook, tmp_path, base_image=GOLDEN_IMAGE)
+    golden = GOLDEN / f"{notebook.stem}.py"
+    produced = result.dsl_path.read_bytes()
+    if os.environ.get("KALE_LIKE_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_bytes(produced)
+    assert produced == golden.read_bytes()
+    component = load_component_from_file(str(result.yaml_path))
+    inputs = component.component_spec.inputs or {}
+    assert {n: spec.default for n, spec in inputs.items()} == {
+        p.name.lower(): p.default for p in result.pipeline.parameters
+    }
+
+
+def _closure(tasks: dict[str, Any]) -> dict[str, set[str]]:
+    """Display name -> display names of every task it runs after (transitively)."""
+    display = {name: t["taskInfo"]["name"] for name, t in tasks.items()}
+    direct = {
+        display[n]: {display[d] for d in t.get("dependentTasks", [])} for n, t in tasks.items()
+    }
+    done: dict[str, set[str]] = {}
+
+    def visit(step: str) -> set[str]:
+        if step not in done:
+            done[step] = set()
+            for dep in direct[step]:
+                done[step] |= {dep} | visit(dep)
+        return done[step]
+
+    return {step: visit(step) for step in direct}
+
+
+def _corpus(manifest: list[dict[str, Any]], valid: bool) -> list[dict[str, Any]]:
+    return [e for e in manifest if e["valid"] is valid]
+
+
+def test_every_valid_corpus_notebook_compiles_to_its_dag(
+    corpus_dir: Path, manifest: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    entries = _corpus(manifest, True)
+    assert len(entries) == 30
+    for entry in entries:
+        result = compile_pipeline(corpus_dir / entry["file"], tmp_path / entry["file"])
+        doc = _yaml(result.yaml_path)
+        tasks = doc["root"]["dag"]["tasks"]
+        closure = _closure(tasks)
+        if entry["steps"]:
+            assert sorted(closure) == sorted(entry["steps"]), entry["file"]
+        assert len(tasks) == entry["step_count"], entry["file"]
+        for step, deps in entry.get("must_depend", {}).items():
+            assert set(deps) <= closure[step], (entry["file"], step)
+        for step, deps in entry.get("must_not_depend", {}).items():
+            assert not set(deps) & closure[step], (entry["file"], step)
+        params = doc["root"].get("inputDefinitions", {}).get("parameters", {})
+        assert len(params) == len(entry["parameters"]), entry["file"]
+        for step, expected in entry.get("step_settings", {}).items():
+            name, container = _executor(doc, step)
+            if "image" in expected:
+                assert container["image"] == expected["image"]
+            for resource, value in expected.get("limits", {}).items():
+                res = container["resources"]
+                if resource == "cpu":
+                    assert res["resourceCpuLimit"] == value
+                elif resource == "memory":
+                    assert res["resourceMemoryLimit"] == value
+                else:
+                    assert res["accelerator"]["resourceType"] == resource
+                    assert res["accelerator"]["resourceCount"] == value
+            if "cache" in expected:
+                enabled = tasks[name]["cachingOptions"].get("enableCache", False)
+                assert enabled is (expected["cache"] == "enabled")
+
+
+def test_invalid_corpus_notebooks_exit_2_and_write_nothing(
+    corpus_dir: Path, manifest: list[dict[str, Any]], tmp_path: Path, capsys: Any
+) -> None:
+    from kale_like.cli import main
+
+    for entry in _corpus(manifest, False):
+        out = tmp_path / entry["file"] / "out"
+        code = main(["compile", str(corpus_dir / entry["file"]), "-o", str(out)])
+        if entry.get("if_upgraded") and code == 0:  # an nbformat v3 notebook may be upgraded
+            doc = _yaml(next(out.glob("*.yaml")))
+            steps = {t["taskInfo"]["name"] for t in doc["root"]["dag"]["tasks"].values()}
+            assert steps == set(entry["if_upgraded"]["steps"])
+            continue
+        err = capsys.readouterr().err
+        assert code == 2, (entry["file"], err)
+        assert "Traceback" not in err and err.strip(), entry["file"]
+        assert not (tmp_path / entry["file"]).exists(), entry["file"]
+
+
+def test_cli_prints_paths_and_refuses_bad_input_without_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "kale_like", "compile"]
+    ok = subprocess.run(
+        cli + [str(EXAMPLES[0]), "-o", str(tmp_path / "out"), "--json"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    payload = json.loads(ok.stdout)
+    assert Path(payload["dsl"]).is_file() and Path(payload["yaml"]).is_file()
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json", encoding="utf-8")
+    proc = subprocess.run(
+        cli + [str(bad), "-o", str(tmp_path / "bad-out")], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bad.ipynb" in proc.stderr
+    assert not (tmp_path / "bad-out").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..errors import AnalysisError, InputError, UsageError
+from ..errors import InputError, UsageError
 from ..model import Pipeline
 
 __all__ = ["CompileResult", "compile", "prepare_pipeline", "write_atomically"]
@@ -52,48 +52,27 @@ def prepare_pipeline(
     base_image: str | None = None,
 ) -> Pipeline:
     """Load (unless given a Pipeline), apply explicit overrides, refuse error diagnostics."""
-    if isinstance(notebook, Pipeline):
-        pipeline = notebook
-    else:
-        from .analyze import load_pipeline
-
-        pipeline = load_pipeline(notebook)
-    overrides = {
-        "name": pipeline_name,
+    if pipeline_name is not None and not pipeline_name.strip():
+        raise UsageError("the pipeline name is empty", kind="bad-name", tag="--name")
+    overrides: dict[str, Any] = {
+        "pipeline_name": pipeline_name,
         "experiment": experiment,
         "description": description,
         "base_image": base_image,
     }
     # Options override the notebook's metadata only when given explicitly.
-    given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
-    if given:
-        pipeline = dataclasses.replace(pipeline, **given)
-    if pipeline_name is not None and not pipeline_name.strip():
-        raise UsageError("the pipeline name is empty", kind="bad-name", tag="--name")
-    try:
-        from .analyze import check_pipeline
-    except ImportError:  # analysis not importable: apply the same rule here
-        check_pipeline = None
-    if check_pipeline is not None:
-        check_pipeline(pipeline)
-    _refuse_errors(pipeline)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(notebook, Pipeline):
+        fields = {"pipeline_name": "name"}
+        pipeline = dataclasses.replace(notebook, **{fields.get(k, k): v for k, v in given.items()})
+    else:
+        from .analyze import load_pipeline
+
+        pipeline = load_pipeline(notebook, **given)
+    from .analyze import check_pipeline
+
+    check_pipeline(pipeline)  # error diagnostics refuse the compile; warnings go to the caller
     return pipeline
-
-
-def _refuse_errors(pipeline: Pipeline) -> None:
-    errors = [d for d in pipeline.diagnostics if d.severity == "error"]
-    if not errors:
-        return
-    first = errors[0]
-    raise AnalysisError(
-        f"{len(errors)} error(s) in the notebook; first: {first.message}",
-        kind=first.kind,
-        cell=first.cell,
-        line=first.line,
-        fix=first.fix,
-        path=pipeline.notebook_path,
-        diagnostics=errors,
-    )
 
 
 def compile(  # noqa: A001 - the verb's public name

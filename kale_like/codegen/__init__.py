@@ -188,8 +188,9 @@ def _component(
         (optional if param.default is None else required).append(
             arg + (" = None" if param.default is None else "")
         )
+    in_names = names.inputs[step.name]
     for var, _producer in step.inputs:
-        required.append(f"{names.variables[var]}: Input[Artifact]")
+        required.append(f"{in_names[var]}: Input[Artifact]")
     producers = sorted(
         {producer for _kind, producer in step.state_inputs}, key=pipeline.step_names.index
     )
@@ -206,7 +207,7 @@ def _component(
     args = required + optional
 
     spec = render_literal(step_spec(pipeline, step), 2)
-    inputs = _mapping({var: f"{names.variables[var]}.path" for var, _ in step.inputs}, 2)
+    inputs = _mapping({var: f"{in_names[var]}.path" for var, _ in step.inputs}, 2)
     state = _mapping(
         {kind: f"{names.state_input(producer)}.path" for kind, producer in step.state_inputs}, 2
     )
@@ -274,8 +275,8 @@ def _pipeline_function(pipeline: Pipeline, names: Names) -> str:
         task = tasks[step.name]
         call_args = [f"{names.parameters[p]}={names.parameters[p]}" for p in step.parameters]
         for var, producer in step.inputs:
-            out = names.variables[var]
-            call_args.append(f"{out}={tasks[producer]}.outputs[{out!r}]")
+            out = names.variables[var]  # the producer's output artifact
+            call_args.append(f"{names.inputs[step.name][var]}={tasks[producer]}.outputs[{out!r}]")
         data_producers = {producer for _v, producer in step.inputs}
         state_producers = sorted({p for _k, p in step.state_inputs}, key=pipeline.step_names.index)
         for producer in state_producers:

@@ -107,7 +107,8 @@ class Names:
     parameters: dict[str, str]  # pipeline parameter -> KFP input name
     functions: dict[str, str]  # step -> component function name
     tasks: dict[str, str]  # step -> task variable in the pipeline body
-    variables: dict[str, str]  # variable -> artifact input/output name
+    variables: dict[str, str]  # variable -> output artifact name (and input name, mostly)
+    inputs: dict[str, dict[str, str]]  # step -> variable -> input argument name
 
     def state_input(self, producer: str) -> str:
         """Input name of the state snapshot a step takes from ``producer``."""
@@ -156,7 +157,23 @@ def allocate_names(pipeline: Pipeline) -> Names:
         name = _unique(base + ("_" if base in RESERVED else ""), arg_taken)
         variables[var] = name
         arg_taken.add(name)
-    return Names(parameters=parameters, functions=functions, tasks=tasks, variables=variables)
+    # A step that changes a variable in place both loads and saves it: its input argument
+    # then needs a name of its own (the output keeps the pipeline-wide name).
+    inputs: dict[str, dict[str, str]] = {}
+    for step in pipeline.steps:
+        step_taken = set(RESERVED) | set(parameters.values())
+        step_taken |= {variables[v] for v in _step_variables(step)}
+        per_step: dict[str, str] = {}
+        for var, _producer in step.inputs:
+            name = variables[var]
+            if var in step.outputs:
+                name = _unique(name + "_in", step_taken)
+                step_taken.add(name)
+            per_step[var] = name
+        inputs[step.name] = per_step
+    return Names(
+        parameters=parameters, functions=functions, tasks=tasks, variables=variables, inputs=inputs
+    )
 
 
 def _conflicts(name: str, taken: set[str]) -> bool:
