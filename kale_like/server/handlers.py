@@ -1,7 +1,7 @@
 """Thin authenticated REST handlers under ``/kale-like/``: parse the body, confine paths to
 the server root, call ``kale_like.api`` (through ``verbs``), map domain errors to JSON.
 
-    POST analyze            {"path"} | {"notebook"}        -> the `kale-like analyze --format json` dict
+    POST analyze            {"path"} | {"notebook"}  -> the `kale-like analyze --format json` dict
     POST compile            {"path", "output_dir"?, "options"?}
     POST run                {"path" | "notebook", "parameters"?, "options"?} -> {"id"} (background)
     GET  runs               jobs of this server
@@ -37,10 +37,12 @@ class Forbidden(Exception):
     """A path outside the server root (or the run root)."""
 
 
-def confine(root: Path, rel: str, *, must_exist: bool = True) -> Path:
+def confine(root: Path, rel: Any, *, must_exist: bool = True) -> Path:
     """Resolve ``rel`` inside ``root``; absolute paths, ``..`` and symlink escapes -> Forbidden."""
     if not isinstance(rel, str) or not rel.strip():
-        raise UsageError("a notebook 'path' relative to the server root is required", kind="no-path")
+        raise UsageError(
+            "a notebook 'path' relative to the server root is required", kind="no-path"
+        )
     if rel.startswith(("/", "\\")) or os.path.isabs(rel) or (len(rel) > 1 and rel[1] == ":"):
         raise Forbidden(rel)
     if ".." in Path(rel).parts:
@@ -86,7 +88,7 @@ class KaleHandler(APIHandler):
         path = data.get("path")
         return str(confine(self.root, path)), path
 
-    def options(self, data: dict[str, Any]) -> dict[str, Any]:
+    def verb_options(self, data: dict[str, Any]) -> dict[str, Any]:
         opts = data.get("options") or {}
         if not isinstance(opts, dict):
             raise UsageError("'options' must be an object", kind="bad-options")
@@ -106,8 +108,16 @@ class KaleHandler(APIHandler):
         try:
             await coro
         except Forbidden as exc:
-            self.send(403, {"error": "forbidden", "message": f"path outside the server root: {exc}",
-                            "cell": None, "line": None, "diagnostics": []})
+            self.send(
+                403,
+                {
+                    "error": "forbidden",
+                    "message": f"path outside the server root: {exc}",
+                    "cell": None,
+                    "line": None,
+                    "diagnostics": [],
+                },
+            )
         except tornado.web.HTTPError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
@@ -145,7 +155,7 @@ class CompileHandler(KaleHandler):
             else:
                 raise UsageError("compile needs 'output_dir' or a notebook 'path'", kind="no-path")
             result = await self.in_thread(
-                verbs.compile_notebook, notebook, out, self.root, **self.options(data)
+                verbs.compile_notebook, notebook, out, self.root, **self.verb_options(data)
             )
             self.send(200, result)
 
@@ -158,7 +168,7 @@ class RunHandler(KaleHandler):
         async def work() -> None:
             data = self.body()
             notebook, path = self.notebook_arg(data)
-            options = self.options(data)
+            options = self.verb_options(data)
             if data.get("parameters"):
                 if not isinstance(data["parameters"], dict):
                     raise UsageError("'parameters' must be an object", kind="bad-parameters")
@@ -185,7 +195,7 @@ class VerbJobHandler(KaleHandler):
         async def work() -> None:
             data = self.body()
             notebook, path = self.notebook_arg(data)
-            options, root, run_root, verb = self.options(data), self.root, self.run_root, self.verb
+            options, root, run_root, verb = self.verb_options(data), self.root, self.run_root, self.verb
             hints = data.get("hints") if isinstance(data.get("hints"), dict) else {}
             job = self.jobs.submit(
                 verb,

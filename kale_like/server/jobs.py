@@ -100,7 +100,9 @@ class JobContext:
             for name in names:
                 self._job.steps.setdefault(name, StepState())
 
-    def step(self, name: str, status: str, seconds: float = 0.0, message: str | None = None) -> None:
+    def step(
+        self, name: str, status: str, seconds: float = 0.0, message: str | None = None
+    ) -> None:
         with self._lock:
             state = self._job.steps.setdefault(name, StepState())
             if status == "running" and state.started is None:

@@ -104,6 +104,9 @@ def compile_notebook(notebook: Any, output_dir: Path, root: Path, **options: Any
     out = to_jsonable(result, root)
     if not isinstance(out, dict):
         out = {"result": out}
+    for key in ("dsl", "yaml"):
+        if isinstance(out.get(key), str):
+            out[key] = _relative(Path(out[key]), root)
     out["output_dir"] = _relative(output_dir, root)
     return out
 
@@ -150,7 +153,11 @@ def pipeline_steps(notebook: Any) -> list[str]:
 
 
 def run_job(
-    ctx: JobContext, notebook: Any, root: Path, run_root: Path, report_url: Callable[[str], str],
+    ctx: JobContext,
+    notebook: Any,
+    root: Path,
+    run_root: Path,
+    report_url: Callable[[str], str],
     **options: Any,
 ) -> dict[str, Any]:
     """Run the notebook with the local engine; the result carries report links."""

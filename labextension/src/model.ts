@@ -187,7 +187,10 @@ export function diagnosticsByCell(
     out.set(d.cell, list);
   };
   for (const d of analysis?.diagnostics ?? []) {
-    add(d);
+    // Info findings (inferred edges...) stay in the panel; cells show what needs action.
+    if (d.severity !== 'info') {
+      add(d);
+    }
   }
   if (error) {
     for (const d of error.diagnostics ?? []) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ def jp_server_config() -> dict[str, Any]:
 
 def make_notebook(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:
     nb = v4.new_notebook(
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        }
     )
     for source, tags in cells:
         cell = v4.new_code_cell(source)
@@ -91,3 +94,263 @@ async def test_every_get_needs_auth(jp_fetch: Any, parts: tuple[str, ...]) -> No
 async def test_cancel_needs_auth(jp_fetch: Any) -> None:
     code, _ = await post(jp_fetch, "runs/abc123/cancel", {}, headers=NO_AUTH)
     assert code == 403
+
+
+async def test_analyze_by_path_matches_the_cli_json(jp_fetch: Any, jp_root_dir: Path) -> None:
+    path = write(jp_root_dir, "sub/nb.ipynb", make_notebook(*GOOD))
+    code, body = await post(jp_fetch, "analyze", {"path": "sub/nb.ipynb"})
+    assert code == 200
+    assert body == json.loads(json.dumps(api.analyze(str(path))))
+    assert [s["name"] for s in body["steps"]] == ["load", "summarize"]
+    assert body["steps"][1]["inputs"] == {"xs": "load"}
+
+
+async def test_analyze_unsaved_notebook_json(jp_fetch: Any, jp_root_dir: Path) -> None:
+    nb = make_notebook(*GOOD)
+    nb.cells[3].metadata["tags"] = ["step:summarize"]  # no prev: the data edge is inferred
+    code, body = await post(jp_fetch, "analyze", {"notebook": nb})
+    assert code == 200
+    assert body["steps"][1]["after"] == ["load"]
+    assert body["pipeline"]["parameters"]["n"] == {"type": "int", "default": 4}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../outside.ipynb", "sub/../../outside.ipynb", "/etc/passwd", "link/outside.ipynb"],
+)
+async def test_paths_outside_the_root_are_forbidden(
+    jp_fetch: Any, jp_root_dir: Path, tmp_path: Path, path: str
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write(outside, "outside.ipynb", make_notebook(*GOOD))
+    write(jp_root_dir.parent, "outside.ipynb", make_notebook(*GOOD))
+    (jp_root_dir / "sub").mkdir(exist_ok=True)
+    os.symlink(outside, jp_root_dir / "link")
+    for verb in ("analyze", "compile", "run"):
+        code, body = await post(jp_fetch, verb, {"path": path})
+        assert code == 403, (verb, body)
+        assert body["error"] == "forbidden"
+
+
+async def test_compile_output_dir_outside_the_root_is_forbidden(
+    jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+    code, _ = await post(jp_fetch, "compile", {"path": "nb.ipynb", "output_dir": "../out"})
+    assert code == 403
+    assert not (jp_root_dir.parent / "out").exists()
+
+
+async def test_missing_notebook_is_404(jp_fetch: Any) -> None:
+    code, _ = await post(jp_fetch, "analyze", {"path": "nope.ipynb"})
+    assert code == 404
+
+
+async def test_bad_tag_is_400_with_the_cell(jp_fetch: Any, jp_root_dir: Path) -> None:
+    nb = make_notebook(*GOOD)
+    nb.cells[3].metadata["tags"] = ["step:Bad-Name"]
+    code, body = await post(jp_fetch, "analyze", {"notebook": nb})
+    assert code == 400
+    assert body["error"] == "invalid-step-name"
+    assert body["cell"] == 3
+    assert "Bad-Name" in body["message"]
+    assert isinstance(body["diagnostics"], list)
+
+
+async def test_syntax_error_is_400_with_diagnostics(jp_fetch: Any, jp_root_dir: Path) -> None:
+    write(jp_root_dir, "bad.ipynb", make_notebook(("x = = 1", ["step:a"])))
+    code, body = await post(jp_fetch, "compile", {"path": "bad.ipynb"})
+    assert code == 400
+    assert body["cell"] == 0 or any(d["cell"] == 0 for d in body["diagnostics"])
+    assert not (jp_root_dir / "bad_pipeline").exists()
+
+
+@pytest.mark.parametrize(
+    "body", ["not json", json.dumps([1, 2]), json.dumps({"notebook": "x"}), json.dumps({})]
+)
+async def test_malformed_requests_are_400(jp_fetch: Any, body: str) -> None:
+    try:
+        await jp_fetch("kale-like", "analyze", method="POST", body=body)
+    except HTTPClientError as exc:
+        assert exc.code == 400
+        assert json.loads(exc.response.body)["error"]  # type: ignore[union-attr]
+    else:
+        pytest.fail("accepted a malformed request")
+
+
+async def test_not_a_notebook_is_400(jp_fetch: Any, jp_root_dir: Path) -> None:
+    (jp_root_dir / "junk.ipynb").write_text("{not json")
+    code, body = await post(jp_fetch, "analyze", {"path": "junk.ipynb"})
+    assert code == 400
+    assert body["message"]
+
+
+async def test_compile_writes_dsl_and_yaml(jp_fetch: Any, jp_root_dir: Path) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+    code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb", "output_dir": "out"})
+    assert code == 200, body
+    assert (jp_root_dir / body["dsl"]).is_file()
+    assert (jp_root_dir / body["yaml"]).is_file()
+    assert body["dsl"].startswith("out/")
+
+
+async def wait_job(jp_fetch: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        code, raw = await get(jp_fetch, "runs", job_id)
+        assert code == 200
+        status = json.loads(raw)
+        if status["status"] in ("succeeded", "failed", "cancelled"):
+            return status
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.2)
+
+
+async def test_run_in_background_with_step_states_metrics_and_reports(
+    jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+    code, started = await post(jp_fetch, "run", {"path": "nb.ipynb", "parameters": {"n": 5}})
+    assert code == 202
+    status = await wait_job(jp_fetch, started["id"])
+    assert status["status"] == "succeeded", status
+    assert set(status["steps"]) == {"load", "summarize"}
+    assert all(s["status"] in ("succeeded", "cached") for s in status["steps"].values())
+    # Ground truth: the notebook top to bottom with n = 5.
+    import math
+
+    expected = sum(math.sqrt(i) for i in range(5))
+    assert status["result"]["metrics"]["total"] == pytest.approx(expected)
+    url = status["result"]["steps"]["summarize"]["report_url"]
+    assert "/kale-like/reports/" in url
+    code, report = await get(jp_fetch, "reports", url.split("/kale-like/reports/", 1)[1])
+    assert code == 200
+    assert b"total" in report
+
+
+async def test_reports_outside_the_run_root_are_refused(jp_fetch: Any, jp_root_dir: Path) -> None:
+    (jp_root_dir / "secret.html").write_text("secret")
+    code, _ = await get(jp_fetch, "reports", "..", "..", "secret.html")
+    assert code in (403, 404)
+    code, _ = await get(jp_fetch, "reports", "nope", "report.html")
+    assert code == 404
+
+
+async def test_run_of_a_failing_step_reports_the_cell(jp_fetch: Any, jp_root_dir: Path) -> None:
+    nb = make_notebook(("x = 1", ["step:a"]), ("y = x / 0", ["step:b"]))
+    write(jp_root_dir, "fail.ipynb", nb)
+    _, started = await post(jp_fetch, "run", {"path": "fail.ipynb"})
+    status = await wait_job(jp_fetch, started["id"])
+    assert status["status"] == "failed"
+    assert status["steps"]["b"]["status"] == "failed"
+    assert status["result"]["steps"]["b"]["cell"] == 1
+    assert "ZeroDivisionError" in status["result"]["steps"]["b"]["error"]
+
+
+async def test_unknown_job_is_404(jp_fetch: Any) -> None:
+    code, _ = await get(jp_fetch, "runs", "0123456789ab")
+    assert code == 404
+
+
+async def test_cancel_a_running_job(
+    jp_fetch: Any, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+
+    def slow_run(notebook: str, *, progress: Any, **kw: Any) -> RunResult:
+        # A run that keeps reporting progress until cancelled (the cancel lands in progress).
+        for _ in range(600):
+            progress(RunEvent("r1", "load", "running"))
+            time.sleep(0.05)
+        return RunResult("r1", "succeeded", steps={"load": StepResult("load", "succeeded")})
+
+    monkeypatch.setattr(api, "run", slow_run)
+    _, started = await post(jp_fetch, "run", {"path": "nb.ipynb"})
+    await asyncio.sleep(0.3)
+    code, _ = await post(jp_fetch, f"runs/{started['id']}/cancel", {})
+    assert code == 202
+    status = await wait_job(jp_fetch, started["id"], timeout=10)
+    assert status["status"] == "cancelled"
+    assert status["steps"]["load"]["status"] == "cancelled"
+
+
+async def test_domain_errors_map_to_status_codes(
+    jp_fetch: Any, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kale_like.errors import EnvironmentProblem
+
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+
+    def no_kfp(*a: Any, **k: Any) -> Any:
+        raise EnvironmentProblem("KFP is unreachable", kind="kfp-unreachable", fix="start it")
+
+    monkeypatch.setattr(api, "compile", no_kfp)
+    code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb"})
+    assert code == 503
+    assert body["error"] == "kfp-unreachable"
+    assert body["fix"] == "start it"
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api, "compile", broken)
+    code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb"})
+    assert code == 500
+    assert body["error"] == "internal"
+
+    def bad(*a: Any, **k: Any) -> Any:
+        raise TagError("bad tag", kind="unknown-tag", cell=2)
+
+    monkeypatch.setattr(api, "compile", bad)
+    code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb"})
+    assert (code, body["cell"]) == (400, 2)
+
+
+async def test_unknown_options_are_400_with_the_valid_ones(
+    jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+    code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb", "options": {"colour": 1}})
+    assert code == 400
+    assert body["error"] == "unknown-option"
+    assert "pipeline_name" in body["fix"]
+
+
+@pytest.mark.parametrize("verb", ["build", "deploy", "sweep"])
+async def test_long_verbs_run_as_jobs_with_their_options(
+    jp_fetch: Any, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch, verb: str
+) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+    seen: dict[str, Any] = {}
+
+    def fake(
+        notebook: str,
+        *,
+        registry: str | None = None,
+        host: str | None = None,
+        params: Any = None,
+        progress: Any = None,
+    ) -> dict[str, Any]:
+        seen.update(notebook=notebook, registry=registry, host=host, params=params)
+        return {"ok": True}
+
+    monkeypatch.setattr(api, verb, fake)
+    _, started = await post(
+        jp_fetch,
+        verb,
+        {
+            "path": "nb.ipynb",
+            "options": {"params": {"n": "choice:1,2"}},
+            "hints": {"registry": "localhost:5000", "host": "http://kfp", "unrelated": 1},
+        },
+    )
+    status = await wait_job(jp_fetch, started["id"])
+    assert status["status"] == "succeeded", status
+    assert status["result"] == {"ok": True}
+    assert seen == {
+        "notebook": str(jp_root_dir / "nb.ipynb"),
+        "registry": "localhost:5000",
+        "host": "http://kfp",
+        "params": {"n": "choice:1,2"},
+    }

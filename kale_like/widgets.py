@@ -1,0 +1,260 @@
+"""An ipywidgets deploy panel for any Jupyter front end (classic notebook, VS Code, lab):
+
+    from kale_like.widgets import DeployPanel
+    DeployPanel("notebook.ipynb")
+
+Run locally (with parameters), compile, and sweep, with per-step progress and metrics.
+Everything goes through ``kale_like.api``; the work runs in a background thread so the
+front end stays responsive.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import api
+from .errors import KaleError
+from .results import RunEvent
+
+_STATUS_COLOURS = {
+    "pending": "#757575",
+    "running": "#e65100",
+    "cached": "#0277bd",
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "skipped": "#757575",
+}
+
+
+def _widgets() -> Any:
+    try:
+        import ipywidgets
+    except ImportError:
+        from .errors import missing_extra
+
+        raise missing_extra("ipywidgets", "lab", "the deploy panel") from None
+    return ipywidgets
+
+
+def steps_table(steps: dict[str, dict[str, Any]]) -> str:
+    """Per-step status and elapsed time as an HTML table (pure, escaped)."""
+    rows = []
+    for name, st in steps.items():
+        status = str(st.get("status", "pending"))
+        colour = _STATUS_COLOURS.get(status, "#000")
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td>"
+            f'<td style="color:{colour}">{html.escape(status)}</td>'
+            f"<td>{float(st.get('seconds', 0.0)):.1f} s</td></tr>"
+        )
+    return (
+        '<table class="kale-widget-steps"><tr><th>Step</th><th>Status</th><th>Time</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def metrics_html(metrics: dict[str, Any]) -> str:
+    items = "".join(
+        f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in metrics.items()
+    )
+    return f"<ul>{items}</ul>" if items else ""
+
+
+class DeployPanel:
+    """Run/compile/sweep buttons, parameters, per-step progress and metrics for a notebook."""
+
+    def __init__(
+        self,
+        notebook: str | Path,
+        *,
+        run_root: str | Path | None = None,
+        output_dir: str | Path | None = None,
+    ) -> None:
+        w = _widgets()
+        self.notebook = Path(notebook)
+        self.run_root = run_root
+        self.output_dir = Path(output_dir) if output_dir else self.notebook.with_suffix("")
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._steps: dict[str, dict[str, Any]] = {}
+        self.result: Any = None
+
+        self.status = w.HTML(value="")
+        self.status.add_class("kale-widget-status")
+        self.progress = w.HTML(value="")
+        self.metrics = w.HTML(value="")
+        self.metrics.add_class("kale-widget-metrics")
+        self.params: dict[str, Any] = {}
+        self.sweep_specs: dict[str, Any] = {}
+        self.objective = w.Dropdown(description="Objective", options=[])
+        self.trials = w.BoundedIntText(value=4, min=1, max=1000, description="Trials")
+        param_rows = self._parameter_widgets(w)
+
+        self.run_button = w.Button(
+            description="Run locally",
+            button_style="primary",
+            tooltip="Run the pipeline with the local engine",
+        )
+        self.compile_button = w.Button(description="Compile", tooltip="Write the KFP DSL and YAML")
+        self.sweep_button = w.Button(description="Sweep", tooltip="Sweep the parameters")
+        self.run_button.on_click(lambda _: self.run())
+        self.compile_button.on_click(lambda _: self.compile())
+        self.sweep_button.on_click(lambda _: self.sweep())
+        buttons = w.HBox([self.run_button, self.compile_button, self.sweep_button])
+        title = w.HTML(value=f"<b>Pipeline</b> <code>{html.escape(str(self.notebook))}</code>")
+        self.widget = w.VBox(
+            [title, *param_rows, buttons, self.status, self.progress, self.metrics]
+        )
+        self.widget.add_class("kale-widget")
+
+    # -- building -------------------------------------------------------------------------
+    def _parameter_widgets(self, w: Any) -> list[Any]:
+        try:
+            analysis = api.analyze(str(self.notebook))
+        except KaleError as exc:
+            self._show_error(exc)
+            return []
+        rows = []
+        for name, info in analysis["pipeline"]["parameters"].items():
+            default = info.get("default")
+            self.params[name] = w.Text(value=repr(default), description=name)
+            self.sweep_specs[name] = w.Text(
+                value="", placeholder="choice:a,b · range:1:10:1", description="sweep"
+            )
+            rows.append(w.HBox([self.params[name], self.sweep_specs[name]]))
+        self.objective.options = list(analysis["pipeline"]["metrics"])
+        if rows:
+            rows.append(w.HBox([self.objective, self.trials]))
+        return rows
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # -- state ----------------------------------------------------------------------------
+    def _parameters(self) -> dict[str, Any]:
+        """Parameter values as typed by the user (Python literals; strings kept as text)."""
+        import ast
+
+        out: dict[str, Any] = {}
+        for name, box in self.params.items():
+            text = box.value.strip()
+            try:
+                out[name] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                out[name] = text
+        return out
+
+    def _set_status(self, text: str, colour: str = "#000") -> None:
+        self.status.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+
+    def _show_error(self, exc: BaseException) -> None:
+        where = ""
+        if isinstance(exc, KaleError) and exc.cell is not None:
+            where = f" (cell {exc.cell})"
+        self._set_status(f"failed{where}: {exc}", _STATUS_COLOURS["failed"])
+
+    def _on_event(self, event: RunEvent) -> None:
+        if event.step is None:
+            return
+        with self._lock:
+            self._steps[event.step] = {"status": event.status, "seconds": event.seconds}
+            self.progress.value = steps_table(self._steps)
+
+    def _start(self, label: str, work: Any, wait: bool) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._set_status(f"busy: wait for the current job before {label}")
+            return
+        self._steps = {}
+        self.progress.value = ""
+        self.metrics.value = ""
+        self._set_status(f"{label}: running…", _STATUS_COLOURS["running"])
+        started = time.time()
+
+        def target() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - shown in the panel, never lost
+                self._show_error(exc)
+            else:
+                if not self.status.value.startswith('<span style="color:#c62828'):
+                    self._set_status(
+                        f"{label}: succeeded in {time.time() - started:.1f} s",
+                        _STATUS_COLOURS["succeeded"],
+                    )
+
+        self._thread = threading.Thread(target=target, name=f"kale-like-{label}", daemon=True)
+        self._thread.start()
+        if wait:
+            self._thread.join()
+
+    # -- actions --------------------------------------------------------------------------
+    def run(self, wait: bool = False) -> None:
+        """Run the notebook with the local engine."""
+
+        def work() -> None:
+            result = api.run(
+                str(self.notebook),
+                parameters=self._parameters(),
+                progress=self._on_event,
+                run_root=self.run_root,
+            )
+            self.result = result
+            self._steps = {n: s.to_json() for n, s in result.steps.items()}
+            self.progress.value = steps_table(self._steps)
+            self.metrics.value = metrics_html(result.metrics)
+            if result.status != "succeeded":
+                failed = result.failed_step
+                detail = f" in step {failed.name}: {failed.error}" if failed else ""
+                where = f" (cell {failed.cell})" if failed and failed.cell is not None else ""
+                self._set_status(f"run {result.status}{detail}{where}", _STATUS_COLOURS["failed"])
+
+        self._start("run", work, wait)
+
+    def compile(self, wait: bool = False) -> None:
+        """Compile to ``<notebook>/`` next to the notebook (DSL + IR YAML)."""
+
+        def work() -> None:
+            result = api.compile(str(self.notebook), self.output_dir)
+            self.result = result
+            self.metrics.value = (
+                f"DSL: <code>{html.escape(str(result.dsl_path))}</code><br>"
+                f"YAML: <code>{html.escape(str(result.yaml_path))}</code>"
+            )
+
+        self._start("compile", work, wait)
+
+    def sweep(self, wait: bool = False) -> None:
+        """Sweep the parameters with a non-empty spec, optimizing the chosen metric."""
+        space = {n: box.value.strip() for n, box in self.sweep_specs.items() if box.value.strip()}
+
+        def work() -> None:
+            if not space:
+                raise KaleError("give a sweep spec for at least one parameter", kind="usage")
+            result = api.sweep(
+                str(self.notebook),
+                params=space,
+                objective=self.objective.value or None,
+                trials=self.trials.value,
+                run_root=self.run_root,
+            )
+            self.result = result
+            data = result.to_json()
+            rows = "".join(
+                f"<tr><td>{html.escape(str(t['parameters']))}</td>"
+                f"<td>{html.escape(str(t['objective']))}</td><td>{html.escape(t['status'])}</td></tr>"
+                for t in data["trials"]
+            )
+            best = data.get("best")
+            self.metrics.value = (
+                f"<table><tr><th>parameters</th><th>objective</th><th>status</th></tr>{rows}</table>"
+                + (f"<p><b>best</b>: {html.escape(str(best))}</p>" if best else "")
+            )
+
+        self._start("sweep", work, wait)

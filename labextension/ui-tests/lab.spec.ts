@@ -1,0 +1,140 @@
+/**
+ * The JupyterLab experience end to end, in a real lab: cell editor -> tags, live DAG with
+ * variables, Run locally with per-step progress and metrics, diagnostics next to a cell with a
+ * bad tag, and the ipywidgets panel. The notebooks are written by tests/browser/test_lab.py.
+ */
+import { expect, Locator, Page, test } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
+
+const ROOT = process.env.KALE_LIKE_ROOT ?? '';
+const SHOTS = path.resolve(__dirname, '..', '..', 'test-output', 'screenshots');
+
+test.describe.configure({ mode: 'serial' });
+
+async function openNotebook(page: Page, name: string): Promise<void> {
+  await page.goto(`lab/tree/${name}?reset`);
+  await expect(page.locator('.jp-NotebookPanel .jp-Cell').first()).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator('.jp-NotebookPanel .jp-Cell .kale-cell-editor').first()).toBeVisible();
+}
+
+async function openPanel(page: Page): Promise<Locator> {
+  const panel = page.locator('#kale-like-panel');
+  if (!(await panel.isVisible())) {
+    await page.locator('.jp-SideBar .lm-TabBar-tab[data-id="kale-like-panel"]').click();
+  }
+  await expect(panel).toBeVisible();
+  return panel;
+}
+
+function cell(page: Page, index: number): Locator {
+  return page.locator('.jp-NotebookPanel:visible .jp-Notebook .jp-Cell').nth(index);
+}
+
+function savedTags(name: string): string[][] {
+  const nb = JSON.parse(fs.readFileSync(path.join(ROOT, name), 'utf-8'));
+  return nb.cells.map((c: any) => c.metadata?.tags ?? []);
+}
+
+async function save(page: Page): Promise<void> {
+  await page.locator('.jp-NotebookPanel:visible .jp-Notebook').press('Control+s');
+  await expect(page.locator('.jp-NotebookPanel:visible .jp-mod-dirty')).toHaveCount(0);
+}
+
+test('tag a cell as a new step, see the DAG, run locally', async ({ page }) => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await openNotebook(page, 'pipeline.ipynb');
+  const panel = await openPanel(page);
+  // The analysis of the notebook as written: load -> report.
+  await expect(panel.locator('.kale-dag-node[data-step="load"]')).toBeVisible();
+  await expect(panel.locator('.kale-dag-edge[data-from="load"][data-to="report"]')).toBeVisible();
+
+  // Cell 3 joins `load`; make it the step `summarize` through the cell editor.
+  const target = cell(page, 3);
+  await target.locator('select.kale-kind').selectOption('step');
+  const name = target.locator('input.kale-step-name');
+  await name.fill('summarize');
+  await name.press('Enter');
+
+  // The DAG follows (debounced analysis of the unsaved notebook) with the right variables.
+  const edge = panel.locator('.kale-dag-edge[data-from="summarize"][data-to="report"]');
+  await expect(edge).toHaveAttribute('data-variables', 'biggest,total');
+  await expect(panel.locator('.kale-dag-edge[data-from="load"][data-to="summarize"]')).toHaveAttribute(
+    'data-variables',
+    'xs'
+  );
+  await expect(target).toHaveClass(/kale-step-cell/);
+  await target.screenshot({ path: path.join(SHOTS, 'cell-editor.png') });
+
+  // The tags the CLI reads are in the saved notebook.
+  await save(page);
+  expect(savedTags('pipeline.ipynb')[3]).toEqual(['step:summarize']);
+
+  // Run locally: every step succeeds and the metric appears.
+  await panel.getByRole('button', { name: 'Deploy: run locally' }).click();
+  const header = panel.locator('.kale-job-header');
+  await expect(header).toHaveAttribute('data-status', 'succeeded', { timeout: 90_000 });
+  const rows = panel.locator('table.kale-steps tr[data-step]');
+  await expect(rows).toHaveCount(3);
+  for (const step of ['load', 'summarize', 'report']) {
+    await expect(panel.locator(`tr[data-step="${step}"]`)).toHaveAttribute('data-status', /succeeded|cached/);
+    await expect(panel.locator(`tr[data-step="${step}"] a`)).toHaveAttribute('href', /kale-like\/reports\//);
+  }
+  await expect(panel.locator('dd[data-metric="ratio"]')).toHaveText('1.875');
+  await panel.screenshot({ path: path.join(SHOTS, 'panel.png') });
+  await page.screenshot({ path: path.join(SHOTS, 'lab.png') });
+
+  // A step report opens from its link (served by the extension from the run root).
+  const href = await panel.locator('tr[data-step="report"] a').getAttribute('href');
+  const report = await page.request.get(href!);
+  expect(report.status()).toBe(200);
+  expect(await report.text()).toContain('ratio');
+});
+
+test('a bad tag shows its diagnostic next to the cell', async ({ page }) => {
+  await openNotebook(page, 'pipeline.ipynb');
+  const panel = await openPanel(page);
+  const target = cell(page, 3);
+  const name = target.locator('input.kale-step-name');
+  await name.fill('Bad-Name');
+  await name.press('Enter');
+  const diagnostic = target.locator('.kale-cell-diagnostics .kale-diagnostic[data-kind="invalid-step-name"]');
+  await expect(diagnostic).toBeVisible();
+  await expect(diagnostic).toContainText('Bad-Name');
+  await expect(panel.locator('.kale-diagnostics .kale-diagnostic[data-kind="invalid-step-name"]')).toBeVisible();
+  await target.screenshot({ path: path.join(SHOTS, 'cell-diagnostic.png') });
+  // Fixing the name clears it.
+  await name.fill('summarize');
+  await name.press('Enter');
+  await expect(diagnostic).toHaveCount(0);
+  await expect(panel.locator('.kale-dag-node[data-step="summarize"]')).toBeVisible();
+});
+
+test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ page }) => {
+  await openNotebook(page, 'pipeline.ipynb');
+  const panel = await openPanel(page);
+  const toggle = panel.getByRole('button', { name: 'More deploy actions' });
+  await toggle.focus();
+  await toggle.press('ArrowDown');
+  const menu = panel.getByRole('menu', { name: 'Deploy actions' });
+  await expect(menu).toBeVisible();
+  await expect(menu.getByRole('menuitem', { name: 'Run locally' })).toBeFocused();
+  await page.keyboard.press('ArrowDown');
+  await expect(menu.getByRole('menuitem', { name: 'Compile' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(menu).toBeHidden();
+  await expect(toggle).toBeFocused();
+});
+
+test('the ipywidgets panel renders and starts a local run', async ({ page }) => {
+  await openNotebook(page, 'widgets.ipynb');
+  await cell(page, 0).locator('.jp-InputArea-editor').click();
+  await page.keyboard.press('Shift+Enter');
+  const runButton = page.locator('.widget-button', { hasText: 'Run locally' });
+  await expect(runButton).toBeVisible({ timeout: 90_000 });
+  await runButton.click();
+  const status = page.locator('.kale-widget-status');
+  await expect(status).toContainText('succeeded', { timeout: 90_000 });
+  await expect(page.locator('.kale-widget-metrics')).toContainText('1.875');
+  await page.locator('.jp-OutputArea-output').first().screenshot({ path: path.join(SHOTS, 'widgets.png') });
+});

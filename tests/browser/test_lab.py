@@ -1,0 +1,182 @@
+"""The JupyterLab extension in a real browser: start `jupyter lab` on 127.0.0.1 with the built
+extension, run the Playwright specs of labextension/ui-tests in Debian's headless Chromium.
+
+Skipped (with the reason) when Chromium, the built extension or the node packages are
+missing, unless KALE_LIKE_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat import v4
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("KALE_LIKE_CHROMIUM", "/usr/bin/chromium")
+PLAYWRIGHT = ROOT / "node_modules" / ".bin" / "playwright"
+LABEXTENSION = ROOT / "kale_like" / "labextension" / "package.json"
+OUTPUT = ROOT / "test-output"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+    if not LABEXTENSION.exists():
+        return "the JupyterLab extension is not built (jlpm build)"
+    if not PLAYWRIGHT.exists():
+        return "node packages are not installed (jlpm install)"
+    if shutil.which("node") is None:
+        return "node is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def requirements() -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    if os.environ.get("KALE_LIKE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests required but cannot run: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def code(source: str, *tags: str) -> nbformat.NotebookNode:
+    cell = v4.new_code_cell(source)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+
+
+def pipeline_notebook() -> nbformat.NotebookNode:
+    """load -> report, with cell 3 joining `load` until the test makes it a step."""
+    return v4.new_notebook(
+        metadata={**KERNEL, "kubeflow_notebook": {"pipeline_name": "browser-test"}},
+        cells=[
+            code("import math", "imports"),
+            code("n = 5", "pipeline-parameters"),
+            code("xs = [i * i for i in range(n)]", "step:load"),
+            code("total = sum(xs)\nbiggest = max(xs)"),
+            code("ratio = total / biggest", "step:report"),
+            code("print(ratio)", "pipeline-metrics"),
+        ],
+    )
+
+
+def widgets_notebook() -> nbformat.NotebookNode:
+    return v4.new_notebook(
+        metadata=KERNEL,
+        cells=[code('from kale_like.widgets import DeployPanel\nDeployPanel("pipeline.ipynb")')],
+    )
+
+
+@pytest.fixture(scope="module")
+def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    root.mkdir()
+    nbformat.write(pipeline_notebook(), root / "pipeline.ipynb")
+    nbformat.write(widgets_notebook(), root / "widgets.ipynb")
+    # User settings: no news/update toast over the UI.
+    settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+    }
+    log = (base / "lab.log").open("w")
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "kale-like/runs", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.flush()
+                pytest.fail(
+                    "jupyter lab did not start with the kale-like server extension:\n"
+                    + (base / "lab.log").read_text()[-3000:]
+                )
+            time.sleep(0.5)
+        yield {"url": url, "root": str(root), "log": str(base / "lab.log")}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
+    """All Playwright specs pass (cell editor, DAG, run, diagnostics, keyboard, widgets)."""
+    env = {
+        **os.environ,
+        "KALE_LIKE_LAB_URL": lab["url"],
+        "KALE_LIKE_ROOT": lab["root"],
+        "KALE_LIKE_CHROMIUM": CHROMIUM,
+        "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+    }
+    proc = subprocess.run(
+        [str(PLAYWRIGHT), "test", "-c", "labextension/ui-tests/playwright.config.ts"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        tail = Path(lab["log"]).read_text()[-2000:]
+        pytest.fail(
+            f"Playwright failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}\n"
+            f"--- jupyter lab log ---\n{tail}"
+        )
+    for shot in ("panel.png", "cell-editor.png", "cell-diagnostic.png", "widgets.png"):
+        assert (OUTPUT / "screenshots" / shot).stat().st_size > 1000, shot
