@@ -1,0 +1,29 @@
+"""The public surface of ``kale_like`` is explicit and pinned (a change here is deliberate)."""
+
+from __future__ import annotations
+
+import kale_like
+
+EXPECTED = {
+    "AnalysisError", "Diagnostic", "EnvironmentProblem", "InputError", "KaleError", "Metric",
+    "NotebookError", "Parameter", "Pipeline", "Prelude", "RunEvent", "RunFailed", "RunResult",
+    "Step", "StepResult", "StepSettings", "TagError", "UsageError", "__version__",
+    "analyze", "compile", "load_pipeline", "run", "verify",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(kale_like.__all__) == EXPECTED
+    assert len(kale_like.__all__) == len(set(kale_like.__all__))
+
+
+def test_every_name_resolves() -> None:
+    for name in ("AnalysisError", "Pipeline", "Step", "__version__", "analyze", "load_pipeline"):
+        assert getattr(kale_like, name) is not None
+
+
+def test_load_pipeline_is_the_api_verb() -> None:
+    from kale_like.api.analyze import analyze, load_pipeline
+
+    assert kale_like.load_pipeline is load_pipeline
+    assert kale_like.analyze is analyze
