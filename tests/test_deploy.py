@@ -410,3 +410,154 @@ def test_every_step_setting_arrives_in_the_uploaded_spec(server: KfpServer) -> N
     assert int(k8s["activeDeadlineSeconds"]) == 600
     # The plain step carries no platform settings.
     assert set(platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]) == {ex_name}
+
+
+# ------------------------------------------------- notebooks: corpus and tags end to end
+
+
+def _executor(
+    spec: dict[str, Any], platform: dict[str, Any], task: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(task, container, kubernetes settings) of a root task of the received spec."""
+    t = spec["root"]["dag"]["tasks"][task]
+    ex = spec["components"][t["componentRef"]["name"]]["executorLabel"]
+    k8s = (
+        platform.get("platforms", {})
+        .get("kubernetes", {})
+        .get("deploymentSpec", {})
+        .get("executors", {})
+        .get(ex, {})
+    )
+    return t, spec["deploymentSpec"]["executors"][ex]["container"], k8s
+
+
+def test_corpus_step_settings_reach_the_server(
+    server: KfpServer,
+    corpus_dir: Path,
+    manifest: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    entry = next(e for e in manifest if e["file"] == "22_step_settings.ipynb")
+    nb = corpus_dir / entry["file"]
+    before = nb.read_bytes()
+    assert cli(str(nb), "--host", server.url, "--watch", "--poll", "0") == 0
+    assert nb.read_bytes() == before  # the notebook is never modified
+    spec, platform = _received(server)
+    (run,) = server.runs.values()
+    assert run.steps == entry["steps"]  # every step of the notebook ran, in order
+    for step, expected in entry["step_settings"].items():
+        task, container, _ = _executor(spec, platform, step)
+        if "image" in expected:
+            assert container["image"] == expected["image"]
+        res = container.get("resources", {})
+        for resource, value in expected.get("limits", {}).items():
+            if resource == "cpu":
+                assert res["resourceCpuLimit"] == value
+            elif resource == "memory":
+                assert res["resourceMemoryLimit"] == value
+            else:
+                assert res["accelerator"]["resourceType"] == resource
+                assert res["accelerator"]["resourceCount"] == value
+        if "cache" in expected:
+            enabled = task.get("cachingOptions", {}).get("enableCache", False)
+            assert enabled is (expected["cache"] == "enabled")
+    assert "train: succeeded" in capsys.readouterr().err
+
+
+def _tagged_notebook(path: Path) -> Path:
+    # Plain nbformat-4 JSON: importing nbformat (jsonschema's format checkers) costs seconds.
+    def cell(src: str, *tags: str) -> dict[str, Any]:
+        return {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": f"c{len(cells)}",
+            "metadata": {"tags": list(tags)},
+            "outputs": [],
+            "source": src,
+        }
+
+    cells: list[dict[str, Any]] = []
+    for src, *tags in [
+        ("alpha = 0.5\nn = 3", "pipeline-parameters"),
+        ("data = list(range(n))", "step:prepare"),
+        (
+            "total = sum(data) * alpha",
+            "step:train",
+            "prev:prepare",
+            "request:cpu:250m",
+            "request:memory:512Mi",
+            "limit:cpu:1",
+            "limit:nvidia.com/gpu:2",
+            "toleration:gpu:true:NoSchedule",
+            "volume:data-pvc:/mnt/data",
+            "secret:db-creds:password:DB_PASSWORD",
+            "annotation:owner:alice",
+            "retry:2",
+            "timeout:900",
+            "cache:disabled",
+            "env:MODE=fast",
+            "node-selector:accel:a100",
+        ),
+        ("print(total)", "pipeline-metrics"),
+    ]:
+        cells.append(cell(src, *tags))
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "kubeflow_notebook": {
+                "pipeline_name": "settings-nb",
+                "experiment_name": "nb-exp",
+                "steps_defaults": [
+                    "label:team:ml",
+                    "limit:memory:1Gi",
+                    "node-selector:pool:general",
+                ],
+            },
+        },
+    }
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
+
+
+def test_tags_and_steps_defaults_reach_the_server(server: KfpServer, tmp_path: Path) -> None:
+    nb = _tagged_notebook(tmp_path / "tagged.ipynb")
+    assert cli(str(nb), "--host", server.url, "-p", "alpha", "2", "--watch", "--poll", "0") == 0
+    (pipe,) = server.pipelines.values()
+    assert pipe["display_name"] == "settings-nb"
+    (run,) = server.runs.values()
+    assert server.experiments[run.body["experiment_id"]]["display_name"] == "nb-exp"
+    assert run.body["runtime_config"]["parameters"] == {"alpha": 2}
+    spec, platform = _received(server)
+    # steps_defaults apply to every step.
+    for step in ("prepare", "train"):
+        _, container, k8s = _executor(spec, platform, step)
+        assert container["resources"]["resourceMemoryLimit"] == "1Gi"
+        assert k8s["podMetadata"]["labels"] == {"team": "ml"}
+        assert k8s["nodeSelector"]["labels"]["pool"] == "general"
+    task, container, k8s = _executor(spec, platform, "train")
+    res = container["resources"]
+    assert (res["resourceCpuRequest"], res["resourceMemoryRequest"]) == ("250m", "512Mi")
+    assert res["resourceCpuLimit"] == "1"
+    assert (res["accelerator"]["resourceType"], res["accelerator"]["resourceCount"]) == (
+        "nvidia.com/gpu",
+        "2",
+    )
+    assert {"name": "MODE", "value": "fast"} in container["env"]
+    assert k8s["nodeSelector"]["labels"] == {"pool": "general", "accel": "a100"}
+    assert k8s["tolerations"] == [
+        {"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    assert [
+        (m["pvcNameParameter"]["runtimeValue"]["constant"], m["mountPath"]) for m in k8s["pvcMount"]
+    ] == [("data-pvc", "/mnt/data")]
+    assert k8s["secretAsEnv"][0]["keyToEnv"] == [{"secretKey": "password", "envVar": "DB_PASSWORD"}]
+    assert k8s["podMetadata"]["annotations"] == {"owner": "alice"}
+    assert int(k8s["activeDeadlineSeconds"]) == 900
+    assert task["retryPolicy"]["maxRetryCount"] == 2
+    assert task.get("cachingOptions", {}).get("enableCache", False) is False
+    # The secret travels by reference: its name and key only.
+    assert "db-creds" in server.uploaded()[0].raw and "DB_PASSWORD" in server.uploaded()[0].raw
