@@ -17,7 +17,6 @@ from .analysis.walker import BlockFacts
 from .diagnostics import Diagnostic
 from .errors import AnalysisError, TagError
 from .notebook import Cell, NotebookSource
-from .tags import Tag
 
 SPECIAL_KINDS = ("imports", "functions", "pipeline-parameters", "injected-parameters",
                  "pipeline-metrics")
@@ -69,9 +68,10 @@ def layout(nb: NotebookSource, single_step_name: str) -> Layout:
         names = list(dict.fromkeys(t.name for t in cell.tags if t.kind == "step"))
         prevs = [(t.name, cell.index, t.text) for t in cell.tags if t.kind == "prev"]
         if len(names) > 1:
+            second = [t for t in cell.tags if t.kind == "step"][-1]
             raise TagError(
                 f"one cell names two steps ({', '.join(names)})", kind="conflicting-tags",
-                cell=cell.index, tag=_step_tag(cell).text if _step_tag(cell) else None,
+                cell=cell.index, tag=second.text,
                 path=nb.path, fix="split the cell, one step per cell",
             )
         if roles and (names or len({t.kind for t in roles}) > 1):
@@ -122,10 +122,6 @@ def layout(nb: NotebookSource, single_step_name: str) -> Layout:
     for s in ordered:
         s.cells.sort(key=lambda c: c.index)
     return Layout(ordered, special, skipped, implicit, diags)
-
-
-def _step_tag(cell: Cell) -> Tag | None:
-    return cell.first("step")
 
 
 def check_prev(lay: Layout, path: str | None = None) -> None:
@@ -262,9 +258,9 @@ def data_flow(
         reads += [(v, loc, True) for v, loc in f.soft_reads.items() if v not in f.reads]
         for v, loc, soft in reads:
             hist = history.get(v, [])
-            k = bisect.bisect_left(hist, (i, False)) - 1
-            if k >= 0:
-                j, alive = hist[k]
+            pos = bisect.bisect_left(hist, (i, False)) - 1
+            if pos >= 0:
+                j, alive = hist[pos]
                 if alive:
                     got[v] = steps[j]
                     locs[(s, v)] = loc
@@ -291,8 +287,8 @@ def data_flow(
         st: dict[str, str] = {}
         for kind in f.state_reads:
             idx = state_hist.get(kind, [])
-            k = bisect.bisect_left(idx, i) - 1
-            if k >= 0:
-                st[kind] = steps[idx[k]]
+            pos = bisect.bisect_left(idx, i) - 1
+            if pos >= 0:
+                st[kind] = steps[idx[pos]]
         state_in[s] = st
     return Flow(inputs, state_in, used_params, locs, diags)

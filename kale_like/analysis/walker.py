@@ -9,63 +9,23 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic
 from . import rules
-from .parse import parse_snippet
-
-Loc = tuple["int | None", "int | None"]
-
-
-@dataclass(frozen=True)
-class FuncFacts:
-    """What calling a function does to module globals."""
-
-    reads: frozenset[str] = frozenset()
-    writes: frozenset[str] = frozenset()  # rebound through `global`
-    mutates: frozenset[str] = frozenset()  # changed in place
-    params: tuple[str, ...] = ()
-    mutated_params: frozenset[str] = frozenset()
-    state_reads: frozenset[str] = frozenset()
-    state_writes: frozenset[str] = frozenset()
-    modules: frozenset[str] = frozenset()
+from .calls import CallRules
+from .facts import (
+    BlockFacts,
+    FuncFacts,
+    Loc,
+    Scope,
+    bound_names,
+    merge,
+    params_of,
+    target_names,
+)
 
 
-@dataclass
-class BlockFacts:
-    """Effects of a block of statements (a step, or a prelude cell)."""
-
-    reads: dict[str, Loc] = field(default_factory=dict)
-    soft_reads: dict[str, Loc] = field(default_factory=dict)  # `$x` in shell lines
-    writes: dict[str, Loc] = field(default_factory=dict)
-    deleted: dict[str, Loc] = field(default_factory=dict)
-    state_reads: dict[str, Loc] = field(default_factory=dict)
-    state_writes: dict[str, Loc] = field(default_factory=dict)
-    functions: dict[str, FuncFacts | None] = field(default_factory=dict)
-    modules: set[str] = field(default_factory=set)
-    imports: dict[str, str] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    star_import: bool = False
-    # function mode only
-    mutated_params: set[str] = field(default_factory=set)
-    mutates: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Scope:
-    locals: set[str]
-    globals: set[str]
-    params: tuple[str, ...]
-    is_class: bool = False
-
-
-_DYNAMIC = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
-_COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-
-
-class Walker:
+class Walker(CallRules):
     """Walks statements in execution order, tracking what is definitely defined."""
 
     def __init__(
@@ -73,7 +33,7 @@ class Walker:
         known: Mapping[str, FuncFacts | None] | None = None,
         modmap: Mapping[str, str] | None = None,
         fixed: Iterable[str] = (),
-        scope: _Scope | None = None,
+        scope: Scope | None = None,
         aliases: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.facts = BlockFacts()
@@ -470,7 +430,7 @@ class Walker:
             self.expr(gen.iter)
             if i == 0:
                 self.frames.append(frame)
-            frame.update(_target_names(gen.target))
+            frame.update(target_names(gen.target))
             for cond in gen.ifs:
                 self.expr(cond)
         for e in elts:
@@ -494,228 +454,6 @@ class Walker:
         self.defaults(node.args)
         return function_facts(node, self.modmap, frames=self.frames)
 
-    def e_Call(self, node: ast.Call) -> None:
-        if self.magic(node):
-            return
-        self.expr(node.func)
-        for a in node.args:
-            self.expr(a)
-        for k in node.keywords:
-            self.expr(k.value)
-        func = node.func
-        if (
-            isinstance(func, ast.Name)
-            and func.id in _DYNAMIC
-            and (func.id != "vars" or not node.args)
-            and func.id not in self.defined
-            and func.id not in self.facts.writes
-        ):
-            self.warn("dynamic-code", f"`{func.id}()` makes the analysis uncertain", node,
-                      fix="pass values through plain variables instead")
-        q = self.qualify(func)
-        if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
-            if func.id not in self.defined and func.id not in self.facts.writes:
-                q = func.id
-        if q:
-            reads, writes = rules.call_state(q)
-            if reads or writes:
-                self.state(reads, writes, node)
-            if q in rules.ARG_MUTATORS and node.args:
-                root = self.root(node.args[0])
-                if root:
-                    self.mutate(root, node)
-        for k in node.keywords:
-            if k.arg == "out":
-                for e in k.value.elts if isinstance(k.value, ast.Tuple) else [k.value]:
-                    root = self.root(e)
-                    if root:
-                        self.mutate(root, node)
-        if isinstance(func, ast.Attribute) and q is None:
-            inplace = any(
-                k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
-                for k in node.keywords
-            )
-            if func.attr not in rules.PURE_METHODS or inplace:
-                root = self.root(func.value)
-                if root:
-                    self.mutate(root, node)
-        if isinstance(func, ast.Name) and self.scope is None:
-            facts = self.lookup(func.id)
-            if facts is not None:
-                self.apply(self.resolve(func.id, facts), node, node.args, node.keywords)
-        if self.scope is None:
-            for a in [*node.args, *(k.value for k in node.keywords)]:
-                if isinstance(a, ast.Name) and a is not func:
-                    facts = self.lookup(a.id)
-                    if facts is not None:
-                        self.apply(self.resolve(a.id, facts), node, ())
-
-    def resolve(self, name: str, facts: FuncFacts) -> FuncFacts:
-        """A function's effects including those of the known functions it calls."""
-        seen = {name}
-        total = facts
-        todo = [facts]
-        while todo:
-            f = todo.pop()
-            for n in f.reads:
-                if n in seen:
-                    continue
-                seen.add(n)
-                g = self.lookup(n)
-                if g is not None:
-                    total = merge(total, g, keep_params=False)
-                    todo.append(g)
-        return total
-
-    def apply(
-        self,
-        facts: FuncFacts,
-        node: ast.AST | None,
-        args: Iterable[ast.expr],
-        keywords: Iterable[ast.keyword] = (),
-    ) -> None:
-        at = node if node is not None else ast.Pass(lineno=1)
-        for n in sorted(facts.reads):
-            self.read(n, at)
-        for n in sorted(facts.writes):
-            self.write(n, at, define=False)
-        for n in sorted(facts.mutates):
-            self.mutate(n, at)
-        self.state(facts.state_reads, facts.state_writes, at)
-        self.facts.modules |= facts.modules
-        if facts.mutated_params:
-            bound = dict(zip(facts.params, args, strict=False))
-            bound.update({k.arg: k.value for k in keywords if k.arg})
-            for p in facts.mutated_params:
-                if p in bound:
-                    root = self.root(bound[p])
-                    if root:
-                        self.mutate(root, at)
-
-    # ----------------------------------------------------------------- magics
-    def magic(self, node: ast.Call) -> bool:
-        f = node.func
-        if not (
-            isinstance(f, ast.Attribute)
-            and isinstance(f.value, ast.Call)
-            and isinstance(f.value.func, ast.Name)
-            and f.value.func.id == "get_ipython"
-        ):
-            return False
-        args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
-        strs = [a if isinstance(a, str) else "" for a in args]
-        if f.attr == "run_line_magic" and len(strs) >= 2:
-            name, arg = strs[0], strs[1]
-            if name in rules.CODE_LINE_MAGICS:
-                self.snippet(arg, node.lineno - 1)
-            elif name in ("env", "set_env"):
-                setting = name == "set_env" or "=" in arg or len(arg.split()) > 1
-                self.state(("os.environ",), ("os.environ",) if setting else (), node)
-            elif name in ("cd", "pushd", "popd"):
-                self.state(("cwd",), ("cwd",), node)
-            elif name in rules.DYNAMIC_MAGICS:
-                self.warn("dynamic-code", f"`%{name}` makes the analysis uncertain", node)
-            self.soft(arg, node)
-        elif f.attr == "run_cell_magic" and len(strs) >= 3:
-            name, line, body = strs[0], strs[1], strs[2]
-            if name in rules.CODE_CELL_MAGICS:
-                words = [w for w in line.split() if not w.startswith("-")]
-                self.snippet(body, node.lineno)
-                if name == "capture" and words and words[0].isidentifier():
-                    self.write(words[0], node)
-        elif f.attr in ("system", "getoutput") and strs:
-            self.soft(strs[0], node)
-        return True
-
-    def soft(self, text: str, node: ast.AST) -> None:
-        """``$name`` / ``{name}`` expansions in magics and shell lines."""
-        import re
-
-        for m in re.finditer(r"\$([A-Za-z_]\w*)|\{([A-Za-z_]\w*)", text):
-            name = m.group(1) or m.group(2)
-            if name not in self.defined and not self._local(name):
-                self.facts.soft_reads.setdefault(name, self.loc(node))
-
-    def snippet(self, code: str, offset: int) -> None:
-        module = parse_snippet(code)
-        if module is None:
-            return
-        saved = self.offset
-        self.offset = saved + offset
-        self.stmts(module.body)
-        self.offset = saved
-
-
-def _target_names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def merge(a: FuncFacts, b: FuncFacts, keep_params: bool = True) -> FuncFacts:
-    return FuncFacts(
-        reads=a.reads | b.reads,
-        writes=a.writes | b.writes,
-        mutates=a.mutates | b.mutates,
-        params=a.params,
-        mutated_params=a.mutated_params | (b.mutated_params if keep_params else frozenset()),
-        state_reads=a.state_reads | b.state_reads,
-        state_writes=a.state_writes | b.state_writes,
-        modules=a.modules | b.modules,
-    )
-
-
-def _bound_names(body: Iterable[ast.AST]) -> tuple[set[str], set[str]]:
-    """Names bound at this scope level, and names declared global/nonlocal."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            declared.update(node.names)
-            return
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-            for d in node.decorator_list:
-                visit(d)
-            return
-        if isinstance(node, ast.Lambda):
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            bound.add(node.id)
-        elif isinstance(node, ast.NamedExpr):
-            bound.add(node.target.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                if a.name != "*":
-                    bound.add(a.asname or a.name.split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound.add(node.rest)
-        if isinstance(node, _COMPS):
-            # Only walrus targets of a comprehension leak into this scope.
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.NamedExpr):
-                    bound.add(sub.target.id)
-            return
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    for node in body:
-        visit(node)
-    return bound, declared
-
-
-def _params(args: ast.arguments) -> tuple[str, ...]:
-    names = [a.arg for a in [*args.posonlyargs, *args.args]]
-    if args.vararg:
-        names.append(args.vararg.arg)
-    names += [a.arg for a in args.kwonlyargs]
-    if args.kwarg:
-        names.append(args.kwarg.arg)
-    return tuple(names)
-
 
 def function_facts(
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
@@ -723,11 +461,11 @@ def function_facts(
     frames: list[set[str]] | None = None,
 ) -> FuncFacts:
     """Free globals read, globals rebound/mutated and state touched when ``node`` runs."""
-    params = _params(node.args)
+    params = params_of(node.args)
     body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
-    bound, declared = _bound_names(body)
+    bound, declared = bound_names(body)
     outer = set().union(*frames) if frames else set()
-    scope = _Scope(locals=(bound | set(params) | outer) - declared, globals=declared,
+    scope = Scope(locals=(bound | set(params) | outer) - declared, globals=declared,
                    params=params)
     w = Walker(modmap=modmap, scope=scope)
     for part in body:
@@ -740,8 +478,8 @@ def function_facts(
 
 def class_facts(node: ast.ClassDef, modmap: Mapping[str, str]) -> tuple[FuncFacts, FuncFacts]:
     """(effects of running the class body now, effects of its methods when instantiated)."""
-    bound, declared = _bound_names(node.body)
-    w = Walker(modmap=modmap, scope=_Scope(bound - declared, declared, (), is_class=True))
+    bound, declared = bound_names(node.body)
+    w = Walker(modmap=modmap, scope=Scope(bound - declared, declared, (), is_class=True))
     w.stmts(node.body)
     return _facts_of(w, ()), w.deferred
 
