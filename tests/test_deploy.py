@@ -561,3 +561,27 @@ def test_tags_and_steps_defaults_reach_the_server(server: KfpServer, tmp_path: P
     assert task.get("cachingOptions", {}).get("enableCache", False) is False
     # The secret travels by reference: its name and key only.
     assert "db-creds" in server.uploaded()[0].raw and "DB_PASSWORD" in server.uploaded()[0].raw
+
+
+def test_kfp_engine_runs_a_pipeline_on_the_server(server: KfpServer) -> None:
+    from kale_like.backends.kfp_engine import KfpEngine
+    from kale_like.engines import RunRequest
+
+    events: list[tuple[str | None, str]] = []
+    request = RunRequest(
+        pipeline=_settings_pipeline(),
+        parameters={"alpha": 0.5, "n": 4},
+        progress=lambda ev: events.append((ev.step, ev.status)),
+        options={"host": server.url, "poll": 0},
+    )
+    result = KfpEngine().run(request)
+    assert result.status == "succeeded" and result.engine == "kfp"
+    assert result.run_id in server.runs
+    assert server.runs[result.run_id].body["runtime_config"]["parameters"] == {"alpha": 0.5, "n": 4}
+    assert {n: s.status for n, s in result.steps.items()} == {
+        "prep": "succeeded",
+        "train": "succeeded",
+    }
+    assert ("train", "succeeded") in events and events[-1] == (None, "succeeded")
+    server.fail_steps = {"prep"}
+    assert KfpEngine().run(request).status == "failed"

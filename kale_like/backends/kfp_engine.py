@@ -1,0 +1,48 @@
+"""The ``kfp`` engine: ``kale-like run NB --engine kfp`` uploads, runs and watches on Kubeflow.
+
+Endpoint, namespace, experiment and credentials come from the notebook metadata, the
+environment and the config file (:mod:`kale_like.kfp_config`), or from ``request.options``
+(``host``, ``namespace``, ``experiment``, ``token_file``, ``client``, ``poll``, ``timeout``).
+Metric values are not part of KFP's REST API (they live in ML Metadata), so ``metrics`` stays
+empty; ``kale_like.api.deploy.submit_and_wait(metrics_reader=...)`` is the hook for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..results import RunResult
+
+
+class KfpEngine:
+    """Upload the pipeline (new pipeline or version), start a run, follow it to the end."""
+
+    name = "kfp"
+
+    def run(self, request: Any) -> RunResult:
+        # The deploy verb owns compile + upload + watch; the engine is a thin adapter to it.
+        from ..api.deploy import deploy
+
+        opts = dict(getattr(request, "options", None) or {})
+        result = deploy(
+            request.pipeline,
+            host=opts.get("host"),
+            namespace=opts.get("namespace"),
+            experiment=opts.get("experiment"),
+            token_file=opts.get("token_file"),
+            parameters=dict(request.parameters),
+            watch=True,
+            client=opts.get("client"),
+            progress=request.progress,
+            images=opts.get("images"),
+            poll=float(opts.get("poll", 2.0)),
+            timeout=opts.get("timeout"),
+        )
+        status = result.status if result.status in ("succeeded", "failed") else "cancelled"
+        return RunResult(
+            run_id=result.run_id or "",
+            status=status,  # type: ignore[arg-type]
+            steps=result.steps,
+            parameters=dict(request.parameters),
+            engine=self.name,
+        )
