@@ -27,7 +27,7 @@ BUILTIN_ENGINES: dict[str, str] = {
     "local": "kale_like.backends.local:LocalEngine",
     "kfp-local": "kale_like.backends.kfp_local:KfpLocalEngine",
     "docker": "kale_like.backends.docker_engine:DockerEngine",
-    "kfp": "kale_like.backends.kfp:KfpEngine",
+    "kfp": "kale_like.backends.kfp_engine:KfpEngine",
 }
 
 

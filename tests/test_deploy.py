@@ -37,6 +37,7 @@ def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "KALE_LIKE_CONFIG",
         "KF_PIPELINES_UI_ENDPOINT",
         "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
+        "KUBERNETES_SERVICE_HOST",
     ):
         monkeypatch.delenv(var, raising=False)
 
@@ -585,3 +586,10 @@ def test_kfp_engine_runs_a_pipeline_on_the_server(server: KfpServer) -> None:
     assert ("train", "succeeded") in events and events[-1] == (None, "succeeded")
     server.fail_steps = {"prep"}
     assert KfpEngine().run(request).status == "failed"
+
+
+def test_kfp_engine_is_registered() -> None:
+    from kale_like import engines
+    from kale_like.backends.kfp_engine import KfpEngine
+
+    assert isinstance(engines.get("kfp"), KfpEngine)

@@ -32,6 +32,7 @@ def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "KALE_LIKE_CONFIG",
         "KF_PIPELINES_UI_ENDPOINT",
         "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
+        "KUBERNETES_SERVICE_HOST",
     ):
         monkeypatch.delenv(var, raising=False)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import ssl
 import time
 import urllib.request
@@ -246,7 +247,9 @@ def make_client(config: KfpConfig) -> Any:
 def connect(config: KfpConfig, *, client: Any = None, retry: Retry = DEFAULT_RETRY) -> Remote:
     """A :class:`Remote` over ``client`` (or a new ``kfp.Client`` after a health probe)."""
     if client is None:
-        if not config.host and not (config.kube_context or _kube_config_present()):
+        # With no host, kfp.Client finds the API in-cluster or through the kube config.
+        in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        if not config.host and not (config.kube_context or in_pod or _kube_config_present()):
             raise no_host_error()
         if config.host:
             probe(config, retry=retry)
@@ -266,7 +269,6 @@ def connect(config: KfpConfig, *, client: Any = None, retry: Retry = DEFAULT_RET
 
 
 def _kube_config_present() -> bool:
-    import os
     from pathlib import Path
 
     path = os.environ.get("KUBECONFIG") or "~/.kube/config"
