@@ -292,3 +292,15 @@ def test_snapshot_maps_states_and_task_names() -> None:
     assert snap.status == "failed" and snap.error == "boom"
     assert list(snap.steps) == ["load_data"] and snap.steps["load_data"].error == "x"
     assert list(kc.snapshot(run).steps) == ["load-data"]
+
+
+def test_multi_user_needs_a_namespace(server: KfpServer) -> None:
+    server.multi_user = True
+    with pytest.raises(UsageError) as err:
+        _remote(server.url)
+    assert err.value.kind == "kfp-namespace-required" and "--namespace" in (err.value.fix or "")
+    remote = _remote(server.url, namespace="team-a")
+    eid = remote.experiment("e")
+    assert server.experiments[eid]["namespace"] == "team-a"
+    remote.list()
+    assert server.calls("GET", "/runs")[-1].query["namespace"] == ["team-a"]

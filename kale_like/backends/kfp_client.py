@@ -252,7 +252,17 @@ def connect(config: KfpConfig, *, client: Any = None, retry: Retry = DEFAULT_RET
         if not config.host and not (config.kube_context or in_pod or _kube_config_present()):
             raise no_host_error()
         if config.host:
-            probe(config, retry=retry)
+            health = probe(config, retry=retry)
+            if health.get("multi_user") and not config.namespace:
+                # kfp.Client would guess from a pod's service account, or send no namespace
+                # and get a 400 later: say what is missing now.
+                raise UsageError(
+                    f"{config.host} is a multi-user Kubeflow: runs and experiments need a "
+                    "namespace",
+                    kind="kfp-namespace-required",
+                    fix="pass --namespace YOUR-PROFILE-NAMESPACE, set KF_PIPELINES_NAMESPACE, "
+                    "or add `namespace:` under `kfp:` in ~/.config/kale-like/config.yaml",
+                )
         try:
             client = make_client(config)
         except KaleError:

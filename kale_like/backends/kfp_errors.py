@@ -75,7 +75,7 @@ def classify(exc: BaseException, host: str | None) -> KaleError | None:
         return UsageError(
             f"{where} rejected the request: {_body(exc)}",
             kind="kfp-bad-request",
-            fix="check the parameter names and values against the notebook",
+            fix="check the parameter names and values, the namespace and the names sent",
         )
     if isinstance(status, int) and status >= 500:
         return EnvironmentProblem(
