@@ -103,6 +103,11 @@ def is_valid_step_name(name: str) -> bool:
     return bool(STEP_NAME_RE.match(name))
 
 
+def is_valid_image(ref: str) -> bool:
+    """An image reference made only of registry/path/tag/digest characters."""
+    return isinstance(ref, str) and bool(_IMAGE_RE.match(ref))
+
+
 def suggest(keyword: str) -> str | None:
     """The closest known keyword to a misspelt one, if any is close."""
     hits = difflib.get_close_matches(keyword.lower(), KNOWN_TAGS, n=1, cutoff=0.6)

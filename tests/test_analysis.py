@@ -10,7 +10,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from kale_like.analysis import analyze_cell, parse_cell
 from kale_like.api.analyze import check_pipeline, load_pipeline
-from kale_like.errors import AnalysisError
+from kale_like.errors import AnalysisError, InputError
 from kale_like.model import Pipeline
 
 
@@ -332,9 +332,9 @@ def test_settings_merge_and_conflict() -> None:
         "limits": {"memory": "1Gi", "cpu": "1"}, "env": {"MODE": "fast"},
         "labels": {"team": "ml"}, "retries": 2,
         "volumes": [{"pvc": "data", "mount_path": "/data"}]}
-    with pytest.raises(Exception) as info:
+    with pytest.raises(InputError) as info:
         load(("x = 1", ["step:a", "cache:enabled"]), ("y = 2", ["step:a", "cache:disabled"]))
-    assert (info.value.kind, info.value.cell, info.value.tag) == (  # type: ignore[attr-defined]
+    assert (info.value.kind, info.value.cell, info.value.tag) == (
         "conflicting-settings", 1, "cache:disabled")
 
 
@@ -368,3 +368,23 @@ def test_ambiguous_parallel_writers() -> None:
              ("x = 2", ["step:r", "prev:s"]), ("y = x", ["step:j", "prev:l", "prev:r"]))
     assert p.step("j").input_map == {"x": "r"}
     assert "ambiguous-definition" in kinds(p)
+
+
+@pytest.mark.parametrize("image", ["bad image", "x;rm -rf /", "", "img\n"])
+def test_hostile_base_image_is_refused(image: str) -> None:
+    n = nb(("x = 1", ["step:a"]), docker_image=image)
+    if image:
+        with pytest.raises(InputError) as info:
+            load_pipeline(n)
+        assert info.value.kind == "bad-image"
+        with pytest.raises(InputError):
+            load_pipeline(nb(("x = 1", ["step:a"])), base_image=image)
+    else:
+        assert load_pipeline(n).base_image is None
+
+
+def test_hostile_metadata_is_tolerated() -> None:
+    p = load(("x = 1", ["step:a"]), pipeline_name="Evil\"; import os #",
+             experiment_name=["not", "a", "string"], pipeline_description=None)
+    assert p.name == "evil-import-os"
+    assert "renamed-pipeline" in kinds(p)

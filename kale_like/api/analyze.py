@@ -18,9 +18,10 @@ from ..analysis import BUILTIN_NAMES, parse_cell, parse_metrics, parse_parameter
 from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.walker import BlockFacts, FuncFacts, Walker
 from ..diagnostics import Diagnostic
-from ..errors import AnalysisError, KaleError
+from ..errors import AnalysisError, InputError, KaleError
 from ..model import STATE_KINDS, Metric, Parameter, Pipeline, Prelude, Step
 from ..notebook import Cell, NotebookSource, read_notebook
+from ..tags import is_valid_image
 
 __all__ = ["analyze", "check_pipeline", "load_pipeline", "pipeline_name_from", "step_name_from"]
 
@@ -198,6 +199,12 @@ def _build(
     if name and clean != name:
         diags.append(Diagnostic("info", "renamed-pipeline",
                                 f"pipeline name {name!r} is used as {clean!r}"))
+    image = base_image or meta.get("base_image") or meta.get("docker_image") or None
+    if image is not None and not is_valid_image(image):
+        raise InputError(
+            f"invalid base image {image!r}", kind="bad-image", path=path,
+            fix="use a reference like python:3.11-slim or registry.example.com/team/img:1.0",
+        )
     exp = experiment or meta.get("experiment_name")
     if not exp and isinstance(meta.get("experiment"), Mapping):
         exp = meta["experiment"].get("name")
@@ -215,7 +222,7 @@ def _build(
             import_cells=tuple(c.index for c in lay.special["imports"]),
             function_cells=tuple(c.index for c in lay.special["functions"]),
         ),
-        base_image=base_image or meta.get("base_image") or meta.get("docker_image") or None,
+        base_image=image,
         diagnostics=tuple(diags),
         notebook_path=path,
         notebook_digest=nb.digest,
