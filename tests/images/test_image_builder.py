@@ -19,9 +19,21 @@ from kale_like.model import Pipeline, Step
 BASE = "kale-like/base:py3.11"
 
 
+class FakeImage:
+    def __init__(self, client: FakeClient, ref: str) -> None:
+        self.c, self.tags = client, [ref]
+
+    def tag(self, repo: str, tag: str) -> None:
+        self.c.calls.append(("tag", f"{repo}:{tag}"))
+        self.c.local.add(f"{repo}:{tag}")
+
+
 class FakeImages:
     def __init__(self, client: FakeClient) -> None:
         self.c = client
+
+    def list(self) -> list[FakeImage]:
+        return [FakeImage(self.c, ref) for ref in sorted(self.c.local)]
 
     def get(self, ref: str) -> object:
         if ref in self.c.local:
@@ -156,6 +168,18 @@ def test_existing_images_are_neither_rebuilt_nor_repushed(tmp_path: Path) -> Non
     client.local = {BASE}
     _, third = build(tmp_path, client, plan={"registry": "127.0.0.1:5000/team"}, push=True)
     assert third.built == [] and [c[0] for c in client.calls] == ["pull", "pull"]
+
+
+def test_same_content_under_another_registry_is_retagged(tmp_path: Path) -> None:
+    client = FakeClient()
+    plan, first = build(tmp_path, client)  # local names: kale-like/demo:sha-...
+    client.calls.clear()
+    _, second = build(tmp_path, client, plan={"registry": "127.0.0.1:5000/team"}, push=True)
+    assert second.built == [] and len(second.skipped) == 2 and len(second.pushed) == 2
+    assert sorted(c[0] for c in client.calls) == ["push", "push", "tag", "tag"]
+    assert {r.split(":sha-")[1] for r in second.images.values()} == {
+        r.split(":sha-")[1] for r in first.images.values()
+    }
 
 
 def test_failed_build_names_the_dockerfile_line_and_log_tail(tmp_path: Path) -> None:

@@ -222,6 +222,16 @@ def build_plans(
                 out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
                 out.pushed.append(p.ref)
             continue
+        same = builder.find_same_content(client, p.ref)
+        if same is not None:  # same content built under another registry prefix: retag
+            repo, _, tag = p.ref.rpartition(":")
+            same.tag(repo, tag)
+            say(f"{p.ref}: up to date (same content as {same.tags[0]})")
+            out.skipped.append(p.ref)
+            if push:
+                out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
+                out.pushed.append(p.ref)
+            continue
         todo.append(p)
     if not todo:
         return out

@@ -55,6 +55,23 @@ def image_exists(client: Any, ref: str) -> bool:
     return True
 
 
+def find_same_content(client: Any, ref: str) -> Any:
+    """A local image holding the same content under another repository (same ``:sha-`` tag
+    and image name), e.g. built for another registry prefix; None if there is none."""
+    repo, _, tag = ref.rpartition(":")
+    name = repo.rsplit("/", 1)[-1]
+    try:
+        images = client.images.list()
+    except Exception as exc:
+        raise _engine_error(exc) from exc
+    for image in images:
+        for other in getattr(image, "tags", None) or ():
+            orepo, _, otag = other.rpartition(":")
+            if otag == tag and orepo.rsplit("/", 1)[-1] == name:
+                return image
+    return None
+
+
 def registry_of(ref: str) -> str:
     first = ref.split("/", 1)[0]
     return (
