@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import keyword
 from typing import Any
 
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from kale_like.analysis import analyze_cell, parse_cell
+from kale_like.analysis import analyze_cell, param_type, parse_cell, parse_parameters
 from kale_like.api.analyze import check_pipeline, load_pipeline
 from kale_like.errors import AnalysisError, InputError
-from kale_like.model import Pipeline
+from kale_like.model import PARAM_TYPES, Pipeline
 
 
 def nb(*cells: tuple[str, list[str]] | str, **meta: Any) -> nbformat.NotebookNode:
@@ -388,3 +391,48 @@ def test_hostile_metadata_is_tolerated() -> None:
              experiment_name=["not", "a", "string"], pipeline_description=None)
     assert p.name == "evil-import-os"
     assert "renamed-pipeline" in kinds(p)
+
+
+# ---------------------------------------------------------------- properties
+LITERALS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=10,
+)
+
+
+@given(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True), LITERALS)
+def test_parameter_literals_round_trip(name: str, value: Any) -> None:
+    if keyword.iskeyword(name) or name in ("True", "False", "None"):
+        return
+    (param,) = parse_parameters(f"{name} = {value!r}\n", 0, "parameters")
+    assert param.name == name and param.default == value
+    assert param.type == param_type(value)
+    assert param.type in PARAM_TYPES
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=80))
+def test_analysis_never_crashes(text: str) -> None:
+    try:
+        analyze_cell(text)
+    except AnalysisError as err:
+        assert err.kind == "syntax-error"
+
+
+LINES = st.sampled_from([
+    "x = 1", "y = x + 1", "%time z = y", "!echo $x", "del y", "a = b = c", "for i in r:",
+    "    x += i", "if x:", "    y = [v for v in x]", "l = !ls", "%%time", "import os",
+    "os.environ['A'] = x", "def f(q):", "    return q + x", "f(2)", "lst.append(f)",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(LINES, max_size=8))
+def test_analysis_of_line_soups_never_crashes(lines: list[str]) -> None:
+    try:
+        analyze_cell("\n".join(lines))
+    except AnalysisError as err:
+        assert err.kind == "syntax-error" and err.line is not None

@@ -23,7 +23,11 @@ def _transformer() -> Any:
 
 def transform(source: str) -> str:
     """IPython's own rewrite of magics/shell lines into ``get_ipython()`` calls."""
-    return str(_transformer().transform_cell(source))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it warns on odd line endings; we only parse
+        return str(_transformer().transform_cell(source))
 
 
 def parse_cell(source: str, cell: int | None = None, tag: str | None = None) -> ast.Module:
