@@ -11,8 +11,9 @@ types, and every input without a default must be given. Each run advances one st
 step named in ``fail_steps``. Every request is recorded (method, path, query, headers, body).
 
 Faults: ``force_status`` (e.g. 401/403/500 for every request), ``transient`` (the next N
-requests answer 500, then normal service), ``prefix`` (the API lives under e.g. ``/pipeline``;
-anything else is a 404 like an ingress), ``required_token`` (401 without that bearer token).
+requests answer 500, then normal service), ``reset`` (the next N connections are dropped
+without an answer), ``prefix`` (the API lives under e.g. ``/pipeline``; anything else is a
+404 like an ingress), ``required_token`` (401 without that bearer token).
 It stops by itself after ``max_seconds``.
 """
 
@@ -170,6 +171,7 @@ class KfpServer:
     required_token: str | None = None
     force_status: int | None = None
     transient: int = 0
+    reset: int = 0
     fail_steps: set[str] = field(default_factory=set)
     multi_user: bool = False
     max_seconds: float = 120.0
@@ -238,6 +240,10 @@ class KfpServer:
         rec = Recorded(h.command, parts.path, parse_qs(parts.query), headers, body)
         with self._lock:
             self.requests.append(rec)
+            if self.reset > 0:  # drop the connection without an answer
+                self.reset -= 1
+                h.close_connection = True
+                return
             try:
                 status, payload = self._route(rec)
             except Reject as rej:

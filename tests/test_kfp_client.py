@@ -304,3 +304,12 @@ def test_multi_user_needs_a_namespace(server: KfpServer) -> None:
     assert server.experiments[eid]["namespace"] == "team-a"
     remote.list()
     assert server.calls("GET", "/runs")[-1].query["namespace"] == ["team-a"]
+
+
+def test_dropped_connections_are_retried(server: KfpServer, package: str) -> None:
+    server.reset = 1
+    remote = _remote(server.url)  # the probe's first connection is dropped
+    assert len(server.calls("GET", "/healthz")) >= 2
+    server.reset = 1
+    pid, _, _ = remote.upload(package, "small-demo", version="v1")
+    assert pid in server.pipelines and len(server.pipelines) == 1

@@ -127,16 +127,34 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, socket.timeout))
 
 
+_RESET_ERRORS = {
+    "ConnectionResetError",
+    "ConnectionAbortedError",
+    "RemoteDisconnected",
+    "ProtocolError",
+    "IncompleteRead",
+    "BrokenPipeError",
+}
+
+
 def _transient(exc: BaseException) -> bool:
+    """5xx answers and connections dropped mid-request (never refused/unknown hosts)."""
     status = getattr(exc, "status", None) or getattr(exc, "code", None)
     if isinstance(status, int) and status in TRANSIENT_STATUS:
         return True
+    # Transports wrap the cause (URLError.reason, MaxRetryError.reason, exception chains).
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        cur = todo.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if {c.__name__ for c in type(cur).__mro__} & _RESET_ERRORS:
+            return True
+        todo += [getattr(cur, "reason", None), cur.__cause__, cur.__context__, *cur.args]
     text = str(exc).lower()
-    return (
-        isinstance(exc, ConnectionResetError)
-        or "connection reset" in text
-        or ("remotedisconnected" in text or "connection aborted" in text)
-    )
+    return "connection reset" in text or "connection aborted" in text
 
 
 def with_retry(fn: Callable[[], Any], retry: Retry, host: str | None, secrets: list[str]) -> Any:
