@@ -161,7 +161,7 @@ def test_cache_diamond_branch_edit(corpus_dir: Path, tmp_path: Path) -> None:
     cell = data["cells"][3]
     cell["source"] = "".join(cell["source"]) + "\nsum_evens = sum_evens + 1"
     nb.write_text(json.dumps(data), encoding="utf-8")
-    edited = run(nb, run_root=root, keep_values=True)
+    edited = run(nb, run_root=root)
     assert statuses(edited) == {
         "source": "cached",
         "branch_a": "succeeded",

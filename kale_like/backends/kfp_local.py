@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,14 @@ class KfpLocalEngine:
             pipeline_root = run_dir / "kfp"
             cwd = nb_path.parent if nb_path is not None else Path.cwd()
             error: str | None = None
-            with _redirected(run_dir / "kfp.log"), _chdir(cwd), _importable():
+            with (
+                _redirected(run_dir / "kfp.log"),
+                _chdir(cwd),
+                _importable(),
+                warnings.catch_warnings(),
+            ):
+                # Display names only matter on a cluster; KFP warns about each task here.
+                warnings.filterwarnings("ignore", message=".*no effect in the current local runner")
                 import kfp.local
 
                 kfp.local.init(

@@ -181,7 +181,8 @@ def _verify(args: argparse.Namespace) -> int:
         to_json = getattr(report, "to_json", None)
         print(json.dumps(to_json() if to_json else {"ok": ok}, indent=2, default=repr))
     else:
-        print(str(report) if not isinstance(report, bool) else ("verified" if ok else "diverged"))
+        to_text = getattr(report, "to_text", None)
+        print(to_text() if to_text else ("verified" if ok else "diverged"))
     return EXIT_OK if ok else EXIT_RUN_FAILED
 
 
