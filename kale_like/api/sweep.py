@@ -155,13 +155,17 @@ def sweep(
     token_secret: str | None = None,
     service_account: str | None = None,
     name: str | None = None,
+    images: Mapping[str, str] | None = None,
+    base_image: str | None = None,
 ) -> SweepResult:
     """Sweep ``params`` (``["NAME=SPEC"]`` or ``{NAME: SPEC}``) optimizing ``objective``.
 
     ``engine="local"`` runs every trial with the local engine under one run root (shared
     cache) and writes ``<run_root>/sweeps/<sweep_id>/``; ``resume=SWEEP_ID`` continues an
     interrupted local sweep. ``engine="katib"`` builds a Katib Experiment: written to
-    ``output_dir`` with ``dry_run=True``, else created through ``k8s_client``.
+    ``output_dir`` with ``dry_run=True``, else created through ``k8s_client``; ``images``
+    (step -> image, from ``build``) and ``base_image`` go to the compiled pipeline, and the
+    trial image defaults to a built step image (they carry the kale_like runtime).
     """
     if engine not in ENGINES:
         raise UsageError(
@@ -234,6 +238,8 @@ def sweep(
             token_secret=token_secret,
             service_account=service_account,
             name=name,
+            images=images,
+            base_image=base_image,
         )
 
     root = _run_root(run_root, nb_path)
@@ -311,6 +317,8 @@ def _katib(
     token_secret: str | None,
     service_account: str | None,
     name: str | None,
+    images: Mapping[str, str] | None,
+    base_image: str | None,
 ) -> SweepResult:
     from ..backends import katib
 
@@ -330,11 +338,17 @@ def _katib(
         secret_ref = (sname, key)
     if dry_run and output_dir is None:
         raise UsageError("--dry-run needs -o DIR for the Experiment YAML", kind="usage")
-    image = trial_image or _runtime_image(pipeline)
+    built = [images[s] for s in pipeline.step_names if images and s in images]
+    image = trial_image or (built[0] if built else None) or _runtime_image(pipeline)
     with tempfile.TemporaryDirectory(prefix="kale-like-katib-") as tmp:
         from .compile import compile as compile_notebook
 
-        compiled = compile_notebook(nb_path if nb_path is not None else pipeline, tmp)
+        compiled = compile_notebook(
+            nb_path if nb_path is not None else pipeline,
+            tmp,
+            images=dict(images) if images else None,
+            base_image=base_image,
+        )
         pipeline_yaml = Path(compiled.yaml_path).read_text(encoding="utf-8")
     exp_name = katib.k8s_name(name or pipeline.name)
     inputs = katib.ExperimentInputs(

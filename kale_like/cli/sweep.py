@@ -71,6 +71,15 @@ def register(sub: Any, name: str) -> None:
     k.add_argument("--token-secret", metavar="SECRET:KEY", help="KFP token from this Secret")
     k.add_argument("--service-account", help="service account of trial pods (default-editor)")
     k.add_argument("--name", help="Experiment name (default: the pipeline name)")
+    k.add_argument("--base-image", metavar="IMAGE", help="base image of the pipeline's steps")
+    k.add_argument(
+        "--images",
+        action="store_true",
+        help="build (or reuse) one image per step environment for the pipeline and trials",
+    )
+    from .build import add_image_options
+
+    add_image_options(p, base_image=False)
     p.set_defaults(func=main)
 
 
@@ -128,6 +137,11 @@ def main(args: argparse.Namespace) -> int:
         from ..params import from_cli
 
         fixed = from_cli(load_pipeline(args.notebook), params=args.parameter)
+    images = None
+    if args.engine == "katib" and args.images:
+        from .build import images_for_compile
+
+        images = images_for_compile(args)
     progress = None if args.json else _Table(sys.stderr.isatty())
     try:
         result = sweep(
@@ -154,6 +168,8 @@ def main(args: argparse.Namespace) -> int:
             token_secret=args.token_secret,
             service_account=args.service_account,
             name=args.name,
+            images=images,
+            base_image=args.base_image,
         )
     except KeyboardInterrupt:
         print("\nkale-like sweep: interrupted before the first trial", file=sys.stderr)

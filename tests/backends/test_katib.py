@@ -229,3 +229,21 @@ def test_k8s_names() -> None:
     assert katib.k8s_name("Linear Demo_v2!") == "linear-demo-v2"
     assert katib.k8s_name("123") == "kl-123"
     assert len(katib.k8s_name("x" * 100)) == katib.NAME_MAX
+
+
+def test_built_images_reach_the_pipeline_and_the_trial(tmp_path: Path) -> None:
+    images = {"load": "reg/env-a:1", "transform": "reg/env-b:2", "summarize": "reg/env-a:1"}
+    res = sweep(
+        linear_pipeline(),
+        params=["n=int:1:3"],
+        objective="mean",
+        engine="katib",
+        dry_run=True,
+        output_dir=tmp_path,
+        images=images,
+    )
+    cm, exp = res.manifest
+    job = exp["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
+    assert job["containers"][0]["image"] == "reg/env-a:1"  # a built image carries kale_like
+    executors = yaml.safe_load(cm["data"]["pipeline.yaml"])["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {"reg/env-a:1", "reg/env-b:2"}
