@@ -92,6 +92,12 @@ class DeployPanel:
         self.params: dict[str, Any] = {}
         self.sweep_specs: dict[str, Any] = {}
         self.objective = w.Dropdown(description="Objective", options=[])
+        self.direction = w.Dropdown(
+            description="Direction", options=["maximize", "minimize"], value="maximize"
+        )
+        self.algorithm = w.Dropdown(
+            description="Algorithm", options=["grid", "random", "tpe"], value="grid"
+        )
         self.trials = w.BoundedIntText(value=4, min=1, max=1000, description="Trials")
         param_rows = self._parameter_widgets(w)
 
@@ -115,7 +121,7 @@ class DeployPanel:
     # -- building -------------------------------------------------------------------------
     def _parameter_widgets(self, w: Any) -> list[Any]:
         try:
-            analysis = api.analyze(str(self.notebook))
+            analysis = api.verb("analyze")(str(self.notebook))
         except KaleError as exc:
             self._show_error(exc)
             return []
@@ -127,9 +133,12 @@ class DeployPanel:
                 value="", placeholder="choice:a,b · range:1:10:1", description="sweep"
             )
             rows.append(w.HBox([self.params[name], self.sweep_specs[name]]))
-        self.objective.options = list(analysis["pipeline"]["metrics"])
+        metrics = list(analysis["pipeline"]["metrics"])
+        self.objective.options = metrics
+        self.objective.value = metrics[0] if metrics else None
         if rows:
-            rows.append(w.HBox([self.objective, self.trials]))
+            rows.append(w.HBox([self.objective, self.direction]))
+            rows.append(w.HBox([self.algorithm, self.trials]))
         return rows
 
     def _ipython_display_(self) -> None:
@@ -199,7 +208,7 @@ class DeployPanel:
         """Run the notebook with the local engine."""
 
         def work() -> None:
-            result = api.run(
+            result = api.verb("run")(
                 str(self.notebook),
                 parameters=self._parameters(),
                 progress=self._on_event,
@@ -221,7 +230,7 @@ class DeployPanel:
         """Compile to ``<notebook>/`` next to the notebook (DSL + IR YAML)."""
 
         def work() -> None:
-            result = api.compile(str(self.notebook), self.output_dir)
+            result = api.verb("compile")(str(self.notebook), self.output_dir)
             self.result = result
             self.metrics.value = (
                 f"DSL: <code>{html.escape(str(result.dsl_path))}</code><br>"
@@ -237,11 +246,14 @@ class DeployPanel:
         def work() -> None:
             if not space:
                 raise KaleError("give a sweep spec for at least one parameter", kind="usage")
-            result = api.sweep(
+            result = api.verb("sweep")(
                 str(self.notebook),
                 params=space,
                 objective=self.objective.value or None,
-                trials=self.trials.value,
+                maximize=self.direction.value == "maximize",
+                algorithm=self.algorithm.value,
+                # a grid runs every point once; the trial count is for sampled searches
+                trials=None if self.algorithm.value == "grid" else self.trials.value,
                 run_root=self.run_root,
             )
             self.result = result

@@ -35,5 +35,15 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def verb(name: str) -> Any:
+    """The verb ``name`` resolved through its module. Prefer this (or ``from
+    kale_like.api.run import run``) to ``api.run``: once a submodule such as
+    ``kale_like.api.run`` is imported, Python binds the package attribute ``run`` to it."""
+    module = _VERBS.get(name)
+    if module is None:
+        raise AttributeError(f"kale_like.api has no verb {name!r}; verbs: {', '.join(__all__)}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
 def __dir__() -> list[str]:
     return __all__

@@ -195,7 +195,12 @@ class VerbJobHandler(KaleHandler):
         async def work() -> None:
             data = self.body()
             notebook, path = self.notebook_arg(data)
-            options, root, run_root, verb = self.verb_options(data), self.root, self.run_root, self.verb
+            options, root, run_root, verb = (
+                self.verb_options(data),
+                self.root,
+                self.run_root,
+                self.verb,
+            )
             hints = data.get("hints") if isinstance(data.get("hints"), dict) else {}
             job = self.jobs.submit(
                 verb,

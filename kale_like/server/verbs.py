@@ -96,11 +96,11 @@ def accepts(fn: Callable[..., Any], name: str) -> bool:
 
 
 def analyze(notebook: Any) -> dict[str, Any]:
-    return api.analyze(notebook)
+    return api.verb("analyze")(notebook)
 
 
 def compile_notebook(notebook: Any, output_dir: Path, root: Path, **options: Any) -> dict[str, Any]:
-    result = call_with_options(api.compile, notebook, output_dir, **options)
+    result = call_with_options(api.verb("compile"), notebook, output_dir, **options)
     out = to_jsonable(result, root)
     if not isinstance(out, dict):
         out = {"result": out}
@@ -147,7 +147,7 @@ def _trial_message(event: Any) -> str | None:
 def pipeline_steps(notebook: Any) -> list[str]:
     """Step names, shown as pending before the first event arrives."""
     try:
-        return [s["name"] for s in api.analyze(notebook)["steps"]]
+        return [s["name"] for s in api.verb("analyze")(notebook)["steps"]]
     except Exception:  # noqa: BLE001 - the verb itself will report the problem
         return []
 
@@ -164,11 +164,12 @@ def run_job(
     ctx.set_steps(pipeline_steps(notebook))
     kwargs: dict[str, Any] = dict(options)
     kwargs["progress"] = progress_callback(ctx)
-    if accepts(api.run, "run_root"):
+    run = api.verb("run")
+    if accepts(run, "run_root"):
         kwargs.setdefault("run_root", run_root)
-    if accepts(api.run, "cancel"):
+    if accepts(run, "cancel"):
         kwargs["cancel"] = ctx.cancel_event
-    result = call_with_options(api.run, notebook, **kwargs)
+    result = call_with_options(run, notebook, **kwargs)
     ctx.set_run_id(result.run_id)
     for name, step in result.steps.items():
         ctx.step(name, step.status, step.seconds, step.error)
@@ -193,7 +194,7 @@ def generic_job(
     **options: Any,
 ) -> Any:
     """build / deploy / sweep: call the verb with progress when it takes it."""
-    fn = getattr(api, verb)
+    fn = api.verb(verb)
     kwargs = dict(options)
     # Panel settings (registry, KFP host, experiment...) go only to verbs that take them.
     params = inspect.signature(fn).parameters

@@ -90,7 +90,8 @@ export class CellEditor extends Widget {
             class: 'kale-link', type: 'button',
             'aria-label': `${d.severity}: ${d.message}`,
             onclick: () => this._context.revealDiagnostic(d)
-          }, `${d.severity}${d.line ? ` (line ${d.line})` : ''}: `),
+          }, `${d.severity}${d.line ? ` (line ${d.line})` : ''}:`),
+          ' ',
           h('span', { class: 'kale-diagnostic-message' }, d.message),
           d.fix ? h('span', { class: 'kale-diagnostic-fix' }, ` — fix: ${d.fix}`) : null
         )

@@ -64,7 +64,8 @@ export function renderDag(analysis: IAnalysis): SVGElement {
     (rows[d] = rows[d] ?? []).push(st.name);
   }
   const widest = Math.max(1, ...rows.map(r => r.length));
-  const width = widest * (W + GAP_X) + GAP_X;
+  // Room for the edge labels right of a single column.
+  const width = Math.max(250, widest * (W + GAP_X) + GAP_X);
   const height = Math.max(1, rows.length) * (H + GAP_Y) + 4;
   const pos = new Map<string, { x: number; y: number }>();
   rows.forEach((row, r) => {

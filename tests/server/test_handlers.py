@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,12 @@ async def get(jp_fetch: Any, *parts: str, **kw: Any) -> tuple[int, Any]:
 
 NO_AUTH = {"Authorization": ""}
 
+
+def patch_verb(monkeypatch: pytest.MonkeyPatch, name: str, fn: Any) -> None:
+    """Replace an API verb where the handlers resolve it (its module)."""
+    monkeypatch.setattr(importlib.import_module(f"kale_like.api.{api._VERBS[name]}"), name, fn)
+
+
 VERBS = ["analyze", "compile", "run", "build", "deploy", "sweep"]
 
 
@@ -100,7 +109,13 @@ async def test_analyze_by_path_matches_the_cli_json(jp_fetch: Any, jp_root_dir: 
     path = write(jp_root_dir, "sub/nb.ipynb", make_notebook(*GOOD))
     code, body = await post(jp_fetch, "analyze", {"path": "sub/nb.ipynb"})
     assert code == 200
-    assert body == json.loads(json.dumps(api.analyze(str(path))))
+    cli = subprocess.run(
+        [sys.executable, "-m", "kale_like", "analyze", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert body == json.loads(cli.stdout)
     assert [s["name"] for s in body["steps"]] == ["load", "summarize"]
     assert body["steps"][1]["inputs"] == {"xs": "load"}
 
@@ -265,7 +280,7 @@ async def test_cancel_a_running_job(
             time.sleep(0.05)
         return RunResult("r1", "succeeded", steps={"load": StepResult("load", "succeeded")})
 
-    monkeypatch.setattr(api, "run", slow_run)
+    patch_verb(monkeypatch, "run", slow_run)
     _, started = await post(jp_fetch, "run", {"path": "nb.ipynb"})
     await asyncio.sleep(0.3)
     code, _ = await post(jp_fetch, f"runs/{started['id']}/cancel", {})
@@ -285,7 +300,7 @@ async def test_domain_errors_map_to_status_codes(
     def no_kfp(*a: Any, **k: Any) -> Any:
         raise EnvironmentProblem("KFP is unreachable", kind="kfp-unreachable", fix="start it")
 
-    monkeypatch.setattr(api, "compile", no_kfp)
+    patch_verb(monkeypatch, "compile", no_kfp)
     code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb"})
     assert code == 503
     assert body["error"] == "kfp-unreachable"
@@ -294,7 +309,7 @@ async def test_domain_errors_map_to_status_codes(
     def broken(*a: Any, **k: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api, "compile", broken)
+    patch_verb(monkeypatch, "compile", broken)
     code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb"})
     assert code == 500
     assert body["error"] == "internal"
@@ -302,7 +317,7 @@ async def test_domain_errors_map_to_status_codes(
     def bad(*a: Any, **k: Any) -> Any:
         raise TagError("bad tag", kind="unknown-tag", cell=2)
 
-    monkeypatch.setattr(api, "compile", bad)
+    patch_verb(monkeypatch, "compile", bad)
     code, body = await post(jp_fetch, "compile", {"path": "nb.ipynb"})
     assert (code, body["cell"]) == (400, 2)
 
@@ -335,7 +350,7 @@ async def test_long_verbs_run_as_jobs_with_their_options(
         seen.update(notebook=notebook, registry=registry, host=host, params=params)
         return {"ok": True}
 
-    monkeypatch.setattr(api, verb, fake)
+    patch_verb(monkeypatch, verb, fake)
     _, started = await post(
         jp_fetch,
         verb,
