@@ -593,3 +593,19 @@ def test_kfp_engine_is_registered() -> None:
     from kale_like.backends.kfp_engine import KfpEngine
 
     assert isinstance(engines.get("kfp"), KfpEngine)
+
+
+def test_cli_images_file_sets_step_images(server: KfpServer, tmp_path: Path) -> None:
+    nb = _tagged_notebook(tmp_path / "tagged.ipynb")
+    images = tmp_path / "images.json"
+    images.write_text(
+        json.dumps(
+            {"pipeline": "settings-nb", "images": {"prepare": "127.0.0.1:5000/team/prepare:abc123"}}
+        )
+    )
+    assert cli(str(nb), "--host", server.url, "--images", str(images), "--upload-only") == 0
+    spec, platform = _received(server)
+    _, container, _ = _executor(spec, platform, "prepare")
+    assert container["image"] == "127.0.0.1:5000/team/prepare:abc123"
+    images.write_text(json.dumps({"nosuchstep": "x:1"}))
+    assert cli(str(nb), "--host", server.url, "--images", str(images)) == 2

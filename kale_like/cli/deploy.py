@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED
@@ -59,6 +60,11 @@ def register(sub: Any, name: str) -> None:
         metavar="FILE",
         help="YAML file of parameter values",
     )
+    p.add_argument(
+        "--images",
+        metavar="FILE",
+        help="step -> image mapping (JSON/YAML, e.g. the images.json of `kale-like build`)",
+    )
     p.add_argument("--upload-only", action="store_true", help="upload, do not start a run")
     p.add_argument(
         "--version",
@@ -85,8 +91,6 @@ def register(sub: Any, name: str) -> None:
 
 def _pipeline_for(target: str) -> Any:
     """The Pipeline (for parameter types) of a notebook, or a stub for a compiled YAML."""
-    from pathlib import Path
-
     if target.endswith((".yaml", ".yml")):
         from ..api.deploy import _read_spec, spec_parameters
         from ..model import Pipeline
@@ -103,6 +107,40 @@ def _pipeline_for(target: str) -> Any:
 
     pipe = load_pipeline(target)
     return pipe, pipe
+
+
+def _images(path: str, pipeline: Any) -> dict[str, str]:
+    """``{step: ref}`` from a file: a plain mapping, or a document with an ``images`` key."""
+    import yaml
+
+    from ..errors import UsageError
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read images file {path!r}: {exc}", kind="bad-images") from exc
+    mapping = doc.get("images", doc) if isinstance(doc, dict) else None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in mapping.items()
+    ):
+        raise UsageError(
+            f"images file {path!r} must map step names to image references",
+            kind="bad-images",
+            fix="use the images.json written by `kale-like build`",
+        )
+    if pipeline is None:
+        raise UsageError(
+            "--images applies when deploying a notebook; a compiled YAML already names its images",
+            kind="bad-images",
+        )
+    unknown = sorted(set(mapping) - set(pipeline.step_names))
+    if unknown:
+        raise UsageError(
+            f"images file {path!r} names unknown steps {unknown}; steps: "
+            f"{', '.join(pipeline.step_names)}",
+            kind="bad-images",
+        )
+    return {str(k): str(v).strip() for k, v in mapping.items()}
 
 
 def _printer(stream: Any) -> Any:
@@ -126,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline, typed = _pipeline_for(args.notebook)
     overrides = params.from_cli(typed, params=args.parameter, files=args.parameters_file)
+    images = _images(args.images, pipeline) if args.images else None
     result = deploy(
         pipeline if pipeline is not None else args.notebook,
         host=args.host,
@@ -137,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         watch=args.watch,
         progress=None if args.json else _printer(sys.stderr),
         token_file=args.token_file,
+        images=images,
         timeout=args.timeout,
         poll=max(0.0, args.poll),
     )
