@@ -12,6 +12,16 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+# The editable install builds the JupyterLab extension with jlpm, which comes with jupyterlab
+# in the venv: install it first and put the venv on PATH for the build hook.
+export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c constraints.txt "jupyterlab>=4.4,<4.7"
+if [ ! -d node_modules ]; then
+  jlpm install >/dev/null  # the extension's node packages (also jest and Playwright for tests)
+fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+# The editable install copies the built extension; link it instead so `jlpm build` shows up
+# in lab without reinstalling.
+.venv/bin/jupyter labextension develop --overwrite . >/dev/null
 echo "kale_like is set up: .venv/bin/kale-like --help"
