@@ -20,6 +20,9 @@ _VERBS: dict[str, str] = {
     "runs_show": "runs",
     "build": "build",
     "deploy": "deploy",
+    "submit_and_wait": "deploy",
+    "remote_runs_list": "deploy",
+    "remote_run_show": "deploy",
     "sweep": "sweep",
 }
 
