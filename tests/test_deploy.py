@@ -177,6 +177,7 @@ def test_cli_watch_success_prints_url_and_progress(
     for step in ("prepare", "train", "publish"):
         assert f"{step}: running" in err and f"{step}: succeeded" in err
     assert "run: succeeded" in err
+    assert f"run: submitted — {server.url}/#/runs/details/{run_id}" in err
 
 
 def test_cli_watch_failure_exits_1(

@@ -313,3 +313,28 @@ def test_dropped_connections_are_retried(server: KfpServer, package: str) -> Non
     server.reset = 1
     pid, _, _ = remote.upload(package, "small-demo", version="v1")
     assert pid in server.pipelines and len(server.pipelines) == 1
+
+
+def test_pipeline_created_meanwhile_becomes_a_version(server: KfpServer, package: str) -> None:
+    remote = _remote(server.url)
+    pid, _, _ = remote.upload(package, "small-demo", version="v1")
+
+    class Racy:
+        """Looks up the name before the other upload landed, then behaves normally."""
+
+        def __init__(self, client: Any) -> None:
+            self.client, self.first = client, True
+
+        def get_pipeline_id(self, name: str) -> str | None:
+            if self.first:
+                self.first = False
+                return None
+            return self.client.get_pipeline_id(name)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+    racy = kc.Remote(Racy(remote.client), remote.config, retry=FAST)
+    pid2, vid2, new = racy.upload(package, "small-demo", version="v2")
+    assert (pid2, new) == (pid, False) and server.versions[vid2].name == "v2"
+    assert len(server.pipelines) == 1

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import Pipeline
-from ..results import ProgressCallback, StepResult
+from ..results import ProgressCallback, RunEvent, StepResult
 
 MetricsReader = Callable[[Any, Any], Mapping[str, Any]]
 """``reader(remote, snapshot) -> {metric: value}`` for a finished remote run."""
@@ -265,6 +265,8 @@ def deploy(
     )
     result.run_url = remote.run_url(result.run_id)
     result.status = "submitted"
+    if progress is not None:  # the URL first: the run goes on if the watcher is stopped
+        progress(RunEvent(result.run_id, None, "submitted", 0.0, result.run_url))
     if watch:
         names = kfp_client.task_step_names(spec, pipeline.step_names if pipeline else None)
         snap = remote.watch(

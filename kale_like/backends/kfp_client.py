@@ -334,11 +334,23 @@ class Remote:
         except ValueError as exc:  # kfp.Client: several pipelines share the name
             raise UsageError(str(exc), kind="kfp-ambiguous-pipeline") from None
         if pipeline_id is None:
-            pipe = self.call(
-                "upload_pipeline", yaml_path, pipeline_name=name, description=description or None
-            )
-            pipeline_id = str(_get(pipe, "pipeline_id"))
-            return pipeline_id, self._latest_version(pipeline_id), True
+            try:
+                pipe = self.call(
+                    "upload_pipeline",
+                    yaml_path,
+                    pipeline_name=name,
+                    description=description or None,
+                )
+            except UsageError as err:
+                # Someone created it since we looked: add our upload as a version instead.
+                if err.kind != "kfp-conflict":
+                    raise
+                pipeline_id = self.call("get_pipeline_id", name)
+                if pipeline_id is None:
+                    raise
+            else:
+                pipeline_id = str(_get(pipe, "pipeline_id"))
+                return pipeline_id, self._latest_version(pipeline_id), True
         ver = self.call(
             "upload_pipeline_version",
             yaml_path,
