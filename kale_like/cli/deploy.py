@@ -36,7 +36,8 @@ def register(sub: Any, name: str) -> None:
     p = sub.add_parser(
         name,
         help="upload the pipeline to Kubeflow Pipelines and start a run",
-        description=__doc__,
+        description="Upload the pipeline to Kubeflow Pipelines (a new pipeline, or a new version "
+        "of an existing one), start a run in an experiment, print its URL, optionally watch it.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
