@@ -5,9 +5,10 @@ metrics go to stdout one per line and everything else goes to stderr. Katib pass
 parameter as text; values are typed from the pipeline's own input definitions.
 
 KFP's REST API reports run and task states but not metric values (they live in ML
-Metadata), so the values come from a *metrics reader*: a callable
-``reader(remote, snapshot) -> {metric: value}`` named by ``--metrics-reader MODULE:FUNCTION``
-or ``$KALE_LIKE_METRICS_READER``.
+Metadata), so the values come from a *metrics reader*: by default the run's
+``system.Metrics`` artifacts read from MLMD's gRPC-web endpoint (``--mlmd-host``, see
+:mod:`kale_like.backends.mlmd`), or any callable ``reader(remote, snapshot) -> {metric:
+value}`` named by ``--metrics-reader MODULE:FUNCTION`` or ``$KALE_LIKE_METRICS_READER``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def register(sub: Any, name: str) -> None:
     p.add_argument(
         "--metrics-reader",
         metavar="MODULE:FUNCTION",
-        help=f"where metric values come from (default ${READER_ENV})",
+        help=f"where metric values come from (default ${READER_ENV}, else ML Metadata)",
+    )
+    p.add_argument(
+        "--mlmd-host",
+        help="ML Metadata gRPC-web URL (default $KALE_LIKE_MLMD_HOST, else the in-cluster "
+        "metadata-envoy service)",
     )
     p.set_defaults(func=main)
 
@@ -136,7 +142,7 @@ def load_reader(ref: str | None) -> Callable[[Any, Any], Any] | None:
         ) from None
     if not callable(fn):
         raise UsageError(f"metrics reader {ref!r} is not callable", kind="bad-metrics-reader")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _metric_text(value: Any) -> str:
@@ -155,6 +161,10 @@ def main(args: argparse.Namespace) -> int:
     parameters = parameters_from(args, input_types(path))
     wanted = [m.strip() for m in args.metrics.split(",") if m.strip()]
     reader = load_reader(args.metrics_reader)
+    if reader is None:
+        from ..backends import mlmd
+
+        reader = mlmd.reader(args.mlmd_host)
     kwargs: dict[str, Any] = {"host": args.host, "poll": args.poll, "metrics_reader": reader}
     if args.experiment:
         kwargs["experiment"] = args.experiment
@@ -172,7 +182,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"kale-like trial: the run ended {status or 'without a status'}", file=sys.stderr)
         return EXIT_RUN_FAILED
     if missing:
-        why = "" if reader else f" (no metrics reader: pass --metrics-reader or set {READER_ENV})"
-        print(f"kale-like trial: no value for {', '.join(missing)}{why}", file=sys.stderr)
+        print(
+            f"kale-like trial: the run reported no value for {', '.join(missing)}",
+            file=sys.stderr,
+        )
         return EXIT_RUN_FAILED
     return EXIT_OK

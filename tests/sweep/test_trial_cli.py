@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kfp_server import KfpServer  # noqa: E402
+from mlmd_server import FakeMlmd  # noqa: E402
 from sweep_kit import linear_pipeline  # noqa: E402
 
 from kale_like.api.compile import compile as compile_pipeline  # noqa: E402
@@ -116,8 +117,76 @@ def test_trial_exit_codes(
     assert code == 1
     assert "ended failed" in capsys.readouterr().err
     server.fail_steps = set()
-    # no reader: the run succeeds but no metric value can be printed -> a failed trial
-    code = trial(pipeline_yaml, "--host", server.url, "--metrics", "mean", "--poll", "0")
+    # the run succeeds but ML Metadata holds no metric for it -> a failed trial
+    mlmd = FakeMlmd().start()
+    try:
+        code = trial(
+            pipeline_yaml,
+            "--host",
+            server.url,
+            "--metrics",
+            "mean",
+            "--poll",
+            "0",
+            "--mlmd-host",
+            mlmd.url,
+        )
+    finally:
+        mlmd.stop()
     captured = capsys.readouterr()
     assert code == 1 and captured.out == ""
     assert "no value for mean" in captured.err
+
+
+def test_trial_reads_metrics_from_ml_metadata(
+    server: KfpServer, pipeline_yaml: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What KFP's launcher records for the two metric-producing steps of 01_linear (n=4,
+    # scale=0.5), plus an ordinary artifact whose numeric properties are not metrics.
+    mlmd = FakeMlmd(
+        any_run=[
+            ("system.Metrics", {"display_name": "mlpipeline_metrics", "total": 5.0}),
+            ("system.Artifact", {"display_name": "scaled", "size": 4}),
+            ("system.Metrics", {"display_name": "mlpipeline_metrics", "mean": 1.25}),
+        ]
+    ).start()
+    try:
+        code = trial(
+            pipeline_yaml,
+            "--host",
+            server.url,
+            "-p",
+            "n",
+            "4",
+            "-p",
+            "scale",
+            "0.5",
+            "--metrics",
+            "mean,total",
+            "--poll",
+            "0",
+            "--mlmd-host",
+            mlmd.url,
+        )
+    finally:
+        mlmd.stop()
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == ["mean=1.25", "total=5.0"]
+    ((run_id, _),) = server.runs.items()
+    asked = [req.context_name for m, req in mlmd.calls if m == "GetContextByTypeAndName"]
+    assert asked == [run_id]  # the metrics of this very run
+    (unreachable,) = [
+        trial(
+            pipeline_yaml,
+            "--host",
+            server.url,
+            "--metrics",
+            "mean",
+            "--poll",
+            "0",
+            "--mlmd-host",
+            "http://127.0.0.1:9",
+        )
+    ]
+    assert unreachable == 3
+    assert "cannot reach ML Metadata" in capsys.readouterr().err
