@@ -182,9 +182,10 @@ def test_no_cache_and_from(tmp_path: Path) -> None:
 
 def test_only_runs_subset_from_cache(tmp_path: Path) -> None:
     ex = FakeExecutor()
-    with pytest.raises(UsageError, match="src"):
+    with pytest.raises(UsageError, match="'left' needs 'a' from step 'src'"):
         run(tmp_path, diamond(), ex, only=("left",))
     assert ex.calls == []
+    assert not any((tmp_path / "root" / "runs").iterdir())
     run(tmp_path, diamond(), ex)
     ex.calls.clear()
     res = run(tmp_path, diamond(), ex, only=("left",))

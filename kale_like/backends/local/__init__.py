@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from ...engines import RunRequest
+from ...errors import InputError
 from ...model import Pipeline
 from ...results import RunEvent, RunResult
 from . import records
@@ -91,6 +93,10 @@ class LocalEngine:
         except KeyboardInterrupt:
             result.status = "cancelled"
             save()
+            raise
+        except InputError:
+            # Raised before any step ran (e.g. --only without cached inputs): leave no run.
+            shutil.rmtree(run_dir, ignore_errors=True)
             raise
         failed = any(s.status == "failed" for s in result.steps.values())
         result.status = "failed" if failed else "succeeded"

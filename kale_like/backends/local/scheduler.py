@@ -298,17 +298,45 @@ class Scheduler:
         key = self._key(step)
         entry = self.cache.lookup(key)
         if entry is None:
-            consumers = [n for n in self.plan.force if step.name in _edges(self.pipeline.step(n))]
-            raise UsageError(
-                f"--only: step {step.name!r} has no cached result for the current code and "
-                f"parameters, and {', '.join(sorted(consumers)) or 'the selected steps'} "
-                f"need{'s' if len(consumers) == 1 else ''} its outputs",
-                kind="missing-producer",
-                fix=f"run the whole pipeline once, or add --only {step.name}",
-            )
+            raise self._missing_producer(step)
         self.results[step.name].seconds = 0.0
         self._use_entry(step, entry)
         self._set(step.name, "cached")
+
+    def _missing_producer(self, missing: Step) -> UsageError:
+        """Name what a selected step needs and which producer has no cached result."""
+        selected = [
+            s
+            for s in self.pipeline.steps
+            if s.name in self.plan.force and s.name not in self.plan.skip
+        ]
+        for sel in selected:
+            needs = {p for p in _edges(sel) if p in self.plan.resolve}
+            direct = sorted(needs, key=self.pipeline.step_names.index)
+            for producer in direct:
+                if producer != missing.name and missing.name not in ancestors(
+                    self.pipeline, {producer}
+                ):
+                    continue
+                variables = [v for v, p in sel.inputs if p == producer]
+                what = ", ".join(map(repr, variables)) if variables else "results"
+                upstream = (
+                    ""
+                    if producer == missing.name
+                    else f" (its upstream step {missing.name!r} has none)"
+                )
+                return UsageError(
+                    f"--only: step {sel.name!r} needs {what} from step {producer!r}, which has "
+                    f"no cached result for the current code and parameters{upstream}",
+                    kind="missing-producer",
+                    fix=f"run the whole pipeline once, or add --only {producer}",
+                )
+        return UsageError(
+            f"--only: step {missing.name!r} has no cached result for the current code and "
+            "parameters, and the selected steps need it",
+            kind="missing-producer",
+            fix=f"run the whole pipeline once, or add --only {missing.name}",
+        )
 
     def run(self) -> dict[str, StepResult]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
