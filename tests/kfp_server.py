@@ -13,7 +13,8 @@ step named in ``fail_steps``. Every request is recorded (method, path, query, he
 Faults: ``force_status`` (e.g. 401/403/500 for every request), ``transient`` (the next N
 requests answer 500, then normal service), ``reset`` (the next N connections are dropped
 without an answer), ``prefix`` (the API lives under e.g. ``/pipeline``; anything else is a
-404 like an ingress), ``required_token`` (401 without that bearer token).
+404 like an ingress, or with ``outside`` a dashboard page or a login redirect),
+``required_token`` (401 without that bearer token).
 It stops by itself after ``max_seconds``.
 """
 
@@ -48,6 +49,12 @@ class Reject(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
 
 
 @dataclass
@@ -172,6 +179,7 @@ class KfpServer:
     force_status: int | None = None
     transient: int = 0
     reset: int = 0
+    outside: str = "404"  # what answers outside `prefix`: "404", "html" or "login" (302)
     fail_steps: set[str] = field(default_factory=set)
     multi_user: bool = False
     max_seconds: float = 120.0
@@ -246,6 +254,8 @@ class KfpServer:
                 return
             try:
                 status, payload = self._route(rec)
+            except Redirect as red:
+                status, payload = 302, {"location": red.location}
             except Reject as rej:
                 status, payload = (
                     rej.status,
@@ -253,6 +263,8 @@ class KfpServer:
                 )
         data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
         h.send_response(status)
+        if status == 302:
+            h.send_header("Location", payload["location"])
         h.send_header(
             "Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain"
         )
@@ -267,6 +279,10 @@ class KfpServer:
             self.transient -= 1
             raise Reject(500, "transient failure")
         if not r.path.startswith(self.prefix + API):
+            if self.outside == "html":  # a dashboard that answers every path with its page
+                return 200, b"<!doctype html><title>Kubeflow Central Dashboard</title>"
+            if self.outside == "login":
+                raise Redirect("/dex/auth?client_id=kubeflow-oidc-authservice")
             return 404, b"404 page not found\n"
         if self.required_token is not None:
             if r.headers.get("authorization") != f"Bearer {self.required_token}":

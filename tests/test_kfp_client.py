@@ -338,3 +338,19 @@ def test_pipeline_created_meanwhile_becomes_a_version(server: KfpServer, package
     pid2, vid2, new = racy.upload(package, "small-demo", version="v2")
     assert (pid2, new) == (pid, False) and server.versions[vid2].name == "v2"
     assert len(server.pipelines) == 1
+
+
+def test_dashboard_page_instead_of_api_names_the_prefix(server: KfpServer) -> None:
+    server.prefix, server.outside = "/pipeline", "html"
+    with pytest.raises(EnvironmentProblem) as err:
+        _remote(server.url.removesuffix("/pipeline"))
+    assert err.value.kind == "kfp-not-found" and "/pipeline" in (err.value.fix or "")
+
+
+def test_login_redirect_is_not_followed_with_the_token(server: KfpServer) -> None:
+    server.prefix, server.outside = "/pipeline", "login"
+    with pytest.raises(EnvironmentProblem) as err:
+        _remote(server.url.removesuffix("/pipeline"), env={"KFP_TOKEN": TOKEN})
+    assert err.value.kind == "kfp-login-redirect" and "/dex/auth" in err.value.message
+    assert "KFP_TOKEN" in (err.value.fix or "")
+    assert not server.calls("GET", "/dex/auth")  # the token never went to the login page

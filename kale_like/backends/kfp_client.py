@@ -16,13 +16,14 @@ import json
 import os
 import ssl
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
-from ..kfp_config import KfpConfig, no_host_error, redact
+from ..kfp_config import TOKEN_HELP, KfpConfig, no_host_error, redact
 from ..results import ProgressCallback, RunEvent, StepResult, StepStatus
 from .kfp_errors import DEFAULT_RETRY, Retry, classify, with_retry
 
@@ -197,20 +198,39 @@ def probe(
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
 
+    # Never follow redirects: urllib would resend the Authorization header to any host.
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=ctx))
+
     def once() -> dict[str, Any]:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
-            raw = resp.read()
+        try:
+            with opener.open(req, timeout=timeout) as resp:
+                raw, ctype = resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise EnvironmentProblem(
+                    f"{config.host}{HEALTHZ} redirected to {exc.headers.get('Location', '?')} "
+                    "(a login page?) instead of answering",
+                    kind="kfp-login-redirect",
+                    fix="the API needs a bearer token: " + TOKEN_HELP,
+                ) from None
+            raise
         try:
             return dict(json.loads(raw or b"{}"))
         except ValueError as exc:
             raise EnvironmentProblem(
-                f"{config.host}{HEALTHZ} did not answer JSON: is this a Kubeflow Pipelines "
-                "endpoint?",
+                f"{config.host}{HEALTHZ} answered {ctype or 'something'} that is not JSON: this "
+                "is not the Kubeflow Pipelines API",
                 kind="kfp-not-found",
-                fix="point --host at the KFP API (behind the Kubeflow gateway: .../pipeline)",
+                fix="check the path prefix of the host: behind the Kubeflow gateway the API "
+                "lives under /pipeline, e.g. --host https://kubeflow.example.com/pipeline",
             ) from exc
 
     return with_retry(once, retry, config.host, secrets)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def make_client(config: KfpConfig) -> Any:
