@@ -157,6 +157,7 @@ def sweep(
     name: str | None = None,
     images: Mapping[str, str] | None = None,
     base_image: str | None = None,
+    mlmd_host: str | None = None,
 ) -> SweepResult:
     """Sweep ``params`` (``["NAME=SPEC"]`` or ``{NAME: SPEC}``) optimizing ``objective``.
 
@@ -240,6 +241,7 @@ def sweep(
             name=name,
             images=images,
             base_image=base_image,
+            mlmd_host=mlmd_host,
         )
 
     root = _run_root(run_root, nb_path)
@@ -319,6 +321,7 @@ def _katib(
     name: str | None,
     images: Mapping[str, str] | None,
     base_image: str | None,
+    mlmd_host: str | None,
 ) -> SweepResult:
     from ..backends import katib
 
@@ -371,6 +374,7 @@ def _katib(
         else katib.DEFAULT_SERVICE_ACCOUNT,
         token_secret=secret_ref,
         pipeline_name=pipeline.name,
+        mlmd_host=mlmd_host,
     )
     docs = katib.manifests(inputs)
     result = SweepResult(

@@ -58,6 +58,7 @@ class ExperimentInputs:
     service_account: str | None = DEFAULT_SERVICE_ACCOUNT
     token_secret: tuple[str, str] | None = None  # (secret name, key)
     pipeline_name: str = ""
+    mlmd_host: str | None = None  # ML Metadata gRPC-web URL, if not the in-cluster default
 
 
 def k8s_name(text: str, max_len: int = NAME_MAX) -> str:
@@ -91,6 +92,8 @@ def trial_job(inputs: ExperimentInputs) -> dict[str, Any]:
     for spec in inputs.parameters:
         command += ["-p", spec["name"], "${trialParameters." + spec["name"] + "}"]
     command += ["--metrics", ",".join((inputs.metric, *inputs.additional_metrics))]
+    if inputs.mlmd_host:
+        command += ["--mlmd-host", inputs.mlmd_host]
     volumes: list[dict[str, Any]] = [
         {"name": "pipeline", "configMap": {"name": f"{inputs.name}-pipeline"}}
     ]

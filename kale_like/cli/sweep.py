@@ -68,6 +68,7 @@ def register(sub: Any, name: str) -> None:
     k.add_argument("--namespace", help="Kubernetes namespace of the Experiment")
     k.add_argument("--trial-image", help="image with kale-like installed (the runtime image)")
     k.add_argument("--kfp-host", help="KFP API endpoint as seen from the trial pods")
+    k.add_argument("--mlmd-host", help="ML Metadata gRPC-web URL as seen from the trial pods")
     k.add_argument("--token-secret", metavar="SECRET:KEY", help="KFP token from this Secret")
     k.add_argument("--service-account", help="service account of trial pods (default-editor)")
     k.add_argument("--name", help="Experiment name (default: the pipeline name)")
@@ -170,6 +171,7 @@ def main(args: argparse.Namespace) -> int:
             name=args.name,
             images=images,
             base_image=args.base_image,
+            mlmd_host=args.mlmd_host,
         )
     except KeyboardInterrupt:
         print("\nkale-like sweep: interrupted before the first trial", file=sys.stderr)

@@ -85,6 +85,7 @@ def test_trial_job_is_a_valid_kubernetes_job(tmp_path: Path) -> None:
         ["label", "${trialParameters.label}"],
     ]
     assert cmd[cmd.index("--metrics") + 1] == "mean,total"
+    assert "--mlmd-host" not in cmd  # the trial's in-cluster default
     assert job.spec.template.spec.restart_policy == "Never"
     mounts = {m.mount_path for m in container.volume_mounts}
     assert "/etc/kale-like" in mounts and katib.TOKEN_DIR in mounts
@@ -241,9 +242,11 @@ def test_built_images_reach_the_pipeline_and_the_trial(tmp_path: Path) -> None:
         dry_run=True,
         output_dir=tmp_path,
         images=images,
+        mlmd_host="http://mlmd:9090",
     )
     cm, exp = res.manifest
     job = exp["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
     assert job["containers"][0]["image"] == "reg/env-a:1"  # a built image carries kale_like
+    assert job["containers"][0]["command"][-2:] == ["--mlmd-host", "http://mlmd:9090"]
     executors = yaml.safe_load(cm["data"]["pipeline.yaml"])["deploymentSpec"]["executors"]
     assert {e["container"]["image"] for e in executors.values()} == {"reg/env-a:1", "reg/env-b:2"}
