@@ -160,3 +160,13 @@ def test_default_run_root_beside_notebook(
     assert code == 0
     run_id = json.loads(out)["run_id"]
     assert (linear.parent / ".kale_like" / "runs" / run_id / "run.json").is_file()
+
+
+def test_verify_command(linear: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "verify", linear, "--run-root", tmp_path / "root", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["ok"] is True and report["mismatches"] == [] and report["compared"] > 0
+    # `run --verify` is the same check, reusing the cached pipeline run.
+    code, out, _ = cli(capsys, "run", linear, "--run-root", tmp_path / "root", "--verify")
+    assert code == 0 and "OK" in out
