@@ -1,0 +1,79 @@
+"""Value comparison used by verify: exact for plain data, arrays/frames, object state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kale_like.runtime.artifacts import save_value
+from kale_like.runtime.compare import compare_saved, difference
+
+
+class Box:
+    def __init__(self, v: object) -> None:
+        self.v = v
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (1, 1),
+        ("é", "é"),
+        ([1, (2, 3)], [1, (2, 3)]),
+        ({"a": {1, 2}}, {"a": {2, 1}}),
+        (float("nan"), float("nan")),
+        (np.array([1.0, np.nan]), np.array([1.0, np.nan])),
+        (np.array(["a", "b"]), np.array(["a", "b"])),
+        (pd.DataFrame({"x": [1, 2]}), pd.DataFrame({"x": [1, 2]})),
+        (pd.Series([1.5], name="s"), pd.Series([1.5], name="s")),
+        (Box([1, 2]), Box([1, 2])),
+        (np.random.default_rng(3), np.random.default_rng(3)),
+    ],
+)
+def test_equal_values(a: object, b: object) -> None:
+    assert difference(a, b) is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "needle"),
+    [
+        (1, 1.0, "type int != float"),
+        ((1, 2), [1, 2], "type tuple != list"),
+        ([1, 2], [1, 2, 3], "length 2 != 3"),
+        ({"k": [1, 2]}, {"k": [1, 5]}, "value['k'][1]: 2 != 5"),
+        (np.array([1, 2, 3]), np.array([1, 9, 3]), "first at (1,)"),
+        (np.zeros(3, dtype="f4"), np.zeros(3, dtype="f8"), "dtype float32 != float64"),
+        (pd.DataFrame({"x": [1, 2]}), pd.DataFrame({"x": [1, 3]}), "value"),
+        (Box(1), Box(2), "__dict__"),
+        (np.random.default_rng(3), np.random.default_rng(4), "state"),
+    ],
+)
+def test_different_values_say_where(a: object, b: object, needle: str) -> None:
+    diff = difference(a, b)
+    assert diff is not None and needle in diff
+
+
+def test_closures_compare_code_and_captured_values() -> None:
+    def make(k: int):
+        return lambda v: v * k
+
+    assert difference(make(2), make(2)) is None
+    assert "closure" in (difference(make(2), make(3)) or "")
+
+
+def test_compare_saved_uses_digests_then_values(tmp_path: Path) -> None:
+    big = np.arange(1000.0)
+    save_value("a", big, tmp_path / "a")
+    save_value("b", big.copy(), tmp_path / "b")
+    save_value("c", big + 1, tmp_path / "c")
+    out = compare_saved(
+        [
+            {"variable": "x", "expected": str(tmp_path / "a"), "actual": str(tmp_path / "b")},
+            {"variable": "x", "expected": str(tmp_path / "a"), "actual": str(tmp_path / "c")},
+        ]
+    )
+    assert out[0]["difference"] is None
+    assert "arrays differ first at (0,)" in out[1]["difference"]

@@ -1,0 +1,113 @@
+"""verify: top-to-bottom papermill run vs pipeline run; agreement and named divergences."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from kale_like.verify import VerifyReport, verify
+
+pytest.importorskip("papermill")
+
+
+def cell(src: str, *tags: str) -> Any:
+    c = new_code_cell(src)
+    c.metadata["tags"] = list(tags)
+    return c
+
+
+def write(path: Path, *cells: Any) -> Path:
+    nb = new_notebook(cells=list(cells))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def run_verify(nb: Path, tmp_path: Path, **kw: Any) -> VerifyReport:
+    return verify(nb, run_root=tmp_path / "runs", **kw)
+
+
+def _valid_corpus() -> list[str]:
+    from conftest import load_manifest
+
+    try:
+        return [e["file"] for e in load_manifest() if e["valid"]]
+    except OSError:
+        return []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _valid_corpus())
+def test_verify_passes_on_every_valid_corpus_notebook(
+    name: str, corpus_dir: Path, manifest: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    nb = tmp_path / name
+    shutil.copy(corpus_dir / name, nb)  # side files (03's temp file) stay in tmp
+    before = hashlib.sha256(nb.read_bytes()).hexdigest()
+    report = run_verify(nb, tmp_path)
+    assert report.ok, report.to_text()
+    assert hashlib.sha256(nb.read_bytes()).hexdigest() == before  # never modified
+    entry = next(e for e in manifest if e["file"] == name)
+    if "expected_failure" in entry:
+        assert any("both runs failed" in n for n in report.notes)
+    passed = sum(len(v) for producers in entry["must_pass"].values() for v in producers.values())
+    assert len(report.compared) >= passed
+
+
+def test_verify_uses_the_given_parameters(corpus_dir: Path, tmp_path: Path) -> None:
+    nb = tmp_path / "01_linear.ipynb"
+    shutil.copy(corpus_dir / "01_linear.ipynb", nb)
+    report = run_verify(nb, tmp_path, parameters={"n": 4, "scale": 0.5, "label": "short"})
+    assert report.ok, report.to_text()
+    assert "metric:mean" in report.compared
+
+
+def test_unseeded_rng_diverges_at_the_drawing_step(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "rng.ipynb",
+        cell("import random", "imports"),
+        cell("x = random.random()", "step:draw"),
+        cell("y = x * 2", "step:use", "prev:draw"),
+    )
+    report = run_verify(nb, tmp_path)
+    assert not report.ok
+    first = report.mismatches[0]
+    assert (first.step, first.variable, first.kind) == ("draw", "x", "output")
+    assert first.cause.startswith("RNG seed/state")
+    assert "DIVERGED" in report.to_text() and "'draw'" in report.to_text()
+    assert report.to_json()["ok"] is False
+
+
+def test_untracked_mutation_is_named(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "mut.ipynb",
+        new_markdown_cell("exec() hides a mutation from the analysis"),
+        cell("lst = [1]", "step:a"),
+        cell("exec('lst.append(2)', {'lst': lst})", "step:b", "prev:a"),
+        cell("total = sum(lst)", "step:c", "prev:b"),
+    )
+    report = run_verify(nb, tmp_path)
+    assert not report.ok
+    first = report.mismatches[0]
+    assert (first.step, first.variable, first.kind) == ("c", "lst", "input")
+    assert first.cause.startswith("mutation not tracked")
+
+
+def test_missing_dependency_failure_is_named(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "missing.ipynb",
+        cell("lst = [1]", "step:a"),
+        cell("exec('print(lst)')", "step:b", "prev:a"),
+    )
+    report = run_verify(nb, tmp_path)
+    assert not report.ok
+    first = report.mismatches[0]
+    assert (first.step, first.kind) == ("b", "failure")
+    assert "missing dependency: 'lst'" in first.cause
