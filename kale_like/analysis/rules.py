@@ -49,6 +49,7 @@ PURE_METHODS: frozenset[str] = frozenset(
     is_file is_dir with_suffix with_name relative_to resolve absolute glob rglob iterdir
     stat joinpath as_posix open_dataset keys_view search match fullmatch findall finditer
     sub subn group groups groupdict span start end dumps hexdigest digest
+    debug info warning error exception critical log plot hist boxplot savefig show save
     """.split()
 )
 
