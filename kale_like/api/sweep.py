@@ -426,5 +426,6 @@ def _runtime_image(pipeline: Pipeline) -> str:
     raise UsageError(
         "no trial image: the Katib trial runs `kale-like trial` in the project's runtime image",
         kind="no-trial-image",
-        fix="pass --trial-image REF (an image with kale-like installed; see `kale-like build`)",
+        fix="pass --trial-image REF (an image with kale-like installed), or --images to "
+        "build the step images, which carry it",
     )
