@@ -436,3 +436,39 @@ def test_analysis_of_line_soups_never_crashes(lines: list[str]) -> None:
         analyze_cell("\n".join(lines))
     except AnalysisError as err:
         assert err.kind == "syntax-error" and err.line is not None
+
+
+@pytest.mark.parametrize(
+    "code, kind",
+    [
+        ("import os\nos.environ.update(A='1')", "os.environ"),
+        ("import os\nos.putenv('A', '1')", "os.environ"),
+        ("from os import environ\nenviron['A'] = '1'", "os.environ"),
+        ("import sys\nsys.path = ['x']", "sys.path"),
+        ("import matplotlib.pyplot as plt\nplt.rcParams['lines.linewidth'] = 2",
+         "matplotlib.rc"),
+        ("import seaborn as sns\nsns.set_theme()", "matplotlib.rc"),
+        ("import numpy as np\nv = np.random.rand(3)", "numpy.random"),
+        ("import torch\nt = torch.randn(3)", "torch.random"),
+        ("%set_env A=1", "os.environ"),
+    ],
+)
+def test_more_state_writers(code: str, kind: str) -> None:
+    assert kind in analyze_cell(code).state_writes
+
+
+def test_more_aliases_and_lambdas() -> None:
+    f = analyze_cell("a, c = b, d\nc.append(1)")
+    assert "d" in f.writes and "b" not in f.writes
+    f = analyze_cell("row = table[0]\nrow.append(1)\nh = obj.child\nh.x = 1")
+    assert {"table", "obj"} <= set(f.writes)
+    f = analyze_cell("out = list(map(lambda v: v + offset, xs))")
+    assert "offset" in f.reads and "v" not in f.reads
+    f = analyze_cell("key = lambda r: r[col]\nrows.sort(key=key)")
+    assert {"col", "rows"} <= set(f.reads) and "rows" in f.writes
+
+
+def test_class_in_step_reads_globals_when_instantiated() -> None:
+    p = load(("scale = 2\nclass M:\n    k = 1\n    def f(self):\n        return scale",
+              ["step:a"]), ("m = M()\nv = m.f()", ["step:b", "prev:a"]))
+    assert p.step("b").input_map == {"M": "a", "scale": "a"}
