@@ -9,7 +9,8 @@ whole processes, median of ``--runs``:
   * kale   `kale --nb NB` of kubeflow-kale==2.3.0, installed into its own venv under
            benchmarks/.cache/kale-venv on first use (writes DSL + YAML like ours)
   * floor  `python floor.py`: a KFP DSL of the same shape (same components, artifacts and
-           edges, trivial bodies) compiled by kfp.compiler: what any KFP converter must pay
+           edges, each carrying the code its step runs) compiled by kfp.compiler: what any
+           KFP converter must pay; and `bare`, the same graph with empty components
 and the in-process analysis time of the 1,000-cell notebook. Prints a table with ratios.
 Targets: >= 5x faster than Kale on the chain, within 2x of the floor, >= 2x faster than
 Kale on the small notebooks, analysis of the 1,000-cell notebook < 0.5 s.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -73,6 +75,32 @@ def _prelude() -> list[Any]:
     ]
 
 
+Shape = list[tuple[str, list[str], str]]  # (step, predecessors, code it runs)
+
+
+def _prelude_code(cells: list[Any]) -> str:
+    wanted = {"imports", "functions"}
+    return "\n".join(c.source for c in cells if wanted & set(c.metadata.get("tags", [])))
+
+
+def _shape(cells: list[Any]) -> Shape:
+    """Steps, their prev: predecessors and the code each runs (prelude + its cells)."""
+    prelude = _prelude_code(cells)
+    shape: Shape = []
+    for cell in cells:
+        tags = cell.metadata.get("tags", [])
+        step = next((t[5:] for t in tags if t.startswith("step:")), None)
+        if step is not None:
+            shape.append((step, [t[5:] for t in tags if t.startswith("prev:")], prelude))
+        elif shape and not tags:
+            name, preds, code = shape[-1]
+            shape[-1] = (name, preds, code + "\n" + cell.source)
+        if step is not None:
+            name, preds, code = shape[-1]
+            shape[-1] = (name, preds, code + "\n" + cell.source)
+    return shape
+
+
 def chain_notebook(steps: int = 133, cells: int = 400) -> Any:
     """``steps`` steps in a chain, each passing one value on; ``cells`` cells in all."""
     out = _prelude()
@@ -118,21 +146,26 @@ from kfp.dsl import Artifact, HTML, Input, Output
 """
 
 
-def floor_dsl(shape: list[tuple[str, list[str]]]) -> str:
-    """A KFP DSL with the same components/artifacts/edges, trivial bodies."""
+def floor_dsl(shape: Shape, with_code: bool = True) -> str:
+    """A KFP DSL of the same shape carrying the same code, with no converter around it.
+
+    Same components, artifacts and edges; each body holds the code its step runs (imports,
+    functions and cells — what any converter must embed) as one string it would exec.
+    ``with_code=False`` gives the bare floor: the same graph with empty bodies.
+    """
     parts = [FLOOR_HEADER]
-    for name, preds in shape:
+    for name, preds, code in shape:
         args = [f"in_{p}: Input[Artifact]" for p in preds]
         args += ["out: Output[Artifact]", "kale_state: Output[Artifact]", "report: Output[HTML]"]
         args += ["seed: int = 1", "scale: int = 2"]
         parts.append(
             f"@dsl.component(base_image='python:3.11-slim', install_kfp_package=False)\n"
             f"def {name}({', '.join(args)}):\n"
-            f"    from kale_like.runtime import run_step\n"
-            f"    run_step({{'step': {name!r}}}, outputs={{'out': out.path}})\n"
+            f"    code = {(code if with_code else '')!r}\n"
+            f"    exec(code, {{'seed': seed, 'scale': scale}})\n"
         )
     body = ["@dsl.pipeline(name='floor')", "def pipeline(seed: int = 1, scale: int = 2):"]
-    for name, preds in shape:
+    for name, preds, _code in shape:
         kw = ", ".join(f"in_{p}=t_{p}.outputs['out']" for p in preds)
         body.append(f"    t_{name} = {name}({kw + ', ' if kw else ''}seed=seed, scale=scale)")
         body.append(f"    t_{name}.set_display_name({name!r})")
@@ -145,29 +178,30 @@ def floor_dsl(shape: list[tuple[str, list[str]]]) -> str:
     return "\n\n".join(parts)
 
 
-def chain_shape(steps: int = 133) -> list[tuple[str, list[str]]]:
-    return [(f"s{i:03d}", [f"s{i - 1:03d}"] if i else []) for i in range(steps)]
+def timed(cmd: list[str], runs: int, cwd: Path, before: Any = None) -> dict[str, Any]:
+    """Median wall and CPU (user+sys) seconds of ``cmd``, or the error of a failed run.
 
-
-def fanout_shape(branches: int = 48) -> list[tuple[str, list[str]]]:
-    names = [f"b{i:02d}" for i in range(branches)]
-    return [("source", [])] + [(n, ["source"]) for n in names] + [("join", names)]
-
-
-def timed(cmd: list[str], runs: int, cwd: Path, before: Any = None) -> tuple[float, str | None]:
-    """Median wall time of ``cmd`` (seconds) and the error of a failed run, if any."""
-    times = []
+    CPU time is reported beside wall time because it does not grow when other work
+    shares the machine's cores.
+    """
+    walls, cpus = [], []
     for _ in range(runs):
         if before is not None:
             before()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            return float("nan"), " | ".join(tail) or f"exit {proc.returncode}"
-        times.append(elapsed)
-    return statistics.median(times), None
+            return {"wall": NAN, "cpu": NAN, "error": " | ".join(tail) or f"exit {proc.returncode}"}
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "error": None}
+
+
+NAN = float("nan")
+FAILED: dict[str, Any] = {"wall": NAN, "cpu": NAN, "error": None}
 
 
 def ensure_kale() -> tuple[Path | None, str | None]:
@@ -228,11 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     work = CACHE / "compile-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    notebooks: dict[str, tuple[Path, list[tuple[str, list[str]]] | None]] = {}
-    for name, nb, shape in (
-        ("chain 400 cells/133 steps", chain_notebook(), chain_shape()),
-        ("fan-out 1000 cells/50 steps", fanout_notebook(), fanout_shape()),
+    notebooks: dict[str, tuple[Path, Shape | None]] = {}
+    for name, nb in (
+        ("chain 400 cells/133 steps", chain_notebook()),
+        ("fan-out 1000 cells/50 steps", fanout_notebook()),
     ):
+        shape = _shape(nb.cells)
         folder = work / name.split()[0]
         folder.mkdir()
         path = folder / f"{name.split()[0]}.ipynb"
@@ -251,36 +286,41 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for label, (path, shape) in notebooks.items():
         out = path.parent / "out"
-        ours, ours_err = timed(
+        ours = timed(
             ours_command() + ["compile", str(path), "-o", str(out)],
             args.runs,
             path.parent,
             before=lambda out=out: shutil.rmtree(out, ignore_errors=True),
         )
-        kale_t, kale_err = float("nan"), kale_error
+        kale_r = {**FAILED, "error": kale_error}
         if kale is not None:
-            kale_t, kale_err = timed([str(kale), "--nb", path.name], args.runs, path.parent)
-        floor_t, floor_err = float("nan"), None
+            kale_r = timed([str(kale), "--nb", path.name], args.runs, path.parent)
+        floor_r, bare_r = dict(FAILED), dict(FAILED)
         if shape is not None:
-            floor = path.parent / "floor.py"
-            floor.write_text(floor_dsl(shape), encoding="utf-8")
-            env_cmd = [sys.executable, str(floor), str(path.parent / "floor.yaml")]
-            floor_t, floor_err = timed(env_cmd, args.runs, path.parent)
+            for stem, with_code in (("floor", True), ("bare", False)):
+                floor = path.parent / f"{stem}.py"
+                floor.write_text(floor_dsl(shape, with_code), encoding="utf-8")
+                cmd = [sys.executable, str(floor), str(path.parent / f"{stem}.yaml")]
+                measured = timed(cmd, args.runs, path.parent)
+                floor_r, bare_r = (measured, bare_r) if with_code else (floor_r, measured)
         rows.append(
-            {"notebook": label, "ours": ours, "kale": kale_t, "floor": floor_t,
-             "errors": {k: v for k, v in (("ours", ours_err), ("kale", kale_err),
-                                          ("floor", floor_err)) if v}}
-        )  # fmt: skip
-
-    print(f"\ncompile, whole process, median of {args.runs} runs (seconds)")
-    print(f"{'notebook':32} {'ours':>6} {'kale':>6} {'floor':>6} {'kale/ours':>10} {'ours/floor':>10}")
-    for r in rows:
-        print(
-            f"{r['notebook']:32} {_fmt(r['ours'])} {_fmt(r['kale'])} {_fmt(r['floor'])} "
-            f"{_ratio(r['kale'], r['ours']):>10} {_ratio(r['ours'], r['floor']):>10}"
+            {"notebook": label, "ours": ours, "kale": kale_r, "floor": floor_r, "bare": bare_r}
         )
-        for who, err in r["errors"].items():
-            print(f"    {who} failed: {err}")
+
+    for measure in ("wall", "cpu"):
+        print(f"\ncompile, whole process, {measure} seconds, median of {args.runs} runs")
+        print(f"{'notebook':30} {'ours':>6} {'kale':>6} {'floor':>6} {'bare':>6} "
+              f"{'kale/ours':>10} {'ours/floor':>10} {'ours/bare':>10}")  # fmt: skip
+        for r in rows:
+            o, k, f, b = (r[who][measure] for who in ("ours", "kale", "floor", "bare"))
+            print(f"{r['notebook']:30} {_fmt(o)} {_fmt(k)} {_fmt(f)} {_fmt(b)} "
+                  f"{_ratio(k, o):>10} {_ratio(o, f):>10} {_ratio(o, b):>10}")  # fmt: skip
+    print("floor: KFP alone compiling the same graph with the same code in each component;"
+          " bare: the same graph with empty components")  # fmt: skip
+    for r in rows:
+        for who in ("ours", "kale", "floor", "bare"):
+            if r[who]["error"]:
+                print(f"{r['notebook']}: {who} failed: {r[who]['error']}")
 
     fanout_path = notebooks["fan-out 1000 cells/50 steps"][0]
     try:

@@ -255,7 +255,7 @@ def test_literals_round_trip_and_stay_readable() -> None:
     }
     text = render_literal(value, 1)
     assert ast.literal_eval(text) == value
-    assert "    'import os\\n'\n" in text  # multi-line sources print one line per line
+    assert "'''import os\nprint(\\'x\\')\\r\n" in text  # sources print line by line
     with pytest.raises(ValueError):
         render_literal(float("nan"))
     with pytest.raises(ValueError):

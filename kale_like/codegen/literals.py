@@ -64,8 +64,28 @@ def render_literal(value: Any, indent: int = 0, *, prefix_len: int = 0) -> str:
     return _render(value, indent, prefix_len)
 
 
+def triple_quoted(text: str) -> str:
+    """A ``'''...'''`` literal showing ``text`` line by line, as the user wrote it.
+
+    Safe by construction: every quote and backslash is escaped (so the literal cannot end
+    early) and every non-printable character, including ``\\r`` (which the parser would turn
+    into ``\\n``) and Unicode line separators, is written as an escape sequence.
+    """
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == "\n" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ascii(ch)[1:-1])
+    return "'''" + "".join(out) + "'''"
+
+
 def _has_multiline(value: Any) -> bool:
-    """Multi-line strings (cell sources) always print one source line per line."""
+    """Multi-line strings (cell sources) always print as triple-quoted blocks."""
     if isinstance(value, str):
         return len(value.splitlines()) > 1
     if isinstance(value, (list, tuple)):
@@ -82,11 +102,9 @@ def _render(value: Any, indent: int, prefix_len: int) -> str:
         return one_line
     inner = INDENT * (indent + 1)
     if isinstance(value, str):
-        pieces = value.splitlines(keepends=True)
-        if len(pieces) <= 1:
+        if len(value.splitlines()) <= 1:
             return one_line  # a long single line: splitting it would not help reading
-        body = "\n".join(inner + _scalar(piece) for piece in pieces)
-        return "(\n" + body + "\n" + pad + ")"
+        return triple_quoted(value)
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"

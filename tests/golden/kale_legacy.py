@@ -33,10 +33,8 @@ def make_radii(
                 'functions': [
                     {
                         'index': 2,
-                        'source': (
-                            'def area(radius):\n'
-                            '    return math.pi * radius ** 2'
-                        ),
+                        'source': '''def area(radius):
+    return math.pi * radius ** 2''',
                     },
                 ],
             },
@@ -77,10 +75,8 @@ def compute_areas(
                 'functions': [
                     {
                         'index': 2,
-                        'source': (
-                            'def area(radius):\n'
-                            '    return math.pi * radius ** 2'
-                        ),
+                        'source': '''def area(radius):
+    return math.pi * radius ** 2''',
                     },
                 ],
             },
@@ -119,10 +115,8 @@ def total(
             'cells': [
                 {
                     'index': 6,
-                    'source': (
-                        'total_area = round(sum(areas), 3)\n'
-                        'print(total_area)'
-                    ),
+                    'source': '''total_area = round(sum(areas), 3)
+print(total_area)''',
                 },
             ],
             'prelude': {
@@ -130,10 +124,8 @@ def total(
                 'functions': [
                     {
                         'index': 2,
-                        'source': (
-                            'def area(radius):\n'
-                            '    return math.pi * radius ** 2'
-                        ),
+                        'source': '''def area(radius):
+    return math.pi * radius ** 2''',
                     },
                 ],
             },

@@ -31,22 +31,18 @@ def generate(
             'cells': [
                 {
                     'index': 3,
-                    'source': (
-                        'random.seed(seed)\n'
-                        'samples = [random.gauss(10.0, 2.0) for _ in range(n_samples)]\n'
-                        'print(f"generated {len(samples)} samples")'
-                    ),
+                    'source': '''random.seed(seed)
+samples = [random.gauss(10.0, 2.0) for _ in range(n_samples)]
+print(f"generated {len(samples)} samples")''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import json\n'
-                            'import random\n'
-                            'import statistics'
-                        ),
+                        'source': '''import json
+import random
+import statistics''',
                     },
                 ],
                 'functions': [],
@@ -88,22 +84,18 @@ def stats(
             'cells': [
                 {
                     'index': 4,
-                    'source': (
-                        'mean = round(statistics.fmean(samples), 4)\n'
-                        'stdev = round(statistics.stdev(samples), 4)\n'
-                        'print(mean, stdev)'
-                    ),
+                    'source': '''mean = round(statistics.fmean(samples), 4)
+stdev = round(statistics.stdev(samples), 4)
+print(mean, stdev)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import json\n'
-                            'import random\n'
-                            'import statistics'
-                        ),
+                        'source': '''import json
+import random
+import statistics''',
                     },
                 ],
                 'functions': [],
@@ -147,25 +139,21 @@ def histogram(
             'cells': [
                 {
                     'index': 5,
-                    'source': (
-                        'low, high = min(samples), max(samples)\n'
-                        'width = (high - low) / bins\n'
-                        'counts = [0] * bins\n'
-                        'for s in samples:\n'
-                        '    counts[min(int((s - low) / width), bins - 1)] += 1\n'
-                        'print(counts)'
-                    ),
+                    'source': '''low, high = min(samples), max(samples)
+width = (high - low) / bins
+counts = [0] * bins
+for s in samples:
+    counts[min(int((s - low) / width), bins - 1)] += 1
+print(counts)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import json\n'
-                            'import random\n'
-                            'import statistics'
-                        ),
+                        'source': '''import json
+import random
+import statistics''',
                     },
                 ],
                 'functions': [],
@@ -208,22 +196,18 @@ def report_2(
             'cells': [
                 {
                     'index': 6,
-                    'source': (
-                        'summary = json.dumps({"mean": mean, "stdev": stdev, "counts": counts})\n'
-                        'peak_bin = counts.index(max(counts))\n'
-                        'print(summary)'
-                    ),
+                    'source': '''summary = json.dumps({"mean": mean, "stdev": stdev, "counts": counts})
+peak_bin = counts.index(max(counts))
+print(summary)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import json\n'
-                            'import random\n'
-                            'import statistics'
-                        ),
+                        'source': '''import json
+import random
+import statistics''',
                     },
                 ],
                 'functions': [],

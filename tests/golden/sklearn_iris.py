@@ -29,25 +29,21 @@ def load(
             'cells': [
                 {
                     'index': 3,
-                    'source': (
-                        'iris = load_iris(as_frame=True)\n'
-                        'df = iris.frame\n'
-                        'print(df.shape)'
-                    ),
+                    'source': '''iris = load_iris(as_frame=True)
+df = iris.frame
+print(df.shape)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import numpy as np\n'
-                            'import pandas as pd\n'
-                            'from sklearn.datasets import load_iris\n'
-                            'from sklearn.linear_model import LogisticRegression\n'
-                            'from sklearn.metrics import accuracy_score\n'
-                            'from sklearn.model_selection import train_test_split'
-                        ),
+                        'source': '''import numpy as np
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split''',
                     },
                 ],
                 'functions': [],
@@ -91,28 +87,24 @@ def split(
             'cells': [
                 {
                     'index': 4,
-                    'source': (
-                        'features = df.drop(columns=["target"])\n'
-                        'target = df["target"]\n'
-                        'x_train, x_test, y_train, y_test = train_test_split(\n'
-                        '    features, target,\n'
-                        '    test_size=test_size, random_state=random_state, stratify=target,\n'
-                        ')'
-                    ),
+                    'source': '''features = df.drop(columns=["target"])
+target = df["target"]
+x_train, x_test, y_train, y_test = train_test_split(
+    features, target,
+    test_size=test_size, random_state=random_state, stratify=target,
+)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import numpy as np\n'
-                            'import pandas as pd\n'
-                            'from sklearn.datasets import load_iris\n'
-                            'from sklearn.linear_model import LogisticRegression\n'
-                            'from sklearn.metrics import accuracy_score\n'
-                            'from sklearn.model_selection import train_test_split'
-                        ),
+                        'source': '''import numpy as np
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split''',
                     },
                 ],
                 'functions': [],
@@ -159,24 +151,20 @@ def train(
             'cells': [
                 {
                     'index': 5,
-                    'source': (
-                        'model = LogisticRegression(C=C, max_iter=max_iter)\n'
-                        'model.fit(x_train, y_train)'
-                    ),
+                    'source': '''model = LogisticRegression(C=C, max_iter=max_iter)
+model.fit(x_train, y_train)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import numpy as np\n'
-                            'import pandas as pd\n'
-                            'from sklearn.datasets import load_iris\n'
-                            'from sklearn.linear_model import LogisticRegression\n'
-                            'from sklearn.metrics import accuracy_score\n'
-                            'from sklearn.model_selection import train_test_split'
-                        ),
+                        'source': '''import numpy as np
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split''',
                     },
                 ],
                 'functions': [],
@@ -218,26 +206,22 @@ def evaluate(
             'cells': [
                 {
                     'index': 6,
-                    'source': (
-                        'predictions = model.predict(x_test)\n'
-                        'accuracy = float(np.round(accuracy_score(y_test, predictions), 4))\n'
-                        'confusion = pd.crosstab(y_test, predictions)\n'
-                        'print(confusion)'
-                    ),
+                    'source': '''predictions = model.predict(x_test)
+accuracy = float(np.round(accuracy_score(y_test, predictions), 4))
+confusion = pd.crosstab(y_test, predictions)
+print(confusion)''',
                 },
             ],
             'prelude': {
                 'imports': [
                     {
                         'index': 1,
-                        'source': (
-                            'import numpy as np\n'
-                            'import pandas as pd\n'
-                            'from sklearn.datasets import load_iris\n'
-                            'from sklearn.linear_model import LogisticRegression\n'
-                            'from sklearn.metrics import accuracy_score\n'
-                            'from sklearn.model_selection import train_test_split'
-                        ),
+                        'source': '''import numpy as np
+import pandas as pd
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split''',
                     },
                 ],
                 'functions': [],
