@@ -610,3 +610,66 @@ def test_cli_images_file_sets_step_images(server: KfpServer, tmp_path: Path) -> 
     assert container["image"] == "127.0.0.1:5000/team/prepare:abc123"
     images.write_text(json.dumps({"nosuchstep": "x:1"}))
     assert cli(str(nb), "--host", server.url, "--images", str(images)) == 2
+
+
+def _fake_mlmd(**kw: Any) -> Any:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "sweep"))
+    from mlmd_server import FakeMlmd
+
+    return FakeMlmd(**kw).start()
+
+
+def test_runs_show_remote_reads_metrics_from_mlmd(
+    server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = deploy(package, host=server.url, watch=True, poll=0)
+    mlmd = _fake_mlmd(
+        runs={
+            res.run_id: [
+                ("system.Metrics", {"display_name": "mlpipeline_metrics", "accuracy": 0.75}),
+                ("system.Artifact", {"display_name": "model", "size": 3}),
+            ]
+        }
+    )
+    try:
+        assert (
+            main(
+                [
+                    "runs",
+                    "show",
+                    res.run_id,
+                    "--remote",
+                    "--host",
+                    server.url,
+                    "--mlmd",
+                    mlmd.url,
+                    "--json",
+                ]
+            )
+            == 0
+        )
+    finally:
+        mlmd.stop()
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["metrics"] == {"accuracy": 0.75} and shown["status"] == "succeeded"
+
+
+def test_kfp_engine_reads_metrics_from_mlmd(server: KfpServer) -> None:
+    from kale_like.backends.kfp_engine import KfpEngine
+    from kale_like.engines import RunRequest
+
+    mlmd = _fake_mlmd(
+        any_run=[("system.Metrics", {"display_name": "mlpipeline_metrics", "total": 6.0})]
+    )
+    try:
+        request = RunRequest(
+            pipeline=_settings_pipeline(),
+            parameters={"alpha": 0.5, "n": 4},
+            options={"host": server.url, "poll": 0, "mlmd": mlmd.url},
+        )
+        result = KfpEngine().run(request)
+    finally:
+        mlmd.stop()
+    assert result.status == "succeeded" and result.metrics == {"total": 6.0}

@@ -3,12 +3,14 @@
 Endpoint, namespace, experiment and credentials come from the notebook metadata, the
 environment and the config file (:mod:`kale_like.kfp_config`), or from ``request.options``
 (``host``, ``namespace``, ``experiment``, ``token_file``, ``client``, ``poll``, ``timeout``).
-Metric values are not part of KFP's REST API (they live in ML Metadata), so ``metrics`` stays
-empty; ``kale_like.api.deploy.submit_and_wait(metrics_reader=...)`` is the hook for them.
+Metric values are not part of KFP's REST API (they live in ML Metadata): they are read from
+MLMD's gRPC-web endpoint when one is named (``options["mlmd"]`` or ``$KALE_LIKE_MLMD_HOST``),
+else ``metrics`` stays empty.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..results import RunResult
@@ -39,9 +41,16 @@ class KfpEngine:
             timeout=opts.get("timeout"),
         )
         status = result.status if result.status in ("succeeded", "failed") else "cancelled"
+        metrics: dict[str, Any] = {}
+        url = opts.get("mlmd") or os.environ.get("KALE_LIKE_MLMD_HOST")
+        if url and result.run_id:
+            from . import mlmd
+
+            metrics = dict(mlmd.run_metrics(mlmd.MlmdClient(str(url)), result.run_id))
         return RunResult(
             run_id=result.run_id or "",
             status=status,  # type: ignore[arg-type]
+            metrics=metrics,
             steps=result.steps,
             parameters=dict(request.parameters),
             engine=self.name,

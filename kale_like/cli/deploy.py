@@ -209,6 +209,22 @@ def add_remote_options(p: argparse.ArgumentParser) -> None:
         "--remote", action="store_true", help="list/show runs on the Kubeflow Pipelines endpoint"
     )
     add_connection_options(p)
+    p.add_argument(
+        "--mlmd",
+        metavar="URL",
+        help="ML Metadata gRPC-web endpoint to read metrics from (default $KALE_LIKE_MLMD_HOST; "
+        "in a cluster http://metadata-envoy-service.kubeflow:9090)",
+    )
+
+
+def _metrics_reader(args: argparse.Namespace) -> Any:
+    """MLMD metrics reader when an endpoint is named (flag or env), else None."""
+    import os
+
+    from ..backends import mlmd
+
+    url = getattr(args, "mlmd", None) or os.environ.get(mlmd.HOST_ENV)
+    return mlmd.reader(url) if url else None
 
 
 def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> int:
@@ -231,7 +247,7 @@ def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> in
         for r in runs:
             print(f"{r['run_id']}  {r['status']:<10} {r['created_at'] or '':<32} {r['name']}")
         return EXIT_OK
-    item = remote_run_show(str(run_id or ""), **conn)
+    item = remote_run_show(str(run_id or ""), metrics_reader=_metrics_reader(args), **conn)
     if as_json:
         print(json.dumps(item, indent=2, default=str))
     else:
