@@ -57,6 +57,9 @@ class CallRules:
             and func.id not in self.defined
             and func.id not in self.facts.writes
         ):
+            if func.id in ("exec", "globals"):
+                # Names it may define are unknown: do not report them as undefined either.
+                self.facts.star_import = True
             self.warn("dynamic-code", f"`{func.id}()` makes the analysis uncertain", node,
                       fix="pass values through plain variables instead")
         q = self.qualify(func)
@@ -161,6 +164,7 @@ class CallRules:
             elif name in ("cd", "pushd", "popd"):
                 self.state(("cwd",), ("cwd",), node)
             elif name in rules.DYNAMIC_MAGICS:
+                self.facts.star_import = True
                 self.warn("dynamic-code", f"`%{name}` makes the analysis uncertain", node)
             self.soft(arg, node)
         elif f.attr == "run_cell_magic" and len(strs) >= 3:

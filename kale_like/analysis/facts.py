@@ -39,7 +39,7 @@ class BlockFacts:
     modules: set[str] = field(default_factory=set)
     imports: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    star_import: bool = False
+    star_import: bool = False  # star import, exec, %run...: unknown names may exist
     # function mode only
     mutated_params: set[str] = field(default_factory=set)
     mutates: set[str] = field(default_factory=set)
