@@ -1,0 +1,147 @@
+"""The Katib side of ``sweep``: compile the pipeline and build (or create) the Experiment."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import EnvironmentProblem, KaleError, UsageError
+from ..model import Pipeline
+from ..sweep.algorithms import KATIB_ALGORITHMS
+from ..sweep.results import SweepResult, write_text_atomic
+from ..sweep.space import GRIDDABLE, Dimension, katib_parameter
+
+
+def katib_sweep(
+    nb_path: Path | None,
+    pipeline: Pipeline,
+    dims: list[Dimension],
+    metric: str,
+    direction: str,
+    algo: str,
+    *,
+    trials: int,
+    parallel: Any,
+    max_failed: int,
+    goal: Any,
+    dry_run: bool,
+    output_dir: Any,
+    k8s_client: Any,
+    namespace: str | None,
+    trial_image: str | None,
+    kfp_host: str | None,
+    token_secret: str | None,
+    service_account: str | None,
+    name: str | None,
+    images: Mapping[str, str] | None,
+    base_image: str | None,
+    mlmd_host: str | None,
+) -> SweepResult:
+    from ..backends import katib
+
+    if algo == "grid":
+        bad = [d for d in dims if d.kind not in GRIDDABLE]
+        if bad:
+            raise UsageError(
+                f"Katib's grid cannot enumerate {bad[0].kind} parameter {bad[0].name!r}",
+                kind="bad-search-space",
+                fix="use choice:, range:min:max:step or int: for grid sweeps on Katib",
+            )
+    secret_ref: tuple[str, str] | None = None
+    if token_secret:
+        sname, sep, key = token_secret.partition(":")
+        if not sep or not sname or not key:
+            raise UsageError(f"--token-secret {token_secret!r}: expected SECRET:KEY")
+        secret_ref = (sname, key)
+    if dry_run and output_dir is None:
+        raise UsageError("--dry-run needs -o DIR for the Experiment YAML", kind="usage")
+    built = [images[s] for s in pipeline.step_names if images and s in images]
+    image = trial_image or (built[0] if built else None) or _runtime_image(pipeline)
+    with tempfile.TemporaryDirectory(prefix="kale-like-katib-") as tmp:
+        from .compile import compile as compile_notebook
+
+        compiled = compile_notebook(
+            nb_path if nb_path is not None else pipeline,
+            tmp,
+            images=dict(images) if images else None,
+            base_image=base_image,
+        )
+        pipeline_yaml = Path(compiled.yaml_path).read_text(encoding="utf-8")
+    exp_name = katib.k8s_name(name or pipeline.name)
+    inputs = katib.ExperimentInputs(
+        name=exp_name,
+        metric=metric,
+        direction=direction,
+        algorithm=KATIB_ALGORITHMS[algo],
+        parameters=tuple(katib_parameter(d) for d in dims),
+        image=image,
+        pipeline_yaml=pipeline_yaml,
+        additional_metrics=tuple(m.name for m in pipeline.metrics if m.name != metric),
+        goal=None if goal in (None, "") else float(goal),
+        parallel=int(parallel),
+        max_trials=trials,
+        max_failed=max_failed,
+        namespace=namespace,
+        kfp_host=kfp_host or katib.DEFAULT_KFP_HOST,
+        service_account=service_account
+        if service_account is not None
+        else katib.DEFAULT_SERVICE_ACCOUNT,
+        token_secret=secret_ref,
+        pipeline_name=pipeline.name,
+        mlmd_host=mlmd_host,
+    )
+    docs = katib.manifests(inputs)
+    result = SweepResult(
+        sweep_id=exp_name,
+        metric=metric,
+        direction=direction,  # type: ignore[arg-type]
+        engine="katib",
+        manifest=docs,
+        status="dry-run" if dry_run else "created",
+    )
+    if output_dir is not None:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{pipeline.name}-experiment.yaml"
+        write_text_atomic(path, katib.dump_yaml(docs))
+        result.manifest_path = str(path)
+    if dry_run:
+        return result
+    clients = k8s_client if k8s_client is not None else katib.default_clients()
+    ns = namespace or katib.default_namespace()
+    try:
+        katib.create(docs, clients, ns)
+    except KaleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an API error from the cluster
+        raise EnvironmentProblem(
+            f"creating the Katib Experiment {exp_name!r} in namespace {ns!r} failed: "
+            f"{getattr(exc, 'reason', None) or exc}",
+            kind="katib-create-failed",
+            fix="check that Katib is installed and that you may create Experiments there",
+        ) from None
+    return result
+
+
+def _runtime_image(pipeline: Pipeline) -> str:
+    """The trial image: the project's runtime image (see ``kale-like build``)."""
+    try:
+        from ..backends import images
+
+        ref = getattr(images, "runtime_image", None)
+        if callable(ref):
+            return str(ref(pipeline))
+        if isinstance(getattr(images, "RUNTIME_IMAGE", None), str):
+            return str(getattr(images, "RUNTIME_IMAGE"))  # noqa: B009
+    except ImportError:
+        pass
+    if pipeline.base_image:
+        return pipeline.base_image
+    raise UsageError(
+        "no trial image: the Katib trial runs `kale-like trial` in the project's runtime image",
+        kind="no-trial-image",
+        fix="pass --trial-image REF (an image with kale-like installed), or --images to "
+        "build the step images, which carry it",
+    )
