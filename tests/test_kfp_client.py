@@ -354,3 +354,16 @@ def test_login_redirect_is_not_followed_with_the_token(server: KfpServer) -> Non
     assert err.value.kind == "kfp-login-redirect" and "/dex/auth" in err.value.message
     assert "KFP_TOKEN" in (err.value.fix or "")
     assert not server.calls("GET", "/dex/auth")  # the token never went to the login page
+
+
+@pytest.mark.parametrize(
+    "status, kind", [(429, "kfp-http-error"), (413, "kfp-http-error"), (503, "kfp-server-error")]
+)
+def test_other_http_errors_map_to_exit_3(server: KfpServer, status: int, kind: str) -> None:
+    remote = _remote(server.url)
+    server.force_status = status
+    with pytest.raises(EnvironmentProblem) as err:
+        remote.experiment("e")
+    assert err.value.kind == kind and str(status) in err.value.message
+    retried = status in (429, 503)
+    assert len(server.calls("GET", "/experiments")) == (FAST.attempts if retried else 1)

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import EnvironmentProblem, KaleError, UsageError
 from ..kfp_config import TOKEN_HELP, redact
 
-TRANSIENT_STATUS = {500, 502, 503, 504}
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ def classify(exc: BaseException, host: str | None) -> KaleError | None:
         return EnvironmentProblem(
             f"{where} failed with {status} after retries: {_body(exc)}", kind="kfp-server-error"
         )
+    if isinstance(status, int) and status >= 400:  # 405, 413, 429 after retries, ...
+        return EnvironmentProblem(f"{where} answered {status}: {_body(exc)}", kind="kfp-http-error")
     low = text.lower()
     if isinstance(exc, ssl.SSLError) or "ssl" in low or "certificate" in low or "tls" in low:
         return EnvironmentProblem(
