@@ -7,7 +7,6 @@ with a did-you-mean; malformed known tags raise :class:`~kale_like.errors.TagErr
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -89,7 +88,7 @@ def read_notebook(notebook: Any) -> NotebookSource:
                 fix="save the notebook again from Jupyter, or restore it from version control",
             ) from None
     elif isinstance(notebook, Mapping):
-        raw = copy.deepcopy(_plain(notebook))
+        raw = _plain(notebook)  # a deep copy: the caller's notebook is never touched
         digest = hashlib.sha256(
             json.dumps(raw, sort_keys=True, default=str).encode("utf-8")
         ).hexdigest()

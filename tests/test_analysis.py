@@ -112,6 +112,8 @@ def test_alias_mutation_writes_the_original() -> None:
 def test_del_ends_a_name() -> None:
     f = analyze_cell("x = 1\ny = x\ndel x")
     assert "x" not in f.writes and "x" in f.deleted
+    f = analyze_cell("del (a, [b]), d[0]")
+    assert set(f.deleted) == {"a", "b"} and set(f.writes) == {"d"}
     f = analyze_cell("del x\nx = 2")
     assert "x" in f.writes and "x" not in f.deleted and "x" in f.reads
 

@@ -310,12 +310,16 @@ class Walker(CallRules):
             self.apply(facts, None, ())  # nested function: its effects are ours
 
     def s_Delete(self, node: ast.Delete) -> None:
-        for t in node.targets:
-            if isinstance(t, ast.Name):
+        todo = list(node.targets)
+        while todo:
+            t = todo.pop(0)
+            if isinstance(t, (ast.Tuple, ast.List)):
+                todo[:0] = t.elts
+            elif isinstance(t, ast.Name):
                 self.read(t.id, t)
                 if self.scope is None:
                     self.facts.writes.pop(t.id, None)
-                    self.facts.functions.pop(t.id, None)
+                    self.facts.functions[t.id] = None
                     self.facts.deleted[t.id] = self.loc(t)
                     self.defined.discard(t.id)
                     self.aliases.pop(t.id, None)
