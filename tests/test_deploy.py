@@ -329,7 +329,8 @@ def test_cli_runs_remote(
     out = capsys.readouterr().out
     assert f"run {run_id}: succeeded" in out
     assert re.search(r"train\s+succeeded", out)
-    assert main(["runs", "show", "no-such-run", "--remote", "--host", server.url]) == 3
+    assert main(["runs", "show", "no-such-run", "--remote", "--host", server.url]) == 2
+    assert "not found" in capsys.readouterr().err
 
 
 # -------------------------------------------------------- step settings reach the server

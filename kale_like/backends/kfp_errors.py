@@ -58,6 +58,13 @@ def classify(exc: BaseException, host: str | None) -> KaleError | None:
             fix="in a multi-user Kubeflow pass your profile namespace with --namespace, and "
             "check the token belongs to a user or service account with access to it",
         )
+    if status == 404 and _api_error(exc):
+        # The API answered (a gRPC-gateway error body): the thing asked for does not exist.
+        return UsageError(
+            f"not found on {where}: {_body(exc)}",
+            kind="kfp-not-found-resource",
+            fix="check the id or name (`kale-like runs list --remote` lists runs)",
+        )
     if status == 404:
         return EnvironmentProblem(
             f"{where} has no Kubeflow Pipelines API at /apis/v2beta1 (404 Not Found)",
@@ -99,6 +106,16 @@ def classify(exc: BaseException, host: str | None) -> KaleError | None:
             "svc/ml-pipeline-ui 8080:80` then --host http://127.0.0.1:8080)",
         )
     return None
+
+
+def _api_error(exc: BaseException) -> bool:
+    """Whether the error body is KFP's JSON error (not an ingress's or a proxy's page)."""
+    body = getattr(exc, "body", None)
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, TypeError):
+        return False
+    return isinstance(data, dict) and ("code" in data or "error_message" in data)
 
 
 def _body(exc: BaseException) -> str:
