@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import itertools
 import json
 from pathlib import Path
@@ -168,7 +169,7 @@ def test_interrupt_then_resume_runs_only_the_rest(pipeline: Pipeline, tmp_path: 
 
     engine2 = FakeEngine()
     with pytest.MonkeyPatch.context() as mp:  # resume re-reads the notebook
-        mp.setattr("kale_like.api.sweep._load_path", lambda path: p)
+        mp.setattr(importlib.import_module("kale_like.api.sweep"), "_load_path", lambda path: p)
         done = sweep(None, resume=first.sweep_id, run_root=tmp_path / "root", run_fn=engine2)
     assert done.status == "completed"
     assert [t.parameters for t in done.trials] == [
