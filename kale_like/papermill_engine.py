@@ -99,27 +99,34 @@ class KaleLikeEngine(Engine):
         executed = step_outputs(result.run_dir, [s.name for s in pipeline.steps])
         metric_cells = {m.cell for m in pipeline.metrics if m.cell is not None}
         failed = result.failed_step
+        stop_at: int | None = None
+        if failed is not None:
+            # Top to bottom stops at the failing cell: nothing after it runs.
+            stop_at = (
+                failed.cell
+                if failed.cell is not None
+                else max(pipeline.step(failed.name).cells, default=None)
+            )
         count = 0
         for index, cell in enumerate(nb_man.nb.cells):
             if cell.get("cell_type") != "code":
                 continue
-            tags = cell.get("metadata", {}).get("tags", []) or []
-            if "skip" in tags:
+            if "skip" in (cell.get("metadata", {}).get("tags", []) or []):
                 continue
-            source = executed.get(index)
-            is_metrics = index in metric_cells
-            ran = source is not None or is_metrics or not failed
-            if not ran:
-                break  # top to bottom stops at the failing cell
+            if stop_at is not None and index > stop_at:
+                break
             nb_man.cell_start(cell, index)
             count += 1
             cell.execution_count = count
-            if source is not None:
-                cell.outputs = [_renumber(o, count) for o in source.get("outputs", [])]
-            elif is_metrics and not failed:
+            executed_cell = executed.get(index)
+            if executed_cell is not None:
+                cell.outputs = [_renumber(o, count) for o in executed_cell.get("outputs", [])]
+            elif index in metric_cells and failed is None:
                 text = _metric_lines("".join(cell.source), result.metrics)
                 cell.outputs = [_stream(text)] if text else []
-            if source is not None and source.get("metadata", {}).get("kale_like", {}).get("error"):
+            if failed is not None and index == stop_at:
+                if not any(o.get("output_type") == "error" for o in cell.outputs):
+                    cell.outputs.append(_error(failed))
                 nb_man.cell_exception(cell, index)
                 nb_man.cell_complete(cell, index)
                 break
@@ -134,6 +141,17 @@ def _renumber(output: dict[str, Any], count: int) -> Any:
     if out.get("output_type") == "execute_result":
         out["execution_count"] = count
     return nbformat.from_dict(out)
+
+
+def _error(failed: Any) -> Any:
+    """An error output for a step that failed outside its cells (e.g. an unsaveable value)."""
+    import nbformat
+
+    ename, _, evalue = (failed.error or "StepFailed").partition(": ")
+    tb = (failed.traceback or failed.error or "").splitlines()
+    return nbformat.v4.new_output(
+        "error", ename="StepFailed", evalue=failed.error or ename, traceback=tb
+    )
 
 
 def _stream(text: str) -> Any:

@@ -1,0 +1,205 @@
+"""papermill engine ``kale_like``: papermill's CLI and API, outputs vs a plain papermill run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+papermill = pytest.importorskip("papermill")
+
+PAPERMILL = str(Path(sys.executable).with_name("papermill"))
+
+
+def cell(src: str, *tags: str) -> Any:
+    c = new_code_cell(src)
+    c.metadata["tags"] = list(tags)
+    return c
+
+
+def demo_notebook(path: Path) -> Path:
+    """Diamond with prints, stderr, a result, HTML display and a failure-free metrics cell."""
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Demo"),
+            cell("import sys\nfrom IPython.display import HTML, display", "imports"),
+            cell("alpha = 0.1\nsize = 4", "parameters"),
+            cell("data = list(range(size))\nprint('loaded', len(data))", "step:load"),
+            cell(
+                "left = [x * alpha for x in data]\nprint('left', file=sys.stderr)\nsum(left)",
+                "step:left",
+                "prev:load",
+            ),
+            cell(
+                "right = [x + 1 for x in data]\ndisplay(HTML('<i>right</i>'))",
+                "step:right",
+                "prev:load",
+            ),
+            cell(
+                "score = round(sum(left) + sum(right), 4)\nscore",
+                "step:join",
+                "prev:left",
+                "prev:right",
+            ),
+            cell("print(score)", "pipeline-metrics"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def comparable(nb: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
+    """(execution_count, normalized outputs) of each code cell."""
+    out = []
+    for c in nb["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        outputs = []
+        for o in c.get("outputs", []):
+            o = dict(o)
+            if "text" in o:
+                o["text"] = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+            if "data" in o:
+                o["data"] = {
+                    k: "".join(v) if isinstance(v, list) else v for k, v in o["data"].items()
+                }
+                o["metadata"] = {}
+            if o.get("output_type") == "error":
+                o = {"output_type": "error", "ename": o["ename"], "evalue": o["evalue"]}
+            outputs.append(o)
+        out.append((c.get("execution_count"), outputs))
+    return out
+
+
+@pytest.fixture
+def run_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "kale-runs"
+    monkeypatch.setenv("KALE_LIKE_RUN_ROOT", str(root))
+    return root
+
+
+def test_cli_matches_a_plain_papermill_run(tmp_path: Path, run_root: Path) -> None:
+    nb = demo_notebook(tmp_path / "demo.ipynb")
+    before = hashlib.sha256(nb.read_bytes()).hexdigest()
+    env = dict(os.environ)
+    ours = subprocess.run(
+        [
+            PAPERMILL,
+            "--engine",
+            "kale_like",
+            str(nb),
+            str(tmp_path / "out.ipynb"),
+            "-p",
+            "alpha",
+            "0.5",
+            "--no-progress-bar",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert ours.returncode == 0, ours.stderr
+    plain = subprocess.run(
+        [
+            PAPERMILL,
+            str(nb),
+            str(tmp_path / "plain.ipynb"),
+            "-p",
+            "alpha",
+            "0.5",
+            "--no-progress-bar",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert plain.returncode == 0, plain.stderr
+    got = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
+    want = json.loads((tmp_path / "plain.ipynb").read_text(encoding="utf-8"))
+    assert comparable(got) == comparable(want)
+    assert [c["cell_type"] for c in got["cells"]] == [c["cell_type"] for c in want["cells"]]
+    assert got["metadata"]["papermill"]["parameters"] == {"alpha": 0.5}
+    statuses = {c["metadata"]["papermill"]["status"] for c in got["cells"]}
+    assert statuses == {"completed"}
+    assert hashlib.sha256(nb.read_bytes()).hexdigest() == before
+    record = json.loads(
+        (Path(got["metadata"]["kale_like"]["run_dir"]) / "run.json").read_text("utf-8")
+    )
+    assert record["run_root"] == str(run_root)
+
+
+def test_api_and_failures_match_plain_papermill(tmp_path: Path, run_root: Path) -> None:
+    nb = demo_notebook(tmp_path / "demo.ipynb")
+    raw = json.loads(nb.read_text(encoding="utf-8"))
+    raw["cells"][6]["source"] = "score = 1 / 0"  # join fails
+    nb.write_text(json.dumps(raw), encoding="utf-8")
+    results = {}
+    for engine in ("kale_like", None):
+        out = tmp_path / f"{engine}.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError) as info:
+            papermill.execute_notebook(
+                str(nb), str(out), parameters={"size": 3}, engine_name=engine, progress_bar=False
+            )
+        assert info.value.ename == "ZeroDivisionError"
+        results[engine] = json.loads(out.read_text(encoding="utf-8"))
+    assert comparable(results["kale_like"]) == comparable(results[None])
+
+
+def test_corpus_override_gives_the_recorded_metrics(
+    corpus_dir: Path, manifest: list[dict[str, Any]], tmp_path: Path, run_root: Path
+) -> None:
+    entry = next(e for e in manifest if e["file"] == "01_linear.ipynb")
+    override = entry["override_runs"][0]
+    nb = tmp_path / "01_linear.ipynb"
+    shutil.copy(corpus_dir / entry["file"], nb)
+    out = papermill.execute_notebook(
+        str(nb),
+        str(tmp_path / "out.ipynb"),
+        parameters=override["parameters"],
+        engine_name="kale_like",
+        progress_bar=False,
+    )
+    metrics_cell = out.cells[-1]
+    printed = "".join(o["text"] for o in metrics_cell.outputs).split()
+    assert printed == [str(override["metrics"]["mean"]), str(override["metrics"]["total"])]
+
+
+def test_ten_runs_changing_a_last_step_parameter_run_upstream_once(
+    tmp_path: Path, run_root: Path
+) -> None:
+    nb = demo_notebook(tmp_path / "demo.ipynb")
+    raw = json.loads(nb.read_text(encoding="utf-8"))
+    raw["cells"][2]["source"] = "alpha = 0.1\nsize = 4\nbonus = 0"
+    raw["cells"][6]["source"] = "score = round(sum(left) + sum(right), 4) + bonus\nscore"
+    nb.write_text(json.dumps(raw), encoding="utf-8")
+    executed: dict[str, int] = {}
+    for bonus in range(10):
+        out = papermill.execute_notebook(
+            str(nb),
+            str(tmp_path / f"out{bonus}.ipynb"),
+            parameters={"bonus": bonus},
+            engine_name="kale_like",
+            progress_bar=False,
+        )
+        run_dir = Path(out.metadata["kale_like"]["run_dir"])
+        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        for step, info in record["steps"].items():
+            executed[step] = executed.get(step, 0) + (info["status"] == "succeeded")
+        assert record["metrics"]["score"] == 10.6 + bonus
+    assert executed == {"load": 1, "left": 1, "right": 1, "join": 10}
