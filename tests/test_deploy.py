@@ -7,6 +7,7 @@ import json
 import re
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from kale_like.errors import UsageError
 from kale_like.model import Parameter, Pipeline, Step, StepSettings
 
 TOKEN = "tok-deploy-7f3a9c-SECRET"
+FIXED = datetime(2026, 1, 2, 3, 4, 5)
 
 
 @pytest.fixture(autouse=True)
@@ -674,3 +676,17 @@ def test_kfp_engine_reads_metrics_from_mlmd(server: KfpServer) -> None:
     finally:
         mlmd.stop()
     assert result.status == "succeeded" and result.metrics == {"total": 6.0}
+
+
+def test_generated_version_names_never_collide(
+    server: KfpServer, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kale_like.api.deploy as deploy_mod
+
+    frozen = deploy_mod.version_name  # every upload in "the same second"
+    monkeypatch.setattr(
+        deploy_mod, "version_name", lambda name, digest, when=None: frozen(name, digest, FIXED)
+    )
+    results = [deploy(package, host=server.url, upload_only=True) for _ in range(3)]
+    names = [r.version_name for r in results[1:]]
+    assert names[1] == f"{names[0]}-2" and len(server.versions) == 3

@@ -243,9 +243,18 @@ def deploy(
             config_path=config_path,
         )
         description = (pipeline.description if pipeline else "") or info.get("description", "")
-        pid, vid, new = remote.upload(
-            str(yaml_path), str(name), version=vname, description=description
-        )
+        for attempt in range(1, 6):
+            try:
+                pid, vid, new = remote.upload(
+                    str(yaml_path), str(name), version=vname, description=description
+                )
+                break
+            except UsageError as err:
+                # Same content uploaded twice within a second: number the generated name.
+                # A name the user chose is never changed.
+                if err.kind != "kfp-conflict" or version is not None or attempt == 5:
+                    raise
+                vname = f"{version_name(str(name), digest)}-{attempt + 1}"
     result = DeployResult(
         pid,
         vid,
