@@ -244,6 +244,18 @@ def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
             lw=1,
             label=f"best ({result.direction})",
         )
+    best = result.best
+    if best is not None:
+        ax.scatter(
+            [best.number],
+            [best.objective],
+            marker="*",
+            s=140,
+            color="gold",
+            edgecolors="black",
+            zorder=3,
+            label="best",
+        )
     ax.set_xlabel("trial")
     ax.set_ylabel(result.metric)
     ax.set_title("objective per trial")
@@ -251,7 +263,8 @@ def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
     for ax, name in zip(axes[1:], names, strict=True):
         xs: list[Any] = [t.parameters.get(name) for t in ok]
         ys: list[Any] = [t.objective for t in ok]
-        if xs and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+        numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+        if xs and numeric:
             ax.scatter(xs, ys, s=18)
             if min(xs) > 0 and max(xs) / min(xs) >= 100:
                 ax.set_xscale("log")
@@ -259,6 +272,18 @@ def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
             labels = sorted({str(x) for x in xs})
             ax.scatter([labels.index(str(x)) for x in xs], ys, s=18)
             ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
+        if best is not None and xs:
+            bx = best.parameters.get(name)
+            pos = bx if numeric else sorted({str(x) for x in xs}).index(str(bx))
+            ax.scatter(
+                [pos],
+                [best.objective],
+                marker="*",
+                s=140,
+                color="gold",
+                edgecolors="black",
+                zorder=3,
+            )
         ax.set_xlabel(name)
         ax.set_title(f"{result.metric} by {name}")
     buf = io.BytesIO()
