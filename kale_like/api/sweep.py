@@ -10,6 +10,7 @@ import os
 import random
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -142,6 +143,7 @@ def sweep(
     resume: str | None = None,
     run_root: str | os.PathLike[str] | None = None,
     progress: SweepProgress | None = None,
+    cancel: threading.Event | None = None,
     run_fn: RunFn | None = None,
     dry_run: bool = False,
     output_dir: str | os.PathLike[str] | None = None,
@@ -160,7 +162,8 @@ def sweep(
 
     ``engine="local"`` runs every trial with the local engine under one run root (shared
     cache) and writes ``<run_root>/sweeps/<sweep_id>/``; ``resume=SWEEP_ID`` continues an
-    interrupted local sweep. ``engine="katib"`` builds a Katib Experiment: written to
+    interrupted local sweep; setting the ``cancel`` event stops it like Ctrl-C does.
+    ``engine="katib"`` builds a Katib Experiment: written to
     ``output_dir`` with ``dry_run=True``, else created through ``k8s_client``; ``images``
     (step -> image, from ``build``) and ``base_image`` go to the compiled pipeline, and the
     trial image defaults to a built step image (they carry the kale_like runtime).
@@ -174,7 +177,7 @@ def sweep(
         if engine != "local":
             raise UsageError("--resume continues local sweeps only", kind="usage")
         nb_path = Path(notebook) if notebook is not None else None
-        return _resume(resume, _run_root(run_root, nb_path), run_fn, progress)
+        return _resume(resume, _run_root(run_root, nb_path), run_fn, progress, cancel)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
     pipeline, nb_path = _load(notebook)
@@ -262,7 +265,7 @@ def sweep(
         run_root=str(root),
         fixed=dict(parameters or {}),
     )
-    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress)
+    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress, cancel)
     if nb_path is None:  # an in-memory pipeline: trials run it as is (no resume)
         runner.target = pipeline
     return runner.run()
@@ -282,7 +285,11 @@ def _load_path(path: Path) -> Pipeline:
 
 
 def _resume(
-    sweep_id: str, root: Path, run_fn: RunFn | None, progress: SweepProgress | None
+    sweep_id: str,
+    root: Path,
+    run_fn: RunFn | None,
+    progress: SweepProgress | None,
+    cancel: threading.Event | None = None,
 ) -> SweepResult:
     sweep_dir = sweep_dir_of(root, sweep_id)
     state = SweepState.load(sweep_dir)
@@ -290,5 +297,5 @@ def _resume(
         raise UsageError(f"sweep {sweep_id!r} ran an in-memory pipeline: it cannot be resumed")
     pipeline = _load_path(Path(state.notebook))
     dims = parse_space(pipeline, state.space)
-    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress)
+    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress, cancel)
     return runner.run()

@@ -11,6 +11,7 @@ proposing trials, keeps the finished ones, and ``resume`` picks up the rest.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -110,12 +111,14 @@ class LocalSweep:
         sweep_dir: Path,
         run_fn: RunFn,
         progress: SweepProgress | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.state = state
         self.dims = dims
         self.sweep_dir = sweep_dir
         self.run_fn = run_fn
         self.progress = progress
+        self.cancel = cancel  # set from another thread to stop after the running trials
         self.names = [d.name for d in dims]
         self.target: Any = state.notebook  # what run_fn runs: a notebook path (or a Pipeline)
         self.algorithm = make_algorithm(
@@ -200,20 +203,37 @@ class LocalSweep:
                 self._serial(pending)
             else:
                 self._parallel(pending)
-            self.state.status = "max-failed" if self._too_many_failed() else "completed"
+            if self._cancelled():
+                self.state.status = "interrupted"
+            else:
+                self.state.status = "max-failed" if self._too_many_failed() else "completed"
         except KeyboardInterrupt:  # stop cleanly: finished trials are saved, resume continues
             self.state.status = "interrupted"
-        finally:
-            self.state.save(self.sweep_dir)
-            result = self.result()
-            write_results(result, self.sweep_dir, self.names)
-            self._emit("done")
+        except BaseException:  # e.g. a progress callback cancelling: still resumable
+            self.state.status = "interrupted"
+            self._write()
+            raise
+        result = self._write()
+        self._emit("done")
         return result
+
+    def _write(self) -> SweepResult:
+        self.state.save(self.sweep_dir)
+        result = self.result()
+        write_results(result, self.sweep_dir, self.names)
+        return result
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def _stop(self) -> bool:
+        """No new trial: too many failed, or cancelled."""
+        return self._too_many_failed() or self._cancelled()
 
     def _serial(self, pending: list[int]) -> None:
         # In the calling thread: the engine may install signal handlers (main thread only).
         for number in pending:
-            if self._too_many_failed():
+            if self._stop():
                 return
             params = self.algorithm.ask(number)
             self._emit("started", number=number, parameters=params)
@@ -226,7 +246,7 @@ class LocalSweep:
         try:
             while pending or running:
                 limit = 1 if warm else self.state.parallel
-                while pending and len(running) < limit and not self._too_many_failed():
+                while pending and len(running) < limit and not self._stop():
                     number = pending.pop(0)
                     params = self.algorithm.ask(number)
                     self._emit("started", number=number, parameters=params)

@@ -221,3 +221,34 @@ def test_katib_metadata_supplies_the_sweep(tmp_path: Path) -> None:
     )
     assert res2.metric == "total" and res2.direction == "minimize"
     assert res2.best.parameters == {"n": 3}
+
+
+def test_cancel_event_and_failing_callback_leave_a_resumable_sweep(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    import threading
+
+    cancel = threading.Event()
+    engine = FakeEngine()
+
+    def run_then_cancel(notebook: Any, **kw: Any) -> Any:
+        cancel.set()  # e.g. the UI's cancel button, pressed during the first trial
+        return engine(notebook, **kw)
+
+    kw = dict(params=["scale=choice:1,2,3"], objective="mean", algorithm="grid", parallel=2)
+    res = _run(pipeline, tmp_path, run_then_cancel, cancel=cancel, **kw)
+    assert res.status == "interrupted" and len(res.trials) == 1
+
+    class Stop(Exception):
+        pass
+
+    def progress(event: Any) -> None:
+        if event.kind == "finished":
+            raise Stop  # a progress callback may cancel by raising
+
+    with pytest.raises(Stop):
+        _run(pipeline, tmp_path / "2", FakeEngine(), progress=progress, **kw)
+    (folder,) = (tmp_path / "2" / "root" / "sweeps").iterdir()
+    state = json.loads((folder / "sweep.json").read_text())
+    assert state["status"] == "interrupted" and len(state["results"]) == 1
+    assert (folder / "trials.csv").is_file()
