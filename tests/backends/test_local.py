@@ -239,3 +239,49 @@ def test_unwritable_run_root_is_environment_problem(tmp_path: Path) -> None:
     req = RunRequest(pipeline=diamond(), parameters={"n": 1, "k": 10}, run_root=blocker / "sub")
     with pytest.raises(EnvironmentProblem, match="not writable"):
         LocalEngine(executor=FakeExecutor()).run(req)
+
+
+def test_ctrl_c_stops_real_step_processes(tmp_path: Path) -> None:
+    """SIGINT during a run: the step process is stopped, no cache entry, record cancelled."""
+    import os
+    import signal
+
+    pid_file = tmp_path / "pid.txt"
+    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
+    pipeline = Pipeline(name="slow", steps=(Step("slow", (0,), (code,)),))
+
+    def interrupt_when_running(event: Any) -> None:
+        if event.step == "slow" and event.status == "running":
+
+            def fire() -> None:
+                deadline = time.monotonic() + 20
+                while not pid_file.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                os.kill(os.getpid(), signal.SIGINT)
+
+            threading.Thread(target=fire, daemon=True).start()
+
+    req = RunRequest(
+        pipeline=pipeline,
+        parameters={},
+        run_root=tmp_path / "root",
+        progress=interrupt_when_running,
+    )
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        LocalEngine().run(req)
+    assert time.monotonic() - start < 30
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    alive = True
+    while alive and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        except ProcessLookupError:
+            alive = False
+    assert not alive
+    cache = tmp_path / "root" / "cache"
+    assert [p for p in cache.iterdir() if not p.name.startswith(".")] == []
+    run_dir = next((tmp_path / "root" / "runs").iterdir())
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "cancelled"

@@ -20,8 +20,9 @@ from ...model import Pipeline
 from ...results import RunEvent, RunResult
 from . import records
 from .cache import Cache
-from .executor import Executor, SubprocessExecutor
+from .executor import Executor
 from .scheduler import OUTPUTS, VALUES, Scheduler, make_plan
+from .warm import default_executor
 
 __all__ = ["LocalEngine", "default_jobs"]
 
@@ -54,7 +55,7 @@ class LocalEngine:
         run_dir = root / "runs" / run_id
         cache = Cache(root / "cache")
         cache.sweep()
-        executor = self._executor or SubprocessExecutor()
+        executor = self._executor or default_executor()
         started = time.time()
         result = RunResult(
             run_id=run_id,

@@ -1,0 +1,174 @@
+"""Executor that starts step processes from the zygote (see :mod:`.zygote`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+from .executor import Job, Outcome, SubprocessExecutor, _child_env, read_outcome
+
+STEPMAIN = "kale_like.backends.local.stepmain"
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.pid: int | None = None
+        self.code: int = -1
+
+
+class Zygote:
+    """One running zygote process and the thread that reads its replies."""
+
+    def __init__(self, python: str, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [python, "-m", "kale_like.backends.local.zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd="/",
+            start_new_session=True,  # Ctrl-C in the terminal is the engine's to handle
+        )
+        self._lock = threading.Lock()
+        self._waiters: dict[str, _Waiter] = {}
+        self.alive = True
+        threading.Thread(target=self._read, name="kale-zygote", daemon=True).start()
+
+    def _read(self) -> None:
+        stdout: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
+        for line in stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                waiter = self._waiters.get(msg.get("id"))
+            if waiter is None:
+                continue
+            if "pid" in msg:
+                waiter.pid = int(msg["pid"])
+                waiter.started.set()
+            elif "code" in msg:
+                waiter.code = int(msg["code"])
+                with self._lock:
+                    self._waiters.pop(msg["id"], None)
+                waiter.started.set()
+                waiter.done.set()
+        self.alive = False
+        with self._lock:
+            waiters, self._waiters = list(self._waiters.values()), {}
+        for waiter in waiters:  # the zygote died: its steps are lost
+            waiter.code = -signal.SIGKILL
+            waiter.started.set()
+            waiter.done.set()
+
+    def submit(self, request: dict[str, Any]) -> _Waiter:
+        waiter = _Waiter()
+        with self._lock:
+            if not self.alive:
+                raise BrokenPipeError("zygote is gone")
+            self._waiters[request["id"]] = waiter
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+        return waiter
+
+
+_ZYGOTES: dict[tuple[str, str], Zygote] = {}
+_ZLOCK = threading.Lock()
+
+
+def zygote(python: str, env: dict[str, str]) -> Zygote:
+    """The process-wide zygote for ``python`` (started on first use, restarted if it died)."""
+    key = (python, env.get("PYTHONPATH", ""))
+    with _ZLOCK:
+        z = _ZYGOTES.get(key)
+        if z is None or not z.alive or z.proc.poll() is not None:
+            z = _ZYGOTES[key] = Zygote(python, env)
+        return z
+
+
+class WarmExecutor:
+    """Step processes forked from a warm zygote; same contract as SubprocessExecutor."""
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+        self._env = _child_env()
+        self._pids: set[int] = set()
+        self._lock = threading.Lock()
+        self._cancelled = False
+
+    def __call__(self, job: Job) -> Outcome:
+        Path(job.job_path).write_text(json.dumps(job.to_json(), default=repr), encoding="utf-8")
+        request = {
+            "id": uuid.uuid4().hex,
+            "module": STEPMAIN if job.keep_dir else "kale_like.runtime",
+            "job": job.job_path,
+            "log": job.log_path,
+            "cwd": job.cwd,
+            "env": self._env,
+        }
+        start = time.perf_counter()
+        with self._lock:
+            if self._cancelled:
+                return Outcome(ok=False, error="cancelled")
+            try:
+                waiter = zygote(self.python, self._env).submit(request)
+            except (BrokenPipeError, OSError):
+                waiter = zygote(self.python, self._env).submit(request)  # restarted once
+        waiter.started.wait()
+        pid = waiter.pid
+        if pid is not None:
+            with self._lock:
+                self._pids.add(pid)
+                cancelled = self._cancelled
+            if cancelled:
+                _kill(pid, signal.SIGTERM)
+        waiter.done.wait()
+        if pid is not None:
+            with self._lock:
+                self._pids.discard(pid)
+        seconds = time.perf_counter() - start
+        return read_outcome(Path(job.result_path), waiter.code, Path(job.log_path), seconds)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            pids = list(self._pids)
+        for pid in pids:
+            _kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pids:
+                    return
+            time.sleep(0.05)
+        with self._lock:
+            pids = list(self._pids)
+        for pid in pids:
+            _kill(pid, signal.SIGKILL)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the step called setsid(): its group is its pid
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def default_executor() -> Any:
+    """Warm (zygote) step processes on POSIX; a new interpreter per step elsewhere or when
+    ``KALE_LIKE_EXECUTOR=subprocess``."""
+    if os.environ.get("KALE_LIKE_EXECUTOR") == "subprocess" or not hasattr(os, "fork"):
+        return SubprocessExecutor()
+    return WarmExecutor()
