@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import EnvironmentProblem, KaleError, UsageError
 from ..model import Pipeline
-from ..sweep.algorithms import KATIB_ALGORITHMS
+from ..sweep.algorithms import katib_name
 from ..sweep.results import SweepResult, write_text_atomic
 from ..sweep.space import GRIDDABLE, Dimension, katib_parameter
 
@@ -74,7 +74,7 @@ def katib_sweep(
         name=exp_name,
         metric=metric,
         direction=direction,
-        algorithm=KATIB_ALGORITHMS[algo],
+        algorithm=katib_name(algo),
         parameters=tuple(katib_parameter(d) for d in dims),
         image=image,
         pipeline_yaml=pipeline_yaml,

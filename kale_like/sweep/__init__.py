@@ -5,7 +5,15 @@
 
 from __future__ import annotations
 
-from .algorithms import ALGORITHMS, KATIB_ALGORITHMS, make_algorithm, normalize
+from .algorithms import (
+    ALGORITHMS,
+    KATIB_ALGORITHMS,
+    katib_name,
+    make_algorithm,
+    names,
+    normalize,
+    register,
+)
 from .results import SweepEvent, SweepResult, Trial, best_trial
 from .space import Dimension, grid_size, parse_space, spec_from_katib
 
@@ -18,8 +26,11 @@ __all__ = [
     "Trial",
     "best_trial",
     "grid_size",
+    "katib_name",
     "make_algorithm",
+    "names",
     "normalize",
     "parse_space",
+    "register",
     "spec_from_katib",
 ]

@@ -4,6 +4,12 @@
 went. Grid and random proposals depend only on the trial number (and the seed), so a
 resumed or parallel sweep proposes exactly what an uninterrupted serial one would. TPE
 learns from told trials; on resume the finished trials are replayed into a new study.
+
+Algorithms live in a registry seeded with the built-ins, then entry points of the group
+``kale_like.sweep_algorithms`` (``name = "package.module:factory"``, where
+``factory(dims, *, seed, direction, grid_points) -> Algorithm`` and an optional attribute
+``factory.katib_algorithm`` names the Katib algorithm it corresponds to), or
+:func:`register`.
 """
 
 from __future__ import annotations
@@ -11,13 +17,16 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from ..errors import UsageError, missing_extra
 from .results import Trial
 from .space import Dimension
 
-# local name -> Katib algorithmName
+ENTRY_POINT_GROUP = "kale_like.sweep_algorithms"
+# built-in local name -> Katib algorithmName
 KATIB_ALGORITHMS: dict[str, str] = {
     "grid": "grid",
     "random": "random",
@@ -29,16 +38,59 @@ ALGORITHMS = tuple(KATIB_ALGORITHMS)
 _ALIASES = {"bayesianoptimization": "bayesian", "bayesian-optimization": "bayesian"}
 
 
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[..., Any]
+    katib: str | None
+
+
+_registry: dict[str, _Entry] = {}
+_entry_points_loaded = False
+
+
+def register(name: str, factory: Callable[..., Any], *, katib: str | None = None) -> None:
+    """Add (or replace) an algorithm: ``factory(dims, *, seed, direction, grid_points)``."""
+    _registry[name.strip().lower()] = _Entry(factory, katib)
+
+
+def _load() -> dict[str, _Entry]:
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name.lower() in _registry:
+                continue  # built-ins and explicit registrations win
+            try:
+                factory = ep.load()
+            except Exception:  # noqa: BLE001 - a broken plugin must not break the built-ins
+                continue
+            register(ep.name, factory, katib=getattr(factory, "katib_algorithm", None))
+    return _registry
+
+
+def names() -> list[str]:
+    return list(_load())
+
+
 def normalize(name: str) -> str:
     """An algorithm name (local or Katib spelling) -> the local name, or UsageError."""
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
-    if key not in KATIB_ALGORITHMS:
+    if key not in _load():
         raise UsageError(
-            f"unknown algorithm {name!r}; valid algorithms: {', '.join(ALGORITHMS)}",
+            f"unknown algorithm {name!r}; valid algorithms: {', '.join(names())}",
             kind="unknown-algorithm",
         )
     return key
+
+
+def katib_name(name: str) -> str:
+    """The Katib ``algorithmName`` of a local algorithm, or UsageError."""
+    key = normalize(name)
+    katib = _load()[key].katib
+    if not katib:
+        raise UsageError(f"algorithm {key!r} has no Katib counterpart", kind="unknown-algorithm")
+    return katib
 
 
 class Algorithm(Protocol):
@@ -159,11 +211,21 @@ def make_algorithm(
     direction: str,
     grid_points: int | None = None,
 ) -> Algorithm:
-    """The algorithm ``name`` (see :data:`ALGORITHMS`) over ``dims``."""
-    factories: dict[str, Callable[[], Algorithm]] = {
-        "grid": lambda: GridSearch(dims, grid_points),
-        "random": lambda: RandomSearch(dims, seed),
-        "bayesian": lambda: OptunaSearch(dims, seed, direction, "bayesian"),
-        "tpe": lambda: OptunaSearch(dims, seed, direction, "tpe"),
-    }
-    return factories[normalize(name)]()
+    """The algorithm ``name`` (see :func:`names`) over ``dims``."""
+    entry = _load()[normalize(name)]
+    algo: Algorithm = entry.factory(dims, seed=seed, direction=direction, grid_points=grid_points)
+    return algo
+
+
+register("grid", lambda dims, *, grid_points=None, **_: GridSearch(dims, grid_points), katib="grid")
+register("random", lambda dims, *, seed, **_: RandomSearch(dims, seed), katib="random")
+register(
+    "bayesian",
+    lambda dims, *, seed, direction, **_: OptunaSearch(dims, seed, direction, "bayesian"),
+    katib="bayesianoptimization",
+)
+register(
+    "tpe",
+    lambda dims, *, seed, direction, **_: OptunaSearch(dims, seed, direction, "tpe"),
+    katib="tpe",
+)

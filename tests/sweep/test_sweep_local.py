@@ -252,3 +252,38 @@ def test_cancel_event_and_failing_callback_leave_a_resumable_sweep(
     state = json.loads((folder / "sweep.json").read_text())
     assert state["status"] == "interrupted" and len(state["results"]) == 1
     assert (folder / "trials.csv").is_file()
+
+
+def test_registered_algorithm(pipeline: Pipeline, tmp_path: Path) -> None:
+    from kale_like import sweep as sweep_pkg
+    from kale_like.sweep import algorithms
+
+    class Descending:
+        name = "descending"
+
+        def __init__(self, dims: Any, **_: Any) -> None:
+            self.values = sorted(dims[0].grid(), reverse=True)
+
+        def ask(self, number: int) -> dict[str, Any]:
+            return {"n": self.values[number]}
+
+        def tell(self, trial: Any) -> None:
+            pass
+
+    sweep_pkg.register("descending", Descending)
+    try:
+        assert "descending" in sweep_pkg.names()
+        res = _run(
+            pipeline,
+            tmp_path,
+            FakeEngine(),
+            params=["n=int:1:3"],
+            objective="mean",
+            algorithm="descending",
+            trials=3,
+        )
+        assert [t.parameters["n"] for t in res.trials] == [3, 2, 1]
+        with pytest.raises(UsageError, match="no Katib counterpart"):
+            sweep_pkg.katib_name("descending")
+    finally:
+        algorithms._registry.pop("descending", None)
