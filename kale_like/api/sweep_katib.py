@@ -13,6 +13,8 @@ from ..sweep.algorithms import katib_name
 from ..sweep.results import SweepResult, write_text_atomic
 from ..sweep.space import GRIDDABLE, Dimension, katib_parameter
 
+CONFIG_MAP_LIMIT = 1_000_000  # bytes: Kubernetes caps a ConfigMap at 1 MiB, keep headroom
+
 
 def katib_sweep(
     nb_path: Path | None,
@@ -69,6 +71,14 @@ def katib_sweep(
             base_image=base_image,
         )
         pipeline_yaml = Path(compiled.yaml_path).read_text(encoding="utf-8")
+    size = len(pipeline_yaml.encode("utf-8"))
+    if size > CONFIG_MAP_LIMIT:
+        raise UsageError(
+            f"the compiled pipeline is {size} bytes; a ConfigMap holds at most "
+            f"{CONFIG_MAP_LIMIT} bytes, so the trials could not mount it",
+            kind="pipeline-too-large",
+            fix="move large literals out of the notebook code (read them from files or volumes)",
+        )
     exp_name = katib.k8s_name(name or pipeline.name)
     inputs = katib.ExperimentInputs(
         name=exp_name,

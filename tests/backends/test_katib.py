@@ -250,3 +250,15 @@ def test_built_images_reach_the_pipeline_and_the_trial(tmp_path: Path) -> None:
     assert job["containers"][0]["command"][-2:] == ["--mlmd-host", "http://mlmd:9090"]
     executors = yaml.safe_load(cm["data"]["pipeline.yaml"])["deploymentSpec"]["executors"]
     assert {e["container"]["image"] for e in executors.values()} == {"reg/env-a:1", "reg/env-b:2"}
+
+
+def test_pipeline_too_large_for_a_config_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    mod = importlib.import_module("kale_like.api.sweep_katib")
+    monkeypatch.setattr(mod, "CONFIG_MAP_LIMIT", 1000)
+    with pytest.raises(UsageError, match="a ConfigMap holds at most 1000 bytes"):
+        _dry_run(tmp_path)
+    assert not (tmp_path / "out").exists()
