@@ -45,3 +45,9 @@ def test_register_factory() -> None:
     engines.register("dummy-test", Dummy)
     assert isinstance(engines.get("dummy-test"), Dummy)
     assert "dummy-test" in engines.available()
+
+
+@pytest.mark.parametrize("name", sorted(engines.BUILTIN_ENGINES))
+def test_every_builtin_loads(name: str) -> None:
+    engine = engines.get(name)
+    assert engine.name == name and callable(engine.run)
