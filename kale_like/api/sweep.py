@@ -127,7 +127,7 @@ def _default_run_fn() -> RunFn:
 
 
 def sweep(
-    notebook: str | os.PathLike[str] | None = None,
+    notebook: str | os.PathLike[str] | Pipeline | None = None,
     *,
     params: Mapping[str, Any] | Iterable[str] | None = None,
     objective: str | None = None,
@@ -160,6 +160,9 @@ def sweep(
 ) -> SweepResult:
     """Sweep ``params`` (``["NAME=SPEC"]`` or ``{NAME: SPEC}``) optimizing ``objective``.
 
+    ``notebook`` is a path or an analysed :class:`~kale_like.model.Pipeline` (resumable
+    only when it has a ``notebook_path``). ``parameters`` holds other parameters fixed.
+
     ``engine="local"`` runs every trial with the local engine under one run root (shared
     cache) and writes ``<run_root>/sweeps/<sweep_id>/``; ``resume=SWEEP_ID`` continues an
     interrupted local sweep; setting the ``cancel`` event stops it like Ctrl-C does.
@@ -176,7 +179,7 @@ def sweep(
     if resume is not None:
         if engine != "local":
             raise UsageError("--resume continues local sweeps only", kind="usage")
-        nb_path = Path(notebook) if notebook is not None else None
+        nb_path = Path(notebook) if isinstance(notebook, (str, os.PathLike)) else None
         return _resume(resume, _run_root(run_root, nb_path), run_fn, progress, cancel)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
@@ -266,7 +269,7 @@ def sweep(
         fixed=dict(parameters or {}),
     )
     runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress, cancel)
-    if nb_path is None:  # an in-memory pipeline: trials run it as is (no resume)
+    if isinstance(notebook, Pipeline):  # trials run the given pipeline as is
         runner.target = pipeline
     return runner.run()
 
