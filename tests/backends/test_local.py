@@ -285,3 +285,34 @@ def test_ctrl_c_stops_real_step_processes(tmp_path: Path) -> None:
     assert [p for p in cache.iterdir() if not p.name.startswith(".")] == []
     run_dir = next((tmp_path / "root" / "runs").iterdir())
     assert json.loads((run_dir / "run.json").read_text())["status"] == "cancelled"
+
+
+def test_local_module_beside_notebook_is_imported_and_keyed(tmp_path: Path) -> None:
+    """A module next to the notebook imports in steps; editing it re-runs its importers."""
+    import nbformat
+    from nbformat import v4
+
+    from kale_like.api.run import run as api_run
+
+    (tmp_path / "helper.py").write_text("def f(x):\n    return x + 1\n")
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        v4.new_code_cell("import helper", metadata={"tags": ["imports"]}),
+        v4.new_code_cell("y = helper.f(1)", metadata={"tags": ["step:a"]}),
+        v4.new_code_cell("z = y * 10", metadata={"tags": ["step:b", "prev:a"]}),
+        v4.new_code_cell("print(z)", metadata={"tags": ["pipeline-metrics"]}),
+    ]
+    path = tmp_path / "mod.ipynb"
+    nbformat.write(nb, str(path))
+    root = tmp_path / "root"
+    first = api_run(path, run_root=root)
+    assert first.status == "succeeded" and first.metrics == {"z": 20}
+    assert {s.status for s in api_run(path, run_root=root).steps.values()} == {"cached"}
+    (tmp_path / "helper.py").write_text("def f(x):\n    return x + 2\n")
+    edited = api_run(path, run_root=root)
+    assert edited.steps["a"].status == "succeeded" and edited.metrics == {"z": 30}
