@@ -119,4 +119,4 @@ def get(name: str) -> Engine:
         raise EnvironmentProblem(
             f"engine {name!r} ({target}) has no run(request) method", kind="engine-unavailable"
         )
-    return engine  # type: ignore[no-any-return]
+    return engine
