@@ -350,3 +350,18 @@ def test_cli_prints_paths_and_refuses_bad_input_without_traceback(tmp_path: Path
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bad.ipynb" in proc.stderr
     assert not (tmp_path / "bad-out").exists()
+
+
+def test_warnings_go_to_stderr_and_paths_to_stdout(
+    corpus_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    from kale_like.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compile", str(corpus_dir / "18_missing_dependency.ipynb"), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == [
+        str(out / "18-missing-dependency.py"),
+        str(out / "18-missing-dependency.yaml"),
+    ]
+    assert "warning[missing-dependency]" in captured.err and "cell 3" in captured.err
