@@ -136,3 +136,23 @@ def test_current_environment_maps_real_modules() -> None:
     assert set(reqs["a"].requirements) == expected
     deps = closure(reqs["a"].requirements, env)
     assert deps["scipy"][1] == md.version("scipy")  # scikit-learn's own dependency, pinned
+
+
+def test_consumers_get_what_their_inputs_need(tmp_path: Path, env: PythonEnvironment) -> None:
+    (tmp_path / "shapes.py").write_text("class Box:\n    pass\n", encoding="utf-8")
+    p = pipeline(
+        Step("load", (0,), ("",), modules=("pandas", "shapes"), outputs=("df", "box")),
+        Step("fit", (1,), ("",), modules=("sklearn",), inputs=(("df", "load"),),
+             outputs=("model",)),
+        Step("score", (2,), ("",), modules=(), inputs=(("model", "fit"), ("box", "load"))),
+        Step("other", (3,), ("",), modules=("json",)),
+        notebook_path=str(tmp_path / "nb.ipynb"),
+    )  # fmt: skip
+    reqs, _ = infer_requirements(p, env=env)
+    # a DataFrame loaded by `fit` needs pandas there; `score` unpickles a fitted model and a Box
+    assert "pandas==3.1.1" in reqs["fit"].requirements
+    assert set(reqs["score"].requirements) == {
+        "pandas==3.1.1", "pyarrow==20.0.0", "scikit-learn==1.9.1",
+    }  # fmt: skip
+    assert reqs["score"].local_files == ("shapes.py",)
+    assert reqs["other"].requirements == ()

@@ -191,6 +191,7 @@ def build_plans(
     need_local: bool = True,
     progress: Progress | None = None,
     pip_runner: Any = None,
+    nocache: bool = False,
 ) -> BuildOutcome:
     """Build (or reuse by digest) every planned image; push when asked.
 
@@ -256,7 +257,7 @@ def build_plans(
         try:
             write_context(p, ctx, inputs)
             say(f"{p.ref}: building for steps {', '.join(p.steps)}")
-            out.logs[p.ref] = builder.build_image(client, ctx, p.ref, progress=say)
+            out.logs[p.ref] = builder.build_image(client, ctx, p.ref, progress=say, nocache=nocache)
         finally:
             shutil.rmtree(ctx, ignore_errors=True)
         out.built.append(p.ref)

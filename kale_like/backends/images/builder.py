@@ -150,6 +150,7 @@ def build_image(
     *,
     progress: Progress | None = None,
     labels: dict[str, str] | None = None,
+    nocache: bool = False,
 ) -> BuildLog:
     """Build ``context`` as ``ref`` without network access, streaming progress lines."""
     log = BuildLog(ref=ref)
@@ -162,6 +163,7 @@ def build_image(
             decode=True,
             rm=True,
             forcerm=True,
+            nocache=nocache,
             labels=labels or None,
         )
         for chunk in stream:

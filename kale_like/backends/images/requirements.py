@@ -280,6 +280,7 @@ def infer_requirements(
     explicit = dict(_pin_explicit(r, env) for r in explicit_list)
     prelude_sources = tuple(pipeline.prelude.imports) + tuple(pipeline.prelude.functions)
     out: dict[str, StepRequirements] = {}
+    accs: dict[str, _Acc] = {}
     for step in pipeline.steps:
         acc = _Acc()
         seen: set[str] = set()
@@ -317,6 +318,16 @@ def infer_requirements(
                     "or in a requirements.txt beside the notebook",
                 )
             )
+        # Values a step loads were made by its producers' code: a DataFrame needs pandas, an
+        # instance of a helper class needs the helper, even if this step imports neither.
+        # Steps are in topological order, so producers are complete already.
+        producers = {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
+        for producer in sorted(producers):
+            if producer in accs:
+                for key, req in accs[producer].reqs.items():
+                    acc.reqs.setdefault(key, req)
+                acc.local |= accs[producer].local
+        accs[step.name] = acc
         out[step.name] = StepRequirements(
             step=step.name,
             requirements=tuple(v for _, v in sorted(acc.reqs.items())),
