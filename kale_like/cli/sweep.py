@@ -91,39 +91,62 @@ def _fmt(value: Any) -> str:
 
 
 class _Table:
-    """One line per finished trial; on a terminal also a 'running' status line."""
+    """One row per finished trial on stdout; on a terminal also a live progress line."""
+
+    WIDTH = 100
 
     def __init__(self, tty: bool) -> None:
         self.tty = tty
         self.header_done = False
         self.start = time.monotonic()
+        self.running: dict[int, dict[str, Any]] = {}
+
+    def _status(self, event: Any) -> None:
+        done, total = event.finished, max(event.total, 1)
+        filled = int(20 * done / total)
+        bar = "#" * filled + "." * (20 - filled)
+        line = f"[{bar}] {done}/{event.total}"
+        if self.running:
+            line += " · running " + ",".join(str(n) for n in sorted(self.running))
+        if event.best is not None:
+            line += f" · best {_fmt(event.best.objective)} (trial {event.best.number})"
+        line += f" · {time.monotonic() - self.start:.0f}s"
+        print("\r" + line[: self.WIDTH].ljust(self.WIDTH), end="", file=sys.stderr, flush=True)
+
+    def _clear(self) -> None:
+        print("\r" + " " * self.WIDTH + "\r", end="", file=sys.stderr, flush=True)
 
     def __call__(self, event: Any) -> None:
-        out = sys.stdout
-        if event.kind == "started" and self.tty:
-            params = " ".join(f"{k}={_fmt(v)}" for k, v in (event.parameters or {}).items())
-            line = f"  … trial {event.number} running ({params})  [{event.finished}/{event.total}]"
-            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+        if event.kind == "started" and event.number is not None:
+            self.running[event.number] = dict(event.parameters or {})
         elif event.kind == "finished" and event.trial is not None:
-            t = event.trial
+            self.running.pop(event.trial.number, None)
             if self.tty:
-                print("\r" + " " * 120 + "\r", end="", file=sys.stderr)
-            if not self.header_done:
-                names = list(t.parameters)
-                print(
-                    f"{'trial':>5}  "
-                    + "  ".join(f"{n:>12}" for n in names)
-                    + f"  {'objective':>12}  {'status':<9} {'seconds':>7}",
-                    file=out,
-                )
-                self.header_done = True
-            obj = "-" if t.objective is None else _fmt(t.objective)
-            best = " *" if event.best is not None and event.best.number == t.number else ""
-            cells = "  ".join(f"{_fmt(v):>12}" for v in t.parameters.values())
-            line = f"{t.number:>5}  {cells}  {obj:>12}  {t.status:<9} {t.seconds:>7.2f}{best}"
-            if t.error:
-                line += f"  ({t.error[:80]})"
-            print(line, file=out, flush=True)
+                self._clear()
+            self._row(event)
+        if self.tty:
+            if event.kind == "done":
+                self._clear()
+            else:
+                self._status(event)
+
+    def _row(self, event: Any) -> None:
+        t = event.trial
+        if not self.header_done:
+            names = list(t.parameters)
+            print(
+                f"{'trial':>5}  "
+                + "  ".join(f"{n:>12}" for n in names)
+                + f"  {'objective':>12}  {'status':<9} {'seconds':>7}",
+            )
+            self.header_done = True
+        obj = "-" if t.objective is None else _fmt(t.objective)
+        best = " *" if event.best is not None and event.best.number == t.number else ""
+        cells = "  ".join(f"{_fmt(v):>12}" for v in t.parameters.values())
+        line = f"{t.number:>5}  {cells}  {obj:>12}  {t.status:<9} {t.seconds:>7.2f}{best}"
+        if t.error:
+            line += f"  ({t.error[:80]})"
+        print(line, flush=True)
 
 
 def main(args: argparse.Namespace) -> int:
