@@ -82,7 +82,10 @@ class KfpLocalEngine:
                     f"generated DSL {compiled.dsl_path} has no `pipeline` function",
                     kind="bad-dsl",
                 )
-            kwargs = {names.parameters[k]: v for k, v in request.parameters.items()}
+            # KFP refuses None as an argument; a None value can only be the default anyway.
+            kwargs = {
+                names.parameters[k]: v for k, v in request.parameters.items() if v is not None
+            }
             pipeline_root = run_dir / "kfp"
             cwd = nb_path.parent if nb_path is not None else Path.cwd()
             error: str | None = None
