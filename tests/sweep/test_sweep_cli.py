@@ -113,3 +113,20 @@ def test_interrupt_prints_the_resume_command(
     assert code == 130
     (folder,) = (tmp_path / "sweeps").iterdir()
     assert f"kale-like sweep --resume {folder.name} --run-root {tmp_path}" in err
+
+
+def test_live_progress_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from kale_like.cli.sweep import _Table
+    from kale_like.sweep.results import SweepEvent, Trial
+
+    table = _Table(tty=True)
+    t0 = Trial(0, {"lr": 0.1}, objective=0.5, status="succeeded", seconds=1.0)
+    table(SweepEvent("s", "started", number=0, parameters={"lr": 0.1}, total=2))
+    table(SweepEvent("s", "started", number=1, parameters={"lr": 0.2}, total=2))
+    table(SweepEvent("s", "finished", number=0, trial=t0, best=t0, total=2, finished=1))
+    table(SweepEvent("s", "done", best=t0, total=2, finished=2))
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split() == ["0", "0.1", "0.5", "succeeded", "1.00", "*"]
+    assert "[....................] 0/2 · running 0,1" in err
+    assert "[##########..........] 1/2 · running 1 · best 0.5 (trial 0)" in err
+    assert err.endswith("\r")  # the live line is cleared at the end
