@@ -100,14 +100,19 @@ def share_groups(values: dict[str, Any]) -> list[list[str]]:
 
 
 def _atomic_dir(path: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a temporary directory, then rename it to ``path``: never a half-written artifact.
+
+    An old ``path`` goes first (a missing artifact is safe, a corrupt one is not), so its
+    pages are freed before the new data is written, as when a file is overwritten.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         fill(tmp)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
