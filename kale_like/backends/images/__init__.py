@@ -95,11 +95,11 @@ def plan_pipeline(
     reqs, diags = infer_requirements(pipeline, notebook_dir=notebook_dir, env=env)
     unknown = [(s, m) for s, r in reqs.items() for m in r.unknown]
     if unknown:
-        step, module = unknown[0]
+        first_step, module = unknown[0]
         listed = ", ".join(f"{m!r} (step {s!r})" for s, m in unknown)
         raise InputError(
-            f"no distribution provides {listed}: the image of step {step!r} cannot include "
-            f"module {module!r}",
+            f"no distribution provides {listed}: the image of step {first_step!r} cannot "
+            f"include module {module!r}",
             kind="unknown-module",
             fix="install it in the notebook's environment, or add its distribution to notebook "
             "metadata `kubeflow_notebook.requirements` or to requirements.txt beside the notebook",

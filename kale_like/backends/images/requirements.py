@@ -348,7 +348,7 @@ def closure(requirements: Iterable[str], env: PythonEnvironment) -> dict[str, tu
     from packaging.markers import default_environment
     from packaging.requirements import InvalidRequirement, Requirement
 
-    marker_env = default_environment()
+    marker_env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     out: dict[str, tuple[str, str]] = {}
     done: set[tuple[str, str]] = set()
     todo: list[tuple[str, str]] = []  # (requirement string, extra being followed)
