@@ -24,6 +24,7 @@ _VERBS: dict[str, str] = {
     "remote_runs_list": "deploy",
     "remote_run_show": "deploy",
     "sweep": "sweep",
+    "trial": "trial",
 }
 
 __all__ = sorted(_VERBS)
