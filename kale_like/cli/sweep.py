@@ -158,9 +158,9 @@ def main(args: argparse.Namespace) -> int:
     if args.parameter:
         if not args.notebook:
             raise UsageError("-p needs the notebook", kind="usage")
-        from ..params import from_cli
+        from ..api.run import parse_cli_parameters
 
-        fixed = from_cli(load_pipeline(args.notebook), params=args.parameter)
+        fixed = parse_cli_parameters(load_pipeline(args.notebook), params_=args.parameter)
     images = None
     if args.engine == "katib" and args.images:
         from .build import images_for_compile
