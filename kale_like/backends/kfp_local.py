@@ -194,7 +194,9 @@ def _task_outputs(
     out: dict[str, dict[str, Any]] = {}
     for step in pipeline.steps:
         fn = functions[step.name]
-        for candidate in (fn.replace("_", "-"), fn, fn.lower().replace("_", "-")):
+        # KFP names a task after its component, made Kubernetes-safe (`class_` -> `class`).
+        k8s = re.sub("-+", "-", re.sub("[^-0-9a-z]+", "-", fn.lower())).strip("-")
+        for candidate in (k8s, fn.replace("_", "-"), fn):
             task_dir = run / candidate
             exec_out = task_dir / "executor_output.json"
             if exec_out.is_file():
