@@ -30,6 +30,7 @@ KFP_LOCAL = [
     "24_numpy_arrays.ipynb",
     "25_pandas.ipynb",
     "26_sklearn_model.ipynb",
+    "30_unicode_odd.ipynb",  # odd step names: task folders found by KFP task names
 ]
 
 
