@@ -130,3 +130,50 @@ def test_live_progress_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None
     assert "[....................] 0/2 · running 0,1" in err
     assert "[##########..........] 1/2 · running 1 · best 0.5 (trial 0)" in err
     assert err.endswith("\r")  # the live line is cleared at the end
+
+
+def test_fixed_parameters(
+    engine: FakeEngine, corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _sweep(
+        corpus_dir,
+        tmp_path,
+        "--param",
+        "scale=choice:1,2",
+        "-p",
+        "n",
+        "3",
+        "--objective",
+        "mean",
+        "--algorithm",
+        "grid",
+        "--json",
+    )
+    assert code == 0
+    assert [c["n"] for c in engine.calls] == [3, 3]
+    assert json.loads(capsys.readouterr().out)["best"] == {
+        "parameters": {"scale": 1.0},
+        "objective": 2.0,
+    }
+    assert (
+        _sweep(
+            corpus_dir, tmp_path, "--param", "n=choice:1,2", "-p", "n", "3", "--objective", "mean"
+        )
+        == 2
+    )
+    assert "both swept and fixed" in capsys.readouterr().err
+    assert (
+        _sweep(
+            corpus_dir,
+            tmp_path,
+            "--param",
+            "n=choice:1,2",
+            "-p",
+            "scale",
+            "x",
+            "--objective",
+            "mean",
+        )
+        == 2
+    )
+    assert "parameter 'scale' expects float" in capsys.readouterr().err
