@@ -94,6 +94,20 @@ def _dict_of_names(node: ast.AST, attr: str | None) -> dict[str, str]:
     return out
 
 
+def _parameters(node: ast.AST, decodes: bool) -> dict[str, str]:
+    """``{'NAME': kfp_name}``; with ``decodes``, values may be ``json.loads(kfp_name)``."""
+    assert isinstance(node, ast.Dict), ast.dump(node)
+    out = {}
+    for key, value in zip(node.keys, node.values, strict=True):
+        assert key is not None
+        if isinstance(value, ast.Call):
+            assert decodes and ast.unparse(value.func) == "json.loads" and not value.keywords
+            (value,) = value.args
+        assert isinstance(value, ast.Name), ast.dump(value)
+        out[_lit(key)] = value.id
+    return out
+
+
 def _check_docstring(stmt: ast.stmt) -> None:
     assert isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
     assert isinstance(stmt.value.value, str)
@@ -125,6 +139,9 @@ def _component(fn: ast.FunctionDef) -> Component:
     body = list(fn.body)
     _check_docstring(body.pop(0))
     imp = body.pop(0)
+    decodes = ast.unparse(imp) == "import json"
+    if decodes:  # parameters whose default is None arrive as JSON text
+        imp = body.pop(0)
     assert ast.unparse(imp) == "from kale_like.runtime import run_step"
     assign = body.pop(0)
     assert isinstance(assign, ast.Assign) and ast.unparse(assign.targets[0]) == "outcome"
@@ -155,7 +172,7 @@ def _component(fn: ast.FunctionDef) -> Component:
         inputs=_dict_of_names(kws["inputs"], "path"),
         state_inputs=_dict_of_names(kws["state_inputs"], "path"),
         outputs=_dict_of_names(kws["outputs"], "path"),
-        parameters=_dict_of_names(kws["parameters"], None),
+        parameters=_parameters(kws["parameters"], decodes),
         report=report_src == "report.path",
         logs_metrics=logs,
     )

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import keyword
 import sys
+from typing import Any
 
 import pytest
 from dsl_ast import inspect_dsl
@@ -35,10 +36,10 @@ def test_one_component_per_step_with_the_step_spec() -> None:
         assert comp.base_image == default_base_image()
 
 
-def test_component_arguments_are_typed_and_none_defaults_are_optional_last() -> None:
+def test_component_arguments_are_typed() -> None:
     facts = inspect_dsl(generate_dsl(diamond()))
     right = facts.components["right"]
-    assert right.args[-1] == ("threshold", "Optional[str]", None)
+    assert ("threshold", "str", ...) in right.args  # default None: JSON text
     assert ("options", "dict", ...) in right.args
     assert ("state_from_source", "Input[Artifact]", ...) in right.args
     assert ("kale_state", "Output[Artifact]", ...) in right.args
@@ -61,7 +62,7 @@ def test_pipeline_signature_has_typed_defaults() -> None:
         ("verbose", "bool", False),
         ("sizes", "list", [1, 2, 3]),
         ("options", "dict", {"mode": "fast", "retries": 2}),
-        ("threshold", "Optional[str]", None),
+        ("threshold", "str", "null"),
         ("learning_rate", "float", 0.01),
     ]
     assert facts.pipeline_kwargs == {
@@ -289,3 +290,35 @@ def test_a_variable_changed_in_place_has_distinct_input_and_output() -> None:
         "lst_in": "create_task.outputs['lst_in']",
     }
     assert facts.task_for_display("use").kwargs == {"lst": "mutate_task.outputs['lst']"}
+
+
+def test_kfp_task_names_are_known_and_unique(tmp_path: Any) -> None:
+    from kale_like.api.compile import compile as compile_pipeline
+
+    steps = ("class", "class_", "_private", "private", "a__b", "a_b")
+    pipe = Pipeline(
+        name="tasks", steps=tuple(Step(s, (i,), ("x = 1",)) for i, s in enumerate(steps))
+    )
+    names = allocate_names(pipe)
+    assert len(set(names.kfp_tasks.values())) == len(steps)
+    doc = compile_pipeline(pipe, tmp_path).yaml_path.read_text(encoding="utf-8")
+    import yaml
+
+    tasks = yaml.safe_load(doc)["root"]["dag"]["tasks"]
+    assert {t["taskInfo"]["name"]: name for name, t in tasks.items()} == {
+        step: names.kfp_tasks[step] for step in steps
+    }
+
+
+def test_none_default_parameters_travel_as_json() -> None:
+    from kale_like.codegen import kfp_arguments
+
+    pipe = diamond()
+    source = generate_dsl(pipe)
+    assert "parameters={'threshold': json.loads(threshold), 'options': options}" in source
+    assert kfp_arguments(pipe, {"threshold": 7, "LEARNING_RATE": 1, "n": 3}) == {
+        "threshold": "7",
+        "learning_rate": 1.0,
+        "n": 3,
+    }
+    assert kfp_arguments(pipe, {"threshold": None}) == {"threshold": "null"}

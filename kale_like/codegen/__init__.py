@@ -9,8 +9,10 @@ every identifier through :mod:`.names`, so nothing in a notebook can inject code
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+from typing import Any
 
 from ..errors import TagError
 from ..model import Parameter, Pipeline, Step
@@ -25,6 +27,8 @@ __all__ = [
     "default_base_image",
     "dsl_filename",
     "generate_dsl",
+    "is_json_parameter",
+    "kfp_arguments",
     "pipeline_kfp_name",
     "step_image",
 ]
@@ -38,8 +42,10 @@ PY_TYPES = {
     "dict": "dict",
 }
 STEP_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-# A parameter whose default is None has no type to infer; it is an optional string input.
-NONE_TYPE = "str"
+# A parameter whose default is None has no type to infer: KFP sees it as a string holding
+# JSON ("null" by default) and the component decodes it, so any JSON value can be passed.
+# (An Optional[...] = None input would do on a cluster, but kfp.local cannot run it.)
+JSON_TYPE = "str"
 
 
 def default_base_image() -> str:
@@ -97,13 +103,12 @@ def generate_dsl(
     for p in pipeline.parameters:
         _check_parameter(p)
     needs_k8s = any(uses_kubernetes(s.settings) for s in pipeline.steps)
-    needs_optional = any(p.default is None for p in pipeline.parameters)
     needs_metrics = any(s.metrics for s in pipeline.steps)
     needs_report = any(s.settings.report is not False for s in pipeline.steps)
     needs_input = any(s.inputs or s.state_inputs for s in pipeline.steps)
 
     parts = [_header(pipeline, notebook_name)]
-    parts.append(_imports(needs_k8s, needs_optional, needs_metrics, needs_report, needs_input))
+    parts.append(_imports(needs_k8s, needs_metrics, needs_report, needs_input))
     for step in pipeline.steps:
         image = step_image(pipeline, step, images, base_image)
         parts.append(_component(pipeline, step, names, params, image))
@@ -148,11 +153,8 @@ def _header(pipeline: Pipeline, notebook_name: str | None) -> str:
     )
 
 
-def _imports(k8s: bool, optional: bool, metrics: bool, report: bool, inputs: bool) -> str:
-    lines = ["from pathlib import Path"]
-    if optional:
-        lines.append("from typing import Optional")
-    lines.append("")
+def _imports(k8s: bool, metrics: bool, report: bool, inputs: bool) -> str:
+    lines = ["from pathlib import Path", ""]
     lines.append("from kfp import compiler, dsl" + (", kubernetes" if k8s else ""))
     io = ["Artifact"] + (["HTML"] if report else []) + (["Input"] if inputs else [])
     io += (["Metrics"] if metrics else []) + ["Output"]
@@ -160,13 +162,37 @@ def _imports(k8s: bool, optional: bool, metrics: bool, report: bool, inputs: boo
     return "\n".join(lines)
 
 
+def is_json_parameter(param: Parameter) -> bool:
+    """Whether KFP carries this parameter as JSON text (its default is None)."""
+    return param.default is None or param.type == "none"
+
+
+def kfp_arguments(pipeline: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
+    """Pipeline arguments for KFP from values keyed by the user's parameter names.
+
+    Renames to the KFP input names, JSON-encodes the parameters whose default is None and
+    makes ints given for float parameters floats. Unknown names raise ``KeyError``.
+    """
+    names = allocate_names(pipeline)
+    params = {p.name: p for p in pipeline.parameters}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        param = params[name]
+        if is_json_parameter(param):
+            value = json.dumps(value, ensure_ascii=False)
+        elif param.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out[names.parameters[name]] = value
+    return out
+
+
 def _param_annotation(param: Parameter) -> str:
-    if param.default is None or param.type == "none":
-        return f"Optional[{NONE_TYPE}]"
-    return PY_TYPES[param.type]
+    return JSON_TYPE if is_json_parameter(param) else PY_TYPES[param.type]
 
 
 def _param_default(param: Parameter) -> object:
+    if is_json_parameter(param):
+        return json.dumps(param.default)
     if (
         param.type == "float"
         and isinstance(param.default, int)
@@ -181,13 +207,8 @@ def _component(
 ) -> str:
     fn = names.functions[step.name]
     required: list[str] = []
-    optional: list[str] = []
     for pname in step.parameters:
-        param = params[pname]
-        arg = f"{names.parameters[pname]}: {_param_annotation(param)}"
-        (optional if param.default is None else required).append(
-            arg + (" = None" if param.default is None else "")
-        )
+        required.append(f"{names.parameters[pname]}: {_param_annotation(params[pname])}")
     in_names = names.inputs[step.name]
     for var, _producer in step.inputs:
         required.append(f"{in_names[var]}: Input[Artifact]")
@@ -204,7 +225,7 @@ def _component(
     report = step.settings.report is not False
     if report:
         required.append("report: Output[HTML]")
-    args = required + optional
+    args = required
 
     spec = render_literal(step_spec(pipeline, step), 2)
     inputs = _mapping({var: f"{in_names[var]}.path" for var, _ in step.inputs}, 2)
@@ -212,7 +233,14 @@ def _component(
         {kind: f"{names.state_input(producer)}.path" for kind, producer in step.state_inputs}, 2
     )
     outputs = _mapping({var: f"{names.variables[var]}.path" for var in step.outputs}, 2)
-    parameters = _mapping({p: names.parameters[p] for p in step.parameters}, 2)
+    decode = [p for p in step.parameters if is_json_parameter(params[p])]
+    parameters = _mapping(
+        {
+            p: f"json.loads({names.parameters[p]})" if p in decode else names.parameters[p]
+            for p in step.parameters
+        },
+        2,
+    )
     lines = [
         f"@dsl.component(base_image={image!r}, install_kfp_package=False)",
         f"def {fn}(",
@@ -220,6 +248,7 @@ def _component(
         "):",
         f'    """Step {_comment(step.name)!r}: notebook cells '
         f'{", ".join(str(c) for c in step.cells) or "none"}."""',
+        *(["    import json", ""] if decode else []),
         "    from kale_like.runtime import run_step",
         "",
         "    outcome = run_step(",

@@ -92,6 +92,11 @@ def pipeline_kfp_name(name: str) -> str:
     return text
 
 
+def k8s_name(name: str) -> str:
+    """KFP's task/component name for a function name (``kfp.dsl.utils.maybe_rename_for_k8s``)."""
+    return re.sub("-+", "-", re.sub("[^-0-9a-z]+", "-", name.lower())).strip("-")
+
+
 def function_name(step_name: str) -> str:
     """A Python function name for a step: keywords get ``_``, long names are shortened."""
     base = ascii_identifier(step_name)
@@ -107,6 +112,7 @@ class Names:
     parameters: dict[str, str]  # pipeline parameter -> KFP input name
     functions: dict[str, str]  # step -> component function name
     tasks: dict[str, str]  # step -> task variable in the pipeline body
+    kfp_tasks: dict[str, str]  # step -> KFP task name (the task's folder under kfp.local)
     variables: dict[str, str]  # variable -> output artifact name (and input name, mostly)
     inputs: dict[str, dict[str, str]]  # step -> variable -> input argument name
 
@@ -126,13 +132,22 @@ def allocate_names(pipeline: Pipeline) -> Names:
 
     # Module level: component functions and task variables must not shadow parameters
     # (the pipeline body sees both) nor each other.
+    # KFP names each task after its function (lower case, `_` -> `-`, ends stripped); keep
+    # those unique too, so KFP never renames a task and its name is known here.
     functions: dict[str, str] = {}
+    kfp_tasks: dict[str, str] = {}
     tasks: dict[str, str] = {}
     module_taken = set(taken)
     for step in pipeline.steps:
-        fn = _unique(function_name(step.name), module_taken)
+        base = function_name(step.name)
+        fn = _unique(base, module_taken)
+        n = 2
+        while k8s_name(fn) in kfp_tasks.values() or not k8s_name(fn):
+            fn = _unique(f"{base}_{n}", module_taken)
+            n += 1
         module_taken.add(fn)
         functions[step.name] = fn
+        kfp_tasks[step.name] = k8s_name(fn)
     for step in pipeline.steps:
         task = _unique(functions[step.name] + "_task", module_taken)
         module_taken.add(task)
@@ -172,7 +187,12 @@ def allocate_names(pipeline: Pipeline) -> Names:
             per_step[var] = name
         inputs[step.name] = per_step
     return Names(
-        parameters=parameters, functions=functions, tasks=tasks, variables=variables, inputs=inputs
+        parameters=parameters,
+        functions=functions,
+        tasks=tasks,
+        kfp_tasks=kfp_tasks,
+        variables=variables,
+        inputs=inputs,
     )
 
 
