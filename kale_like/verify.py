@@ -334,7 +334,7 @@ def _compare(
                 expected = Path(dump_dir) / phase / step.name / "values" / var
                 try:
                     actual = _artifact(result.run_dir, producer, var)
-                except OSError:
+                except (OSError, TypeError):  # another engine's layout: metrics only
                     continue
                 if expected.is_dir() and actual.is_dir():
                     pairs.append(
@@ -347,23 +347,25 @@ def _compare(
                         }
                     )
     compared = _compare_in_subprocess(pipeline, pairs, work, path.parent)
+    diverged: set[tuple[str, str]] = set()  # (step, variable) outputs that disagree
     for item in compared:
         report.compared.append(f"{item['step']}.{item['variable']}")
         diff = item.get("difference")
         problem = (f"top to bottom vs pipeline: {diff}" if diff else None) or (
             f"could not load: {item['error']}" if item.get("error") else None
         )
-        if problem:
-            step = pipeline.step(item["step"])
-            report.mismatches.append(
-                Mismatch(
-                    item["step"],
-                    item["variable"],
-                    item["kind"],
-                    problem,
-                    _cause(item["kind"], step, pipeline, item["variable"]),
-                )
-            )
+        if not problem:
+            continue
+        step = pipeline.step(item["step"])
+        var = item["variable"]
+        producer = dict(step.inputs).get(var) if item["kind"] == "input" else None
+        if producer is not None and (producer, var) in diverged:
+            cause = f"follows from the divergence of {var!r} in step {producer!r}"
+        else:
+            cause = _cause(item["kind"], step, pipeline, var)
+        if item["kind"] == "output":
+            diverged.add((item["step"], var))
+        report.mismatches.append(Mismatch(item["step"], var, item["kind"], problem, cause))
     _compare_metrics(pipeline, result, dump_dir, report)
     report.ok = not report.mismatches
     return report

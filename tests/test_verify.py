@@ -85,6 +85,9 @@ def test_unseeded_rng_diverges_at_the_drawing_step(tmp_path: Path) -> None:
     assert (first.step, first.variable, first.kind) == ("draw", "x", "output")
     assert first.cause.startswith("RNG seed/state")
     assert "DIVERGED" in report.to_text() and "'draw'" in report.to_text()
+    consequence = next(m for m in report.mismatches if m.kind == "input")
+    assert (consequence.step, consequence.variable) == ("use", "x")
+    assert consequence.cause == "follows from the divergence of 'x' in step 'draw'"
     assert report.to_json()["ok"] is False
 
 
