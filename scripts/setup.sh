@@ -20,6 +20,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 if [ ! -d node_modules ]; then
   jlpm install >/dev/null  # the extension's node packages (also jest and Playwright for tests)
 fi
+if [ ! -f kale_like/labextension/static/style.js ]; then
+  jlpm build >/dev/null  # built here, the install's build hook finds it and skips
+fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
 # The editable install copies the built extension; link it instead so `jlpm build` shows up
 # in lab without reinstalling.

@@ -8,6 +8,7 @@ import { PanelLayout } from '@lumino/widgets';
 
 import { CellEditor, cellTags } from './celleditor';
 import { stepOfCells, stepsBefore } from './celltags';
+import { readSettings } from './metadata';
 import { IAnalysisState, IKaleModel } from './tokens';
 
 export class CellEditorManager {
@@ -56,8 +57,8 @@ export class CellEditorManager {
   }
 
   private _enabled(): boolean {
-    const meta = (this._panel.model?.getMetadata('kubeflow_notebook') ?? {}) as { enabled?: boolean };
-    return meta.enabled !== false;
+    const model = this._panel.model;
+    return model ? readSettings(model).enabled : false;
   }
 
   private _allTags(): string[][] {

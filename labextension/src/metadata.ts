@@ -30,7 +30,7 @@ export function readSettings(model: INotebookModel): IPipelineSettings {
   const raw = (model.getMetadata(METADATA_KEY) ?? {}) as { [key: string]: any };
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
   return {
-    enabled: raw.enabled !== false,
+    enabled: typeof raw.enabled === 'boolean' ? raw.enabled : looksLikePipeline(model),
     pipeline_name: str(raw.pipeline_name),
     experiment_name: str(raw.experiment_name ?? raw.experiment?.name),
     pipeline_description: str(raw.pipeline_description),
@@ -41,6 +41,22 @@ export function readSettings(model: INotebookModel): IPipelineSettings {
   };
 }
 
+/** A notebook with pipeline metadata or pipeline tags starts enabled; others opt in. */
+export function looksLikePipeline(model: INotebookModel): boolean {
+  if (model.getMetadata(METADATA_KEY)) {
+    return true;
+  }
+  for (let i = 0; i < model.cells.length; i++) {
+    const tags = model.cells.get(i).getMetadata('tags');
+    if (Array.isArray(tags) && tags.some(t => typeof t === 'string' && PIPELINE_TAG.test(t))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+const PIPELINE_TAG = /^(step|block|prev|imports|functions|pipeline-parameters|pipeline-metrics|skip)(:|$)/;
+
 /** Write one setting, keeping every other key (Kale's included) untouched. */
 export function writeSetting<K extends keyof IPipelineSettings>(
   model: INotebookModel,
@@ -48,7 +64,7 @@ export function writeSetting<K extends keyof IPipelineSettings>(
   value: IPipelineSettings[K]
 ): void {
   const raw = { ...((model.getMetadata(METADATA_KEY) ?? {}) as { [key: string]: any }) };
-  if (value === '' || (key === 'enabled' && value === true)) {
+  if (value === '') {
     delete raw[key];
   } else {
     raw[key] = value;

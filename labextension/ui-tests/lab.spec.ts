@@ -127,7 +127,11 @@ test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ p
 });
 
 test('the ipywidgets panel renders and starts a local run', async ({ page }) => {
-  await openNotebook(page, 'widgets.ipynb');
+  await page.goto('lab/tree/widgets.ipynb?reset');
+  await expect(cell(page, 0)).toBeVisible({ timeout: 60_000 });
+  // Not a pipeline notebook (no kale tags or metadata): no step editors until enabled.
+  await expect(page.locator('.jp-NotebookPanel:visible .kale-cell-editor:visible')).toHaveCount(0);
+  await expect(page.locator('.jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status="idle"]')).toBeAttached({ timeout: 60_000 });
   await cell(page, 0).locator('.jp-InputArea-editor').click();
   await page.keyboard.press('Shift+Enter');
   const runButton = page.locator('.widget-button', { hasText: 'Run locally' });
