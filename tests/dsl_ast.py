@@ -143,9 +143,12 @@ def _component(fn: ast.FunctionDef) -> Component:
     if decodes:  # parameters whose default is None arrive as JSON text
         imp = body.pop(0)
     assert ast.unparse(imp) == "from kale_like.runtime import run_step"
-    assign = body.pop(0)
-    assert isinstance(assign, ast.Assign) and ast.unparse(assign.targets[0]) == "outcome"
-    call = assign.value
+    stmt = body.pop(0)
+    if isinstance(stmt, ast.Assign):  # the outcome is kept only to log metrics
+        assert ast.unparse(stmt.targets[0]) == "outcome" and body
+    else:
+        assert isinstance(stmt, ast.Expr) and not body
+    call = stmt.value
     assert isinstance(call, ast.Call) and ast.unparse(call.func) == "run_step"
     assert len(call.args) == 1
     spec = _lit(call.args[0])

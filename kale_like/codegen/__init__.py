@@ -156,8 +156,9 @@ def _header(pipeline: Pipeline, notebook_name: str | None) -> str:
 def _imports(k8s: bool, metrics: bool, report: bool, inputs: bool) -> str:
     lines = ["from pathlib import Path", ""]
     lines.append("from kfp import compiler, dsl" + (", kubernetes" if k8s else ""))
-    io = ["Artifact"] + (["HTML"] if report else []) + (["Input"] if inputs else [])
-    io += (["Metrics"] if metrics else []) + ["Output"]
+    io = ["Artifact", "Output"] + (["HTML"] if report else []) + (["Input"] if inputs else [])
+    io += ["Metrics"] if metrics else []
+    io.sort(key=lambda n: (not n.isupper(), n))  # isort's order: constants, then classes
     lines.append(f"from kfp.dsl import {', '.join(io)}")
     return "\n".join(lines)
 
@@ -251,7 +252,7 @@ def _component(
         *(["    import json", ""] if decode else []),
         "    from kale_like.runtime import run_step",
         "",
-        "    outcome = run_step(",
+        f"    {'outcome = ' if step.metrics else ''}run_step(",
         f"        {spec},",
         f"        inputs={inputs},",
         f"        state_inputs={state},",

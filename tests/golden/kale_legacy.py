@@ -9,7 +9,7 @@
 from pathlib import Path
 
 from kfp import compiler, dsl
-from kfp.dsl import Artifact, HTML, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 
 
 @dsl.component(base_image='python:3.11-slim', install_kfp_package=False)
@@ -22,7 +22,7 @@ def make_radii(
     """Step 'make_radii': notebook cells 4."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'kale-legacy',
@@ -64,7 +64,7 @@ def compute_areas(
     """Step 'compute_areas': notebook cells 5."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'kale-legacy',

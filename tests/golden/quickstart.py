@@ -9,7 +9,7 @@
 from pathlib import Path
 
 from kfp import compiler, dsl
-from kfp.dsl import Artifact, HTML, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 
 
 @dsl.component(base_image='python:3.11-slim', install_kfp_package=False)
@@ -23,7 +23,7 @@ def generate(
     """Step 'generate': notebook cells 3."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'quickstart',
@@ -131,7 +131,7 @@ def histogram(
     """Step 'histogram': notebook cells 5."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'quickstart',

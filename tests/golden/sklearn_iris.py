@@ -9,7 +9,7 @@
 from pathlib import Path
 
 from kfp import compiler, dsl
-from kfp.dsl import Artifact, HTML, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 
 
 @dsl.component(base_image='python:3.11-slim', install_kfp_package=False)
@@ -21,7 +21,7 @@ def load(
     """Step 'load': notebook cells 3."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'sklearn-iris',
@@ -79,7 +79,7 @@ def split(
     """Step 'split': notebook cells 4."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'sklearn-iris',
@@ -143,7 +143,7 @@ def train(
     """Step 'train': notebook cells 5."""
     from kale_like.runtime import run_step
 
-    outcome = run_step(
+    run_step(
         {
             'version': 1,
             'pipeline': 'sklearn-iris',
