@@ -316,3 +316,27 @@ def test_local_module_beside_notebook_is_imported_and_keyed(tmp_path: Path) -> N
     (tmp_path / "helper.py").write_text("def f(x):\n    return x + 2\n")
     edited = api_run(path, run_root=root)
     assert edited.steps["a"].status == "succeeded" and edited.metrics == {"z": 30}
+
+
+@pytest.mark.parametrize("executor", ["subprocess", "warm"])
+def test_real_step_processes(
+    executor: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both process starters run the real runtime: values, metrics, failures with the cell."""
+    monkeypatch.setenv("KALE_LIKE_EXECUTOR", executor)
+    params = {"n": 1, "k": 10}
+    ok = LocalEngine().run(
+        RunRequest(pipeline=diamond(), parameters=params, run_root=tmp_path / "a")
+    )
+    assert ok.status == "succeeded" and ok.metrics == {"total": 2 * 2 + 12}
+    bad = LocalEngine().run(
+        RunRequest(
+            pipeline=diamond(b_code="b = a / 0"), parameters=params, run_root=tmp_path / "b", jobs=1
+        )
+    )
+    failed = bad.failed_step
+    assert failed is not None and failed.name == "left" and failed.cell == 1
+    assert "ZeroDivisionError" in (failed.error or "") and "ZeroDivisionError" in (
+        failed.traceback or ""
+    )
+    assert bad.steps["join"].status == "skipped"
