@@ -149,6 +149,7 @@ class CellRunner:
         self.shell = _shell(self.main)
         self.ns: dict[str, Any] = self.shell.user_ns
         self._cell_index = -1
+        self._source = ""
         self._outputs = _Outputs()
         self._exec_error: BaseException | None = None
         self._install_hooks()
@@ -165,6 +166,14 @@ class CellRunner:
         from IPython.core.displaypub import DisplayPublisher
 
         class Hook(DisplayHook):
+            def quiet(self) -> bool:
+                # IPython reads the cell from its history, which a step does not keep.
+                try:
+                    code = shell.transform_cell(runner._source)
+                    return bool(self.semicolon_at_end_of_expression(code))
+                except Exception:
+                    return False
+
             def write_output_prompt(self) -> None:
                 pass
 
@@ -233,12 +242,16 @@ class CellRunner:
             shell.user_ns["_exit_code"] = proc.wait()
 
         shell.system = system
+        # Like a kernel, there is no GUI event loop to integrate: `%matplotlib inline` (and
+        # any other backend request) must not fail.
+        shell.enable_gui = lambda gui=None: None
         self._count = 0
 
     # -- running ----------------------------------------------------------------------------
     def run(self, index: int, source: str) -> CellResult:
         """Run one cell; never raises for user errors (see ``CellResult.error``)."""
         self._cell_index = index
+        self._source = source
         self._count += 1
         self._outputs = _Outputs()
         self._exec_error = None

@@ -76,6 +76,8 @@ def test_rich_outputs_are_captured_per_cell(steps: StepDir) -> None:
                 "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
             ),
             (7, "value = 3;"),
+            (8, "1 + 2;"),
+            (9, "%matplotlib inline\nfig, ax = plt.subplots()\nax.bar([1], [2]);"),
         ],
     )
     run(steps, spec)
@@ -95,7 +97,11 @@ def test_rich_outputs_are_captured_per_cell(steps: StepDir) -> None:
     import base64
 
     assert base64.b64decode(pngs[0]["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert cells[7]["outputs"] == []  # a trailing semicolon hides the result
+    assert cells[7]["outputs"] == []
+    assert cells[8]["outputs"] == []  # a trailing semicolon hides the result
+    # a figure left open at the end of a cell is shown, as in a kernel
+    assert [o["output_type"] for o in cells[9]["outputs"]] == ["display_data"]
+    assert "image/png" in cells[9]["outputs"][0]["data"]
 
 
 def test_executed_notebook_is_valid_nbformat(steps: StepDir) -> None:
