@@ -6,6 +6,7 @@ import csv
 import importlib
 import itertools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,23 @@ def test_registered_algorithm(pipeline: Pipeline, tmp_path: Path) -> None:
             sweep_pkg.katib_name("descending")
     finally:
         algorithms._registry.pop("descending", None)
+
+
+def test_tpe_without_optuna_is_an_actionable_environment_error(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kale_like.errors import EnvironmentProblem
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` fail
+    with pytest.raises(EnvironmentProblem) as info:
+        _run(
+            pipeline,
+            tmp_path,
+            FakeEngine(),
+            params=["scale=uniform:0.1:1"],
+            objective="mean",
+            algorithm="tpe",
+        )
+    assert info.value.exit_code == 3
+    assert info.value.fix == "pip install 'kale-like[sweep]'"
+    assert not (tmp_path / "root" / "sweeps").exists()
