@@ -262,3 +262,18 @@ def test_pipeline_too_large_for_a_config_map(
     with pytest.raises(UsageError, match="a ConfigMap holds at most 1000 bytes"):
         _dry_run(tmp_path)
     assert not (tmp_path / "out").exists()
+
+
+def test_create_without_the_kubernetes_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # makes `import kubernetes` fail
+    with pytest.raises(EnvironmentProblem) as info:
+        sweep(
+            linear_pipeline(),
+            params=["n=int:1:3"],
+            objective="mean",
+            engine="katib",
+            trial_image="img:1",
+            namespace="team-a",
+        )
+    assert info.value.exit_code == 3
+    assert info.value.fix == "pip install 'kale-like[katib]'"
