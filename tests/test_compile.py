@@ -365,3 +365,12 @@ def test_warnings_go_to_stderr_and_paths_to_stdout(
         str(out / "18-missing-dependency.yaml"),
     ]
     assert "warning[missing-dependency]" in captured.err and "cell 3" in captured.err
+
+
+def test_output_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    target.write_text("a file")
+    with pytest.raises(InputError) as err:
+        compile_pipeline(diamond(), target)
+    assert err.value.kind == "bad-output" and target.read_text() == "a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

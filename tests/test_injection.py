@@ -267,3 +267,17 @@ def test_compiled_yaml_keeps_values(tmp_path: Path, value: str, description: str
     assert spec["root"]["inputDefinitions"]["parameters"]["p"]["defaultValue"] == value
     (executor,) = spec["deploymentSpec"]["executors"].values()
     assert executor["container"]["env"] == [{"name": "E", "value": value}]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(blacklist_categories=())))
+def test_any_text_literal_round_trips(text: str) -> None:
+    """Lone surrogates, control and separator characters included."""
+    import ast
+
+    from kale_like.codegen.literals import render_literal, triple_quoted
+
+    for literal in (render_literal(text), triple_quoted(text), render_literal({"s": [text]}, 3)):
+        tree = ast.parse(literal, mode="eval")  # one expression, nothing else
+        assert isinstance(tree.body, (ast.Constant, ast.Dict))
+        assert ast.literal_eval(literal) == (text if literal[0] != "{" else {"s": [text]})

@@ -117,6 +117,25 @@ def compile(  # noqa: A001 - the verb's public name
     return CompileResult(out / f"{stem}.py", out / f"{stem}.yaml", pipeline)
 
 
+def _cannot_write(out: Path, exc: OSError) -> UsageError:
+    return UsageError(
+        f"cannot write to {out}: {exc.strerror or exc}",
+        kind="bad-output",
+        tag="-o",
+        fix="choose a writable output directory",
+    )
+
+
+def _temp_dir(anchor: Path, out: Path) -> Path:
+    """A private temporary directory beside ``out``, or inside it if only that is writable."""
+    for where in (anchor, out):
+        try:
+            return Path(tempfile.mkdtemp(prefix=".kale-like-", dir=where))
+        except OSError as exc:
+            error = exc
+    raise _cannot_write(out, error)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -135,7 +154,7 @@ def write_atomically(out: Path, build: Any, filenames: list[str]) -> None:
     anchor = out.resolve().parent
     while not anchor.exists():  # create missing parents only once everything succeeded
         anchor = anchor.parent
-    tmp = Path(tempfile.mkdtemp(prefix=".kale-like-", dir=anchor))
+    tmp = _temp_dir(anchor, out)
     try:
         build(tmp)
         missing = [f for f in filenames if not (tmp / f).is_file()]
@@ -143,12 +162,15 @@ def write_atomically(out: Path, build: Any, filenames: list[str]) -> None:
             raise InputError(f"compile produced no {', '.join(missing)}", kind="compile-failed")
         for extra in set(os.listdir(tmp)) - set(filenames):  # e.g. __pycache__ of the import
             shutil.rmtree(tmp / extra, ignore_errors=True)
-        if out.exists():
-            for name in filenames:
-                os.replace(tmp / name, out / name)
-        else:
-            out.resolve().parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private; a new dir is not
-            os.replace(tmp, out)
+        try:
+            if out.exists():
+                for name in filenames:
+                    os.replace(tmp / name, out / name)
+            else:
+                out.resolve().parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private; a new dir is not
+                os.replace(tmp, out)
+        except OSError as exc:
+            raise _cannot_write(out, exc) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
