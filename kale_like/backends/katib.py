@@ -100,7 +100,14 @@ def trial_job(inputs: ExperimentInputs) -> dict[str, Any]:
     mounts: list[dict[str, Any]] = [
         {"name": "pipeline", "mountPath": PIPELINE_DIR, "readOnly": True}
     ]
-    env: list[dict[str, Any]] = [{"name": "PYTHONUNBUFFERED", "value": "1"}]
+    env: list[dict[str, Any]] = [
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        # Multi-user KFP scopes experiments and runs by namespace: the trial's own.
+        {
+            "name": "KF_PIPELINES_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+    ]
     if inputs.token_secret is not None:
         secret, key = inputs.token_secret
         env.append({"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})

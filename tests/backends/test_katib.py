@@ -87,6 +87,8 @@ def test_trial_job_is_a_valid_kubernetes_job(tmp_path: Path) -> None:
     assert cmd[cmd.index("--metrics") + 1] == "mean,total"
     assert "--mlmd-host" not in cmd  # the trial's in-cluster default
     assert job.spec.template.spec.restart_policy == "Never"
+    env = {e.name: e for e in container.env}
+    assert env["KF_PIPELINES_NAMESPACE"].value_from.field_ref.field_path == "metadata.namespace"
     mounts = {m.mount_path for m in container.volume_mounts}
     assert "/etc/kale-like" in mounts and katib.TOKEN_DIR in mounts
 
