@@ -203,3 +203,39 @@ def test_saving_plain_values_imports_no_heavy_library(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_torch_tensor_and_module(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    tensor = torch.arange(6.0).reshape(2, 3)
+    back, backend = roundtrip(tensor, tmp_path)
+    assert backend == "torch" and torch.equal(back, tensor)
+    module = torch.nn.Linear(3, 1)
+    back_module, backend = roundtrip(module, tmp_path, "m")
+    assert backend == "torch"
+    assert torch.equal(back_module(tensor), module(tensor))
+
+
+def test_keras_model(tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    back, backend = roundtrip(model, tmp_path)
+    x = np.ones((1, 2), dtype="float32")
+    assert backend == "keras"
+    np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_aliased_outputs_share_one_group_file(tmp_path: Path) -> None:
+    from kale_like.runtime.artifacts import load_inputs, save_outputs, share_groups
+
+    shared = {"k": [1, 2]}
+    values = {"a": shared, "b": shared, "inner": shared["k"], "other": [1, 2], "n": 5, "m": 5}
+    assert share_groups(values) == [["a", "b", "inner"], ["other"], ["n"], ["m"]]
+    paths = {k: str(tmp_path / k) for k in values}
+    digests = save_outputs(values, paths)
+    assert len(set(digests.values())) == len(values) - 1  # n and m are equal values
+    assert (tmp_path / "a" / "group.pkl").stat().st_ino == (
+        tmp_path / "b" / "group.pkl"
+    ).stat().st_ino
+    got = load_inputs({k: paths[k] for k in ("a", "b", "inner")})
+    assert got["a"] is got["b"] and got["a"]["k"] is got["inner"]
