@@ -14,7 +14,6 @@ Algorithms live in a registry seeded with the built-ins, then entry points of th
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,23 +101,29 @@ class Algorithm(Protocol):
 
 
 class GridSearch:
-    """The cartesian product of every dimension's grid, in order (last dimension fastest)."""
+    """The cartesian product of every dimension's grid, in order (last dimension fastest).
+
+    Point ``number`` is computed from its index (mixed radix), so the grid is never built.
+    """
 
     name = "grid"
 
     def __init__(self, dims: list[Dimension], grid_points: int | None = None) -> None:
         self.dims = dims
-        grids = [d.grid(grid_points) for d in dims]
-        self.points = [
-            dict(zip([d.name for d in dims], combo, strict=True))
-            for combo in itertools.product(*grids)
-        ]
+        self.grids = [d.grid(grid_points) for d in dims]
 
     def __len__(self) -> int:
-        return len(self.points)
+        n = 1
+        for g in self.grids:
+            n *= len(g)
+        return n
 
     def ask(self, number: int) -> dict[str, Any]:
-        return dict(self.points[number])
+        point: dict[str, Any] = {}
+        for d, g in zip(reversed(self.dims), reversed(self.grids), strict=True):
+            number, index = divmod(number, len(g))
+            point[d.name] = g[index]
+        return {d.name: point[d.name] for d in self.dims}
 
     def tell(self, trial: Trial) -> None:
         pass

@@ -43,11 +43,29 @@ class Dimension:
     step: float | int | None = None
     spec: str = ""  # the text it was parsed from (kept for resume and display)
 
+    def size(self, points: int | None = None) -> int:
+        """How many values :meth:`grid` has, without building it."""
+        if self.kind == "choice":
+            return len(self.values)
+        if self.kind == "int":
+            return int(self.high) - int(self.low) + 1  # type: ignore[arg-type]
+        if self.kind == "range":
+            lo, hi, st = (Decimal(str(x)) for x in (self.low, self.high, self.step))
+            return int((hi - lo) / st) + 1
+        if not points:
+            self.grid()  # raises the "needs --grid-points" error
+        return int(points or 0)
+
     def grid(self, points: int | None = None) -> list[Any]:
         """Every value of a grid dimension; uniform/loguniform need ``points``."""
         if self.kind == "choice":
             return list(self.values)
         if self.kind == "int":
+            if self.size() > _MAX_GRID:
+                raise UsageError(
+                    f"int:{self.low}:{self.high} has {self.size()} points: too many for a grid",
+                    kind="bad-search-space",
+                )
             return [self._typed(v) for v in range(int(self.low), int(self.high) + 1)]  # type: ignore[arg-type]
         if self.kind == "range":
             return [self._typed(v) for v in _range_values(self.low, self.high, self.step)]
@@ -69,8 +87,13 @@ class Dimension:
 
     def sample(self, rng: random.Random) -> Any:
         """One random value (uniform over the grid for choice/range, continuous otherwise)."""
-        if self.kind in ("choice", "range"):
-            return rng.choice(self.grid())
+        if self.kind == "choice":
+            return rng.choice(self.values)
+        if self.kind == "range":  # a random grid point, without building the grid
+            start, stride = Decimal(str(self.low)), Decimal(str(self.step))
+            value = start + stride * rng.randrange(self.size())
+            as_int = all(isinstance(x, int) for x in (self.low, self.high, self.step))
+            return self._typed(int(value) if as_int else float(value))
         if self.kind == "int":
             return self._typed(rng.randint(int(self.low), int(self.high)))  # type: ignore[arg-type]
         lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
@@ -216,7 +239,6 @@ def parse_dimension(param: Parameter, spec: str) -> Dimension:
         if param.type == "int" and not all(isinstance(x, int) for x in nums):
             raise _bad(name, spec, f"{name!r} is an int: min, max and step must be integers")
         dim = Dimension(name, kind, param.type, low=low, high=high, step=step, spec=spec)
-        dim.grid()  # size check
         return dim
     return Dimension(name, kind, param.type, low=low, high=high, spec=spec)
 
@@ -257,7 +279,7 @@ def parse_space(pipeline: Pipeline, params: Mapping[str, Any] | Iterable[str]) -
 def grid_size(dims: list[Dimension], points: int | None = None) -> int:
     n = 1
     for d in dims:
-        n *= len(d.grid(points))
+        n *= d.size(points)
         if n > _MAX_GRID:
             raise UsageError(f"the grid has more than {_MAX_GRID} points", kind="bad-search-space")
     return n

@@ -102,3 +102,14 @@ def test_katib_metadata_round_trip(pipeline: Pipeline) -> None:
         "max": "1",
         "distribution": "logUniform",
     }
+
+
+def test_huge_spaces_are_counted_not_built(pipeline: Pipeline) -> None:
+    n, scale = parse_space(pipeline, ["n=int:0:1000000000", "scale=range:0:1000:0.001"])
+    assert n.size() == 1_000_000_001 and scale.size() == 1_000_001
+    rng = random.Random(1)
+    assert 0 <= n.sample(rng) <= 10**9 and 0 <= scale.sample(rng) <= 1000
+    with pytest.raises(UsageError, match="more than 1000000 points"):
+        grid_size([n, scale])
+    with pytest.raises(UsageError, match="too many for a grid"):
+        n.grid()
