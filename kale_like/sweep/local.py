@@ -145,6 +145,8 @@ class LocalSweep:
                 run_root=self.state.run_root,
                 use_cache=True,
             )
+            if getattr(result, "status", None) == "cancelled":
+                raise KeyboardInterrupt  # the run was stopped: not a result, redo on resume
             trial = trial_from_run(number, params, result, self.state.metric)
         except KaleError as err:  # a failed run is a failed trial, not a failed sweep
             trial = Trial(number, params, error=str(err).splitlines()[0])

@@ -308,3 +308,25 @@ def test_tpe_without_optuna_is_an_actionable_environment_error(
     assert info.value.exit_code == 3
     assert info.value.fix == "pip install 'kale-like[sweep]'"
     assert not (tmp_path / "root" / "sweeps").exists()
+
+
+def test_a_cancelled_run_stops_the_sweep_unrecorded(pipeline: Pipeline, tmp_path: Path) -> None:
+    from kale_like.results import RunResult
+
+    engine = FakeEngine()
+
+    def cancelled_second(notebook: Any, **kw: Any) -> Any:
+        if engine.calls:
+            return RunResult("run-x", "cancelled")
+        return engine(notebook, **kw)
+
+    res = _run(
+        pipeline,
+        tmp_path,
+        cancelled_second,
+        params=["scale=choice:1,2,3"],
+        objective="mean",
+        algorithm="grid",
+    )
+    assert res.status == "interrupted"
+    assert [t.parameters for t in res.trials] == [{"scale": 1.0}]
