@@ -226,3 +226,50 @@ def test_failed_step_process_writes_error_json(steps: StepDir) -> None:
     assert (err["step"], err["cell"], err["exc_type"]) == ("divide", 3, "ZeroDivisionError")
     assert err["message"] == "step 'divide' failed in cell 3: ZeroDivisionError: division by zero"
     assert "<cell 3>" in err["traceback"] and "kale_like" not in err["traceback"]
+
+
+def test_pandas_options_and_matplotlib_rc(steps: StepDir) -> None:
+    imports = [(0, "import pandas as pd\nimport matplotlib\nimport matplotlib.pyplot as plt")]
+    kinds = ["pandas.options", "matplotlib.rc"]
+    first = make_spec(
+        "first",
+        [
+            (
+                1,
+                "pd.set_option('display.max_rows', 7)\nplt.style.use('ggplot')\n"
+                "matplotlib.rcParams['lines.linewidth'] = 3.5",
+            )
+        ],
+        imports=imports,
+    )
+    second = make_spec(
+        "second",
+        [
+            (
+                2,
+                "rows = pd.get_option('display.max_rows')\n"
+                "width = matplotlib.rcParams['lines.linewidth']\n"
+                "face = matplotlib.rcParams['axes.facecolor']",
+            )
+        ],
+        imports=imports,
+        state_inputs=kinds,
+        outputs=["rows", "width", "face"],
+    )
+    untouched = make_spec(
+        "untouched",
+        [(3, "rows = pd.get_option('display.max_rows')")],
+        imports=imports,
+        outputs=["rows"],
+    )
+    run_chain(
+        steps,
+        [
+            (first, {}, {}, {}),
+            (second, {}, {k: "first" for k in kinds}, {}),
+            (untouched, {}, {}, {}),
+        ],
+    )
+    got = {v: load_value(steps.out("second", v)) for v in second["outputs"]}
+    assert got == {"rows": 7, "width": 3.5, "face": "#E5E5E5"}
+    assert load_value(steps.out("untouched", "rows")) == 60
