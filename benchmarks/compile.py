@@ -267,12 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         ("chain 400 cells/133 steps", chain_notebook()),
         ("fan-out 1000 cells/50 steps", fanout_notebook()),
     ):
-        shape = _shape(nb.cells)
         folder = work / name.split()[0]
         folder.mkdir()
         path = folder / f"{name.split()[0]}.ipynb"
         nbformat.write(nb, str(path))
-        notebooks[name] = (path, shape)
+        notebooks[name] = (path, _shape(nb.cells))
     for example in sorted((ROOT / "examples").glob("*.ipynb")):
         folder = work / example.stem
         folder.mkdir()
@@ -284,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kale: {kale_error}", file=sys.stderr)
 
     rows: list[dict[str, Any]] = []
-    for label, (path, shape) in notebooks.items():
+    for label, (path, graph) in notebooks.items():
         out = path.parent / "out"
         ours = timed(
             ours_command() + ["compile", str(path), "-o", str(out)],
@@ -296,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         if kale is not None:
             kale_r = timed([str(kale), "--nb", path.name], args.runs, path.parent)
         floor_r, bare_r = dict(FAILED), dict(FAILED)
-        if shape is not None:
+        if graph is not None:
             for stem, with_code in (("floor", True), ("bare", False)):
                 floor = path.parent / f"{stem}.py"
-                floor.write_text(floor_dsl(shape, with_code), encoding="utf-8")
+                floor.write_text(floor_dsl(graph, with_code), encoding="utf-8")
                 cmd = [sys.executable, str(floor), str(path.parent / f"{stem}.yaml")]
                 measured = timed(cmd, args.runs, path.parent)
                 floor_r, bare_r = (measured, bare_r) if with_code else (floor_r, measured)
