@@ -130,8 +130,8 @@ def run_step(
     state_output = os.path.abspath(state_output) if state_output else None
     report_path = os.path.abspath(report_path) if report_path else None
     notebook_path = os.path.abspath(notebook_path) if notebook_path else None
-    base = state.baseline()
     runner = CellRunner()
+    base = state.baseline()  # after the runner's own set-up (e.g. MPLBACKEND)
     executed: list[tuple[str, CellResult]] = []
 
     def finish_reports() -> None:

@@ -270,6 +270,17 @@ class CellRunner:
                 sys.stdout, sys.stderr = real_out, real_err
         result.seconds = time.perf_counter() - start
         exc = res.error_before_exec or res.error_in_exec
+        if isinstance(exc, SystemExit) and exc.code in (None, 0, ""):
+            # As in a kernel (and for papermill) a clean sys.exit() is shown, not a failure.
+            self._outputs.add(
+                {
+                    "output_type": "error",
+                    "ename": "SystemExit",
+                    "evalue": str(exc.code or ""),
+                    "traceback": [],
+                }
+            )
+            exc = None
         if exc is not None:
             if isinstance(exc, SyntaxError) or res.error_before_exec is not None:
                 tb = "".join(traceback.format_exception_only(type(exc), exc))

@@ -295,3 +295,13 @@ def test_outputs_digest_is_content_addressed(steps: StepDir, tmp_path: Path) -> 
     changed = make_spec("s", [(1, "x = {'a': [1, 3]}\ny = 'text'")], outputs=["x", "y"])
     third = run(StepDir(tmp_path / "third"), changed).outputs
     assert third["x"] != first["x"] and third["y"] == first["y"]
+
+
+def test_clean_sys_exit_continues_like_papermill(steps: StepDir) -> None:
+    spec = make_spec("s", [(1, "import sys\nx = 1\nsys.exit()"), (2, "y = x + 1")], outputs=["y"])
+    run(steps, spec)
+    assert load_value(steps.out("s", "y")) == 2
+    failing = make_spec("f", [(1, "import sys\nsys.exit(3)")])
+    with pytest.raises(StepFailed) as info:
+        run(steps, failing)
+    assert info.value.exc_type == "SystemExit" and info.value.cell == 1
