@@ -17,7 +17,7 @@ import pytest
 
 from kale_like.backends.local import LocalEngine
 from kale_like.backends.local.executor import Job, Outcome
-from kale_like.backends.local.scheduler import make_plan
+from kale_like.backends.local.plan import make_plan
 from kale_like.engines import RunRequest
 from kale_like.errors import EnvironmentProblem, UsageError
 from kale_like.model import Metric, Parameter, Pipeline, Step
@@ -340,3 +340,41 @@ def test_real_step_processes(
         failed.traceback or ""
     )
     assert bad.steps["join"].status == "skipped"
+
+
+def test_step_settings_timeout_retry_env(tmp_path: Path) -> None:
+    """`timeout:`, `retry:` and `env:` tags apply to the local step processes."""
+    from kale_like.model import StepSettings
+
+    counter = tmp_path / "attempts.txt"
+    flaky = (
+        "import os\n"
+        f"p = {str(counter)!r}\n"
+        "n = int(open(p).read()) if os.path.exists(p) else 0\n"
+        "open(p, 'w').write(str(n + 1))\n"
+        "assert n >= 1, 'first attempt fails'\n"
+        "greeting = os.environ['GREETING']"
+    )
+    steps = (
+        Step(
+            "flaky",
+            (0,),
+            (flaky,),
+            outputs=("greeting",),
+            metrics=("greeting",),
+            settings=StepSettings(retries=1, env=(("GREETING", "hello"),)),
+        ),
+    )
+    res = LocalEngine().run(
+        RunRequest(pipeline=Pipeline("s", steps), parameters={}, run_root=tmp_path / "a")
+    )
+    assert res.status == "succeeded", res.failed_step
+    assert res.metrics == {"greeting": "hello"} and counter.read_text() == "2"
+
+    slow = Step("slow", (0,), ("import time\ntime.sleep(60)",), settings=StepSettings(timeout=1))
+    start = time.monotonic()
+    res = LocalEngine().run(
+        RunRequest(pipeline=Pipeline("t", (slow,)), parameters={}, run_root=tmp_path / "b")
+    )
+    assert time.monotonic() - start < 30
+    assert res.status == "failed" and "timed out after 1 s" in (res.failed_step.error or "")

@@ -21,7 +21,8 @@ from ...results import RunEvent, RunResult
 from . import records
 from .cache import Cache
 from .executor import Executor
-from .scheduler import OUTPUTS, VALUES, Scheduler, make_plan
+from .plan import make_plan
+from .scheduler import OUTPUTS, VALUES, Scheduler
 from .warm import default_executor
 
 __all__ = ["LocalEngine", "default_jobs"]

@@ -37,6 +37,8 @@ class Job:
     log_path: str
     cwd: str
     keep_dir: str | None = None  # where to save every final global (keep_values runs)
+    env: dict[str, str] = field(default_factory=dict)  # `env:` tags of the step
+    timeout: float | None = None  # `timeout:` tag, seconds
 
     def to_json(self) -> dict[str, Any]:
         extra = {"keep_dir": self.keep_dir} if self.keep_dir else {}
@@ -112,12 +114,17 @@ class SubprocessExecutor:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=self._env,
+                    env={**self._env, **job.env},
                     start_new_session=True,  # Ctrl-C reaches us; we stop the children
                 )
                 self._procs.add(proc)
             try:
-                code = proc.wait()
+                try:
+                    code = proc.wait(timeout=job.timeout)
+                except subprocess.TimeoutExpired:
+                    _stop_group(proc.pid)
+                    proc.wait()
+                    return timed_out(job, time.perf_counter() - start)
             finally:
                 with self._lock:
                     self._procs.discard(proc)
@@ -142,6 +149,35 @@ class SubprocessExecutor:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def timed_out(job: Job, seconds: float) -> Outcome:
+    return Outcome(
+        ok=False,
+        seconds=seconds,
+        error=f"step {job.step!r} timed out after {job.timeout:g} s (its `timeout:` tag)",
+        exc_type="TimeoutError",
+        traceback=_tail(Path(job.log_path)) or None,
+    )
+
+
+def _stop_group(pid: int, grace: float = 3.0) -> None:
+    """SIGTERM the step's process group, SIGKILL it if still there after ``grace``."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -> Outcome:

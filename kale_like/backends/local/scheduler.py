@@ -24,79 +24,13 @@ from ...results import ProgressCallback, RunEvent, StepResult
 from ...runtime.spec import step_spec
 from . import cache as cachemod
 from .executor import Executor, Job, Outcome
+from .plan import Plan, _edges, ancestors
 
 OUTPUTS = "outputs"
 VALUES = "values"  # every final global of the step, for keep_values runs
 STATE = "state"
 REPORT = "report.html"
 NOTEBOOK = "step.ipynb"
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which steps run: ``force`` ignore the cache, ``resolve`` must come from the cache,
-    ``skip`` are not part of this run."""
-
-    force: frozenset[str] = frozenset()
-    resolve: frozenset[str] = frozenset()
-    skip: frozenset[str] = frozenset()
-
-
-def _edges(step: Step) -> set[str]:
-    return set(step.after) | {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
-
-
-def descendants(pipeline: Pipeline, names: set[str]) -> set[str]:
-    out = set(names)
-    for step in pipeline.steps:  # topological order
-        if _edges(step) & out:
-            out.add(step.name)
-    return out
-
-
-def ancestors(pipeline: Pipeline, names: set[str]) -> set[str]:
-    by_name = {s.name: s for s in pipeline.steps}
-    out: set[str] = set()
-    todo = list(names)
-    while todo:
-        for parent in _edges(by_name[todo.pop()]):
-            if parent not in out:
-                out.add(parent)
-                todo.append(parent)
-    return out
-
-
-def make_plan(
-    pipeline: Pipeline, *, use_cache: bool, from_step: str | None, only: tuple[str, ...]
-) -> Plan:
-    """Turn ``--no-cache / --from / --only`` into a :class:`Plan` (unknown step -> exit 2)."""
-    names = pipeline.step_names
-    for flag, wanted in (("--from", [from_step] if from_step else []), ("--only", list(only))):
-        for name in wanted:
-            if name not in names:
-                raise UsageError(
-                    f"{flag}: unknown step {name!r}; steps: {', '.join(names)}",
-                    kind="unknown-step",
-                )
-    force: set[str] = set()
-    if not use_cache:
-        force = set(names)
-    force |= {s.name for s in pipeline.steps if s.settings.cache is False}
-    if from_step:
-        force |= descendants(pipeline, {from_step})
-    if not only:
-        return Plan(force=frozenset(force))
-    selected = set(only)
-    # A needed step downstream of a selected one must be recomputed too.
-    for step in pipeline.steps:
-        if step.name not in selected and (
-            ancestors(pipeline, {step.name}) & selected
-            and step.name in ancestors(pipeline, selected)
-        ):
-            selected.add(step.name)
-    resolve = ancestors(pipeline, selected) - selected
-    skip = set(names) - selected - resolve
-    return Plan(force=frozenset(force | selected), resolve=frozenset(resolve), skip=frozenset(skip))
 
 
 @dataclass
@@ -257,7 +191,28 @@ class Scheduler:
             log_path=str(sdir / "log.txt"),
             cwd=str(self.base_dir or Path.cwd()),
             keep_dir=str(tmp / VALUES) if self.keep_values else None,
+            env=dict(step.settings.env),
+            timeout=float(step.settings.timeout) if step.settings.timeout else None,
         )
+
+    def _execute(self, step: Step, job: Job) -> Outcome:
+        """Run ``job`` (in a pool thread), retrying as the step's ``retry:`` tag allows."""
+        attempts = 1 + max(0, step.settings.retries or 0)
+        outcome = Outcome(ok=False, error="not run")
+        for attempt in range(attempts):
+            outcome = self.executor(job)
+            if outcome.ok or attempt == attempts - 1 or outcome.error == "cancelled":
+                break
+            # A fresh start for the next attempt: nothing of the failed one is kept.
+            tmp = Path(job.state_output).parent
+            shutil.rmtree(tmp / OUTPUTS, ignore_errors=True)
+            (tmp / OUTPUTS).mkdir()
+            for leftover in (tmp / STATE, tmp / VALUES):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                elif leftover.exists():
+                    leftover.unlink()
+        return outcome
 
     def _commit(self, step: Step, key: str, outcome: Outcome) -> None:
         tmp = self._tmp.pop(step.name)
@@ -374,7 +329,11 @@ class Scheduler:
                         job = self._job(step, key)
                         self.lineage[step.name].started = time.time()
                         self._set(step.name, "running")
-                        running[pool.submit(self.executor, job)] = (step, key, time.perf_counter())
+                        running[pool.submit(self._execute, step, job)] = (
+                            step,
+                            key,
+                            time.perf_counter(),
+                        )
                         progressed = True
                 if progressed:
                     self.on_change()

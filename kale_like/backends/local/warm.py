@@ -13,7 +13,15 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-from .executor import Job, Outcome, SubprocessExecutor, _child_env, read_outcome
+from .executor import (
+    Job,
+    Outcome,
+    SubprocessExecutor,
+    _child_env,
+    _stop_group,
+    read_outcome,
+    timed_out,
+)
 
 STEPMAIN = "kale_like.backends.local.stepmain"
 
@@ -116,7 +124,7 @@ class WarmExecutor:
             "job": job.job_path,
             "log": job.log_path,
             "cwd": job.cwd,
-            "env": self._env,
+            "env": {**self._env, **job.env},
         }
         start = time.perf_counter()
         with self._lock:
@@ -134,7 +142,12 @@ class WarmExecutor:
                 cancelled = self._cancelled
             if cancelled:
                 _kill(pid, signal.SIGTERM)
-        waiter.done.wait()
+        if not waiter.done.wait(timeout=job.timeout) and pid is not None:
+            _stop_group(pid)
+            waiter.done.wait()
+            with self._lock:
+                self._pids.discard(pid)
+            return timed_out(job, time.perf_counter() - start)
         if pid is not None:
             with self._lock:
                 self._pids.discard(pid)

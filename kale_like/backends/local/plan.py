@@ -1,0 +1,75 @@
+"""Which steps a run executes: ``--no-cache``, ``--from STEP`` and ``--only STEP`` as a Plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import UsageError
+from ...model import Pipeline, Step
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which steps run: ``force`` ignore the cache, ``resolve`` must come from the cache,
+    ``skip`` are not part of this run."""
+
+    force: frozenset[str] = frozenset()
+    resolve: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+
+
+def _edges(step: Step) -> set[str]:
+    return set(step.after) | {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
+
+
+def descendants(pipeline: Pipeline, names: set[str]) -> set[str]:
+    out = set(names)
+    for step in pipeline.steps:  # topological order
+        if _edges(step) & out:
+            out.add(step.name)
+    return out
+
+
+def ancestors(pipeline: Pipeline, names: set[str]) -> set[str]:
+    by_name = {s.name: s for s in pipeline.steps}
+    out: set[str] = set()
+    todo = list(names)
+    while todo:
+        for parent in _edges(by_name[todo.pop()]):
+            if parent not in out:
+                out.add(parent)
+                todo.append(parent)
+    return out
+
+
+def make_plan(
+    pipeline: Pipeline, *, use_cache: bool, from_step: str | None, only: tuple[str, ...]
+) -> Plan:
+    """Turn ``--no-cache / --from / --only`` into a :class:`Plan` (unknown step -> exit 2)."""
+    names = pipeline.step_names
+    for flag, wanted in (("--from", [from_step] if from_step else []), ("--only", list(only))):
+        for name in wanted:
+            if name not in names:
+                raise UsageError(
+                    f"{flag}: unknown step {name!r}; steps: {', '.join(names)}",
+                    kind="unknown-step",
+                )
+    force: set[str] = set()
+    if not use_cache:
+        force = set(names)
+    force |= {s.name for s in pipeline.steps if s.settings.cache is False}
+    if from_step:
+        force |= descendants(pipeline, {from_step})
+    if not only:
+        return Plan(force=frozenset(force))
+    selected = set(only)
+    # A needed step downstream of a selected one must be recomputed too.
+    for step in pipeline.steps:
+        if step.name not in selected and (
+            ancestors(pipeline, {step.name}) & selected
+            and step.name in ancestors(pipeline, selected)
+        ):
+            selected.add(step.name)
+    resolve = ancestors(pipeline, selected) - selected
+    skip = set(names) - selected - resolve
+    return Plan(force=frozenset(force | selected), resolve=frozenset(resolve), skip=frozenset(skip))
