@@ -200,7 +200,16 @@ class Scheduler:
         attempts = 1 + max(0, step.settings.retries or 0)
         outcome = Outcome(ok=False, error="not run")
         for attempt in range(attempts):
-            outcome = self.executor(job)
+            try:
+                outcome = self.executor(job)
+            except Exception as exc:  # the engine's own failure still ends as a failed step
+                import traceback
+
+                outcome = Outcome(
+                    ok=False,
+                    error=f"could not run the step: {type(exc).__name__}: {exc}",
+                    traceback=traceback.format_exc(),
+                )
             if outcome.ok or attempt == attempts - 1 or outcome.error == "cancelled":
                 break
             # A fresh start for the next attempt: nothing of the failed one is kept.
