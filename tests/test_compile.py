@@ -16,6 +16,7 @@ from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_sett
 
 from kale_like.api.compile import compile as compile_pipeline
 from kale_like.backends.kfp import compile_dsl
+from kale_like.codegen.names import allocate_names
 from kale_like.errors import InputError
 from kale_like.model import Step, StepSettings
 
@@ -296,6 +297,20 @@ def test_every_valid_corpus_notebook_compiles_to_its_dag(
             assert not set(deps) & closure[step], (entry["file"], step)
         params = doc["root"].get("inputDefinitions", {}).get("parameters", {})
         assert len(params) == len(entry["parameters"]), entry["file"]
+        names = allocate_names(result.pipeline)
+        for consumer, producers in entry.get("must_pass", {}).items():
+            arts = tasks[names.kfp_tasks[consumer]].get("inputs", {}).get("artifacts", {})
+            passed = {
+                (
+                    a["taskOutputArtifact"]["producerTask"],
+                    a["taskOutputArtifact"]["outputArtifactKey"],
+                )
+                for a in arts.values()
+            }
+            for producer, variables in producers.items():
+                for var in variables:
+                    key = (names.kfp_tasks[producer], names.variables[var])
+                    assert key in passed, (entry["file"], consumer, producer, var)
         for step, expected in entry.get("step_settings", {}).items():
             name, container = _executor(doc, step)
             if "image" in expected:

@@ -80,30 +80,33 @@ def _harden_header(pipeline_func: Any, yaml_path: Path) -> None:
     """Rewrite the comment header KFP puts above the YAML; the YAML itself is untouched.
 
     KFP 2.17 prints default values into that comment as ``str(value)``: a string default
-    holding a line break would start an uncommented YAML line (an injected key), and dict
-    defaults print in protobuf map order, which varies between processes. The header is
-    rebuilt from the same function with dict keys sorted and every line commented.
+    holding a line break would start an uncommented YAML line (an injected key), control
+    characters make YAML readers refuse the whole file, and dict defaults print in protobuf
+    map order, which varies between runs. The header is rebuilt by KFP's own function from
+    the spec with dict keys sorted, then every line is commented and escaped.
     """
+    with open(yaml_path, encoding="utf-8", newline="") as f:  # keep \r as KFP wrote it
+        text = f.read()
+    # The YAML body is `yaml.dump_all(..., sort_keys=True)` of the pipeline spec, so it
+    # starts with the top-level key `components:`, the only column-0 line of that name in
+    # the body; anything an injected default adds to the header comes before it.
+    start = text.rfind("\ncomponents:\n") + 1
+    if start == 0 or not text.startswith("# PIPELINE DEFINITION"):
+        raise EnvironmentProblem(
+            "the KFP compiler wrote an unexpected YAML layout; cannot check its header",
+            kind="kfp-version",
+            fix="install kfp==2.17.*",
+        )
     try:
         from google.protobuf import json_format
         from kfp.compiler import pipeline_spec_builder as builder
 
-        spec = json_format.MessageToDict(pipeline_func.pipeline_spec)
-        description = pipeline_func.description
-        original = builder.extract_comments_from_pipeline_spec(spec, description)
-        rebuilt = builder.extract_comments_from_pipeline_spec(_sorted(spec), description)
-    except (ImportError, AttributeError):  # a KFP without these internals: keep its header
-        return
-    with open(yaml_path, encoding="utf-8", newline="") as f:  # keep \r as KFP wrote it
-        text = f.read()
-    if not text.startswith(original):
-        raise EnvironmentProblem(
-            "the KFP compiler wrote an unexpected header; cannot check it",
-            kind="kfp-version",
-            fix="install kfp==2.17.*",
-        )
-    lines = _YAML_BREAKS.split(rebuilt.rstrip("\n"))
+        spec = _sorted(json_format.MessageToDict(pipeline_func.pipeline_spec))
+        header = builder.extract_comments_from_pipeline_spec(spec, pipeline_func.description)
+    except (ImportError, AttributeError):  # KFP without this helper: clean its own header
+        header = text[:start]
+    lines = _YAML_BREAKS.split(header.rstrip("\n"))
     lines = [_YAML_UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], line) for line in lines]
     safe = "".join((line if line.startswith("#") else "#  " + line) + "\n" for line in lines)
     with open(yaml_path, "w", encoding="utf-8", newline="") as f:
-        f.write(safe + text[len(original) :])
+        f.write(safe + text[start:])
