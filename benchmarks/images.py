@@ -16,6 +16,8 @@ Measures, on a 5-step notebook written here (numpy, pandas, scikit-learn, a loca
 from __future__ import annotations
 
 import argparse
+import functools
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+
+print = functools.partial(print, flush=True)  # noqa: A001 - progress as it happens
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,6 +97,15 @@ def main() -> int:
     client = connect()
     wheelhouse = Path(args.wheelhouse)
     with tempfile.TemporaryDirectory(prefix="kale-like-bench-") as tmp:
+        # Build from a snapshot of the runtime source so edits to the checkout while the
+        # benchmark runs cannot change the images under it.
+        snapshot = Path(tmp) / "src" / "kale_like"
+        shutil.copytree(
+            images.PACKAGE_DIR,
+            snapshot,
+            ignore=shutil.ignore_patterns("__pycache__", "labextension", "static"),
+        )
+        images.PACKAGE_DIR = snapshot
         folder = Path(tmp) / "nb"
         nb = write_notebook(folder, uuid.uuid4().hex)
 
@@ -148,7 +161,7 @@ def main() -> int:
         probe = "import sklearn.linear_model, pandas, kale_like.runtime"
         baked = [run_container(client, train_ref, ["python3", "-c", probe])
                  for _ in range(args.repeat)]  # fmt: skip
-        src = ROOT / "kale_like"
+        src = snapshot
         install = (
             "python3 -m pip install -q --no-index --ignore-requires-python "
             "--disable-pip-version-check --find-links /wheels " + " ".join(all_pins)
