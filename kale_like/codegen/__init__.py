@@ -297,6 +297,8 @@ def _pipeline_function(pipeline: Pipeline, names: Names) -> str:
         default = render_literal(_param_default(param), 1, prefix_len=len(head))
         signature.append(f"{head}{default},")
     signature.append("):")
+    if not pipeline.parameters:
+        signature = ["def pipeline():"]
     # No docstring: KFP would take it as the description when the notebook has none.
     body = [f"    # {len(pipeline.steps)} steps in topological order."]
     tasks = names.tasks
