@@ -67,13 +67,15 @@ def run(
     progress: ProgressCallback | None = None,
     pipeline_name: str | None = None,
     keep_values: bool = False,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``notebook`` as a pipeline and return its :class:`~kale_like.results.RunResult`.
 
-    ``parameters`` override the defaults of the ``pipeline-parameters`` cell (checked against
-    their types). A failed step does not raise: the result has ``status == "failed"`` and
-    ``failed_step`` set. Bad input raises ``InputError``; a missing engine or an unwritable
-    run root raises ``EnvironmentProblem``.
+    ``parameters`` override the defaults of the ``pipeline-parameters`` cell (checked
+    against their types); ``engine_options`` reach the engine as ``RunRequest.options``
+    (e.g. ``host`` for ``kfp``). A failed step does not raise: the result has
+    ``status == "failed"`` and ``failed_step`` set. Bad input raises ``InputError``; a
+    missing engine or an unwritable run root raises ``EnvironmentProblem``.
     """
     eng = engines.get(engine)  # unknown engine fails before any work
     if jobs is not None and jobs < 1:
@@ -97,6 +99,7 @@ def run(
         only=only_steps,
         progress=progress,
         keep_values=keep_values,
+        options=dict(engine_options or {}),
     )
     return eng.run(request)
 

@@ -98,6 +98,14 @@ def register(sub: Any, name: str) -> None:
         help="where runs and the cache live (default: .kale_like/ beside the "
         "notebook, or $KALE_LIKE_RUN_ROOT)",
     )
+    p.add_argument(
+        "-o",
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the engine, e.g. -o host=https://HOST/pipeline for --engine kfp",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     if not verify_cmd:
         p.add_argument(
@@ -120,6 +128,20 @@ def _overrides(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         files=args.parameters_file,
     )
     return pipeline, overrides
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, str]:
+    from ..errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in args.engine_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"-o/--engine-option expects KEY=VALUE, got {item!r}", kind="bad-engine-option"
+            )
+        out[key.strip()] = value
+    return out
 
 
 def _only(args: argparse.Namespace) -> list[str]:
@@ -152,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         only=_only(args) or None,
         run_root=args.run_root,
         progress=_progress(args, len(pipeline.steps)),
+        engine_options=_engine_options(args),
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=repr))
