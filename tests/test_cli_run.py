@@ -88,6 +88,8 @@ def test_parameters_file(linear: Path, tmp_path: Path, capsys: pytest.CaptureFix
         (["--engine", "warp"], "kfp-local"),
         (["--from", "nope"], "transform"),
         (["--only", "summarize"], "transform"),
+        (["-o", "no-equals-sign"], "KEY=VALUE"),
+        (["--jobs", "0"], "--jobs"),
     ],
 )
 def test_bad_input_exit_2(
