@@ -28,6 +28,7 @@ from .results import (
     Trial,
     best_trial,
     objective_value,
+    prewarm_plotting,
     write_json_atomic,
     write_results,
 )
@@ -198,6 +199,8 @@ class LocalSweep:
 
     def run(self) -> SweepResult:
         pending = [n for n in range(self.state.trials) if n not in self.done]
+        if pending:
+            prewarm_plotting()
         self.state.status = "running"
         self.state.save(self.sweep_dir)
         try:

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +209,22 @@ def write_results(result: SweepResult, sweep_dir: Path, names: list[str]) -> Non
     png = plot_png(result, names)
     if png is not None:
         write_text_atomic(sweep_dir / "plot.png", png)
+
+
+def prewarm_plotting() -> None:
+    """Import matplotlib (about a second) while trials run, so the final plot is quick."""
+
+    def load() -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg", force=True)
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+        except Exception:  # noqa: BLE001 - the plot is optional; plot_png reports nothing
+            pass
+
+    threading.Thread(target=load, name="kale-like-plot-import", daemon=True).start()
 
 
 def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
