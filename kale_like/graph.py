@@ -230,60 +230,72 @@ def data_flow(
     prelude_names: Iterable[str],
     builtins: Iterable[str],
     star_import: bool,
+    final_reads: Iterable[str] = (),
 ) -> Flow:
     """Data edge A->B for v: B reads v and A is the last step before B (notebook order)
-    that writes it. Parameters and prelude names have no producer step."""
+    that writes it. Parameters and prelude names have no producer step. ``final_reads``
+    (the metrics) are read after the last step."""
     params = list(dict.fromkeys(parameters))
     param_set, prelude, builtin = set(params), set(prelude_names), set(builtins)
-    history: dict[str, list[tuple[int, bool]]] = {}  # var -> [(step index, alive)]
+    # var -> ([step index], [status]); status: "w" write, "weak" alias write, "del"
+    history: dict[str, tuple[list[int], list[str]]] = {}
     state_hist: dict[str, list[int]] = {}
     for i, s in enumerate(steps):
         f = facts[s]
-        for v in f.writes:
-            history.setdefault(v, []).append((i, True))
-        for v in f.deleted:
-            history.setdefault(v, []).append((i, False))
+        for group, status in ((f.writes, "w"), (f.weak_writes, "weak"), (f.deleted, "del")):
+            for v in group:
+                idx, sts = history.setdefault(v, ([], []))
+                idx.append(i)
+                sts.append(status)
         for k in f.state_writes:
             state_hist.setdefault(k, []).append(i)
+
+    def last(v: str, before: int) -> tuple[int, str] | None:
+        idx, sts = history.get(v, ([], []))
+        pos = bisect.bisect_left(idx, before) - 1
+        return (idx[pos], sts[pos]) if pos >= 0 else None
+
     inputs: dict[str, dict[str, str]] = {}
     state_in: dict[str, dict[str, str]] = {}
     used_params: dict[str, list[str]] = {}
     locs: dict[tuple[str, str], tuple[int | None, int | None]] = {}
     diags: list[Diagnostic] = []
+    params_read: dict[str, set[str]] = {s: set() for s in steps}
+
+    def resolve(i: int, v: str, loc: tuple[int | None, int | None], soft: bool) -> None:
+        s = steps[i]
+        hit = last(v, i)
+        if hit is not None:
+            j, status = hit
+            if status != "del":
+                inputs[s][v] = steps[j]
+                locs[(s, v)] = loc
+            elif not soft:
+                diags.append(Diagnostic(
+                    "warning", "undefined-name",
+                    f"step {s!r} reads {v!r}, which step {steps[j]!r} deleted",
+                    loc[0], loc[1], f"stop deleting {v!r} or redefine it first", s,
+                ))
+            return
+        if v in param_set:
+            params_read[s].add(v)
+        elif not (v in prelude or v in builtin or star_import or soft):
+            idx, sts = history.get(v, ([], []))
+            later = [steps[j] for j, st in zip(idx, sts, strict=True) if st == "w" and j > i]
+            why = f"only defined later, in step {later[0]!r}" if later else "never defined"
+            diags.append(Diagnostic(
+                "warning", "undefined-name", f"step {s!r} reads {v!r}, {why}",
+                loc[0], loc[1], "define it in this step or a step above", s,
+            ))
+
     for i, s in enumerate(steps):
         f = facts[s]
-        got: dict[str, str] = {}
-        ps: set[str] = set()
-        reads = [(v, loc, False) for v, loc in f.reads.items()]
-        reads += [(v, loc, True) for v, loc in f.soft_reads.items() if v not in f.reads]
-        for v, loc, soft in reads:
-            hist = history.get(v, [])
-            pos = bisect.bisect_left(hist, (i, False)) - 1
-            if pos >= 0:
-                j, alive = hist[pos]
-                if alive:
-                    got[v] = steps[j]
-                    locs[(s, v)] = loc
-                elif not soft:
-                    diags.append(Diagnostic(
-                        "warning", "undefined-name",
-                        f"step {s!r} reads {v!r}, which step {steps[j]!r} deleted",
-                        loc[0], loc[1], f"stop deleting {v!r} or redefine it first", s,
-                    ))
-                continue
-            if v in param_set:
-                ps.add(v)
-            elif v in prelude or v in builtin or star_import or soft:
-                continue
-            else:
-                later = [steps[j] for j, alive in hist if alive and j > i]
-                why = f"only defined later, in step {later[0]!r}" if later else "never defined"
-                diags.append(Diagnostic(
-                    "warning", "undefined-name", f"step {s!r} reads {v!r}, {why}",
-                    loc[0], loc[1], "define it in this step or a step above", s,
-                ))
-        inputs[s] = got
-        used_params[s] = [p for p in params if p in ps]
+        inputs[s] = {}
+        for v, loc in f.reads.items():
+            resolve(i, v, loc, False)
+        for v, loc in f.soft_reads.items():
+            if v not in f.reads:
+                resolve(i, v, loc, True)
         st: dict[str, str] = {}
         for kind in f.state_reads:
             idx = state_hist.get(kind, [])
@@ -291,4 +303,17 @@ def data_flow(
             if pos >= 0:
                 st[kind] = steps[idx[pos]]
         state_in[s] = st
+    # A weak (alias) writer that a later step, or the metrics, take the value from must
+    # load the value itself; later steps first, so chains of weak writers resolve.
+    final = {v for v in final_reads if last(v, len(steps)) is not None}
+    for i in range(len(steps) - 1, -1, -1):
+        s = steps[i]
+        for v, loc in facts[s].weak_writes.items():
+            consumed = (v in final and last(v, len(steps)) == (i, "weak")) or any(
+                inputs[c].get(v) == s for c in steps[i + 1:]
+            )
+            if consumed and v not in inputs[s]:
+                resolve(i, v, loc, True)
+    for s in steps:
+        used_params[s] = [p for p in params if p in params_read[s]]
     return Flow(inputs, state_in, used_params, locs, diags)

@@ -31,4 +31,4 @@ def analyze_cell(code: str, cell: int | None = None) -> BlockFacts:
     """Reads, writes, deletions, state effects, functions and modules of one cell."""
     walker = Walker()
     walker.run(cell, parse_cell(code, cell))
-    return walker.facts
+    return walker.finish()

@@ -32,6 +32,7 @@ class BlockFacts:
     reads: dict[str, Loc] = field(default_factory=dict)
     soft_reads: dict[str, Loc] = field(default_factory=dict)  # `$x` in shell lines
     writes: dict[str, Loc] = field(default_factory=dict)
+    weak_writes: dict[str, Loc] = field(default_factory=dict)  # changed through an alias
     deleted: dict[str, Loc] = field(default_factory=dict)
     state_reads: dict[str, Loc] = field(default_factory=dict)
     state_writes: dict[str, Loc] = field(default_factory=dict)

@@ -74,9 +74,29 @@ class Walker(CallRules):
         if define:
             self.defined.add(name)
 
+    def sharing(self, name: str) -> set[str]:
+        """Every name that may share ``name``'s object (aliases in both directions)."""
+        group, todo = {name}, [name]
+        while todo:
+            n = todo.pop()
+            linked = set(self.aliases.get(n, ()))
+            linked |= {a for a, roots in self.aliases.items() if n in roots}
+            for m in linked - group:
+                group.add(m)
+                todo.append(m)
+        return group
+
     def mutate(self, name: str, node: ast.AST) -> None:
-        for root in {name, *self.aliases.get(name, ())}:
+        direct = {name, *self.aliases.get(name, ())}
+        # Names that took this object earlier (`a = b`, then `b.append`) change too; they
+        # are "weak" writes: the step passes them on only if a later step reads them.
+        shared = self.sharing(name) if self.scope is None else direct
+        for root in sorted(shared):
             if self._local(root):
+                continue
+            if root not in direct:
+                if root not in self.modmap and root not in self.facts.writes:
+                    self.facts.weak_writes.setdefault(root, self.loc(node))
                 continue
             if self.scope is not None:
                 if root in self.scope.params and root not in self.scope.globals:
@@ -150,6 +170,25 @@ class Walker(CallRules):
         self.offset = 0
         self.stmts(module.body)
 
+    def finish(self) -> BlockFacts:
+        """Close the block: a name only *maybe* written (in an `if`, a loop...) must carry
+        its earlier value through when the write does not happen, so it is also read."""
+        for name, loc in self.facts.writes.items():
+            if name not in self.defined and name not in self.facts.reads:
+                self.facts.soft_reads.setdefault(name, loc)
+        if self.scope is None and self.aliases:
+            # Names sharing an object with an output are saved with it if anyone needs them.
+            for name in list(self.facts.writes):
+                for other in sorted(self.sharing(name) - {name}):
+                    if other not in self.modmap and not self._local(other):
+                        self.facts.weak_writes.setdefault(other, self.facts.writes[name])
+        for name in list(self.facts.weak_writes):
+            if name in self.facts.writes or name in self.facts.deleted:
+                del self.facts.weak_writes[name]
+        unique = {(d.kind, d.cell, d.line, d.message): d for d in self.facts.diagnostics}
+        self.facts.diagnostics = list(unique.values())  # loop bodies may be walked twice
+        return self.facts
+
     def stmts(self, body: Iterable[ast.stmt]) -> None:
         for node in body:
             self.stmt(node)
@@ -181,24 +220,32 @@ class Walker(CallRules):
                 self.bind_function(t.id, facts)
             return
         self.expr(node.value)
-        for t in node.targets:
+        plans = [self.alias_plan(t, node.value) for t in node.targets]  # before rebinding
+        for t, plan in zip(node.targets, plans, strict=True):
             self.target(t)
-            self.alias(t, node.value)
+            self.alias(t, plan)
 
     def s_AugAssign(self, node: ast.AugAssign) -> None:
         self.expr(node.value)
         t = node.target
         if isinstance(t, ast.Name):
             self.read(t.id, t)
+            if self.scope is not None and t.id in self.scope.globals:
+                self.write(t.id, t)
+            # `x += v` changes a list in place: every name sharing x's object changes too.
+            aliases = dict(self.aliases)
+            self.mutate(t.id, t)
             self.write(t.id, t)
+            self.aliases = aliases
         else:
             self.target(t)
 
     def s_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
             self.expr(node.value)
+            plan = self.alias_plan(node.target, node.value)
             self.target(node.target)
-            self.alias(node.target, node.value)
+            self.alias(node.target, plan)
 
     def s_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
@@ -211,7 +258,7 @@ class Walker(CallRules):
             roots = self.alias_roots(it)
         if isinstance(node.target, ast.Name) and roots:
             self.aliases[node.target.id] = roots - {node.target.id}
-        self.stmts(node.body)
+        self.loop_body(node.body)
         self.stmts(node.orelse)
         self.defined = snap
 
@@ -220,18 +267,31 @@ class Walker(CallRules):
     def s_While(self, node: ast.While) -> None:
         self.expr(node.test)
         snap = set(self.defined)
-        self.stmts(node.body)
+        self.loop_body(node.body)
         self.stmts(node.orelse)
         self.defined = snap
+
+    def loop_body(self, body: list[ast.stmt]) -> None:
+        """A loop body may run 0..n times: aliases it creates reach its next iteration."""
+        before = dict(self.aliases)
+        self.stmts(body)
+        merged = _merge(before, self.aliases)
+        if merged != self.aliases or merged != before:
+            self.aliases = merged
+            self.stmts(body)
+            self.aliases = _merge(merged, self.aliases)
 
     def s_If(self, node: ast.If) -> None:
         self.expr(node.test)
         snap = set(self.defined)
+        before = dict(self.aliases)
         self.stmts(node.body)
-        after_body = self.defined
-        self.defined = set(snap)
+        after_body, body_aliases = self.defined, self.aliases
+        self.defined, self.aliases = set(snap), dict(before)
         self.stmts(node.orelse)
         self.defined = snap | (after_body & self.defined)
+        # A branch may not run: an alias it breaks may still hold afterwards.
+        self.aliases = _merge(before, body_aliases, self.aliases)
 
     def s_With(self, node: ast.With | ast.AsyncWith) -> None:
         for item in node.items:
@@ -244,11 +304,14 @@ class Walker(CallRules):
 
     def s_Try(self, node: ast.Try) -> None:
         snap = set(self.defined)
+        before = dict(self.aliases)
         self.stmts(node.body)
         self.stmts(node.orelse)
         outcomes = [self.defined]
+        alias_maps = [before, self.aliases]
         for h in node.handlers:
             self.defined = set(snap)
+            self.aliases = _merge(*alias_maps)
             if h.type is not None:
                 self.expr(h.type)
             if h.name:
@@ -258,7 +321,9 @@ class Walker(CallRules):
                 self.facts.writes.pop(h.name, None)  # Python unbinds `e` after the handler
                 self.defined.discard(h.name)
             outcomes.append(self.defined)
+            alias_maps.append(self.aliases)
         self.defined = snap | set.intersection(*outcomes)
+        self.aliases = _merge(*alias_maps)
         self.stmts(node.finalbody)
 
     s_TryStar = s_Try
@@ -382,15 +447,40 @@ class Walker(CallRules):
             if root is not None:
                 self.mutate(root, t)
 
-    def alias(self, t: ast.AST, value: ast.AST) -> None:
+    def alias_plan(
+        self, t: ast.AST, value: ast.AST
+    ) -> list[tuple[str, frozenset[str], bool]]:
+        """(name, names whose objects it will share, whole object?) per name ``t = value``
+        binds; ``a = b`` shares b's whole object, ``a = b[0]`` a part of it."""
         if isinstance(t, ast.Name):
             roots = self.alias_roots(value) - {t.id}
-            if roots:
-                self.aliases[t.id] = roots
-        elif isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
+            return [(t.id, roots, isinstance(value, ast.Name))] if roots else []
+        plan: list[tuple[str, frozenset[str], bool]] = []
+        if isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
             if len(t.elts) == len(value.elts):
-                for te, ve in zip(t.elts, value.elts, strict=False):
-                    self.alias(te, ve)
+                for te, ve in zip(t.elts, value.elts, strict=True):
+                    plan += self.alias_plan(te, ve)
+        return plan
+
+    def alias(self, t: ast.AST, plan: list[tuple[str, frozenset[str], bool]]) -> None:
+        for name, roots, whole in plan:
+            self.aliases[name] = roots
+            if self.scope is not None:
+                continue
+            if not whole:
+                for r in roots:  # saved with the part taken from it, when at hand
+                    if r in self.facts.reads or r in self.facts.writes:
+                        self.facts.writes[r] = self.loc(t)
+                continue
+            # The names now share one object: save them all (with every other name already
+            # sharing it) from this step so the sharing survives the step boundary (a later
+            # `name.append` changes all of them).
+            group = set().union(*(self.sharing(r) for r in roots)) - {name}
+            for r in sorted(group):
+                if r not in self.modmap and not self._local(r):
+                    self.read(r, t)
+                    self.facts.writes[r] = self.loc(t)
+                    self.facts.deleted.pop(r, None)
 
     def defaults(self, args: ast.arguments) -> None:
         for d in [*args.defaults, *args.kw_defaults]:
@@ -457,6 +547,15 @@ class Walker(CallRules):
     def lambda_facts(self, node: ast.Lambda) -> FuncFacts:
         self.defaults(node.args)
         return function_facts(node, self.modmap, frames=self.frames)
+
+
+def _merge(*maps: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Union of alias maps (an alias that holds on any path may hold)."""
+    out: dict[str, frozenset[str]] = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = out.get(k, frozenset()) | v
+    return out
 
 
 def function_facts(

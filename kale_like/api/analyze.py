@@ -126,7 +126,7 @@ def _build(
         step_tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
         for c in g.cells:
             w.run(c.index, parse_cell(c.source, c.index, _tag_text(c) or step_tag))
-        facts[g.name] = w.facts
+        facts[g.name] = w.finish()
         known.update(w.facts.functions)
         modmap = dict(w.modmap)
         aliases = _live_aliases(w)
@@ -135,8 +135,10 @@ def _build(
             diags.append(_with_step(d, g.name))
 
     names = [g.name for g in lay.steps]
+    metric_lines = _metric_lines(lay)
     flow = graph.data_flow(
-        names, facts, [p.name for p in parameters], pre.facts.writes, BUILTIN_NAMES, star
+        names, facts, [p.name for p in parameters], pre.facts.writes, BUILTIN_NAMES, star,
+        final_reads=[m[0] for m in metric_lines],
     )
     diags += flow.diagnostics
     prev = {g.name: list(dict.fromkeys(t for t, _, _ in g.prev)) for g in lay.steps}
@@ -151,7 +153,7 @@ def _build(
     groups = {g.name: g for g in lay.steps}
     diags += _edge_diagnostics(names, flow, prev, anc, prev_anc, facts, groups, lay.has_prev)
 
-    metrics, metric_diags = _metrics(lay, names, facts)
+    metrics, metric_diags = _metrics(metric_lines, names, facts)
     diags += metric_diags
     metric_of: dict[str, list[str]] = {}
     for m in metrics:
@@ -185,7 +187,7 @@ def _build(
             sources=tuple(c.source for c in groups[s].cells),
             after=tuple(after),
             inputs=tuple(flow.inputs[s].items()),
-            outputs=tuple(v for v in f.writes if v in outs),
+            outputs=tuple(v for v in [*f.writes, *f.weak_writes] if v in outs),
             parameters=tuple(flow.parameters[s]),
             state_inputs=tuple(state_in),
             state_outputs=tuple(k for k in STATE_KINDS if k in f.state_writes),
@@ -259,23 +261,31 @@ def _parameters(lay: graph.Layout) -> list[Parameter]:
     return list(params.values())
 
 
-def _metrics(
-    lay: graph.Layout, names: list[str], facts: Mapping[str, BlockFacts]
-) -> tuple[list[Metric], list[Diagnostic]]:
-    metrics: dict[str, Metric] = {}
-    diags: list[Diagnostic] = []
+def _metric_lines(lay: graph.Layout) -> list[tuple[str, int, int]]:
+    """(name, cell, line) of every ``print(name)`` of the metrics cells."""
+    out = []
     for c in lay.special["pipeline-metrics"]:
         tag = c.first("pipeline-metrics")
         for name, line in parse_metrics(c.source, c.index, tag.text if tag else "metrics"):
-            writers = [s for s in names if name in facts[s].writes]
-            if not writers:
-                diags.append(Diagnostic(
-                    "error", "undefined-metric",
-                    f"metric {name!r} is not a variable any step defines", c.index, line,
-                    "print a variable that a step assigns",
-                ))
-                continue
-            metrics[name] = Metric(name, writers[-1], c.index, line)
+            out.append((name, c.index, line))
+    return out
+
+
+def _metrics(
+    lines: list[tuple[str, int, int]], names: list[str], facts: Mapping[str, BlockFacts]
+) -> tuple[list[Metric], list[Diagnostic]]:
+    metrics: dict[str, Metric] = {}
+    diags: list[Diagnostic] = []
+    for name, cell, line in lines:
+        writers = [s for s in names if name in facts[s].writes or name in facts[s].weak_writes]
+        if not writers:
+            diags.append(Diagnostic(
+                "error", "undefined-metric",
+                f"metric {name!r} is not a variable any step defines", cell, line,
+                "print a variable that a step assigns",
+            ))
+            continue
+        metrics[name] = Metric(name, writers[-1], cell, line)
     return list(metrics.values()), diags
 
 
