@@ -140,6 +140,11 @@ def _renumber(output: dict[str, Any], count: int) -> Any:
     out = dict(output)
     if out.get("output_type") == "execute_result":
         out["execution_count"] = count
+    # In memory, outputs hold plain strings (as from a kernel); files split them into lines.
+    if isinstance(out.get("text"), list):
+        out["text"] = "".join(out["text"])
+    if "data" in out:
+        out["data"] = {k: "".join(v) if isinstance(v, list) else v for k, v in out["data"].items()}
     return nbformat.from_dict(out)
 
 

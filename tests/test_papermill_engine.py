@@ -203,3 +203,26 @@ def test_ten_runs_changing_a_last_step_parameter_run_upstream_once(
             executed[step] = executed.get(step, 0) + (info["status"] == "succeeded")
         assert record["metrics"]["score"] == 10.6 + bonus
     assert executed == {"load": 1, "left": 1, "right": 1, "join": 10}
+
+
+def test_plots_equal_a_plain_run_in_memory(tmp_path: Path, run_root: Path) -> None:
+    nb = new_notebook(
+        cells=[
+            cell("import matplotlib.pyplot as plt", "imports"),
+            cell("plt.plot([1, 2, 3])\nplt.title('t');", "step:plot"),
+            cell("print('after')", "step:after", "prev:plot"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "plot.ipynb"
+    nbformat.write(nb, path)
+    ours = papermill.execute_notebook(
+        str(path), str(tmp_path / "a.ipynb"), engine_name="kale_like", progress_bar=False
+    )
+    plain = papermill.execute_notebook(str(path), str(tmp_path / "b.ipynb"), progress_bar=False)
+    assert [c.outputs for c in ours.cells] == [c.outputs for c in plain.cells]
+    assert "image/png" in ours.cells[1].outputs[0]["data"]
