@@ -1,0 +1,234 @@
+"""The built-in marshalling backends (see :mod:`kale_like.runtime.marshal`)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .marshal_io import (
+    HashingWriter,
+    _mro_roots,
+    file_digest,
+    json_exact,
+    pickle_dump,
+    pickle_load,
+    write_hashed,
+)
+
+
+class JsonBackend:
+    name = "json"
+
+    def accepts(self, value: Any) -> bool:
+        return json_exact(value)
+
+    def save(self, value: Any, directory: Path) -> str:
+        data = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        (directory / "value.json").write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    def load(self, directory: Path) -> Any:
+        return json.loads((directory / "value.json").read_text(encoding="utf-8"))
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def accepts(self, value: Any) -> bool:
+        if "numpy" not in sys.modules:
+            return False
+        np = sys.modules["numpy"]
+        return type(value) is np.ndarray and not value.dtype.hasobject
+
+    def save(self, value: Any, directory: Path) -> str:
+        import numpy as np
+
+        fmt = np.lib.format
+        # Unbuffered: chunks of the array go straight to write(2), never through a buffer.
+        with open(directory / "value.npy", "wb", buffering=0) as fh:
+            out = HashingWriter(fh)
+            flat = None
+            if value.flags.c_contiguous:
+                flat = value.reshape(-1)
+            elif value.flags.f_contiguous:
+                flat = value.T.reshape(-1)
+            if flat is None:
+                np.save(out, value, allow_pickle=False)  # rare: strided views
+            else:
+                header = fmt.header_data_from_array_1_0(value)
+                try:
+                    fmt.write_array_header_1_0(out, header)
+                except ValueError:
+                    fmt.write_array_header_2_0(out, header)
+                # Stream the array's own buffer: no copy of a large array in memory.
+                mv = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
+                return write_hashed(fh, out.sha, mv)
+            return out.sha.hexdigest()
+
+    def load(self, directory: Path) -> Any:
+        import numpy as np
+
+        return np.load(directory / "value.npy", mmap_mode=None, allow_pickle=False)
+
+
+class PandasBackend:
+    """DataFrame/Series as parquet when pyarrow is present and a sample survives the trip."""
+
+    name = "pandas"
+
+    def accepts(self, value: Any) -> bool:
+        if "pandas" not in sys.modules:
+            return False
+        pd = sys.modules["pandas"]
+        return type(value) in (pd.DataFrame, pd.Series)
+
+    @staticmethod
+    def _as_frame(value: Any) -> tuple[Any, dict[str, Any]] | None:
+        import pandas as pd
+
+        meta: dict[str, Any] = {}
+        if isinstance(value, pd.Series):
+            if value.name is not None and type(value.name) is not str:
+                return None
+            meta = {"series": True, "name": value.name}
+            value = value.to_frame(name="__series__")
+        cols = list(value.columns)
+        if any(type(c) is not str for c in cols) or len(set(cols)) != len(cols):
+            return None
+        if value.attrs:
+            return None
+        return value, meta
+
+    @staticmethod
+    def _parquet_ok(frame: Any) -> bool:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            return False
+        import pandas as pd
+
+        for name in frame.columns:
+            col = frame[name]
+            if col.dtype == object and pd.api.types.infer_dtype(col, skipna=False) not in (
+                "empty",
+                "bytes",
+            ):
+                return False
+        sample = frame.head(200)
+        try:
+            buf = io.BytesIO()
+            sample.to_parquet(buf)
+            buf.seek(0)
+            back = pd.read_parquet(buf)
+        except Exception:
+            return False
+        try:
+            pd.testing.assert_frame_equal(sample, back, check_exact=True, check_freq=False)
+        except AssertionError:
+            return False
+        return True
+
+    def save(self, value: Any, directory: Path) -> str:
+        framed = self._as_frame(value)
+        if framed is not None and self._parquet_ok(framed[0]):
+            frame, meta = framed
+            frame.to_parquet(directory / "value.parquet")
+            (directory / "pandas.json").write_text(json.dumps(meta), encoding="utf-8")
+            return file_digest(directory / "value.parquet")
+        with open(directory / "value.pkl", "wb") as fh:
+            out = HashingWriter(fh)
+            value.to_pickle(out, compression=None)
+            return out.sha.hexdigest()
+
+    def load(self, directory: Path) -> Any:
+        import pandas as pd
+
+        if (directory / "value.pkl").exists():
+            return pd.read_pickle(directory / "value.pkl", compression=None)
+        frame = pd.read_parquet(directory / "value.parquet")
+        meta = json.loads((directory / "pandas.json").read_text(encoding="utf-8"))
+        if meta.get("series"):
+            series = frame["__series__"]
+            series.name = meta.get("name")
+            return series
+        return frame
+
+
+class JoblibBackend:
+    name = "joblib"
+    roots = ("sklearn", "xgboost", "lightgbm")
+
+    def accepts(self, value: Any) -> bool:
+        return bool(_mro_roots(value) & set(self.roots))
+
+    def save(self, value: Any, directory: Path) -> str:
+        import joblib
+
+        joblib.dump(value, directory / "value.joblib")
+        return file_digest(directory / "value.joblib")
+
+    def load(self, directory: Path) -> Any:
+        import joblib
+
+        return joblib.load(directory / "value.joblib")
+
+
+class TorchBackend:
+    name = "torch"
+
+    def accepts(self, value: Any) -> bool:
+        if "torch" not in sys.modules:
+            return False
+        torch = sys.modules["torch"]
+        return isinstance(value, (torch.Tensor, torch.nn.Module))
+
+    def save(self, value: Any, directory: Path) -> str:
+        import torch
+
+        torch.save(value, directory / "value.pt")
+        return file_digest(directory / "value.pt")
+
+    def load(self, directory: Path) -> Any:
+        import torch
+
+        return torch.load(directory / "value.pt", weights_only=False)
+
+
+class KerasBackend:
+    name = "keras"
+
+    def accepts(self, value: Any) -> bool:
+        keras = sys.modules.get("keras")
+        return keras is not None and isinstance(value, keras.Model)
+
+    def save(self, value: Any, directory: Path) -> str:
+        value.save(directory / "value.keras")
+        return file_digest(directory / "value.keras")
+
+    def load(self, directory: Path) -> Any:
+        import keras
+
+        return keras.models.load_model(directory / "value.keras")
+
+
+class PickleBackend:
+    """The fallback: cloudpickle (lambdas, closures, instances of notebook classes)."""
+
+    name = "cloudpickle"
+
+    def accepts(self, value: Any) -> bool:
+        return True
+
+    def save(self, value: Any, directory: Path) -> str:
+        with open(directory / "value.pkl", "wb") as fh:
+            out = HashingWriter(fh)
+            pickle_dump(value, out)
+            return out.sha.hexdigest()
+
+    def load(self, directory: Path) -> Any:
+        with open(directory / "value.pkl", "rb") as fh:
+            return pickle_load(fh)

@@ -1,0 +1,157 @@
+"""Byte-level helpers of the marshal registry: hashing writers, digests, pickling.
+
+Pickling goes through cloudpickle, except for the objects the runtime replays in every step
+(classes and functions of the imports/functions cells): those pickle by reference to
+``__main__``, so a loaded instance is an instance of the consumer's own replayed class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+_CHUNK = 16 << 20
+
+
+# -- helpers ------------------------------------------------------------------------------------
+class HashingWriter(io.RawIOBase):
+    """A binary file wrapper that hashes what passes through it."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        self.fh.write(data)
+        return memoryview(data).nbytes
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def write_hashed(fh: BinaryIO, sha: Any, data: memoryview) -> str:
+    """Write ``data`` to ``fh``; return the digest of everything ``sha`` saw plus ``data``.
+
+    Small buffers are fed to ``sha`` (a plain sha256 of the file). Large ones are hashed as a
+    sha256 tree (sha256 of each 16 MB chunk, in parallel threads, then of the chunk digests)
+    while they are written: ``write`` and ``sha256.update`` both release the GIL, so the
+    digest costs little wall time on top of the write.
+    """
+    if data.nbytes < 4 * _CHUNK:
+        sha.update(data)
+        while data.nbytes:
+            written = fh.write(data)
+            data = data[written or 0 :]
+        return str(sha.hexdigest())
+    from concurrent.futures import ThreadPoolExecutor
+
+    def chunk_digest(chunk: memoryview) -> bytes:
+        return hashlib.sha256(chunk).digest()
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = []
+        for start in range(0, data.nbytes, _CHUNK):
+            chunk = data[start : start + _CHUNK]
+            futures.append(pool.submit(chunk_digest, chunk))
+            while chunk.nbytes:
+                written = fh.write(chunk)
+                chunk = chunk[written or 0 :]
+        tree = hashlib.sha256(b"kale-like-sha256-tree-v1\0" + sha.digest())
+        for future in futures:
+            tree.update(future.result())
+    return tree.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def tree_digest(directory: Path, skip: tuple[str, ...] = ("meta.json",)) -> str:
+    """Digest of every file under ``directory`` (relative names included), in sorted order."""
+    sha = hashlib.sha256()
+    for p in sorted(q for q in directory.rglob("*") if q.is_file() and q.name not in skip):
+        sha.update(str(p.relative_to(directory)).encode("utf-8") + b"\0")
+        sha.update(file_digest(p).encode("ascii"))
+    return sha.hexdigest()
+
+
+def _type_root(value: Any) -> str:
+    return (type(value).__module__ or "").split(".", 1)[0]
+
+
+def _mro_roots(value: Any) -> set[str]:
+    return {(c.__module__ or "").split(".", 1)[0] for c in type(value).__mro__}
+
+
+# -- pickling with notebook-defined names by reference -------------------------------------------
+# Objects the runtime replays in every step (classes and functions of the imports/functions
+# cells) pickle by reference to ``__main__``: the consumer's own replayed class is then the
+# class of the loaded instance, exactly as in a top-to-bottom run. Everything else defined in
+# ``__main__`` (lambdas, closures, step-defined classes) travels by value (cloudpickle).
+_BY_REFERENCE: dict[int, Any] = {}
+
+
+def pickle_by_reference(objects: list[Any]) -> None:
+    """Declare the objects (classes/functions replayed in every step) to pickle by name."""
+    _BY_REFERENCE.clear()
+    for obj in objects:
+        _BY_REFERENCE[id(obj)] = obj
+
+
+def _pickler_class() -> Any:
+    import cloudpickle
+
+    class Pickler(cloudpickle.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if id(obj) in _BY_REFERENCE and _BY_REFERENCE[id(obj)] is obj:
+                return NotImplemented  # plain pickle: by module + qualname
+            return super().reducer_override(obj)
+
+    return Pickler
+
+
+def pickle_dump(value: Any, fh: Any) -> None:
+    _pickler_class()(fh, protocol=5).dump(value)
+
+
+def pickle_dumps(value: Any) -> bytes:
+    buf = io.BytesIO()
+    pickle_dump(value, buf)
+    return buf.getvalue()
+
+
+def pickle_load(fh: Any) -> Any:
+    import pickle
+
+    return pickle.load(fh)
+
+
+def json_exact(value: Any, budget: list[int] | None = None) -> bool:
+    """True when JSON gives back exactly ``value``: same types (no tuples, str keys only)."""
+    budget = budget if budget is not None else [200_000]
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False  # very large containers are faster and just as exact as pickle
+    t = type(value)
+    if value is None or t is bool or t is int or t is str:
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if t is list:
+        return all(json_exact(v, budget) for v in value)
+    if t is dict:
+        return all(type(k) is str and json_exact(v, budget) for k, v in value.items())
+    return False
