@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_manifest
+from corpus_kit import load_manifest
 
 from kale_like.cli import main
 from kale_like.cli.analyze import mermaid

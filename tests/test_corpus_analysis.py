@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_manifest
+from corpus_kit import load_manifest
 
 from kale_like.api.analyze import load_pipeline
 from kale_like.errors import InputError

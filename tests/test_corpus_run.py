@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_manifest
+from corpus_kit import load_manifest
 
 from kale_like.api.run import run
 

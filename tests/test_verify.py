@@ -38,7 +38,7 @@ def run_verify(nb: Path, tmp_path: Path, **kw: Any) -> VerifyReport:
 
 
 def _valid_corpus() -> list[str]:
-    from conftest import load_manifest
+    from corpus_kit import load_manifest
 
     try:
         return [e["file"] for e in load_manifest() if e["valid"]]

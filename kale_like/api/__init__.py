@@ -7,6 +7,8 @@ Each verb lives in its own module and is imported on first use, so importing
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 # public verb -> module under kale_like.api
@@ -34,9 +36,24 @@ def __getattr__(name: str) -> Any:
     module = _VERBS.get(name)
     if module is None:
         raise AttributeError(f"module 'kale_like.api' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+class _ApiModule(types.ModuleType):
+    """Verbs win over submodules of the same name.
+
+    Importing ``kale_like.api.run`` makes Python bind the package attribute ``run`` to the
+    submodule; this class resolves verb names to the functions whatever was imported first.
+    """
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _VERBS:
+            module = importlib.import_module(f"{__name__}.{_VERBS[name]}")
+            return getattr(module, name)
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _ApiModule
 
 
 def verb(name: str) -> Any:
