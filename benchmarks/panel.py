@@ -1,14 +1,14 @@
 """How fast the JupyterLab panel answers an edit on a 200-cell notebook.
 
 The panel sends the unsaved notebook JSON to ``POST /kale-like/analyze`` after each edit (debounced
-250 ms). This starts a real ``jupyter server`` with the extension on 127.0.0.1, then measures:
+200 ms). This starts a real ``jupyter server`` with the extension on 127.0.0.1, then measures:
 
 - baseline: ``GET /api/status`` round trip (HTTP + auth overhead of the same server);
 - in-process: ``kale_like.api.analyze`` on the same notebook dict (no HTTP);
 - round trip: ``POST /kale-like/analyze`` with the notebook JSON, as the panel sends it.
 
 It prints medians and p90s, the ratios round trip / in-process and round trip / HTTP baseline, and
-whether the round trip stays under the 300 ms budget of the issue.
+whether debounce + round trip stays under the 300 ms budget of the issue.
 
     .venv/bin/python benchmarks/panel.py [--cells 200] [--repeat 30]
 """
@@ -29,7 +29,7 @@ import urllib.request
 from typing import Any
 
 BUDGET_MS = 300.0
-DEBOUNCE_MS = 250.0
+DEBOUNCE_MS = 200.0  # the panel's default (settings: debounceMs)
 
 
 def notebook(cells: int) -> dict[str, Any]:
@@ -162,15 +162,14 @@ def main() -> int:
 
     print(f"ratio round trip / in-process analyze: {trip_ms / local_ms:.2f}")
     print(f"ratio round trip / HTTP baseline:      {trip_ms / base_ms:.2f}")
-    # The budget is for the server's answer; the debounce is time spent waiting for the user
-    # to stop typing (local feedback such as step colours is immediate).
-    verdict = "OK" if trip_ms <= BUDGET_MS else "OVER BUDGET"
+    # From the last keystroke: the debounce, then the analysis round trip.
+    total = DEBOUNCE_MS + trip_ms
+    verdict = "OK" if total <= BUDGET_MS else "OVER BUDGET"
     print(
-        f"analyze round trip {trip_ms:.1f} ms vs budget {BUDGET_MS:.0f} ms: {verdict} "
-        f"(+ {DEBOUNCE_MS:.0f} ms debounce after the last keystroke"
-        f" = {trip_ms + DEBOUNCE_MS:.0f} ms)"
+        f"edit -> panel update: {DEBOUNCE_MS:.0f} ms debounce + {trip_ms:.1f} ms round trip"
+        f" = {total:.0f} ms (budget {BUDGET_MS:.0f} ms): {verdict}"
     )
-    return 0 if trip_ms <= BUDGET_MS else 1
+    return 0 if total <= BUDGET_MS else 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import { Cell, ICellModel } from '@jupyterlab/cells';
 import { Widget } from '@lumino/widgets';
 
 import { ICellRole, KIND_LABELS, readRole, writeRole, CellKind } from './celltags';
-import { h, stepColor, uid } from './dom';
+import { h, uid } from './dom';
 import { editStepSettings } from './settingsdialog';
 import { IDiagnostic } from './tokens';
 
@@ -30,6 +30,8 @@ export interface ICellEditorContext {
   earlierSteps(): string[];
   /** The step this cell belongs to (from the analysis, or from tags). */
   stepOf(): string | null;
+  /** The colour of a step (by its position in the pipeline). */
+  colorOf(step: string): string;
   revealDiagnostic(d: IDiagnostic): void;
 }
 
@@ -74,7 +76,7 @@ export class CellEditor extends Widget {
     const node = this._cell.node;
     node.classList.toggle('kale-step-cell', step !== null);
     if (step !== null) {
-      node.style.setProperty('--kale-step-color', stepColor(step));
+      node.style.setProperty('--kale-step-color', this._context.colorOf(step));
       node.dataset.kaleStep = step;
     } else {
       node.style.removeProperty('--kale-step-color');
@@ -124,7 +126,7 @@ export class CellEditor extends Widget {
     if (role.kind !== 'step') {
       const step = this._context.stepOf();
       if (role.kind === 'none' && step) {
-        out.push(h('span', { class: 'kale-step-badge', style: `--kale-step-color:${stepColor(step)}` }, step));
+        out.push(h('span', { class: 'kale-step-badge', style: `--kale-step-color:${this._context.colorOf(step)}` }, step));
       }
       return out;
     }

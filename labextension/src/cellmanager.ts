@@ -9,6 +9,7 @@ import { PanelLayout } from '@lumino/widgets';
 import { CellEditor, cellTags } from './celleditor';
 import { stepOfCells, stepsBefore } from './celltags';
 import { readSettings } from './metadata';
+import { stepColor, stepColorAt } from './dom';
 import { IAnalysisState, IKaleModel } from './tokens';
 
 export class CellEditorManager {
@@ -47,6 +48,7 @@ export class CellEditorManager {
         index: () => notebook.widgets.indexOf(cell),
         earlierSteps: () => stepsBefore(this._allTags(), notebook.widgets.indexOf(cell)),
         stepOf: () => this._stepOf(notebook.widgets.indexOf(cell)),
+        colorOf: step => this._colorOf(step),
         revealDiagnostic: d => d.cell !== null && this._model.revealCell(d.cell)
       });
       (cell.layout as PanelLayout).insertWidget(0, editor);
@@ -73,6 +75,19 @@ export class CellEditorManager {
     }
     const cells = this._panel.content.widgets.map(c => ({ type: c.model.type, tags: cellTags(c.model) }));
     return stepOfCells(cells)[index] ?? null;
+  }
+
+  private _colorOf(step: string): string {
+    const state = this._model.state;
+    let order: (string | null)[];
+    if (state.panel === this._panel && state.analysis) {
+      order = state.analysis.steps.map(s => s.name);
+    } else {
+      const cells = this._panel.content.widgets.map(c => ({ type: c.model.type, tags: cellTags(c.model) }));
+      order = Array.from(new Set(stepOfCells(cells).filter(s => s !== null)));
+    }
+    const index = order.indexOf(step);
+    return index < 0 ? stepColor(step) : stepColorAt(index);
   }
 
   private _onAnalysis(state: IAnalysisState): void {

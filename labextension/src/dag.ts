@@ -2,7 +2,7 @@
  * The step graph as a small SVG: steps in layers (longest path from the roots), edges
  * labelled with the variables they carry; explicit `prev:` edges without data are dashed.
  */
-import { s, stepColor } from './dom';
+import { s, stepColorAt } from './dom';
 import { IAnalysis } from './tokens';
 
 export interface IEdge {
@@ -101,16 +101,16 @@ export function renderDag(analysis: IAnalysis): SVGElement {
       )
     );
   }
-  for (const st of analysis.steps) {
+  analysis.steps.forEach((st, index) => {
     const p = pos.get(st.name)!;
     svg.appendChild(
       s('g', { class: 'kale-dag-node', 'data-step': st.name },
         s('title', {}, `${st.name}: cells ${st.cells.join(', ')}; outputs ${st.outputs.join(', ') || 'none'}`),
-        s('rect', { x: p.x, y: p.y, width: W, height: H, rx: 5, style: `stroke:${stepColor(st.name)}` }),
+        s('rect', { x: p.x, y: p.y, width: W, height: H, rx: 5, style: `stroke:${stepColorAt(index)}` }),
         s('text', { x: p.x + W / 2, y: p.y + H / 2 + 4, 'text-anchor': 'middle' },
           st.name.length > 15 ? st.name.slice(0, 14) + '…' : st.name)
       )
     );
-  }
+  });
   return svg;
 }

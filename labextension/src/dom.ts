@@ -52,13 +52,19 @@ function append(el: Element, children: (Child | Child[])[]): void {
   }
 }
 
-/** A stable colour per step name (hue from a string hash). */
+/** The colour of the i-th step: golden-angle hues, so neighbouring steps differ clearly. */
+export function stepColorAt(index: number): string {
+  return `hsl(${Math.round((200 + index * 137.508) % 360)}, 65%, 45%)`;
+}
+
+/** A colour for a step name alone (when its position is unknown). */
 export function stepColor(name: string): string {
-  let hash = 0;
+  // FNV-1a, then the golden angle: similar names still get well separated hues.
+  let hash = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
-    hash = (hash * 31 + name.charCodeAt(i)) | 0;
+    hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
   }
-  return `hsl(${Math.abs(hash) % 360}, 65%, 48%)`;
+  return `hsl(${Math.round(((hash >>> 0) * 137.508) % 360)}, 65%, 45%)`;
 }
 
 let counter = 0;

@@ -14,7 +14,7 @@ export class KaleModel implements IKaleModel {
     options: { debounceMs?: number; activate?: (panel: NotebookPanel) => void } = {}
   ) {
     this._tracker = tracker;
-    this.debounceMs = options.debounceMs ?? 250;
+    this.debounceMs = options.debounceMs ?? 200;
     this._activate = options.activate;
     tracker.currentChanged.connect(this._onCurrentChanged, this);
     this._onCurrentChanged();
