@@ -1,0 +1,156 @@
+"""The instrumented top-to-bottom run of ``verify``: papermill over a temporary copy.
+
+Cells injected before each step's first cell and after its last one save what the step
+receives and passes on (with the runtime's marshal registry) and its metrics; they bind no
+name in the user's namespace and display nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+INDEX_KEY = "kale_like_verify_index"
+
+
+def _dump(
+    g: dict[str, Any],
+    step: str,
+    phase: str,
+    names: list[str],
+    metrics: list[str],
+    refs: list[str],
+    dump_dir: str,
+) -> None:
+    """Save ``names`` (and ``metrics``) of the kernel's namespace ``g`` for comparison."""
+    import warnings
+
+    from ..runtime import artifacts, marshal
+
+    base = Path(dump_dir) / phase / step
+    base.mkdir(parents=True, exist_ok=True)
+    errors: dict[str, str] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        marshal.pickle_by_reference([g[n] for n in refs if n in g])
+        for folder, group in (("values", names), ("metrics", metrics)):
+            for name in group:
+                if name not in g:
+                    errors[name] = "not defined"
+                    continue
+                try:
+                    artifacts.save_value(name, g[name], base / folder / name)
+                except Exception as exc:
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+    (base / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
+
+
+def _defined_names(source: str) -> list[str]:
+    """Top-level classes and functions a ``functions`` cell defines."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+
+
+def _dump_cell(
+    step: str, phase: str, names: list[str], metrics: list[str], refs: list[str], dump_dir: str
+) -> dict[str, Any]:
+    args = ", ".join(repr(a) for a in (step, phase, names, metrics, refs, dump_dir))
+    # No name is bound in the user's namespace, and the call's None result shows nothing.
+    src = (
+        f"__import__('kale_like.verify.top_to_bottom', fromlist=['_dump'])._dump(globals(), {args})"
+    )
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": f"kale-like-{phase}-{step}"[:64],
+        "metadata": {"tags": ["kale-like-verify"]},
+        "outputs": [],
+        "source": src,
+    }
+
+
+def top_to_bottom_notebook(
+    raw: dict[str, Any], pipeline: Any, dump_dir: str
+) -> tuple[dict[str, Any], list[int | None]]:
+    """The copy papermill runs, and for each of its cells the original index (None: injected)."""
+    import copy
+
+    nb = copy.deepcopy(raw)
+    refs = [n for src in pipeline.prelude.functions for n in _defined_names(src)]
+    first = {min(s.cells): s for s in pipeline.steps if s.cells}
+    last = {max(s.cells): s for s in pipeline.steps if s.cells}
+    param_cells = {p.cell for p in pipeline.parameters if p.cell is not None}
+    cells: list[dict[str, Any]] = []
+    index_map: list[int | None] = []
+    for index, cell in enumerate(nb["cells"]):
+        tags = cell.get("metadata", {}).get("tags", []) or []
+        if "skip" in tags:
+            continue
+        step = first.get(index)
+        if step is not None and step.inputs:
+            cells.append(
+                _dump_cell(step.name, "in", [v for v, _ in step.inputs], [], refs, dump_dir)
+            )
+            index_map.append(None)
+        if index in param_cells and "parameters" not in tags:
+            cell.setdefault("metadata", {})["tags"] = [*tags, "parameters"]
+        cell.setdefault("metadata", {})[INDEX_KEY] = index
+        cells.append(cell)
+        index_map.append(index)
+        step = last.get(index)
+        if step is not None:
+            cells.append(
+                _dump_cell(step.name, "out", list(step.outputs), list(step.metrics), refs, dump_dir)
+            )
+            index_map.append(None)
+    nb["cells"] = cells
+    return nb, index_map
+
+
+def run_top_to_bottom(
+    notebook: Path, pipeline: Any, parameters: dict[str, Any], work: Path
+) -> tuple[str, int | None, str | None]:
+    """Run the instrumented copy with papermill; return (dump dir, failed cell, exception)."""
+    try:
+        import nbformat
+        import papermill
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("papermill", "nbformat"):
+            raise
+        from ..errors import missing_extra
+
+        raise missing_extra("papermill", "papermill", "verify") from exc
+    raw = json.loads(notebook.read_text(encoding="utf-8"))
+    dump_dir = str(work / "top_to_bottom")
+    nb, index_map = top_to_bottom_notebook(raw, pipeline, dump_dir)
+    node = nbformat.from_dict(nb)
+    try:
+        papermill.execute_notebook(
+            node,
+            str(work / "top_to_bottom.ipynb"),
+            parameters=parameters or None,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(notebook.parent),
+        )
+    except papermill.PapermillExecutionError as exc:
+        # papermill inserted its own cells (parameters, error banners): find the failed cell
+        # in its output by the original index recorded in each cell's metadata.
+        executed = json.loads((work / "top_to_bottom.ipynb").read_text(encoding="utf-8"))
+        for cell in executed["cells"]:
+            pm = cell.get("metadata", {}).get("papermill", {})
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if pm.get("exception") or errors:
+                original = cell["metadata"].get(INDEX_KEY)
+                return dump_dir, original, errors[0]["ename"] if errors else exc.ename
+        return dump_dir, None, exc.ename
+    return dump_dir, None, None
