@@ -378,3 +378,29 @@ def test_step_settings_timeout_retry_env(tmp_path: Path) -> None:
     )
     assert time.monotonic() - start < 30
     assert res.status == "failed" and "timed out after 1 s" in (res.failed_step.error or "")
+
+
+def test_warm_steps_draw_fresh_random_numbers(tmp_path: Path) -> None:
+    """Unseeded draws differ between steps, as in separate interpreters (no shared RNG)."""
+    from kale_like.model import Prelude
+
+    code = "u = random.random()\nv = float(numpy.random.rand())"
+    pipeline = Pipeline(
+        name="rng",
+        steps=(
+            Step("a", (1,), (code,), outputs=("u", "v"), modules=("numpy", "random")),
+            Step("b", (2,), (code,), outputs=("u", "v"), modules=("numpy", "random")),
+        ),
+        prelude=Prelude(imports=("import random\nimport numpy",), import_cells=(0,)),
+    )
+    req = RunRequest(pipeline=pipeline, parameters={}, run_root=tmp_path / "r", keep_values=True)
+    engine = LocalEngine()
+    res = engine.run(req)
+    assert res.status == "succeeded", res.failed_step
+    assert {s.status for s in res.steps.values()} == {"succeeded"}  # no shared entry
+    from kale_like.runtime.artifacts import load_value
+
+    entries = {name: Path(res.run_dir) / "steps" / name / "artifacts" for name in ("a", "b")}
+    ua, ub = (load_value(entries[n] / "u") for n in ("a", "b"))
+    va, vb = (load_value(entries[n] / "v") for n in ("a", "b"))
+    assert ua != ub and va != vb

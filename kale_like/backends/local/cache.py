@@ -48,11 +48,20 @@ def _hash_file(h: Any, path: Path) -> None:
 
 
 def code_hash(pipeline: Pipeline, step: Step) -> str:
-    """sha256 of the step's cells and the prelude it replays (imports, functions)."""
+    """sha256 of the step's cells, the prelude it replays, and what it saves."""
     h = hashlib.sha256()
     for part in (*pipeline.prelude.imports, "\0imports-end\0", *pipeline.prelude.functions):
         h.update(part.encode("utf-8") + b"\0")
     h.update(b"\0step\0" + step.code_digest.encode("ascii"))
+    # What the step promises to save: two steps with the same cells but different outputs
+    # (or metrics) must not share an entry.
+    contract = {
+        "name": step.name,
+        "outputs": list(step.outputs),
+        "metrics": list(step.metrics),
+        "report": step.settings.report is not False,
+    }
+    h.update(json.dumps(contract, sort_keys=True).encode("utf-8"))
     return h.hexdigest()
 
 

@@ -39,6 +39,7 @@ class Job:
     keep_dir: str | None = None  # where to save every final global (keep_values runs)
     env: dict[str, str] = field(default_factory=dict)  # `env:` tags of the step
     timeout: float | None = None  # `timeout:` tag, seconds
+    modules: tuple[str, ...] = ()  # top-level modules the step imports (a warm start hint)
 
     def to_json(self) -> dict[str, Any]:
         extra = {"keep_dir": self.keep_dir} if self.keep_dir else {}

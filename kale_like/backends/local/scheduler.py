@@ -192,8 +192,26 @@ class Scheduler:
             cwd=str(self.base_dir or Path.cwd()),
             keep_dir=str(tmp / VALUES) if self.keep_values else None,
             env=dict(step.settings.env),
+            modules=tuple(sorted(set(step.modules) | self._imports(step))),
             timeout=float(step.settings.timeout) if step.settings.timeout else None,
         )
+
+    def _imports(self, step: Step) -> set[str]:
+        """Dotted modules the prelude and the step import (``sklearn.linear_model``)."""
+        import ast
+
+        found: set[str] = set()
+        for src in (*self.pipeline.prelude.imports, *step.sources):
+            try:
+                tree = ast.parse(src)
+            except (SyntaxError, ValueError):  # magics: the hint is only an optimisation
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.add(node.module)
+        return found
 
     def _execute(self, step: Step, job: Job) -> Outcome:
         """Run ``job`` (in a pool thread), retrying as the step's ``retry:`` tag allows."""

@@ -125,6 +125,7 @@ class WarmExecutor:
             "log": job.log_path,
             "cwd": job.cwd,
             "env": {**self._env, **job.env},
+            "preload": sorted(job.modules),
         }
         start = time.perf_counter()
         with self._lock:

@@ -23,6 +23,10 @@ from typing import Any
 
 STEPMAIN = "kale_like.backends.local.stepmain"
 
+# Libraries that are safe to import before fork() and slow to import in every step. Torch,
+# TensorFlow and matplotlib stay out: their threads or backend choice do not survive a fork.
+PRELOADABLE = frozenset({"numpy", "pandas", "scipy", "sklearn", "pyarrow", "joblib"})
+
 
 def _warm() -> None:
     try:
@@ -57,9 +61,7 @@ def _child(req: dict[str, Any]) -> int:
     sys.path[0] = os.getcwd()
     os.environ.clear()
     os.environ.update(req["env"])
-    import random
-
-    random.seed()  # a fresh interpreter seeds from the OS; forked ones would share state
+    _reseed()
     if req["module"] == STEPMAIN:
         from .stepmain import main
     else:
@@ -67,7 +69,32 @@ def _child(req: dict[str, Any]) -> int:
     return int(main([req["job"]]) or 0)
 
 
+def _preload(modules: list[str]) -> None:
+    import importlib
+
+    for name in modules:
+        if name.split(".")[0] in PRELOADABLE and name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the step will report it, with its own traceback
+                pass
+
+
+def _reseed() -> None:
+    """A fresh interpreter seeds its RNGs from the OS; forked ones would share the state."""
+    import random
+
+    random.seed()
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        try:
+            np_random.seed()
+        except Exception:
+            pass
+
+
 def _fork(req: dict[str, Any]) -> int:
+    _preload(list(req.get("preload") or ()))
     pid = os.fork()
     if pid:
         return pid
