@@ -48,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     if keep_dir:
         from ...runtime import execute
 
+        # The runtime closes its cell runner after saving the step's outputs: the moment
+        # the step's globals are final. (Wrapped here so the runtime needs no extra option.)
         close = execute.CellRunner.close
 
         def close_and_keep(self: Any) -> None:
             try:
-                save_globals(self.ns, keep_dir)
+                ns = getattr(self, "ns", None)
+                if isinstance(ns, dict):
+                    save_globals(ns, keep_dir)
             finally:
                 close(self)
 
