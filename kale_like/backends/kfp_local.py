@@ -34,6 +34,26 @@ from .local import collect_metrics, records
 _STEP_FAILED = re.compile(r"StepFailed: step '.*?' failed in cell (\d+): (.*)")
 
 
+_TASK_EVENT = re.compile(
+    r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) - \w+ - "
+    r"(?:Executing task \x1b\[\d+m'([^']+)'|Task \x1b\[\d+m'([^']+)'\x1b\[0m finished)",
+    re.MULTILINE,
+)
+
+
+def task_seconds(log: str) -> dict[str, float]:
+    """Task name -> seconds, from the start/finish lines of KFP's local orchestrator log."""
+    started: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for m in _TASK_EVENT.finditer(log):
+        t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        if m.group(4):
+            started[m.group(4)] = t
+        elif m.group(5) in started:
+            out[m.group(5)] = (t - started[m.group(5)]) % 86400  # across midnight
+    return out
+
+
 class KfpLocalEngine:
     """Runs the compiled pipeline with ``kfp.local.SubprocessRunner(use_venv=False)``."""
 
@@ -110,9 +130,14 @@ class KfpLocalEngine:
                     error = f"{type(exc).__name__}: {exc}"
         seconds = time.time() - started
         per_step = _task_outputs(pipeline, names.functions, pipeline_root)
+        try:
+            timings = task_seconds((run_dir / "kfp.log").read_text(encoding="utf-8"))
+        except OSError:
+            timings = {}
         failed_seen = False
         for step in pipeline.steps:
             res = result.steps[step.name]
+            res.seconds = timings.get(_k8s(names.functions[step.name]), 0.0)
             out = per_step.get(step.name)
             if out is not None:
                 res.status = "succeeded"
@@ -194,9 +219,7 @@ def _task_outputs(
     out: dict[str, dict[str, Any]] = {}
     for step in pipeline.steps:
         fn = functions[step.name]
-        # KFP names a task after its component, made Kubernetes-safe (`class_` -> `class`).
-        k8s = re.sub("-+", "-", re.sub("[^-0-9a-z]+", "-", fn.lower())).strip("-")
-        for candidate in (k8s, fn.replace("_", "-"), fn):
+        for candidate in (_k8s(fn), fn.replace("_", "-"), fn):
             task_dir = run / candidate
             exec_out = task_dir / "executor_output.json"
             if exec_out.is_file():
@@ -206,6 +229,11 @@ def _task_outputs(
                 out[step.name] = {"dir": str(task_dir), "metrics": metrics}
                 break
     return out
+
+
+def _k8s(function_name: str) -> str:
+    """KFP names a task after its component, made Kubernetes-safe (`class_` -> `class`)."""
+    return re.sub("-+", "-", re.sub("[^-0-9a-z]+", "-", function_name.lower())).strip("-")
 
 
 def _values(

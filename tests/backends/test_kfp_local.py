@@ -30,6 +30,7 @@ def test_metrics_and_values_equal_local_engine(tmp_path: Path) -> None:
     assert kfp.metrics == local.metrics == {"total": 2 * 2 + 7}
     assert {k: kfp.values[k] for k in ("a", "b", "c")} == {"a": 2, "b": 4, "c": 7}
     assert set(kfp.steps) == set(local.steps)
+    assert all(s.seconds > 0 for s in kfp.steps.values())
     record = json.loads((Path(kfp.run_dir) / "run.json").read_text())
     assert record["engine"] == "kfp-local" and record["metrics"] == kfp.metrics
     assert (Path(kfp.run_dir) / "kfp.log").is_file()
@@ -48,3 +49,16 @@ def test_failed_step_is_named_with_cell(tmp_path: Path) -> None:
 def test_from_and_only_are_local_only(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="local engine"):
         KfpLocalEngine().run(request(tmp_path, diamond(), only=("left",)))
+
+
+def test_task_seconds_from_kfp_log() -> None:
+    from kale_like.backends.kfp_local import task_seconds
+
+    log = (
+        "12:00:01.250 - INFO - Executing task \x1b[96m'load'\x1b[0m\n"
+        "    streamed output\n"
+        "12:00:02.000 - INFO - Task \x1b[96m'load'\x1b[0m finished with status SUCCESS\n"
+        "23:59:59.500 - INFO - Executing task \x1b[96m'late'\x1b[0m\n"
+        "00:00:00.500 - ERROR - Task \x1b[96m'late'\x1b[0m finished with status FAILURE\n"
+    )
+    assert task_seconds(log) == {"load": 0.75, "late": 1.0}
