@@ -53,6 +53,13 @@ PURE_METHODS: frozenset[str] = frozenset(
     """.split()
 )
 
+# Methods whose result is (part of) the receiver's object, and builtins returning one of
+# their arguments: the result aliases them (`lst = d.get("k"); lst.append(1)` changes d).
+RETURNS_PART: frozenset[str] = frozenset(
+    "get setdefault pop popitem __getitem__ item values keys items".split()
+)
+RETURNS_ARG: frozenset[str] = frozenset("getattr max min next".split())
+
 # Calls (qualified) that mutate their first positional argument.
 ARG_MUTATORS: frozenset[str] = frozenset(
     """

@@ -153,8 +153,25 @@ class Walker(CallRules):
             if node.id in self.modmap:
                 return frozenset()
             return frozenset({node.id}) | self.aliases.get(node.id, frozenset())
-        if isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
             return self.alias_roots(node.value)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):  # a = [b]: a holds b
+            return frozenset().union(*(self.alias_roots(e) for e in node.elts))
+        if isinstance(node, ast.Dict):
+            return frozenset().union(*(self.alias_roots(v) for v in node.values))
+        if isinstance(node, ast.IfExp):  # a = b if c else d
+            return self.alias_roots(node.body) | self.alias_roots(node.orelse)
+        if isinstance(node, ast.BoolOp):  # a = b or d
+            return frozenset().union(*(self.alias_roots(v) for v in node.values))
+        if isinstance(node, ast.NamedExpr):
+            return self.alias_roots(node.value)
+        if isinstance(node, ast.Call):
+            f = node.func
+            # Calls that hand back (part of) an existing object: d.get(k), getattr(o, n)...
+            if isinstance(f, ast.Attribute) and f.attr in rules.RETURNS_PART:
+                return self.alias_roots(f.value)
+            if isinstance(f, ast.Name) and f.id in rules.RETURNS_ARG and f.id not in self.defined:
+                return frozenset().union(*(self.alias_roots(a) for a in node.args))
         return frozenset()
 
     def lookup(self, name: str) -> FuncFacts | None:
@@ -454,7 +471,7 @@ class Walker(CallRules):
         binds; ``a = b`` shares b's whole object, ``a = b[0]`` a part of it."""
         if isinstance(t, ast.Name):
             roots = self.alias_roots(value) - {t.id}
-            return [(t.id, roots, isinstance(value, ast.Name))] if roots else []
+            return [(t.id, roots, _whole(value))] if roots else []
         plan: list[tuple[str, frozenset[str], bool]] = []
         if isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
             if len(t.elts) == len(value.elts):
@@ -547,6 +564,19 @@ class Walker(CallRules):
     def lambda_facts(self, node: ast.Lambda) -> FuncFacts:
         self.defaults(node.args)
         return function_facts(node, self.modmap, frames=self.frames)
+
+
+def _whole(value: ast.AST) -> bool:
+    """Does ``x = value`` make x the very object another name holds (not a part of it)?"""
+    if isinstance(value, ast.Name):
+        return True
+    if isinstance(value, ast.IfExp):
+        return _whole(value.body) or _whole(value.orelse)
+    if isinstance(value, ast.BoolOp):
+        return any(_whole(v) for v in value.values)
+    if isinstance(value, ast.NamedExpr):
+        return _whole(value.value)
+    return False
 
 
 def _merge(*maps: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
