@@ -297,6 +297,7 @@ def test_outputs_digest_is_content_addressed(steps: StepDir, tmp_path: Path) -> 
     assert third["x"] != first["x"] and third["y"] == first["y"]
 
 
+@pytest.mark.filterwarnings("ignore:To exit")
 def test_clean_sys_exit_continues_like_papermill(steps: StepDir) -> None:
     spec = make_spec("s", [(1, "import sys\nx = 1\nsys.exit()"), (2, "y = x + 1")], outputs=["y"])
     run(steps, spec)
