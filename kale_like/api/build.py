@@ -129,6 +129,8 @@ def build(
         need_local=need_local,
         progress=progress,
     )
+    if output_dir is not None:  # images.json for `kale-like deploy --images`, Dockerfiles
+        images.write_dry_run_plans(plan, Path(output_dir))
     result.built, result.skipped = outcome.built, outcome.skipped
     result.pushed, result.digests, result.logs = outcome.pushed, outcome.digests, outcome.logs
     return result

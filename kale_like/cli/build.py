@@ -56,7 +56,13 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
         action="store_true",
         help="write Dockerfiles, requirements.txt and images.json to -o DIR",
     )
-    parser.add_argument("-o", "--output", metavar="DIR", help="output directory of --dry-run")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="write each image's Dockerfile and requirements.txt, and images.json (step -> "
+        "image, the input of `kale-like deploy --images`) to DIR",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON result")
     parser.add_argument("-q", "--quiet", action="store_true", help="no build progress")
     parser.set_defaults(func=run)
@@ -87,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(s) for s in result.images), default=0)
     for step, ref in result.images.items():
         print(f"{step:<{width}}  {ref}")
-    if args.dry_run:
+    if args.output:
         print(f"wrote {args.output}/images.json", file=sys.stderr)
-    else:
+    if not args.dry_run:
         print(
             f"built {len(result.built)}, up to date {len(result.skipped)}, "
             f"pushed {len(result.pushed)}",

@@ -212,3 +212,19 @@ def test_failing_build_shows_the_dockerfile_line(
     assert err.value.kind == "build-failed" and err.value.exit_code == 3
     assert 'Dockerfile line 5: RUN ["python3", "-m", "pip"' in text
     assert "build log (last lines)" in text
+
+
+def test_cli_build_writes_images_json_for_deploy(
+    built: dict[str, Any], base_image: str, wheelhouse: Path, corpus_dir: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "images"
+    args = ["build", str(corpus_dir / "01_linear.ipynb"), "--base-image", base_image,
+            "--wheelhouse", str(wheelhouse), "-o", str(out), "--json"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["built"] == []  # same content as the fixture's images: re-tagged at most
+    doc = json.loads((out / "images.json").read_text(encoding="utf-8"))
+    assert doc["images"] == result["images"]
+    tags = {ref.split(":sha-")[1] for ref in built["01_linear"].images.values()}
+    assert {ref.split(":sha-")[1] for ref in doc["images"].values()} == tags
