@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..diagnostics import Diagnostic
 from . import rules
@@ -25,8 +26,49 @@ from .facts import (
 )
 
 
+class AliasMap(dict[str, frozenset[str]]):
+    """name -> names whose objects it shares (``a = b``: a -> {b}), with a reverse index
+    kept up to date so that finding everything sharing an object stays cheap."""
+
+    def __init__(self, items: Mapping[str, frozenset[str]]) -> None:
+        super().__init__()
+        self._holders: dict[str, set[str]] = {}
+        for k, v in items.items():
+            self[k] = v
+
+    def holders(self, name: str) -> set[str]:
+        return self._holders.get(name, set())
+
+    def _unlink(self, key: str) -> None:
+        for r in super().get(key, ()):
+            self._holders.get(r, set()).discard(key)
+
+    def __setitem__(self, key: str, value: frozenset[str]) -> None:
+        self._unlink(key)
+        super().__setitem__(key, value)
+        for r in value:
+            self._holders.setdefault(r, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._unlink(key)
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self._unlink(key)
+        return super().pop(key, *default)
+
+
 class Walker(CallRules):
     """Walks statements in execution order, tracking what is definitely defined."""
+
+    @property
+    def aliases(self) -> AliasMap:
+        return self._aliases
+
+    @aliases.setter
+    def aliases(self, value: Mapping[str, frozenset[str]]) -> None:
+        self._aliases = value if isinstance(value, AliasMap) else AliasMap(value)
 
     def __init__(
         self,
@@ -43,7 +85,7 @@ class Walker(CallRules):
         self.scope = scope
         self.defined: set[str] = set(scope.locals) if scope else set()
         # Names bound to the same object (`a = b`), carried from step to step.
-        self.aliases: dict[str, frozenset[str]] = dict(aliases or {})
+        self._aliases = AliasMap(aliases or {})
         self.frames: list[set[str]] = []
         self.cell: int | None = None
         self.offset = 0
@@ -79,8 +121,7 @@ class Walker(CallRules):
         group, todo = {name}, [name]
         while todo:
             n = todo.pop()
-            linked = set(self.aliases.get(n, ()))
-            linked |= {a for a, roots in self.aliases.items() if n in roots}
+            linked = set(self._aliases.get(n, ())) | self._aliases.holders(n)
             for m in linked - group:
                 group.add(m)
                 todo.append(m)
@@ -250,10 +291,11 @@ class Walker(CallRules):
             if self.scope is not None and t.id in self.scope.globals:
                 self.write(t.id, t)
             # `x += v` changes a list in place: every name sharing x's object changes too.
-            aliases = dict(self.aliases)
+            kept = self.aliases.get(t.id)
             self.mutate(t.id, t)
             self.write(t.id, t)
-            self.aliases = aliases
+            if kept is not None:
+                self.aliases[t.id] = kept
         else:
             self.target(t)
 
