@@ -172,3 +172,19 @@ def test_verify_command(linear: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     # `run --verify` is the same check, reusing the cached pipeline run.
     code, out, _ = cli(capsys, "run", linear, "--run-root", tmp_path / "root", "--verify")
     assert code == 0 and "OK" in out
+
+
+def test_run_root_from_environment(
+    linear: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KALE_LIKE_RUN_ROOT", str(tmp_path / "env-root"))
+    code, out, _ = cli(capsys, "run", linear, "--json")
+    assert code == 0
+    run_id = json.loads(out)["run_id"]
+    assert (tmp_path / "env-root" / "runs" / run_id / "run.json").is_file()
+    assert not (linear.parent / ".kale_like").exists()
+    code, out, _ = cli(capsys, "runs", "list", "--json")
+    assert [r["run_id"] for r in json.loads(out)] == [run_id]
