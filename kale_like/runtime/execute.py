@@ -326,7 +326,12 @@ def _shell(main: types.ModuleType) -> Any:
         cfg.HistoryManager.enabled = False
         cfg.InteractiveShell.colors = "nocolor"
         cfg.InteractiveShell.autocall = 0
-        _SHELL = InteractiveShell.instance(config=cfg, user_module=main)
+        if InteractiveShell.initialized():
+            # Called from inside a running IPython/Jupyter session: never take over the
+            # user's shell (and namespace); run the step in a shell of its own.
+            _SHELL = InteractiveShell(config=cfg, user_module=main)
+        else:
+            _SHELL = InteractiveShell.instance(config=cfg, user_module=main)
     else:
         _SHELL.init_create_namespaces(user_module=main)
         _SHELL.init_user_ns()

@@ -306,3 +306,30 @@ def test_clean_sys_exit_continues_like_papermill(steps: StepDir) -> None:
     with pytest.raises(StepFailed) as info:
         run(steps, failing)
     assert info.value.exc_type == "SystemExit" and info.value.cell == 1
+
+
+def test_inside_an_ipython_session_the_users_shell_is_left_alone(steps: StepDir) -> None:
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "from traitlets.config import Config\n"
+        "c = Config(); c.HistoryManager.enabled = False\n"
+        "user = InteractiveShell.instance(config=c)\n"
+        "user.run_cell('keep = 42')\n"
+        "from kale_like.runtime import run_step\n"
+        "spec = {'step': 's', 'pipeline': 'p', 'prelude': {'imports': [], 'functions': []},\n"
+        "        'cells': [{'index': 0, 'source': 'x = 1'}], 'outputs': [], 'metrics': ['x']}\n"
+        "out = run_step(spec, inputs={}, state_inputs={}, outputs={}, state_output=None,\n"
+        "               parameters={})\n"
+        "print(out.metrics['x'], user.user_ns['keep'], 'x' in user.user_ns)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=steps.root.parent,
+    )
+    assert done.stdout.split() == ["1", "42", "False"]
