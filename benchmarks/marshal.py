@@ -14,6 +14,7 @@ Prints a table with throughput ratios (raw seconds / ours seconds; target >= 0.7
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average {load:.1f} on {os.cpu_count()} cores (the digest needs a free core)")
     print(f"{'case':28} {'raw s':>8} {'ours s':>8} {'ratio':>7}  (raw/ours throughput; >= 0.7)")
     ok = True
     for label, t_base, t_mine, size in rows:
