@@ -126,6 +126,28 @@ test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ p
   await expect(toggle).toBeFocused();
 });
 
+test('the sweep dialog runs a grid sweep and marks the best trial', async ({ page }) => {
+  await openNotebook(page, 'pipeline.ipynb');
+  const panel = await openPanel(page);
+  await panel.getByRole('button', { name: 'More deploy actions' }).click();
+  await panel.getByRole('menuitem', { name: 'Sweep…' }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog.locator('.kale-sweep-dialog')).toBeVisible();
+  await dialog.getByLabel('Sweep n').check();
+  await dialog.getByLabel('Search space of n').fill('choice:3,5');
+  await expect(dialog.getByLabel('Objective metric')).toHaveValue('ratio');
+  await dialog.getByLabel('Direction').selectOption('maximize');
+  await dialog.screenshot({ path: path.join(SHOTS, 'sweep-dialog.png') });
+  await dialog.getByRole('button', { name: 'Start sweep' }).click();
+  await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'succeeded', { timeout: 90_000 });
+  const trials = panel.getByRole('table', { name: 'Sweep trials' });
+  await expect(trials.locator('tbody tr')).toHaveCount(2);
+  // Ground truth: ratio = sum(i*i) / max(i*i) for i < n is 1.25 for n=3 and 1.875 for n=5.
+  await expect(trials.locator('tr.kale-best')).toContainText('1.875');
+  await expect(panel.locator('.kale-best-summary')).toContainText('"n":5');
+  await panel.screenshot({ path: path.join(SHOTS, 'sweep-results.png') });
+});
+
 test('the ipywidgets panel renders and starts a local run', async ({ page }) => {
   await page.goto('lab/tree/widgets.ipynb?reset');
   await expect(cell(page, 0)).toBeVisible({ timeout: 60_000 });
@@ -137,7 +159,7 @@ test('the ipywidgets panel renders and starts a local run', async ({ page }) => 
   for (let attempt = 0; attempt < 3 && !(await runButton.isVisible()); attempt++) {
     await cell(page, 0).locator('.jp-InputArea-editor').click();
     await page.keyboard.press('Shift+Enter');
-    await runButton.waitFor({ state: 'visible', timeout: 30_000 }).catch(() => undefined);
+    await runButton.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => undefined);
   }
   await expect(runButton).toBeVisible();
   await runButton.click();

@@ -172,11 +172,14 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         text=True,
         timeout=600,
     )
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "playwright.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         tail = Path(lab["log"]).read_text()[-2000:]
         pytest.fail(
             f"Playwright failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}\n"
             f"--- jupyter lab log ---\n{tail}"
         )
-    for shot in ("panel.png", "cell-editor.png", "cell-diagnostic.png", "widgets.png"):
+    shots = ("panel.png", "cell-editor.png", "cell-diagnostic.png", "sweep-dialog.png", "widgets.png")
+    for shot in shots:
         assert (OUTPUT / "screenshots" / shot).stat().st_size > 1000, shot
