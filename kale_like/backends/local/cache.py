@@ -110,12 +110,26 @@ def _dist_version(dist: str) -> str:
         return "?"
 
 
-def package_versions(modules: tuple[str, ...]) -> dict[str, str]:
-    """Distribution -> version for the top-level modules a step imports (stdlib omitted)."""
-    dists = _distributions()
+def package_versions(modules: tuple[str, ...], base_dir: Path | None = None) -> dict[str, str]:
+    """Distribution -> version for the top-level modules a step imports.
+
+    The standard library and modules beside the notebook (hashed by content instead) are
+    left out; a module is first looked up as a distribution of the same name, and only
+    otherwise in the (slower to build) module -> distributions map.
+    """
     out: dict[str, str] = {}
     for name in sorted({m.split(".")[0] for m in modules}):
-        for dist in dists.get(name, ()):
+        if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+            continue
+        if base_dir is not None and (
+            (base_dir / f"{name}.py").is_file() or (base_dir / name).is_dir()
+        ):
+            continue
+        same = _dist_version(name)
+        if same != "?":
+            out[name] = same
+            continue
+        for dist in _distributions().get(name, ()):
             out[dist] = _dist_version(dist)
     return out
 

@@ -131,7 +131,7 @@ class Scheduler:
             state=state,
             parameters=lin.parameters,
             upstream=upstream,
-            packages=cachemod.package_versions(step.modules),
+            packages=cachemod.package_versions(step.modules, self.base_dir),
         )
         return lin.cache_key
 
