@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -141,6 +142,7 @@ def test_runs_list_and_show(
     code, out, _ = cli(capsys, "runs", "show", run_id, "--run-root", root, "--json")
     record = json.loads(out)
     assert record["notebook"]["path"] == str(linear)
+    assert record["notebook"]["sha256"] == hashlib.sha256(linear.read_bytes()).hexdigest()
     assert record["parameters"] == MANIFEST["01_linear.ipynb"]["parameters"]
     summarize = record["steps"]["summarize"]
     assert summarize["inputs"]["total"]["producer"] == "transform"

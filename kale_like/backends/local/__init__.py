@@ -115,7 +115,7 @@ class LocalEngine:
 
 def _notebook_info(pipeline: Pipeline, nb_path: Path | None) -> dict[str, Any]:
     digest = pipeline.notebook_digest
-    if not digest and nb_path is not None and nb_path.is_file():
+    if nb_path is not None and nb_path.is_file():  # the file's bytes, as `sha256sum` says
         digest = hashlib.sha256(nb_path.read_bytes()).hexdigest()
     return {"path": str(nb_path.absolute()) if nb_path else None, "sha256": digest}
 
