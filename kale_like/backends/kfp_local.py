@@ -28,7 +28,7 @@ from ..engines import RunRequest
 from ..errors import EnvironmentProblem, UsageError, missing_extra
 from ..model import Pipeline
 from ..results import RunEvent, RunResult, StepResult
-from .local import collect_metrics, records
+from .local import collect_metrics, notebook_info, records
 
 # The runtime's own message, as KFP logs the task's traceback.
 _STEP_FAILED = re.compile(r"StepFailed: step '.*?' failed in cell (\d+): (.*)")
@@ -169,10 +169,7 @@ class KfpLocalEngine:
                 "status": result.status,
                 "engine": self.name,
                 "pipeline": pipeline.name,
-                "notebook": {
-                    "path": str(nb_path) if nb_path else None,
-                    "sha256": pipeline.notebook_digest,
-                },
+                "notebook": notebook_info(pipeline, nb_path),
                 "parameters": result.parameters,
                 "metrics": result.metrics,
                 "run_dir": str(run_dir),

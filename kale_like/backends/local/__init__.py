@@ -81,7 +81,7 @@ class LocalEngine:
             keep_values=request.keep_values,
         )
         result.steps = sched.results
-        info = _notebook_info(pipeline, nb_path)
+        info = notebook_info(pipeline, nb_path)
 
         def save() -> None:
             records.write_json_atomic(
@@ -113,7 +113,7 @@ class LocalEngine:
         return result
 
 
-def _notebook_info(pipeline: Pipeline, nb_path: Path | None) -> dict[str, Any]:
+def notebook_info(pipeline: Pipeline, nb_path: Path | None) -> dict[str, Any]:
     digest = pipeline.notebook_digest
     if nb_path is not None and nb_path.is_file():  # the file's bytes, as `sha256sum` says
         digest = hashlib.sha256(nb_path.read_bytes()).hexdigest()
