@@ -89,7 +89,9 @@ def _show(args: argparse.Namespace) -> int:
         print("metrics: " + ", ".join(f"{k}={v!r}" for k, v in rec["metrics"].items()))
     for name, s in rec.get("steps", {}).items():
         key = str(s.get("cache_key") or "")[:12]
-        print(f"  {name}: {s['status']} {s.get('seconds', 0):.2f}s  key {key}")
+        print(
+            f"  {name}: {s['status']} {s.get('seconds', 0):.2f}s" + (f"  key {key}" if key else "")
+        )
         for var, src in s.get("inputs", {}).items():
             print(f"      in  {var} <- {src['producer']} ({src['digest'][:12]})")
         for var, digest in s.get("outputs", {}).items():
