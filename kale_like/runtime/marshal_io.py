@@ -37,35 +37,49 @@ class HashingWriter(io.RawIOBase):
         self.fh.flush()
 
 
+def _write_all(fh: BinaryIO, data: memoryview) -> None:
+    while data.nbytes:
+        written = fh.write(data)
+        data = data[written or 0 :]
+
+
+def _spare_cores() -> int:
+    """Cores not busy with other work: hashing on a busy core only slows the write down."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(0, min(4, int(cores - busy)))
+
+
 def write_hashed(fh: BinaryIO, sha: Any, data: memoryview) -> str:
     """Write ``data`` to ``fh``; return the digest of everything ``sha`` saw plus ``data``.
 
     Small buffers are fed to ``sha`` (a plain sha256 of the file). Large ones are hashed as a
-    sha256 tree (sha256 of each 16 MB chunk, in parallel threads, then of the chunk digests)
-    while they are written: ``write`` and ``sha256.update`` both release the GIL, so the
-    digest costs little wall time on top of the write.
+    sha256 tree (the sha256 of each 16 MB chunk, then of the chunk digests): with a spare core
+    the chunks hash on threads while earlier ones are written (``write`` and
+    ``sha256.update`` release the GIL); otherwise each chunk is hashed and then written while
+    it is still in the CPU cache. The digest is the same either way.
     """
     if data.nbytes < 4 * _CHUNK:
         sha.update(data)
-        while data.nbytes:
-            written = fh.write(data)
-            data = data[written or 0 :]
+        _write_all(fh, data)
         return str(sha.hexdigest())
+    tree = hashlib.sha256(b"kale-like-sha256-tree-v1\0" + sha.digest())
+    chunks = [data[i : i + _CHUNK] for i in range(0, data.nbytes, _CHUNK)]
+    spare = _spare_cores()
+    if spare < 1:
+        for chunk in chunks:
+            tree.update(hashlib.sha256(chunk).digest())
+            _write_all(fh, chunk)
+        return tree.hexdigest()
     from concurrent.futures import ThreadPoolExecutor
 
-    def chunk_digest(chunk: memoryview) -> bytes:
-        return hashlib.sha256(chunk).digest()
-
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = []
-        for start in range(0, data.nbytes, _CHUNK):
-            chunk = data[start : start + _CHUNK]
-            futures.append(pool.submit(chunk_digest, chunk))
-            while chunk.nbytes:
-                written = fh.write(chunk)
-                chunk = chunk[written or 0 :]
-        tree = hashlib.sha256(b"kale-like-sha256-tree-v1\0" + sha.digest())
+    with ThreadPoolExecutor(max_workers=spare) as pool:
+        futures = [pool.submit(lambda c: hashlib.sha256(c).digest(), c) for c in chunks]
+        for chunk in chunks:
+            _write_all(fh, chunk)
         for future in futures:
             tree.update(future.result())
     return tree.hexdigest()

@@ -239,3 +239,27 @@ def test_aliased_outputs_share_one_group_file(tmp_path: Path) -> None:
     ).stat().st_ino
     got = load_inputs({k: paths[k] for k in ("a", "b", "inner")})
     assert got["a"] is got["b"] and got["a"]["k"] is got["inner"]
+
+
+def test_large_array_digest_is_a_sha256_tree_whatever_the_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from kale_like.runtime import marshal_io
+
+    value = np.arange(9_000_000, dtype=np.float64)  # 72 MB: above the tree threshold
+    digests = []
+    for spare in (0, 2):
+        monkeypatch.setattr(marshal_io, "_spare_cores", lambda s=spare: s)
+        digests.append(save_value("a", value, tmp_path / f"a{spare}"))
+    data = (tmp_path / "a0" / "value.npy").read_bytes()
+    header_len = len(data) - value.nbytes
+    tree = hashlib.sha256(
+        b"kale-like-sha256-tree-v1\0" + hashlib.sha256(data[:header_len]).digest()
+    )
+    body = memoryview(data)[header_len:]
+    for i in range(0, len(body), marshal_io._CHUNK):
+        tree.update(hashlib.sha256(body[i : i + marshal_io._CHUNK]).digest())
+    assert digests == [tree.hexdigest(), tree.hexdigest()]
+    np.testing.assert_array_equal(load_value(tmp_path / "a2"), value)
