@@ -115,6 +115,10 @@ def progress_callback(ctx: JobContext) -> Callable[[Any], None]:
     """RunEvents -> per-step job state; also the point where a cancel request lands."""
 
     def on_event(event: Any) -> None:
+        if isinstance(event, str):  # a verb that reports lines (build)
+            ctx.log(event)
+            ctx.check()
+            return
         if hasattr(event, "sweep_id"):  # a sweep: one row per trial
             if event.number is not None:
                 trial = event.trial

@@ -80,7 +80,10 @@ export class JobView extends Widget {
         );
       }))
     );
-    const parts: (HTMLElement | null)[] = [header, table];
+    const log = job.log.length && !steps.length
+      ? h('pre', { class: 'kale-log', 'aria-label': 'Log' }, job.log.slice(-8).join('\n'))
+      : null;
+    const parts: (HTMLElement | null)[] = [header, table, log];
     if (job.error) {
       parts.push(this._error(job.error));
     }

@@ -185,6 +185,8 @@ export class KalePanel extends Widget {
       }
       const hints = {
         registry: settings.registry || undefined,
+        push: settings.registry ? true : undefined,
+        base_image: settings.base_image || undefined,
         host: settings.kfp_host || undefined,
         kfp_host: settings.kfp_host || undefined,
         experiment: settings.experiment_name || undefined,

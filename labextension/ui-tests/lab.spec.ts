@@ -126,6 +126,19 @@ test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ p
   await expect(toggle).toBeFocused();
 });
 
+test('a failing step shows its error and jumps to its cell', async ({ page }) => {
+  await openNotebook(page, 'failing.ipynb');
+  const panel = await openPanel(page);
+  await panel.getByRole('button', { name: 'Deploy: run locally' }).click();
+  await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'failed', { timeout: 90_000 });
+  await expect(panel.locator('tr[data-step="divide"]')).toHaveAttribute('data-status', 'failed');
+  await expect(panel.locator('.kale-error')).toContainText('ZeroDivisionError');
+  await cell(page, 0).click();
+  await expect(cell(page, 2)).not.toHaveClass(/jp-mod-active/);
+  await panel.getByRole('button', { name: 'Go to cell 2' }).first().click();
+  await expect(cell(page, 2)).toHaveClass(/jp-mod-active/);
+});
+
 test('the sweep dialog runs a grid sweep and marks the best trial', async ({ page }) => {
   await openNotebook(page, 'pipeline.ipynb');
   const panel = await openPanel(page);

@@ -85,6 +85,18 @@ def pipeline_notebook() -> nbformat.NotebookNode:
     )
 
 
+def failing_notebook() -> nbformat.NotebookNode:
+    """The second step divides by zero (cell 2)."""
+    return v4.new_notebook(
+        metadata={**KERNEL, "kubeflow_notebook": {"pipeline_name": "failing"}},
+        cells=[
+            code("x = 0", "step:start"),
+            v4.new_markdown_cell("Then divide:"),
+            code("y = 1 / x", "step:divide"),
+        ],
+    )
+
+
 def widgets_notebook() -> nbformat.NotebookNode:
     return v4.new_notebook(
         metadata=KERNEL,
@@ -99,6 +111,7 @@ def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     root.mkdir()
     nbformat.write(pipeline_notebook(), root / "pipeline.ipynb")
     nbformat.write(widgets_notebook(), root / "widgets.ipynb")
+    nbformat.write(failing_notebook(), root / "failing.ipynb")
     # User settings: no news/update toast over the UI.
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -180,6 +193,12 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
             f"Playwright failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}\n"
             f"--- jupyter lab log ---\n{tail}"
         )
-    shots = ("panel.png", "cell-editor.png", "cell-diagnostic.png", "sweep-dialog.png", "widgets.png")
+    shots = (
+        "panel.png",
+        "cell-editor.png",
+        "cell-diagnostic.png",
+        "sweep-dialog.png",
+        "widgets.png",
+    )
     for shot in shots:
         assert (OUTPUT / "screenshots" / shot).stat().st_size > 1000, shot

@@ -348,6 +348,7 @@ async def test_long_verbs_run_as_jobs_with_their_options(
         progress: Any = None,
     ) -> dict[str, Any]:
         seen.update(notebook=notebook, registry=registry, host=host, params=params)
+        progress("step 1 of 1")  # line-oriented progress lands in the job log
         return {"ok": True}
 
     patch_verb(monkeypatch, verb, fake)
@@ -363,6 +364,7 @@ async def test_long_verbs_run_as_jobs_with_their_options(
     status = await wait_job(jp_fetch, started["id"])
     assert status["status"] == "succeeded", status
     assert status["result"] == {"ok": True}
+    assert status["log"] == ["step 1 of 1"]
     assert seen == {
         "notebook": str(jp_root_dir / "nb.ipynb"),
         "registry": "localhost:5000",
