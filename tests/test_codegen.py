@@ -204,7 +204,8 @@ def test_keyword_and_long_step_names_are_mangled_deterministically() -> None:
 
 def test_names_are_collision_free_and_never_shadow_the_template() -> None:
     params = tuple(
-        Parameter(n, 1, "int") for n in ("LR", "lr", "pipeline", "report", "dsl", "Größe", "run")
+        Parameter(n, 1, "int")
+        for n in ("LR", "lr", "pipeline", "report", "dsl", "Größe", "run", "state_from_run", "json")
     )
     steps = (
         Step("run", (0,), ("x = 1",), parameters=tuple(p.name for p in params),
@@ -222,6 +223,7 @@ def test_names_are_collision_free_and_never_shadow_the_template() -> None:
     assert names.parameters["LR"] == "lr" and names.parameters["lr"] == "lr_2"
     taken = {"pipeline", "report", "dsl", "kale_state", "run_step"}
     assert not taken & set(kfp_params) and not taken & set(names.variables.values())
+    assert not any(p.startswith("state_from_") for p in kfp_params) and "json" not in kfp_params
     assert not set(names.functions.values()) & (set(kfp_params) | taken)
     arg_names = kfp_params + list(names.variables.values())
     assert len(set(arg_names)) == len(arg_names)

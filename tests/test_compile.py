@@ -389,3 +389,70 @@ def test_output_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
         compile_pipeline(diamond(), target)
     assert err.value.kind == "bad-output" and target.read_text() == "a file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_component_bodies_call_run_step_with_the_users_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run each generated component function with stand-in artifacts and a fake run_step."""
+    from types import SimpleNamespace
+
+    import kale_like.runtime
+    from kale_like.backends.kfp import load_dsl_module
+    from kale_like.codegen import generate_dsl
+    from kale_like.model import Parameter, Pipeline
+
+    params = (
+        Parameter("json", None, "none"),
+        Parameter("LR", 0.5, "float"),
+        Parameter("run_step", "x", "str"),
+    )
+    pipe = Pipeline(
+        name="bodies",
+        parameters=params,
+        steps=(
+            Step("a", (0,), ("x = 1",), parameters=("json", "LR", "run_step"),
+                 outputs=("report", "größe", "json"), metrics=("m",), state_outputs=("random",)),
+            Step("b", (1,), ("y = 1",), after=("a",), outputs=("report",),
+                 inputs=(("report", "a"), ("größe", "a"), ("json", "a")),
+                 state_inputs=(("random", "a"),)),
+        ),
+    )  # fmt: skip
+    dsl = tmp_path / "bodies.py"
+    dsl.write_text(generate_dsl(pipe), encoding="utf-8")
+    module = load_dsl_module(dsl)
+    calls: list[dict[str, Any]] = []
+
+    def fake_run_step(spec: dict[str, Any], **kwargs: Any) -> Any:
+        calls.append({"spec": spec, **kwargs})
+        return SimpleNamespace(metrics={"m": 2.5, "flag": True, "text": "x"})
+
+    monkeypatch.setattr(kale_like.runtime, "run_step", fake_run_step)
+    names = allocate_names(pipe)
+    logged: list[tuple[str, float]] = []
+    values = {"json": '{"k": [1, 2]}', "LR": 0.5, "run_step": "x"}  # as KFP hands them over
+    arguments = {names.parameters[k]: v for k, v in values.items()}
+    for step in pipe.steps:
+        func = getattr(module, names.functions[step.name]).python_func
+        kwargs: dict[str, Any] = {}
+        for arg in __import__("inspect").signature(func).parameters:
+            if arg in arguments:
+                kwargs[arg] = arguments[arg]
+            elif arg == "mlpipeline_metrics":
+                kwargs[arg] = SimpleNamespace(log_metric=lambda n, v: logged.append((n, v)))
+            else:
+                kwargs[arg] = SimpleNamespace(path=f"/artifacts/{step.name}/{arg}")
+        func(**kwargs)
+    a, b = calls
+    assert a["parameters"] == {"json": {"k": [1, 2]}, "LR": 0.5, "run_step": "x"}
+    assert set(a["outputs"]) == {"report", "größe", "json"}
+    assert (
+        a["report_path"] == "/artifacts/a/report" and a["report_path"] not in a["outputs"].values()
+    )
+    assert a["state_output"] == "/artifacts/a/kale_state"
+    assert logged == [("m", 2.5)]  # numbers only, as KFP metrics
+    for var in ("report", "größe", "json"):
+        assert b["inputs"][var].startswith("/artifacts/b/")
+    assert len(set(b["inputs"].values()) | set(b["outputs"].values())) == 4
+    assert b["state_inputs"] == {"random": f"/artifacts/b/{names.state_input('a')}"}
+    assert b["spec"]["inputs"] == ["report", "größe", "json"]

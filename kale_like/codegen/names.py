@@ -42,6 +42,7 @@ RESERVED: frozenset[str] = frozenset(
         "int",
         "float",
         "bool",
+        "json",
         # fixed artifact names of every component
         "kale_state",
         "mlpipeline_metrics",
@@ -126,7 +127,10 @@ def allocate_names(pipeline: Pipeline) -> Names:
     taken = set(RESERVED)
     parameters: dict[str, str] = {}
     for param in pipeline.parameters:  # analysis order: the order of the parameters cell
-        kfp = _unique(ascii_identifier(param.name, lower=True), taken)
+        base = ascii_identifier(param.name, lower=True)
+        if base.startswith(STATE_PREFIX):  # the prefix names state inputs
+            base = "param_" + base
+        kfp = _unique(base, taken)
         parameters[param.name] = kfp
         taken.add(kfp)
 
