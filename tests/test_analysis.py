@@ -483,3 +483,11 @@ def test_containers_alias_their_items() -> None:
     # s2 changes the list a and cfg hold, so s3 takes them from s2, loaded with b.
     assert p.step("s3").input_map == {"a": "s2", "cfg": "s2"}
     assert p.step("s2").input_map == {"b": "s1", "a": "s1", "cfg": "s1"}
+
+
+def test_long_expressions_do_not_crash() -> None:
+    f = analyze_cell("x = " + " + ".join(["a"] * 3000))
+    assert list(f.reads) == ["a"]
+    with pytest.raises(AnalysisError) as info:
+        analyze_cell("x = " + " + ".join(["a"] * 100_000))
+    assert info.value.kind == "syntax-error"

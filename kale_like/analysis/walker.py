@@ -555,6 +555,17 @@ class Walker(CallRules):
             for child in ast.iter_child_nodes(node):
                 self.expr(child)
 
+    def e_BinOp(self, node: ast.BinOp) -> None:
+        # Long `a + b + c + ...` chains nest to the left: walk them without recursion.
+        rights: list[ast.expr] = []
+        cur: ast.expr = node
+        while isinstance(cur, ast.BinOp):
+            rights.append(cur.right)
+            cur = cur.left
+        self.expr(cur)
+        for r in reversed(rights):
+            self.expr(r)
+
     def e_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self.read(node.id, node)

@@ -77,6 +77,11 @@ def load_pipeline(
     except KaleError as err:
         err.path = err.path or nb_path
         raise
+    except RecursionError:
+        raise AnalysisError(
+            "the notebook's code is nested too deeply to analyse", kind="too-complex",
+            path=nb_path, fix="split very long expressions or deeply nested code",
+        ) from None
 
 
 def _build(
