@@ -5,6 +5,7 @@
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Signal } from '@lumino/signaling';
 
+import { readSettings } from './metadata';
 import { KaleRequestError, postAPI } from './request';
 import { IAnalysis, IAnalysisState, IDiagnostic, IErrorBody, IKaleModel } from './tokens';
 
@@ -38,6 +39,11 @@ export class KaleModel implements IKaleModel {
       return;
     }
     const seq = ++this._seq;
+    if (!readSettings(panel.model).enabled) {
+      // Not a pipeline (yet): nothing to analyse until the user enables it.
+      this._set({ panel, analysis: null, error: null, byCell: new Map(), pending: false });
+      return;
+    }
     this._set({ ...this._state, panel, pending: true });
     let analysis: IAnalysis | null = null;
     let error: IErrorBody | null = null;

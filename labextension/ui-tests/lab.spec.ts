@@ -166,6 +166,15 @@ test('the ipywidgets panel renders and starts a local run', async ({ page }) => 
   await expect(cell(page, 0)).toBeVisible({ timeout: 60_000 });
   // Not a pipeline notebook (no kale tags or metadata): no step editors until enabled.
   await expect(page.locator('.jp-NotebookPanel:visible .kale-cell-editor:visible')).toHaveCount(0);
+  // The panel's toggle turns the step editor on (and off again) for this notebook.
+  const panel = await openPanel(page);
+  const toggle = panel.getByRole('switch', { name: 'Enable pipeline' });
+  await expect(toggle).not.toBeChecked();
+  await toggle.check();
+  await expect(page.locator('.jp-NotebookPanel:visible .kale-cell-editor:visible')).toHaveCount(1);
+  await expect(panel.locator('.kale-dag-node[data-step]')).toHaveCount(1);
+  await panel.getByRole('switch', { name: 'Enable pipeline' }).uncheck();
+  await expect(page.locator('.jp-NotebookPanel:visible .kale-cell-editor:visible')).toHaveCount(0);
   await expect(page.locator('.jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status="idle"]')).toBeAttached({ timeout: 60_000 });
   const runButton = page.locator('.widget-button', { hasText: 'Run locally' });
   // An execution sent while the kernel connection settles can be dropped: retry a few times.
