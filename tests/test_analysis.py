@@ -491,3 +491,16 @@ def test_long_expressions_do_not_crash() -> None:
     with pytest.raises(AnalysisError) as info:
         analyze_cell("x = " + " + ".join(["a"] * 100_000))
     assert info.value.kind == "syntax-error"
+
+
+def test_notebook_volumes() -> None:
+    p = load(("x = 1", ["step:a", "volume:own:/own"]), volumes=[
+        {"name": "data", "mount_point": "/data", "type": "pvc"},
+        {"name": "new", "mount_point": "/new", "type": "new_pvc", "size": 1},
+        {"name": "bad name!", "mount_point": "/x", "type": "pvc"},
+        "cache:/cache",
+    ])
+    assert p.step("a").settings.volumes == (("own", "/own"), ("data", "/data"),
+                                            ("cache", "/cache"))
+    assert [d.kind for d in p.diagnostics if d.severity == "warning"] == [
+        "unsupported-volume", "unsupported-volume"]

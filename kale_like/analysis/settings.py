@@ -134,7 +134,7 @@ def notebook_volumes(
         name = vol.get("name") or vol.get("pvc")
         mount = vol.get("mount_point") or vol.get("mount_path")
         kind = vol.get("type", "pvc")
-        if kind not in ("pvc", "pv") or not name or not mount:
+        if kind != "pvc" or not name or not mount:
             diags.append(Diagnostic(
                 "warning", "unsupported-volume",
                 f"notebook volume {name or '?'!r} of type {kind!r} is ignored: only existing"
