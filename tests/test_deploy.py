@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 import socket
@@ -681,7 +682,7 @@ def test_kfp_engine_reads_metrics_from_mlmd(server: KfpServer) -> None:
 def test_generated_version_names_never_collide(
     server: KfpServer, package: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kale_like.api.deploy as deploy_mod
+    deploy_mod = importlib.import_module("kale_like.api.deploy")  # the module, not the verb
 
     frozen = deploy_mod.version_name  # every upload in "the same second"
     monkeypatch.setattr(
@@ -690,3 +691,21 @@ def test_generated_version_names_never_collide(
     results = [deploy(package, host=server.url, upload_only=True) for _ in range(3)]
     names = [r.version_name for r in results[1:]]
     assert names[1] == f"{names[0]}-2" and len(server.versions) == 3
+
+
+def test_upper_case_and_none_parameters_reach_kfp_under_their_input_names(
+    server: KfpServer, corpus_dir: Path
+) -> None:
+    # 19 has LEARNING_RATE / MAX_DEPTH and a None default: the run must use KFP's input
+    # names (the server rejects unknown ones) and JSON for the None-default parameter.
+    nb = corpus_dir / "19_parameters_all_types.ipynb"
+    result = deploy(
+        str(nb),
+        host=server.url,
+        parameters={"LEARNING_RATE": 0.5, "threshold": 7, "n_items": 2},
+    )
+    assert result.run_id
+    body = server.runs[result.run_id].body
+    given = body["runtime_config"]["parameters"]
+    assert given["learning_rate"] == 0.5 and given["n_items"] == 2
+    assert json.loads(given["threshold"]) == 7

@@ -132,7 +132,14 @@ def check_parameters(
         name="pipeline", steps=(), parameters=tuple(spec_parameters(spec))
     )
     params.resolve(target, values)  # raises UsageError naming the parameter
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+    resolved = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+    if pipeline is None:  # a compiled spec: the names already are KFP's input names
+        return resolved
+    from ..codegen import kfp_arguments
+
+    # KFP's input names are sanitized (LEARNING_RATE -> learning_rate) and None-default
+    # parameters travel as JSON strings.
+    return kfp_arguments(pipeline, resolved)
 
 
 def _materialize(
