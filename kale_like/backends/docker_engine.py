@@ -104,7 +104,9 @@ class DockerEngine:
         with tempfile.TemporaryDirectory(prefix="kale-like-docker-") as tmp:
             compiled = compile_pipeline(pipeline, tmp, images=built.images)
             module = _import_dsl(Path(compiled.dsl_path))
-            kwargs = {names.parameters[k]: v for k, v in request.parameters.items()}
+            from ..codegen import kfp_arguments  # sanitized names, JSON for None defaults
+
+            kwargs = kfp_arguments(pipeline, dict(request.parameters))
             with _redirected(run_dir / "kfp.log"), _importable():
                 import kfp.local
 
@@ -121,7 +123,7 @@ class DockerEngine:
                 except Exception as exc:  # KFP reports a failed task as an exception
                     error = f"{type(exc).__name__}: {exc}"
         seconds = time.time() - started
-        per_step = _task_outputs(pipeline, names.functions, pipeline_root)
+        per_step = _task_outputs(pipeline, names.kfp_tasks, pipeline_root)
         failed_seen = False
         for step in pipeline.steps:
             res = result.steps[step.name]

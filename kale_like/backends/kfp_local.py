@@ -102,10 +102,10 @@ class KfpLocalEngine:
                     f"generated DSL {compiled.dsl_path} has no `pipeline` function",
                     kind="bad-dsl",
                 )
-            # KFP refuses None as an argument; a None value can only be the default anyway.
-            kwargs = {
-                names.parameters[k]: v for k, v in request.parameters.items() if v is not None
-            }
+            # KFP input names are sanitized and None-default parameters travel as JSON.
+            from ..codegen import kfp_arguments
+
+            kwargs = kfp_arguments(pipeline, dict(request.parameters))
             pipeline_root = run_dir / "kfp"
             cwd = nb_path.parent if nb_path is not None else Path.cwd()
             error: str | None = None
@@ -129,7 +129,7 @@ class KfpLocalEngine:
                 except Exception as exc:  # KFP reports a failed task as an exception
                     error = f"{type(exc).__name__}: {exc}"
         seconds = time.time() - started
-        per_step = _task_outputs(pipeline, names.functions, pipeline_root)
+        per_step = _task_outputs(pipeline, names.kfp_tasks, pipeline_root)
         try:
             timings = task_seconds((run_dir / "kfp.log").read_text(encoding="utf-8"))
         except OSError:
