@@ -35,7 +35,6 @@ from .marshal_io import (
     pickle_dump,
     pickle_dumps,
     pickle_load,
-    tree_digest,
     write_hashed,
 )
 
@@ -52,7 +51,6 @@ __all__ = [
     "pickle_dumps",
     "pickle_load",
     "registry",
-    "tree_digest",
     "write_hashed",
 ]
 

@@ -93,15 +93,6 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def tree_digest(directory: Path, skip: tuple[str, ...] = ("meta.json",)) -> str:
-    """Digest of every file under ``directory`` (relative names included), in sorted order."""
-    sha = hashlib.sha256()
-    for p in sorted(q for q in directory.rglob("*") if q.is_file() and q.name not in skip):
-        sha.update(str(p.relative_to(directory)).encode("utf-8") + b"\0")
-        sha.update(file_digest(p).encode("ascii"))
-    return sha.hexdigest()
-
-
 def _type_root(value: Any) -> str:
     return (type(value).__module__ or "").split(".", 1)[0]
 
