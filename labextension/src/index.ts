@@ -2,7 +2,6 @@
  * kale-like JupyterLab extension: one plugin per feature.
  */
 import {
-  ILabShell,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
@@ -64,15 +63,26 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Left panel: pipeline settings, Deploy actions with progress, DAG.',
   autoStart: true,
   requires: [IKaleModel],
-  optional: [ILabShell, ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     model: IKaleModel,
-    labShell: ILabShell | null,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    settings: ISettingRegistry | null
   ): void => {
-    const panel = new KalePanel(model);
+    let pollMs = 500;
+    void settings
+      ?.load('kale-like:analysis')
+      .then(s => {
+        const apply = () => {
+          pollMs = s.get('pollMs').composite as number;
+        };
+        apply();
+        s.changed.connect(apply);
+      })
+      .catch(reason => console.warn('kale-like: settings not loaded', reason));
+    const panel = new KalePanel(model, { pollMs: () => pollMs });
     panel.title.icon = pipelineIcon;
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id);
