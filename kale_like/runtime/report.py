@@ -189,4 +189,23 @@ def render_html(nb: dict[str, Any]) -> str:
 
 
 def write_html(path: str | Path, nb: dict[str, Any]) -> None:
-    _write_atomic(path, render_html(nb))
+    """The HTML report; ``KALE_LIKE_REPORT=nbconvert`` renders it with nbconvert instead."""
+    if os.environ.get("KALE_LIKE_REPORT") == "nbconvert":
+        _write_atomic(path, render_nbconvert(nb))
+    else:
+        _write_atomic(path, render_html(nb))
+
+
+def render_nbconvert(nb: dict[str, Any]) -> str:
+    """Jupyter's own HTML export (costs ~1 s of imports per step)."""
+    try:
+        import nbconvert
+        import nbformat
+    except ModuleNotFoundError as exc:
+        from ..errors import missing_extra
+
+        raise missing_extra(str(exc.name), "papermill", "the nbconvert report") from exc
+    # reads() joins the line lists of the file format back into strings, as nbconvert needs.
+    node = nbformat.reads(json.dumps(nb, default=repr), as_version=4)
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(node)
+    return str(body)

@@ -333,3 +333,12 @@ def test_inside_an_ipython_session_the_users_shell_is_left_alone(steps: StepDir)
         cwd=steps.root.parent,
     )
     assert done.stdout.split() == ["1", "42", "False"]
+
+
+def test_nbconvert_report_on_request(steps: StepDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KALE_LIKE_REPORT", "nbconvert")
+    spec = make_spec("s", [(3, "print('<b>hi</b>')")])
+    run(steps, spec)
+    page = (steps.root / "s" / "report.html").read_text(encoding="utf-8")
+    assert "jp-Notebook" in page  # nbconvert's lab template
+    assert "&lt;b&gt;hi&lt;/b&gt;" in page
