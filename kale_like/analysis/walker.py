@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from ..diagnostics import Diagnostic
 from . import rules
+from .aliases import AliasMap, AliasRules
 from .calls import CallRules
 from .facts import (
     BlockFacts,
@@ -24,51 +24,11 @@ from .facts import (
     params_of,
     target_names,
 )
+from .flow import FlowRules
 
 
-class AliasMap(dict[str, frozenset[str]]):
-    """name -> names whose objects it shares (``a = b``: a -> {b}), with a reverse index
-    kept up to date so that finding everything sharing an object stays cheap."""
-
-    def __init__(self, items: Mapping[str, frozenset[str]]) -> None:
-        super().__init__()
-        self._holders: dict[str, set[str]] = {}
-        for k, v in items.items():
-            self[k] = v
-
-    def holders(self, name: str) -> set[str]:
-        return self._holders.get(name, set())
-
-    def _unlink(self, key: str) -> None:
-        for r in super().get(key, ()):
-            self._holders.get(r, set()).discard(key)
-
-    def __setitem__(self, key: str, value: frozenset[str]) -> None:
-        self._unlink(key)
-        super().__setitem__(key, value)
-        for r in value:
-            self._holders.setdefault(r, set()).add(key)
-
-    def __delitem__(self, key: str) -> None:
-        self._unlink(key)
-        super().__delitem__(key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        if key in self:
-            self._unlink(key)
-        return super().pop(key, *default)
-
-
-class Walker(CallRules):
+class Walker(AliasRules, FlowRules, CallRules):
     """Walks statements in execution order, tracking what is definitely defined."""
-
-    @property
-    def aliases(self) -> AliasMap:
-        return self._aliases
-
-    @aliases.setter
-    def aliases(self, value: Mapping[str, frozenset[str]]) -> None:
-        self._aliases = value if isinstance(value, AliasMap) else AliasMap(value)
 
     def __init__(
         self,
@@ -115,17 +75,6 @@ class Walker(CallRules):
         self.facts.functions[name] = None
         if define:
             self.defined.add(name)
-
-    def sharing(self, name: str) -> set[str]:
-        """Every name that may share ``name``'s object (aliases in both directions)."""
-        group, todo = {name}, [name]
-        while todo:
-            n = todo.pop()
-            linked = set(self._aliases.get(n, ())) | self._aliases.holders(n)
-            for m in linked - group:
-                group.add(m)
-                todo.append(m)
-        return group
 
     def mutate(self, name: str, node: ast.AST) -> None:
         direct = {name, *self.aliases.get(name, ())}
@@ -188,32 +137,6 @@ class Walker(CallRules):
                 node = node.func.value  # a mutator that may return self (c.add(1).add(2))
             else:
                 return None
-
-    def alias_roots(self, node: ast.AST) -> frozenset[str]:
-        if isinstance(node, ast.Name):
-            if node.id in self.modmap:
-                return frozenset()
-            return frozenset({node.id}) | self.aliases.get(node.id, frozenset())
-        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
-            return self.alias_roots(node.value)
-        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):  # a = [b]: a holds b
-            return frozenset().union(*(self.alias_roots(e) for e in node.elts))
-        if isinstance(node, ast.Dict):
-            return frozenset().union(*(self.alias_roots(v) for v in node.values))
-        if isinstance(node, ast.IfExp):  # a = b if c else d
-            return self.alias_roots(node.body) | self.alias_roots(node.orelse)
-        if isinstance(node, ast.BoolOp):  # a = b or d
-            return frozenset().union(*(self.alias_roots(v) for v in node.values))
-        if isinstance(node, ast.NamedExpr):
-            return self.alias_roots(node.value)
-        if isinstance(node, ast.Call):
-            f = node.func
-            # Calls that hand back (part of) an existing object: d.get(k), getattr(o, n)...
-            if isinstance(f, ast.Attribute) and f.attr in rules.RETURNS_PART:
-                return self.alias_roots(f.value)
-            if isinstance(f, ast.Name) and f.id in rules.RETURNS_ARG and f.id not in self.defined:
-                return frozenset().union(*(self.alias_roots(a) for a in node.args))
-        return frozenset()
 
     def lookup(self, name: str) -> FuncFacts | None:
         if name in self.facts.functions:
@@ -305,103 +228,6 @@ class Walker(CallRules):
             plan = self.alias_plan(node.target, node.value)
             self.target(node.target)
             self.alias(node.target, plan)
-
-    def s_For(self, node: ast.For | ast.AsyncFor) -> None:
-        self.expr(node.iter)
-        snap = set(self.defined)
-        self.target(node.target)
-        it = node.iter
-        if isinstance(it, (ast.Tuple, ast.List, ast.Set)):
-            roots: frozenset[str] = frozenset().union(*(self.alias_roots(e) for e in it.elts))
-        else:
-            roots = self.alias_roots(it)
-        if isinstance(node.target, ast.Name) and roots:
-            self.aliases[node.target.id] = roots - {node.target.id}
-        self.loop_body(node.body)
-        self.stmts(node.orelse)
-        self.defined = snap
-
-    s_AsyncFor = s_For
-
-    def s_While(self, node: ast.While) -> None:
-        self.expr(node.test)
-        snap = set(self.defined)
-        self.loop_body(node.body)
-        self.stmts(node.orelse)
-        self.defined = snap
-
-    def loop_body(self, body: list[ast.stmt]) -> None:
-        """A loop body may run 0..n times: aliases it creates reach its next iteration."""
-        before = dict(self.aliases)
-        self.stmts(body)
-        merged = _merge(before, self.aliases)
-        if merged != self.aliases or merged != before:
-            self.aliases = merged
-            self.stmts(body)
-            self.aliases = _merge(merged, self.aliases)
-
-    def s_If(self, node: ast.If) -> None:
-        self.expr(node.test)
-        snap = set(self.defined)
-        before = dict(self.aliases)
-        self.stmts(node.body)
-        after_body, body_aliases = self.defined, self.aliases
-        self.defined, self.aliases = set(snap), dict(before)
-        self.stmts(node.orelse)
-        self.defined = snap | (after_body & self.defined)
-        # A branch may not run: an alias it breaks may still hold afterwards.
-        self.aliases = _merge(before, body_aliases, self.aliases)
-
-    def s_With(self, node: ast.With | ast.AsyncWith) -> None:
-        for item in node.items:
-            self.expr(item.context_expr)
-            if item.optional_vars is not None:
-                self.target(item.optional_vars)
-        self.stmts(node.body)
-
-    s_AsyncWith = s_With
-
-    def s_Try(self, node: ast.Try) -> None:
-        snap = set(self.defined)
-        before = dict(self.aliases)
-        self.stmts(node.body)
-        self.stmts(node.orelse)
-        outcomes = [self.defined]
-        alias_maps = [before, self.aliases]
-        for h in node.handlers:
-            self.defined = set(snap)
-            self.aliases = _merge(*alias_maps)
-            if h.type is not None:
-                self.expr(h.type)
-            if h.name:
-                self.write(h.name, h)
-            self.stmts(h.body)
-            if h.name and self.scope is None:
-                self.facts.writes.pop(h.name, None)  # Python unbinds `e` after the handler
-                self.defined.discard(h.name)
-            outcomes.append(self.defined)
-            alias_maps.append(self.aliases)
-        self.defined = snap | set.intersection(*outcomes)
-        self.aliases = _merge(*alias_maps)
-        self.stmts(node.finalbody)
-
-    s_TryStar = s_Try
-
-    def s_Match(self, node: ast.Match) -> None:
-        self.expr(node.subject)
-        snap = set(self.defined)
-        for case in node.cases:
-            self.defined = set(snap)
-            for sub in ast.walk(case.pattern):
-                if isinstance(sub, ast.expr):
-                    self.expr(sub)
-                name = getattr(sub, "name", None) or getattr(sub, "rest", None)
-                if isinstance(name, str):
-                    self.write(name, case.pattern)
-            if case.guard is not None:
-                self.expr(case.guard)
-            self.stmts(case.body)
-        self.defined = snap
 
     def s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for d in node.decorator_list:
@@ -506,41 +332,6 @@ class Walker(CallRules):
             if root is not None:
                 self.mutate(root, t)
 
-    def alias_plan(
-        self, t: ast.AST, value: ast.AST
-    ) -> list[tuple[str, frozenset[str], bool]]:
-        """(name, names whose objects it will share, whole object?) per name ``t = value``
-        binds; ``a = b`` shares b's whole object, ``a = b[0]`` a part of it."""
-        if isinstance(t, ast.Name):
-            roots = self.alias_roots(value) - {t.id}
-            return [(t.id, roots, _whole(value))] if roots else []
-        plan: list[tuple[str, frozenset[str], bool]] = []
-        if isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
-            if len(t.elts) == len(value.elts):
-                for te, ve in zip(t.elts, value.elts, strict=True):
-                    plan += self.alias_plan(te, ve)
-        return plan
-
-    def alias(self, t: ast.AST, plan: list[tuple[str, frozenset[str], bool]]) -> None:
-        for name, roots, whole in plan:
-            self.aliases[name] = roots
-            if self.scope is not None:
-                continue
-            if not whole:
-                for r in roots:  # saved with the part taken from it, when at hand
-                    if r in self.facts.reads or r in self.facts.writes:
-                        self.facts.writes[r] = self.loc(t)
-                continue
-            # The names now share one object: save them all (with every other name already
-            # sharing it) from this step so the sharing survives the step boundary (a later
-            # `name.append` changes all of them).
-            group = set().union(*(self.sharing(r) for r in roots)) - {name}
-            for r in sorted(group):
-                if r not in self.modmap and not self._local(r):
-                    self.read(r, t)
-                    self.facts.writes[r] = self.loc(t)
-                    self.facts.deleted.pop(r, None)
-
     def defaults(self, args: ast.arguments) -> None:
         for d in [*args.defaults, *args.kw_defaults]:
             if d is not None:
@@ -617,28 +408,6 @@ class Walker(CallRules):
     def lambda_facts(self, node: ast.Lambda) -> FuncFacts:
         self.defaults(node.args)
         return function_facts(node, self.modmap, frames=self.frames)
-
-
-def _whole(value: ast.AST) -> bool:
-    """Does ``x = value`` make x the very object another name holds (not a part of it)?"""
-    if isinstance(value, ast.Name):
-        return True
-    if isinstance(value, ast.IfExp):
-        return _whole(value.body) or _whole(value.orelse)
-    if isinstance(value, ast.BoolOp):
-        return any(_whole(v) for v in value.values)
-    if isinstance(value, ast.NamedExpr):
-        return _whole(value.value)
-    return False
-
-
-def _merge(*maps: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-    """Union of alias maps (an alias that holds on any path may hold)."""
-    out: dict[str, frozenset[str]] = {}
-    for m in maps:
-        for k, v in m.items():
-            out[k] = out.get(k, frozenset()) | v
-    return out
 
 
 def function_facts(

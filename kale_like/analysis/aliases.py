@@ -1,0 +1,166 @@
+"""Names that share one object: ``a = b``, ``a = [b]``, ``a = d.get(k)``...
+
+Mutating through one name changes the others, so the walker writes them all; names
+that share an object are also saved by the same step so the sharing survives a step
+boundary. A mixin of :class:`~kale_like.analysis.walker.Walker`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import rules
+from .facts import BlockFacts, Loc, Scope
+
+
+class AliasMap(dict[str, frozenset[str]]):
+    """name -> names whose objects it shares (``a = b``: a -> {b}), with a reverse index
+    kept up to date so that finding everything sharing an object stays cheap."""
+
+    def __init__(self, items: Mapping[str, frozenset[str]]) -> None:
+        super().__init__()
+        self._holders: dict[str, set[str]] = {}
+        for k, v in items.items():
+            self[k] = v
+
+    def holders(self, name: str) -> set[str]:
+        return self._holders.get(name, set())
+
+    def _unlink(self, key: str) -> None:
+        for r in super().get(key, ()):
+            self._holders.get(r, set()).discard(key)
+
+    def __setitem__(self, key: str, value: frozenset[str]) -> None:
+        self._unlink(key)
+        super().__setitem__(key, value)
+        for r in value:
+            self._holders.setdefault(r, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._unlink(key)
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self._unlink(key)
+        return super().pop(key, *default)
+
+
+class AliasRules:
+    """Alias bookkeeping of the walker."""
+
+    _aliases: AliasMap
+    facts: BlockFacts
+    defined: set[str]
+    scope: Scope | None
+    modmap: dict[str, str]
+
+    if TYPE_CHECKING:
+
+        def loc(self, node: ast.AST) -> Loc: ...
+        def _local(self, name: str) -> bool: ...
+        def read(self, name: str, node: ast.AST) -> None: ...
+
+    @property
+    def aliases(self) -> AliasMap:
+        return self._aliases
+
+    @aliases.setter
+    def aliases(self, value: Mapping[str, frozenset[str]]) -> None:
+        self._aliases = value if isinstance(value, AliasMap) else AliasMap(value)
+
+    def sharing(self, name: str) -> set[str]:
+        """Every name that may share ``name``'s object (aliases in both directions)."""
+        group, todo = {name}, [name]
+        while todo:
+            n = todo.pop()
+            linked = set(self._aliases.get(n, ())) | self._aliases.holders(n)
+            for m in linked - group:
+                group.add(m)
+                todo.append(m)
+        return group
+
+    def alias_roots(self, node: ast.AST) -> frozenset[str]:
+        if isinstance(node, ast.Name):
+            if node.id in self.modmap:
+                return frozenset()
+            return frozenset({node.id}) | self.aliases.get(node.id, frozenset())
+        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            return self.alias_roots(node.value)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):  # a = [b]: a holds b
+            return frozenset().union(*(self.alias_roots(e) for e in node.elts))
+        if isinstance(node, ast.Dict):
+            return frozenset().union(*(self.alias_roots(v) for v in node.values))
+        if isinstance(node, ast.IfExp):  # a = b if c else d
+            return self.alias_roots(node.body) | self.alias_roots(node.orelse)
+        if isinstance(node, ast.BoolOp):  # a = b or d
+            return frozenset().union(*(self.alias_roots(v) for v in node.values))
+        if isinstance(node, ast.NamedExpr):
+            return self.alias_roots(node.value)
+        if isinstance(node, ast.Call):
+            f = node.func
+            # Calls that hand back (part of) an existing object: d.get(k), getattr(o, n)...
+            if isinstance(f, ast.Attribute) and f.attr in rules.RETURNS_PART:
+                return self.alias_roots(f.value)
+            if isinstance(f, ast.Name) and f.id in rules.RETURNS_ARG and f.id not in self.defined:
+                return frozenset().union(*(self.alias_roots(a) for a in node.args))
+        return frozenset()
+
+    def alias_plan(
+        self, t: ast.AST, value: ast.AST
+    ) -> list[tuple[str, frozenset[str], bool]]:
+        """(name, names whose objects it will share, whole object?) per name ``t = value``
+        binds; ``a = b`` shares b's whole object, ``a = b[0]`` a part of it."""
+        if isinstance(t, ast.Name):
+            roots = self.alias_roots(value) - {t.id}
+            return [(t.id, roots, is_whole(value))] if roots else []
+        plan: list[tuple[str, frozenset[str], bool]] = []
+        if isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
+            if len(t.elts) == len(value.elts):
+                for te, ve in zip(t.elts, value.elts, strict=True):
+                    plan += self.alias_plan(te, ve)
+        return plan
+
+    def alias(self, t: ast.AST, plan: list[tuple[str, frozenset[str], bool]]) -> None:
+        for name, roots, whole in plan:
+            self.aliases[name] = roots
+            if self.scope is not None:
+                continue
+            if not whole:
+                for r in roots:  # saved with the part taken from it, when at hand
+                    if r in self.facts.reads or r in self.facts.writes:
+                        self.facts.writes[r] = self.loc(t)
+                continue
+            # The names now share one object: save them all (with every other name already
+            # sharing it) from this step so the sharing survives the step boundary (a later
+            # `name.append` changes all of them).
+            group = set().union(*(self.sharing(r) for r in roots)) - {name}
+            for r in sorted(group):
+                if r not in self.modmap and not self._local(r):
+                    self.read(r, t)
+                    self.facts.writes[r] = self.loc(t)
+                    self.facts.deleted.pop(r, None)
+
+
+def is_whole(value: ast.AST) -> bool:
+    """Does ``x = value`` make x the very object another name holds (not a part of it)?"""
+    if isinstance(value, ast.Name):
+        return True
+    if isinstance(value, ast.IfExp):
+        return is_whole(value.body) or is_whole(value.orelse)
+    if isinstance(value, ast.BoolOp):
+        return any(is_whole(v) for v in value.values)
+    if isinstance(value, ast.NamedExpr):
+        return is_whole(value.value)
+    return False
+
+
+def merge_aliases(*maps: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Union of alias maps (an alias that holds on any path may hold)."""
+    out: dict[str, frozenset[str]] = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = out.get(k, frozenset()) | v
+    return out

@@ -1,0 +1,133 @@
+"""Control flow: what is *definitely* bound after ``if``/``for``/``while``/``try``/``match``.
+
+A branch or loop body may not run, so names it binds do not hide later reads, and an
+alias it breaks may still hold afterwards. A mixin of
+:class:`~kale_like.analysis.walker.Walker`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from .aliases import merge_aliases
+from .facts import BlockFacts, Scope
+
+
+class FlowRules:
+    """Statements with branches and loops."""
+
+    facts: BlockFacts
+    defined: set[str]
+    scope: Scope | None
+
+    if TYPE_CHECKING:
+        from .aliases import AliasMap
+
+        @property
+        def aliases(self) -> AliasMap: ...
+        @aliases.setter
+        def aliases(self, value: Mapping[str, frozenset[str]]) -> None: ...
+        def expr(self, node: ast.AST) -> None: ...
+        def stmts(self, body: Iterable[ast.stmt]) -> None: ...
+        def target(self, t: ast.AST) -> None: ...
+        def write(self, name: str, node: ast.AST, define: bool = True) -> None: ...
+        def alias_roots(self, node: ast.AST) -> frozenset[str]: ...
+
+    def s_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.expr(node.iter)
+        snap = set(self.defined)
+        self.target(node.target)
+        it = node.iter
+        if isinstance(it, (ast.Tuple, ast.List, ast.Set)):
+            roots: frozenset[str] = frozenset().union(*(self.alias_roots(e) for e in it.elts))
+        else:
+            roots = self.alias_roots(it)
+        if isinstance(node.target, ast.Name) and roots:
+            self.aliases[node.target.id] = roots - {node.target.id}
+        self.loop_body(node.body)
+        self.stmts(node.orelse)
+        self.defined = snap
+
+    s_AsyncFor = s_For
+
+    def s_While(self, node: ast.While) -> None:
+        self.expr(node.test)
+        snap = set(self.defined)
+        self.loop_body(node.body)
+        self.stmts(node.orelse)
+        self.defined = snap
+
+    def loop_body(self, body: list[ast.stmt]) -> None:
+        """A loop body may run 0..n times: aliases it creates reach its next iteration."""
+        before = dict(self.aliases)
+        self.stmts(body)
+        merged = merge_aliases(before, self.aliases)
+        if merged != self.aliases or merged != before:
+            self.aliases = merged
+            self.stmts(body)
+            self.aliases = merge_aliases(merged, self.aliases)
+
+    def s_If(self, node: ast.If) -> None:
+        self.expr(node.test)
+        snap = set(self.defined)
+        before = dict(self.aliases)
+        self.stmts(node.body)
+        after_body, body_aliases = self.defined, self.aliases
+        self.defined, self.aliases = set(snap), dict(before)
+        self.stmts(node.orelse)
+        self.defined = snap | (after_body & self.defined)
+        # A branch may not run: an alias it breaks may still hold afterwards.
+        self.aliases = merge_aliases(before, body_aliases, self.aliases)
+
+    def s_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.expr(item.context_expr)
+            if item.optional_vars is not None:
+                self.target(item.optional_vars)
+        self.stmts(node.body)
+
+    s_AsyncWith = s_With
+
+    def s_Try(self, node: ast.Try) -> None:
+        snap = set(self.defined)
+        before = dict(self.aliases)
+        self.stmts(node.body)
+        self.stmts(node.orelse)
+        outcomes = [self.defined]
+        alias_maps = [before, self.aliases]
+        for h in node.handlers:
+            self.defined = set(snap)
+            self.aliases = merge_aliases(*alias_maps)
+            if h.type is not None:
+                self.expr(h.type)
+            if h.name:
+                self.write(h.name, h)
+            self.stmts(h.body)
+            if h.name and self.scope is None:
+                self.facts.writes.pop(h.name, None)  # Python unbinds `e` after the handler
+                self.defined.discard(h.name)
+            outcomes.append(self.defined)
+            alias_maps.append(self.aliases)
+        self.defined = snap | set.intersection(*outcomes)
+        self.aliases = merge_aliases(*alias_maps)
+        self.stmts(node.finalbody)
+
+    s_TryStar = s_Try
+
+    def s_Match(self, node: ast.Match) -> None:
+        self.expr(node.subject)
+        snap = set(self.defined)
+        for case in node.cases:
+            self.defined = set(snap)
+            for sub in ast.walk(case.pattern):
+                if isinstance(sub, ast.expr):
+                    self.expr(sub)
+                name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+                if isinstance(name, str):
+                    self.write(name, case.pattern)
+            if case.guard is not None:
+                self.expr(case.guard)
+            self.stmts(case.body)
+        self.defined = snap
