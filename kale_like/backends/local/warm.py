@@ -115,6 +115,7 @@ class WarmExecutor:
         self._pids: set[int] = set()
         self._lock = threading.Lock()
         self._cancelled = False
+        self._fallback = SubprocessExecutor(self.python)
 
     def __call__(self, job: Job) -> Outcome:
         Path(job.job_path).write_text(json.dumps(job.to_json(), default=repr), encoding="utf-8")
@@ -133,8 +134,10 @@ class WarmExecutor:
                 return Outcome(ok=False, error="cancelled")
             try:
                 waiter = zygote(self.python, self._env).submit(request)
-            except (BrokenPipeError, OSError):
-                waiter = zygote(self.python, self._env).submit(request)  # restarted once
+            except OSError:  # no zygote (it could not start): a fresh interpreter will do
+                waiter = None
+        if waiter is None:
+            return self._fallback(job)
         waiter.started.wait()
         pid = waiter.pid
         if pid is not None:
@@ -156,6 +159,7 @@ class WarmExecutor:
         return read_outcome(Path(job.result_path), waiter.code, Path(job.log_path), seconds)
 
     def cancel(self) -> None:
+        self._fallback.cancel()
         with self._lock:
             self._cancelled = True
             pids = list(self._pids)
