@@ -6,7 +6,7 @@ import { Cell, ICellModel } from '@jupyterlab/cells';
 import { Widget } from '@lumino/widgets';
 
 import { ICellRole, KIND_LABELS, readRole, writeRole, CellKind } from './celltags';
-import { h, uid } from './dom';
+import { h, rerender, typingIn, uid } from './dom';
 import { editStepSettings } from './settingsdialog';
 import { IDiagnostic } from './tokens';
 
@@ -69,8 +69,8 @@ export class CellEditor extends Widget {
     const index = this._context.index();
     this.node.setAttribute('aria-label', `Pipeline role of cell ${index}`);
     this.node.dataset.cellIndex = String(index);
-    if (!this._controls.contains(document.activeElement)) {
-      this._controls.replaceChildren(...this._render(role));
+    if (!typingIn(this._controls)) {
+      rerender(this._controls, this._render(role));
     }
     const step = this._context.stepOf();
     const node = this._cell.node;
@@ -116,10 +116,7 @@ export class CellEditor extends Widget {
         if (value === 'step' && !next.name) {
           next.name = this._suggestName();
         }
-        this._write(next);
-        // The select kept focus: render now so the new fields appear.
-        this._controls.replaceChildren(...this._render(readRole(cellTags(this._cell.model))));
-        (this._controls.querySelector('.kale-kind') as HTMLElement | null)?.focus();
+        this._write(next); // re-renders through metadataChanged, keeping the focus
       }
     }, KIND_LABELS.map(([value, label]) => h('option', { value, selected: value === role.kind }, label)));
     const out: HTMLElement[] = [h('label', { class: 'kale-sr-only', for: kindId }, 'Cell kind'), kind];

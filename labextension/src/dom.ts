@@ -73,3 +73,33 @@ export function uid(prefix: string): string {
   counter += 1;
   return `${prefix}-${counter}`;
 }
+
+/** Whether the user is typing in a text field inside `root` (do not re-render under them). */
+export function typingIn(root: HTMLElement): boolean {
+  const active = document.activeElement;
+  return (
+    active !== null &&
+    root.contains(active) &&
+    (active.tagName === 'TEXTAREA' || (active.tagName === 'INPUT' && (active as HTMLInputElement).type === 'text'))
+  );
+}
+
+/** Re-render `root`'s children, keeping the focused control (by aria-label) and open <details>. */
+export function rerender(root: HTMLElement, children: HTMLElement[]): void {
+  const active = document.activeElement as HTMLElement | null;
+  const label = active && root.contains(active) ? active.getAttribute('aria-label') : null;
+  const open = Array.from(root.querySelectorAll('details[open]')).map(d => d.className);
+  root.replaceChildren(...children);
+  for (const cls of open) {
+    const details = root.querySelector(`details.${cls.split(' ')[0]}`) as HTMLDetailsElement | null;
+    if (details) {
+      details.open = true;
+    }
+  }
+  if (label) {
+    const again = Array.from(root.querySelectorAll('[aria-label]')).find(
+      el => el.getAttribute('aria-label') === label
+    ) as HTMLElement | undefined;
+    again?.focus();
+  }
+}

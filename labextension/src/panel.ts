@@ -6,7 +6,7 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { renderDag } from './dag';
-import { h, uid } from './dom';
+import { h, rerender, typingIn, uid } from './dom';
 import { JobView } from './jobview';
 import { FIELDS, IPipelineSettings, readSettings, writeSetting } from './metadata';
 import { toErrorBody } from './model';
@@ -63,7 +63,7 @@ export class KalePanel extends Widget {
 
   private _renderSettings(): void {
     const model = this._panel?.model;
-    if (this._settings.contains(document.activeElement)) {
+    if (typingIn(this._settings)) {
       return; // do not re-render under the user's cursor
     }
     if (!model) {
@@ -104,7 +104,7 @@ export class KalePanel extends Widget {
         }),
         h('label', { for: cacheId }, 'Caching')));
     }
-    this._settings.replaceChildren(...rows);
+    rerender(this._settings, rows);
   }
 
   private _renderSplitButton(): HTMLElement[] {

@@ -110,6 +110,25 @@ test('a bad tag shows its diagnostic next to the cell', async ({ page }) => {
   await expect(panel.locator('.kale-dag-node[data-step="summarize"]')).toBeVisible();
 });
 
+test('the step settings dialog writes setting tags', async ({ page }) => {
+  await openNotebook(page, 'pipeline.ipynb');
+  const load = cell(page, 2);
+  await load.getByRole('button', { name: 'Settings of step load' }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await dialog.getByLabel('Memory limit').fill('2Gi');
+  await dialog.getByLabel('Cache').selectOption('disabled');
+  await dialog.getByLabel('Environment (NAME=VALUE per line)').fill('LOG_LEVEL=debug');
+  await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'step-settings.png') });
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(load.getByRole('button', { name: 'Settings of step load' })).toHaveText('settings (3)');
+  await save(page);
+  await expect
+    .poll(() => savedTags('pipeline.ipynb')[2])
+    .toEqual(['step:load', 'limit:memory:2Gi', 'cache:disabled', 'env:LOG_LEVEL=debug']);
+  // The analysis reads them as the step's settings.
+  await expect(page.locator('.kale-cell-diagnostics .kale-error')).toHaveCount(0);
+});
+
 test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ page }) => {
   await openNotebook(page, 'pipeline.ipynb');
   const panel = await openPanel(page);
@@ -150,7 +169,7 @@ test('the sweep dialog runs a grid sweep and marks the best trial', async ({ pag
   await dialog.getByLabel('Search space of n').fill('choice:3,5');
   await expect(dialog.getByLabel('Objective metric')).toHaveValue('ratio');
   await dialog.getByLabel('Direction').selectOption('maximize');
-  await dialog.screenshot({ path: path.join(SHOTS, 'sweep-dialog.png') });
+  await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'sweep-dialog.png') });
   await dialog.getByRole('button', { name: 'Start sweep' }).click();
   await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'succeeded', { timeout: 90_000 });
   const trials = panel.getByRole('table', { name: 'Sweep trials' });
