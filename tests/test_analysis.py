@@ -504,3 +504,10 @@ def test_notebook_volumes() -> None:
                                             ("cache", "/cache"))
     assert [d.kind for d in p.diagnostics if d.severity == "warning"] == [
         "unsupported-volume", "unsupported-volume"]
+
+
+def test_conditional_del_keeps_the_name_alive() -> None:
+    p = load(("x = [1]", ["step:a"]), ("if len(x) > 5:\n    del x", ["step:b", "prev:a"]),
+             ("y = x", ["step:c", "prev:b"]))
+    assert p.step("c").input_map == {"x": "b"}
+    assert p.step("b").input_map == {"x": "a"}

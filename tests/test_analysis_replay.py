@@ -57,6 +57,11 @@ TEMPLATES = [
     "{x} = max({x}, {y}, key=len)",
     "{x}, {y} = {y}, {x}",
     "{x} = {{'k': {y}}}.get('k')",
+    "if len({x}) > {k}:\n    del {y}",
+    "try:\n    {x}.append({y}[{k}])\nexcept IndexError:\n    {x} = [{k}]",
+    "if (n_ := len({x})) > {k}:\n    {y} = [n_]",
+    "{x} = [w_ for v in {y} if (w_ := v + {k})]",
+    "while len({x}) < {k}:\n    {x}.append(len({y}))",
 ]
 # Not generated: lists nested in lists. A value computed from a container (`a + [0]`,
 # `sorted(a)`) is a new object for the analysis even when it holds references to objects
@@ -94,7 +99,7 @@ def build(bodies: list[str], prevs: list[list[str]], metrics: list[str]) -> Any:
 
 
 def user_vars(ns: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ns.items() if k in VARS or k == "s_"}
+    return {k: v for k, v in ns.items() if k in VARS or k in ("s_", "n_", "w_")}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])

@@ -21,6 +21,7 @@ class FlowRules:
     facts: BlockFacts
     defined: set[str]
     scope: Scope | None
+    depth: int  # > 0 inside a branch, loop or try: statements there may not run
 
     if TYPE_CHECKING:
         from .aliases import AliasMap
@@ -38,6 +39,7 @@ class FlowRules:
     def s_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
         snap = set(self.defined)
+        self.depth += 1
         self.target(node.target)
         it = node.iter
         if isinstance(it, (ast.Tuple, ast.List, ast.Set)):
@@ -48,6 +50,7 @@ class FlowRules:
             self.aliases[node.target.id] = roots - {node.target.id}
         self.loop_body(node.body)
         self.stmts(node.orelse)
+        self.depth -= 1
         self.defined = snap
 
     s_AsyncFor = s_For
@@ -55,8 +58,10 @@ class FlowRules:
     def s_While(self, node: ast.While) -> None:
         self.expr(node.test)
         snap = set(self.defined)
+        self.depth += 1
         self.loop_body(node.body)
         self.stmts(node.orelse)
+        self.depth -= 1
         self.defined = snap
 
     def loop_body(self, body: list[ast.stmt]) -> None:
@@ -73,10 +78,12 @@ class FlowRules:
         self.expr(node.test)
         snap = set(self.defined)
         before = dict(self.aliases)
+        self.depth += 1
         self.stmts(node.body)
         after_body, body_aliases = self.defined, self.aliases
         self.defined, self.aliases = set(snap), dict(before)
         self.stmts(node.orelse)
+        self.depth -= 1
         self.defined = snap | (after_body & self.defined)
         # A branch may not run: an alias it breaks may still hold afterwards.
         self.aliases = merge_aliases(before, body_aliases, self.aliases)
@@ -93,6 +100,7 @@ class FlowRules:
     def s_Try(self, node: ast.Try) -> None:
         snap = set(self.defined)
         before = dict(self.aliases)
+        self.depth += 1
         self.stmts(node.body)
         self.stmts(node.orelse)
         outcomes = [self.defined]
@@ -110,6 +118,7 @@ class FlowRules:
                 self.defined.discard(h.name)
             outcomes.append(self.defined)
             alias_maps.append(self.aliases)
+        self.depth -= 1
         self.defined = snap | set.intersection(*outcomes)
         self.aliases = merge_aliases(*alias_maps)
         self.stmts(node.finalbody)
@@ -119,6 +128,7 @@ class FlowRules:
     def s_Match(self, node: ast.Match) -> None:
         self.expr(node.subject)
         snap = set(self.defined)
+        self.depth += 1
         for case in node.cases:
             self.defined = set(snap)
             for sub in ast.walk(case.pattern):
@@ -130,4 +140,5 @@ class FlowRules:
             if case.guard is not None:
                 self.expr(case.guard)
             self.stmts(case.body)
+        self.depth -= 1
         self.defined = snap

@@ -47,6 +47,7 @@ class Walker(AliasRules, FlowRules, CallRules):
         # Names bound to the same object (`a = b`), carried from step to step.
         self._aliases = AliasMap(aliases or {})
         self.frames: list[set[str]] = []
+        self.depth = 0
         self.cell: int | None = None
         self.offset = 0
         self.deferred = FuncFacts()  # class mode: methods, applied on instantiation
@@ -267,7 +268,11 @@ class Walker(AliasRules, FlowRules, CallRules):
                 todo[:0] = t.elts
             elif isinstance(t, ast.Name):
                 self.read(t.id, t)
-                if self.scope is None:
+                if self.scope is None and self.depth:
+                    # May or may not run: the name may still hold its value afterwards.
+                    self.write(t.id, t, define=False)
+                    self.defined.discard(t.id)
+                elif self.scope is None:
                     self.facts.writes.pop(t.id, None)
                     self.facts.functions[t.id] = None
                     self.facts.deleted[t.id] = self.loc(t)
