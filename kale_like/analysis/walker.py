@@ -107,7 +107,7 @@ class Walker(AliasRules, FlowRules, CallRules):
         for kind in reads:
             self.facts.state_reads.setdefault(kind, self.loc(node))
         for kind in writes:
-            self.facts.state_writes[kind] = self.loc(node)
+            self.facts.state_writes.setdefault(kind, self.loc(node))
 
     def warn(self, kind: str, message: str, node: ast.AST, fix: str | None = None) -> None:
         cell, line = self.loc(node)
