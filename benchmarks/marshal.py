@@ -1,6 +1,6 @@
 """Marshalling benchmark: the runtime's save+load vs the raw library calls.
 
-    .venv/bin/python benchmarks/marshal.py [--runs 3] [--mb 400] [--rows 2000000]
+    .venv/bin/python benchmarks/marshal.py [--runs 5] [--mb 400] [--rows 2000000]
 
 Cases (each a save followed by a load into memory, median of ``--runs``):
   * a float64 array of ``--mb`` MB: ``artifacts.save_value``/``load_value`` (numpy backend,
@@ -43,7 +43,7 @@ def timed_pair(a: Callable[[], Any], b: Callable[[], Any], runs: int) -> tuple[f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mb", type=int, default=400)
     parser.add_argument("--rows", type=int, default=2_000_000)
     args = parser.parse_args(argv)

@@ -53,26 +53,50 @@ def _spare_cores() -> int:
     return max(0, min(4, int(cores - busy)))
 
 
+def _blake3() -> Any:
+    """The ``blake3`` hasher class if the package is installed (the ``data`` extra)."""
+    try:
+        from blake3 import blake3
+    except ImportError:
+        return None
+    return blake3
+
+
 def write_hashed(fh: BinaryIO, sha: Any, data: memoryview) -> str:
     """Write ``data`` to ``fh``; return the digest of everything ``sha`` saw plus ``data``.
 
-    Small buffers are fed to ``sha`` (a plain sha256 of the file). Large ones are hashed as a
-    sha256 tree (the sha256 of each 16 MB chunk, then of the chunk digests): with a spare core
-    the chunks hash on threads while earlier ones are written (``write`` and
-    ``sha256.update`` release the GIL); otherwise each chunk is hashed and then written while
-    it is still in the CPU cache. The digest is the same either way.
+    Small buffers are fed to ``sha`` (a plain sha256 of the file). Large ones get
+    ``"blake3:<hex>"`` when the blake3 package is installed (hashed 1 MB at a time, each piece
+    written while still in the CPU cache), else a sha256 tree (the sha256 of each 16 MB chunk,
+    then of the chunk digests): with a spare core the chunks hash on threads while earlier
+    ones are written (``write`` and ``sha256.update`` release the GIL); otherwise each is
+    hashed and then written from the cache. The digest does not depend on the threads.
     """
     if data.nbytes < 4 * _CHUNK:
         sha.update(data)
         _write_all(fh, data)
         return str(sha.hexdigest())
+    fast = _blake3()
+    if fast is not None:
+        # BLAKE3 (a cryptographic hash ~5x faster than sha256 per core) when installed.
+        b3 = fast(b"kale-like-blake3-v1\0" + sha.digest())
+        for i in range(0, data.nbytes, 1 << 20):
+            piece = data[i : i + (1 << 20)]
+            b3.update(piece)
+            _write_all(fh, piece)
+        return "blake3:" + str(b3.hexdigest())
     tree = hashlib.sha256(b"kale-like-sha256-tree-v1\0" + sha.digest())
     chunks = [data[i : i + _CHUNK] for i in range(0, data.nbytes, _CHUNK)]
     spare = _spare_cores()
     if spare < 1:
         for chunk in chunks:
-            tree.update(hashlib.sha256(chunk).digest())
-            _write_all(fh, chunk)
+            sha_chunk = hashlib.sha256()
+            # 1 MB pieces: each is written while still in the CPU cache after hashing.
+            for i in range(0, chunk.nbytes, 1 << 20):
+                piece = chunk[i : i + (1 << 20)]
+                sha_chunk.update(piece)
+                _write_all(fh, piece)
+            tree.update(sha_chunk.digest())
         return tree.hexdigest()
     from concurrent.futures import ThreadPoolExecutor
 

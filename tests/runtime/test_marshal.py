@@ -249,6 +249,7 @@ def test_large_array_digest_is_a_sha256_tree_whatever_the_threads(
     from kale_like.runtime import marshal_io
 
     value = np.arange(9_000_000, dtype=np.float64)  # 72 MB: above the tree threshold
+    monkeypatch.setattr(marshal_io, "_blake3", lambda: None)
     digests = []
     for spare in (0, 2):
         monkeypatch.setattr(marshal_io, "_spare_cores", lambda s=spare: s)
@@ -263,3 +264,17 @@ def test_large_array_digest_is_a_sha256_tree_whatever_the_threads(
         tree.update(hashlib.sha256(body[i : i + marshal_io._CHUNK]).digest())
     assert digests == [tree.hexdigest(), tree.hexdigest()]
     np.testing.assert_array_equal(load_value(tmp_path / "a2"), value)
+
+
+def test_large_array_digest_with_blake3(tmp_path: Path) -> None:
+    blake3 = pytest.importorskip("blake3")
+    import hashlib
+
+    value = np.arange(9_000_000, dtype=np.float64)
+    digest = save_value("a", value, tmp_path / "a")
+    data = (tmp_path / "a" / "value.npy").read_bytes()
+    header_len = len(data) - value.nbytes
+    want = blake3.blake3(b"kale-like-blake3-v1\0" + hashlib.sha256(data[:header_len]).digest())
+    want.update(data[header_len:])
+    assert digest == "blake3:" + want.hexdigest()
+    np.testing.assert_array_equal(load_value(tmp_path / "a"), value)
