@@ -127,6 +127,20 @@ test('the step settings dialog writes setting tags', async ({ page }) => {
     .toEqual(['step:load', 'limit:memory:2Gi', 'cache:disabled', 'env:LOG_LEVEL=debug']);
   // The analysis reads them as the step's settings.
   await expect(page.locator('.kale-cell-diagnostics .kale-error')).toHaveCount(0);
+
+  // Depends on: the earlier steps, as prev: tags.
+  const report = cell(page, 4);
+  await report.locator('details.kale-depends summary').click();
+  const load2 = report.getByRole('checkbox', { name: 'Depends on load' });
+  await expect(report.getByRole('checkbox', { name: 'Depends on summarize' })).toBeVisible();
+  await load2.check();
+  await expect(report.locator('details.kale-depends summary')).toHaveText('depends on: load');
+  await save(page);
+  await expect.poll(() => savedTags('pipeline.ipynb')[4]).toEqual(['step:report', 'prev:load']);
+  const panel = await openPanel(page);
+  await expect(panel.locator('.kale-dag-edge[data-from="load"][data-to="report"]')).toHaveAttribute('data-variables', '');
+  await load2.uncheck();
+  await expect.poll(async () => (await save(page), savedTags('pipeline.ipynb')[4])).toEqual(['step:report']);
 });
 
 test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ page }) => {
