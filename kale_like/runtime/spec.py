@@ -19,15 +19,21 @@ def step_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         "version": SPEC_VERSION,
         "pipeline": pipeline.name,
         "step": step.name,
-        "cells": [{"index": i, "source": src} for i, src in zip(step.cells, step.sources)],
+        "cells": [
+            {"index": i, "source": src} for i, src in zip(step.cells, step.sources, strict=True)
+        ],
         "prelude": {
             "imports": [
                 {"index": i, "source": src}
-                for i, src in zip(pipeline.prelude.import_cells, pipeline.prelude.imports)
+                for i, src in zip(
+                    pipeline.prelude.import_cells, pipeline.prelude.imports, strict=True
+                )
             ],
             "functions": [
                 {"index": i, "source": src}
-                for i, src in zip(pipeline.prelude.function_cells, pipeline.prelude.functions)
+                for i, src in zip(
+                    pipeline.prelude.function_cells, pipeline.prelude.functions, strict=True
+                )
             ],
         },
         "inputs": [var for var, _ in step.inputs],
