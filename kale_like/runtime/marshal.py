@@ -35,7 +35,7 @@ from .marshal_io import (
     pickle_dump,
     pickle_dumps,
     pickle_load,
-    write_hashed,
+    write_array,
 )
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "pickle_dumps",
     "pickle_load",
     "registry",
-    "write_hashed",
+    "write_array",
 ]
 
 ENTRY_POINT_GROUP = "kale_like.marshal"

@@ -16,7 +16,7 @@ from .marshal_io import (
     json_exact,
     pickle_dump,
     pickle_load,
-    write_hashed,
+    write_array,
 )
 
 
@@ -48,8 +48,7 @@ class NumpyBackend:
         import numpy as np
 
         fmt = np.lib.format
-        # Unbuffered: chunks of the array go straight to write(2), never through a buffer.
-        with open(directory / "value.npy", "wb", buffering=0) as fh:
+        with open(directory / "value.npy", "wb") as fh:
             out = HashingWriter(fh)
             flat = None
             if value.flags.c_contiguous:
@@ -58,16 +57,15 @@ class NumpyBackend:
                 flat = value.T.reshape(-1)
             if flat is None:
                 np.save(out, value, allow_pickle=False)  # rare: strided views
-            else:
-                header = fmt.header_data_from_array_1_0(value)
-                try:
-                    fmt.write_array_header_1_0(out, header)
-                except ValueError:
-                    fmt.write_array_header_2_0(out, header)
-                # Stream the array's own buffer: no copy of a large array in memory.
-                mv = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
-                return write_hashed(fh, out.sha, mv)
-            return out.sha.hexdigest()
+                return out.sha.hexdigest()
+            header = fmt.header_data_from_array_1_0(value)
+            try:
+                fmt.write_array_header_1_0(out, header)
+            except ValueError:
+                fmt.write_array_header_2_0(out, header)
+            fh.flush()
+            # The array's own buffer goes to the file (tofile) while it is hashed: no copy.
+            return write_array(fh, out.sha, flat)
 
     def load(self, directory: Path) -> Any:
         import numpy as np
