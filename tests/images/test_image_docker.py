@@ -121,7 +121,7 @@ def test_pipeline_runs_in_its_images_with_ground_truth_metrics(
 
 
 def helper_notebook(folder: Path, token: str) -> Path:
-    """Two steps; the first imports a helper module beside the notebook."""
+    """Three steps; the first imports a helper module beside the notebook."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "helpers.py").write_text(
         f"import numpy as np\nTOKEN = {token!r}\n\ndef scale(x):\n    return int(np.sum(x) * 2)\n",
@@ -133,6 +133,7 @@ def helper_notebook(folder: Path, token: str) -> Path:
         (["imports"], "import numpy as np"),
         (["step:make"], "from helpers import scale\ntotal = scale(np.arange(5))"),
         (["step:report"], "doubled = total * 2"),
+        (["step:side"], "side = int(np.sqrt(16))"),
         (["pipeline-metrics"], "print(doubled)"),
     ]
     nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": t}) for t, src in cells]
@@ -146,14 +147,14 @@ def test_helper_change_rebuilds_only_the_last_layer(
 ) -> None:
     nb = helper_notebook(tmp_path / "nb", uuid.uuid4().hex)
     first = build(nb, base_image=base_image, wheelhouse=wheelhouse, client=docker_client)
-    assert first.images["make"] != first.images["report"]  # only `make` copies the helper
-    # same requirements, so the report step's image differs only by the helper layer
+    # `report` loads values `make` made with the helper: same environment; `side` does not
+    assert first.images["make"] == first.images["report"] != first.images["side"]
     (tmp_path / "nb" / "helpers.py").write_text(
         (tmp_path / "nb" / "helpers.py").read_text(encoding="utf-8").replace("* 2", "* 3"),
         encoding="utf-8",
     )
     second = build(nb, base_image=base_image, wheelhouse=wheelhouse, client=docker_client)
-    assert second.images["report"] == first.images["report"]
+    assert second.images["side"] == first.images["side"]
     assert second.built == [second.images["make"]] != [first.images["make"]]
     log = second.logs[second.images["make"]]
     assert log.rebuilt == ['COPY ["app", "/opt/kale-like/app"]']
