@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..model import Pipeline
+from . import options
 
 HELP = """examples:
   kale-like analyze notebook.ipynb                   # steps, inputs, settings, diagnostics
@@ -16,22 +17,19 @@ exit codes: 0 ok, 2 bad input or error diagnostics, 3 environment problem"""
 
 
 def register(sub: Any, name: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(
+    parser = options.add_command(
+        sub,
         name,
         help="show steps, data edges and diagnostics of a notebook",
         description="Analyse a tagged notebook: its steps in run order, the variables each "
         "step receives and from which step, its parameters and settings, and diagnostics.",
         epilog=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("notebook", help="the tagged .ipynb file")
+    options.add_notebook_argument(parser)
     parser.add_argument("--format", choices=("text", "json", "mermaid"), default="text",
                         help="output format (default: text)")
-    parser.add_argument("--json", action="store_true", help="same as --format json")
-    parser.add_argument("--name", help="pipeline name (overrides the notebook metadata)")
-    parser.add_argument("--experiment", help="experiment name (overrides the notebook metadata)")
-    parser.add_argument("--description", help="pipeline description")
-    parser.add_argument("--base-image", metavar="IMAGE", help="default image of the steps")
+    options.add_json_option(parser, help="same as --format json")
+    options.add_pipeline_options(parser, base_image_help="default image of the steps")
     parser.set_defaults(func=run)
     return parser
 
@@ -41,16 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     # `--format json` also makes errors come out as JSON on stdout.
     args.json = args.json or args.format == "json"
-    pipeline = load_pipeline(
-        args.notebook,
-        pipeline_name=args.name,
-        experiment=args.experiment,
-        description=args.description,
-        base_image=args.base_image,
-    )
+    pipeline = load_pipeline(args.notebook, **options.pipeline_overrides(args))
     fmt = "json" if args.json else args.format
     if fmt == "json":
-        print(json.dumps(pipeline.to_json(), indent=2, ensure_ascii=False))
+        options.print_json(pipeline.to_json(), ensure_ascii=False)
     elif fmt == "mermaid":
         print(mermaid(pipeline))
     else:

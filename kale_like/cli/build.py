@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from . import options
 
 HELP = """examples:
   kale-like build notebook.ipynb --base-image kale-like/base:py3.11
@@ -40,16 +41,16 @@ def add_image_options(parser: argparse.ArgumentParser, *, base_image: bool = Tru
 
 
 def register(sub: Any, name: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(
+    parser = options.add_command(
+        sub,
         name,
         help="build (and push) one image per distinct step environment",
         description="Build a content-addressed image per distinct step environment: the "
         "pinned distributions each step imports, on a base image, with the kale_like runtime. "
         "An unchanged environment is never rebuilt nor re-pushed.",
         epilog=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("notebook", help="the tagged .ipynb file")
+    options.add_notebook_argument(parser)
     add_image_options(parser)
     parser.add_argument(
         "--dry-run",
@@ -63,10 +64,21 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
         help="write each image's Dockerfile and requirements.txt, and images.json (step -> "
         "image, the input of `kale-like deploy --images`) to DIR",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON result")
+    options.add_json_option(parser, help="print a JSON result")
     parser.add_argument("-q", "--quiet", action="store_true", help="no build progress")
     parser.set_defaults(func=run)
     return parser
+
+
+def image_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`kale_like.api.build.build` from :func:`add_image_options`."""
+    return {
+        "registry": args.registry,
+        "push": args.push,
+        "base_image": args.base_image,
+        "wheelhouse": args.wheelhouse,
+        "extend_images": args.extend_images,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,21 +87,15 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     result = build(
         args.notebook,
-        registry=args.registry,
-        push=args.push,
-        base_image=args.base_image,
-        wheelhouse=args.wheelhouse,
         dry_run=args.dry_run,
         output_dir=args.output,
-        extend_images=args.extend_images,
-        progress=None if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        progress=None if quiet else options.to_stderr,
+        **image_options(args),
     )
-    for diag in result.diagnostics:
-        if diag.severity != "error" and not args.json:
-            print(diag.format(args.notebook), file=sys.stderr)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        options.print_json(result.to_json())
         return 0
+    options.print_diagnostics(result.diagnostics, args.notebook, ("warning", "info"))
     width = max((len(s) for s in result.images), default=0)
     for step, ref in result.images.items():
         print(f"{step:<{width}}  {ref}")
@@ -111,13 +117,6 @@ def images_for_compile(args: argparse.Namespace) -> dict[str, str] | None:
     from ..api.build import build
 
     result = build(
-        args.notebook,
-        registry=args.registry,
-        push=args.push,
-        base_image=args.base_image,
-        wheelhouse=args.wheelhouse,
-        extend_images=args.extend_images,
-        need_local=False,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        args.notebook, need_local=False, progress=options.to_stderr, **image_options(args)
     )
     return result.images

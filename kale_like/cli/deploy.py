@@ -7,7 +7,6 @@ Also the ``--remote`` half of ``kale-like runs list|show`` (:func:`add_remote_op
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED
 from ..results import RunEvent
+from . import options
 
 EXAMPLES = """examples:
   kale-like deploy nb.ipynb --host https://kfp.example/pipeline -p alpha 0.3 --watch
@@ -25,41 +25,20 @@ KF_PIPELINES_ENDPOINT / KF_PIPELINES_NAMESPACE / KFP_TOKEN / KF_PIPELINES_SA_TOK
 then ~/.config/kale-like/config.yaml (or $KALE_LIKE_CONFIG)."""
 
 
-def add_connection_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("Kubeflow Pipelines endpoint")
-    g.add_argument("--host", help="KFP API URL, e.g. https://kubeflow.example.com/pipeline")
-    g.add_argument("--namespace", help="Kubernetes namespace (multi-user Kubeflow profile)")
-    g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
-
-
 def register(sub: Any, name: str) -> None:
-    p = sub.add_parser(
+    p = options.add_command(
+        sub,
         name,
         help="upload the pipeline to Kubeflow Pipelines and start a run",
         description="Upload the pipeline to Kubeflow Pipelines (a new pipeline, or a new version "
         "of an existing one), start a run in an experiment, print its URL, optionally watch it.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("notebook", help="tagged notebook (.ipynb) or compiled pipeline (.yaml)")
-    add_connection_options(p)
+    options.add_notebook_argument(p, "tagged notebook (.ipynb) or compiled pipeline (.yaml)")
+    options.add_kfp_options(p)
     p.add_argument("--experiment", help="experiment to run in (created if missing)")
-    p.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="pipeline parameter (repeatable)",
-    )
-    p.add_argument(
-        "-f",
-        "--parameters-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="YAML file of parameter values",
+    options.add_parameter_options(
+        p, help="pipeline parameter (repeatable)", files="YAML file of parameter values"
     )
     p.add_argument(
         "--images",
@@ -86,7 +65,7 @@ def register(sub: Any, name: str) -> None:
         metavar="S",
         help="seconds between status polls while watching (default 2, grows to 15)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    options.add_json_option(p)
     p.set_defaults(func=run)
 
 
@@ -168,21 +147,19 @@ def run(args: argparse.Namespace) -> int:
     images = _images(args.images, pipeline) if args.images else None
     result = deploy(
         pipeline if pipeline is not None else args.notebook,
-        host=args.host,
-        namespace=args.namespace,
         experiment=args.experiment,
         parameters=overrides,
         upload_only=args.upload_only,
         version=args.pipeline_version,
         watch=args.watch,
         progress=None if args.json else _printer(sys.stderr),
-        token_file=args.token_file,
         images=images,
         timeout=args.timeout,
         poll=max(0.0, args.poll),
+        **options.kfp_connection(args),
     )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        options.print_json(result.to_json())
     else:
         what = "new pipeline" if result.new_pipeline else f"new version {result.version_name!r} of"
         print(
@@ -195,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     if args.watch and result.status != "succeeded":
         failed = next((n for n, s in result.steps.items() if s.status == "failed"), None)
         where = f" at step {failed!r}" if failed else ""
-        print(f"kale-like deploy: run {result.run_id} {result.status}{where}", file=sys.stderr)
+        options.print_error("deploy", f"run {result.run_id} {result.status}{where}")
         return EXIT_RUN_FAILED
     return EXIT_OK
 
@@ -208,7 +185,7 @@ def add_remote_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--remote", action="store_true", help="list/show runs on the Kubeflow Pipelines endpoint"
     )
-    add_connection_options(p)
+    options.add_kfp_options(p)
     p.add_argument(
         "--mlmd",
         metavar="URL",
@@ -232,15 +209,11 @@ def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> in
     from ..api.deploy import remote_run_show, remote_runs_list
 
     as_json = getattr(args, "json", False)
-    conn = {
-        "host": getattr(args, "host", None),
-        "namespace": getattr(args, "namespace", None),
-        "token_file": getattr(args, "token_file", None),
-    }
+    conn = options.kfp_connection(args)
     if action == "list":
         runs = remote_runs_list(limit=int(getattr(args, "limit", None) or 20), **conn)
         if as_json:
-            print(json.dumps(runs, indent=2, default=str))
+            options.print_json(runs, default=str)
             return EXIT_OK
         if not runs:
             print("no runs")
@@ -249,7 +222,7 @@ def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> in
         return EXIT_OK
     item = remote_run_show(str(run_id or ""), metrics_reader=_metrics_reader(args), **conn)
     if as_json:
-        print(json.dumps(item, indent=2, default=str))
+        options.print_json(item, default=str)
     else:
         print(f"run {item['run_id']}: {item['status']} ({item['state']})")
         print(f"  {item['run_url']}")

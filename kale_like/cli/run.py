@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED
+from . import options
 
 
 def register(sub: Any, name: str) -> None:
@@ -29,40 +29,14 @@ def register(sub: Any, name: str) -> None:
             "failed step."
         ),
     )
-    p.add_argument("notebook", help="the tagged .ipynb file")
-    p.add_argument(
-        "-p",
-        "--parameters",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
+    options.add_notebook_argument(p)
+    options.add_parameter_options(
+        p,
+        flag="--parameters",
         help="set a parameter (value parsed as a Python/YAML literal; repeatable)",
-    )
-    p.add_argument(
-        "-r",
-        "--parameters-raw",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a parameter to a raw string (repeatable)",
-    )
-    p.add_argument(
-        "-f",
-        "--parameters-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="YAML file of parameter values (repeatable)",
-    )
-    p.add_argument(
-        "-y",
-        "--parameters-yaml",
-        action="append",
-        default=[],
-        metavar="YAML",
-        help="YAML string of parameter values (repeatable)",
+        raw=True,
+        files="YAML file of parameter values (repeatable)",
+        yaml=True,
     )
     p.add_argument(
         "--engine",
@@ -106,7 +80,7 @@ def register(sub: Any, name: str) -> None:
         metavar="KEY=VALUE",
         help="an option for the engine, e.g. -o host=https://HOST/pipeline for --engine kfp",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    options.add_json_option(p)
     if not verify_cmd:
         p.add_argument(
             "--verify",
@@ -177,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         engine_options=_engine_options(args),
     )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, default=repr))
+        options.print_json(result.to_json(), default=repr)
     else:
         print(format_result(result))
     failed = result.failed_step
@@ -202,7 +176,7 @@ def _verify(args: argparse.Namespace) -> int:
     ok = bool(getattr(report, "ok", report))
     if args.json:
         to_json = getattr(report, "to_json", None)
-        print(json.dumps(to_json() if to_json else {"ok": ok}, indent=2, default=repr))
+        options.print_json(to_json() if to_json else {"ok": ok}, default=repr)
     else:
         to_text = getattr(report, "to_text", None)
         print(to_text() if to_text else ("verified" if ok else "diverged"))

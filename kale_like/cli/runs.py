@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+from . import options
+
 
 def register(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="list or show past runs")
@@ -17,7 +19,7 @@ def register(sub: Any, name: str) -> None:
         metavar="DIR",
         help="where runs live (default: ./.kale_like or $KALE_LIKE_RUN_ROOT)",
     )
-    common.add_argument("--json", action="store_true", help="print JSON")
+    options.add_json_option(common, help="print JSON")
     from .deploy import add_remote_options  # `--remote`: runs on Kubeflow Pipelines
 
     add_remote_options(common)
@@ -43,7 +45,7 @@ def _list(args: argparse.Namespace) -> int:
 
     rows = runs_list(run_root=args.run_root, notebook=getattr(args, "notebook", None))
     if args.json:
-        print(json.dumps(rows, indent=2, default=repr))
+        options.print_json(rows, default=repr)
         return 0
     if not rows:
         print("no runs yet")
@@ -79,7 +81,7 @@ def _show(args: argparse.Namespace) -> int:
 
     rec = runs_show(args.run_id, run_root=args.run_root)
     if args.json:
-        print(json.dumps(rec, indent=2, default=repr))
+        options.print_json(rec, default=repr)
         return 0
     nb = rec.get("notebook") or {}
     print(f"run {rec['run_id']}: {rec['status']} ({rec.get('engine')}, {rec.get('seconds')}s)")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
+from . import options
 
 EXAMPLES = """examples:
   kale-like sweep nb.ipynb --param lr=loguniform:1e-4:1e-1 --param depth=choice:3,5,8 \\
@@ -21,13 +21,13 @@ search spaces: choice:a,b,c | range:min:max:step | uniform:min:max | loguniform:
 
 
 def register(sub: Any, name: str) -> None:
-    p = sub.add_parser(
+    p = options.add_command(
+        sub,
         name,
         help="hyperparameter sweep over the whole pipeline",
         description="Run the pipeline once per trial, varying pipeline parameters. "
         "Locally, steps that read no swept parameter run once for all trials (shared cache).",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("notebook", nargs="?", help="the tagged notebook (not needed with --resume)")
     p.add_argument(
@@ -49,19 +49,11 @@ def register(sub: Any, name: str) -> None:
     p.add_argument("--max-failed", type=int, help="stop when more trials fail (default 3)")
     p.add_argument("--seed", type=int, help="seed of random/tpe proposals (reproducible)")
     p.add_argument("--grid-points", type=int, help="grid points for uniform/loguniform ranges")
-    p.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="hold a pipeline parameter at VALUE in every trial",
-    )
+    options.add_parameter_options(p, help="hold a pipeline parameter at VALUE in every trial")
     p.add_argument("--engine", default="local", choices=["local", "katib"])
     p.add_argument("--resume", metavar="SWEEP_ID", help="continue an interrupted local sweep")
     p.add_argument("--run-root", help="run folder root (default: .kale_like beside the notebook)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    options.add_json_option(p)
     k = p.add_argument_group("katib engine")
     k.add_argument("--dry-run", action="store_true", help="write the Experiment YAML only")
     k.add_argument("-o", "--output-dir", help="where to write <pipeline>-experiment.yaml")
@@ -149,6 +141,15 @@ class _Table:
         print(line, flush=True)
 
 
+# Flags whose value goes to `api.sweep.sweep` as is, under the same name.
+_SWEEP_ARGS = (
+    "objective", "maximize", "algorithm", "trials", "parallel", "max_failed", "seed",
+    "grid_points", "engine", "resume", "run_root", "dry_run", "output_dir", "namespace",
+    "trial_image", "kfp_host", "token_secret", "service_account", "name", "base_image",
+    "mlmd_host",
+)
+
+
 def main(args: argparse.Namespace) -> int:
     # Import the functions from their modules: `kale_like.api.sweep` is also a submodule name.
     from ..api.analyze import load_pipeline
@@ -171,30 +172,10 @@ def main(args: argparse.Namespace) -> int:
         result = sweep(
             args.notebook,
             params=args.param or None,
-            objective=args.objective,
-            maximize=args.maximize,
-            algorithm=args.algorithm,
-            trials=args.trials,
-            parallel=args.parallel,
-            max_failed=args.max_failed,
-            seed=args.seed,
-            grid_points=args.grid_points,
             parameters=fixed,
-            engine=args.engine,
-            resume=args.resume,
-            run_root=args.run_root,
             progress=progress,
-            dry_run=args.dry_run,
-            output_dir=args.output_dir,
-            namespace=args.namespace,
-            trial_image=args.trial_image,
-            kfp_host=args.kfp_host,
-            token_secret=args.token_secret,
-            service_account=args.service_account,
-            name=args.name,
             images=images,
-            base_image=args.base_image,
-            mlmd_host=args.mlmd_host,
+            **{key: getattr(args, key) for key in _SWEEP_ARGS},
         )
     except KeyboardInterrupt:
         print("\nkale-like sweep: interrupted before the first trial", file=sys.stderr)
@@ -202,7 +183,7 @@ def main(args: argparse.Namespace) -> int:
     if result.engine == "katib":
         return _report_katib(result, args)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, default=str))
+        options.print_json(result.to_json(), default=str)
     else:
         _report_local(result)
     best = result.best
@@ -237,15 +218,8 @@ def _report_local(result: Any) -> None:
 
 def _report_katib(result: Any, args: argparse.Namespace) -> int:
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "experiment": result.sweep_id,
-                    "status": result.status,
-                    "path": result.manifest_path,
-                },
-                indent=2,
-            )
+        options.print_json(
+            {"experiment": result.sweep_id, "status": result.status, "path": result.manifest_path}
         )
         return EXIT_OK
     if result.manifest_path:

@@ -8,10 +8,10 @@ metrics go to stdout one per line and everything else goes to stderr (see
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED
+from . import options
 
 
 def register(sub: Any, name: str) -> None:
@@ -23,15 +23,7 @@ def register(sub: Any, name: str) -> None:
     )
     p.add_argument("pipeline", help="the compiled pipeline YAML (kale-like compile)")
     p.add_argument("--host", required=True, help="KFP API endpoint")
-    p.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a pipeline parameter for this trial (repeatable)",
-    )
+    options.add_parameter_options(p, help="a pipeline parameter for this trial (repeatable)")
     p.add_argument("--metrics", default="", help="comma-separated metrics to print (default all)")
     p.add_argument("--experiment", help="KFP experiment of the run")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait for the run")
@@ -66,14 +58,9 @@ def main(args: argparse.Namespace) -> int:
     for name, value in result.metrics.items():
         print(f"{name}={metric_text(value)}", flush=True)
     if result.status != "succeeded":
-        print(
-            f"kale-like trial: the run ended {result.status or 'without a status'}", file=sys.stderr
-        )
+        options.print_error("trial", f"the run ended {result.status or 'without a status'}")
         return EXIT_RUN_FAILED
     if result.missing:
-        print(
-            f"kale-like trial: the run reported no value for {', '.join(result.missing)}",
-            file=sys.stderr,
-        )
+        options.print_error("trial", f"the run reported no value for {', '.join(result.missing)}")
         return EXIT_RUN_FAILED
     return EXIT_OK
