@@ -71,6 +71,9 @@ class StepSettings:
     node_selector: tuple[tuple[str, str], ...] = ()
     tolerations: tuple[tuple[str, str, str], ...] = ()  # (key, operator/value, effect)
     report: bool | None = None
+    config_maps: tuple[tuple[str, str, str], ...] = ()  # (config map name, key, ENV NAME)
+    # (field, value as written): run_as_user / run_as_group digits, run_as_non_root true|false
+    security_context: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Only the settings that are set; pairs become objects."""
@@ -97,6 +100,15 @@ class StepSettings:
             ]
         if self.report is not None:
             out["report"] = "enabled" if self.report else "disabled"
+        if self.config_maps:
+            out["config_maps"] = [
+                {"config_map": c, "key": k, "env": e} for c, k, e in self.config_maps
+            ]
+        if self.security_context:
+            out["security_context"] = {
+                f: (v == "true" if v in ("true", "false") else int(v) if v.isdigit() else v)
+                for f, v in self.security_context
+            }
         return out
 
 

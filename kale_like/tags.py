@@ -31,6 +31,11 @@ _K8S_KEY_RE = re.compile(
 _LABEL_VALUE_RE = re.compile(r"(([A-Za-z0-9][A-Za-z0-9._\-]{0,61})?[A-Za-z0-9])?\Z")
 _SECRET_KEY_RE = re.compile(r"[A-Za-z0-9._\-]+\Z")
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# The container identity fields ``kfp.kubernetes.set_security_context`` takes (and their kind).
+SECURITY_FIELDS: dict[str, str] = {
+    "run_as_user": "id", "run_as_group": "id", "run_as_non_root": "bool",
+}
+_MAX_ID = 2147483647  # Kubernetes' bound for runAsUser / runAsGroup
 
 # keyword -> canonical kind
 _ALIASES: dict[str, str] = {
@@ -52,6 +57,8 @@ _ALIASES: dict[str, str] = {
     "timeout": "timeout",
     "env": "env",
     "secret": "secret",
+    "configmap": "configmap",
+    "security-context": "security-context",
     "annotation": "annotation",
     "label": "label",
     "volume": "volume",
@@ -65,8 +72,9 @@ BARE_KINDS = frozenset(
      "pipeline-metrics"}
 )
 SETTING_KINDS = frozenset(
-    {"image", "limit", "request", "cache", "retry", "timeout", "env", "secret", "annotation",
-     "label", "volume", "node-selector", "toleration", "report"}
+    {"image", "limit", "request", "cache", "retry", "timeout", "env", "secret", "configmap",
+     "security-context", "annotation", "label", "volume", "node-selector", "toleration",
+     "report"}
 )
 # Usage line per keyword, used in error messages and the UI.
 USAGE: dict[str, str] = {
@@ -74,7 +82,9 @@ USAGE: dict[str, str] = {
     "image": "image:REF", "limit": "limit:RESOURCE:VALUE",
     "request": "request:RESOURCE:VALUE", "cache": "cache:enabled|disabled",
     "retry": "retry:N", "timeout": "timeout:SECONDS", "env": "env:NAME=VALUE",
-    "secret": "secret:SECRET:KEY:ENV", "annotation": "annotation:KEY:VALUE",
+    "secret": "secret:SECRET:KEY:ENV", "configmap": "configmap:CONFIG_MAP:KEY:ENV",
+    "security-context": "security-context:run_as_user=UID:run_as_group=GID:run_as_non_root=true",
+    "annotation": "annotation:KEY:VALUE",
     "label": "label:KEY:VALUE", "volume": "volume:PVC:MOUNT_PATH",
     "node-selector": "node-selector:KEY:VALUE", "toleration": "toleration:KEY:VALUE:EFFECT",
     "report": "report:enabled|disabled",
@@ -204,13 +214,58 @@ def _env(text: str, keyword: str, rest: str) -> tuple[str, ...]:
 
 
 def _secret(text: str, keyword: str, rest: str) -> tuple[str, ...]:
+    # configmap:CONFIG_MAP:KEY:ENV has the same shape (keys follow the same rules).
+    what = "config map" if keyword == "configmap" else "secret"
     parts = rest.split(":")
     if len(parts) != 3:
-        raise _bad(text, "expected SECRET:KEY:ENV", keyword)
-    secret, key, env = parts
-    if not _DNS_RE.match(secret) or not _SECRET_KEY_RE.match(key) or not _ENV_NAME_RE.match(env):
-        raise _bad(text, "secret name, key or environment variable name is not valid", keyword)
-    return (secret, key, env)
+        raise _bad(text, f"expected {what.upper().replace(' ', '_')}:KEY:ENV", keyword)
+    name, key, env = parts
+    if not _DNS_RE.match(name) or not _SECRET_KEY_RE.match(key) or not _ENV_NAME_RE.match(env):
+        raise _bad(text, f"{what} name, key or environment variable name is not valid", keyword)
+    return (name, key, env)
+
+
+def _security_context(text: str, keyword: str, rest: str) -> tuple[str, ...]:
+    """``FIELD=VALUE`` items separated by colons (nbformat forbids commas in tags); args keep
+    them as written."""
+    items = rest.split(":")
+    seen: set[str] = set()
+    for item in items:
+        field, sep, value = item.partition("=")
+        kind = SECURITY_FIELDS.get(field)
+        if not sep or kind is None:
+            raise _bad(text, f"expected FIELD=VALUE with FIELD one of "
+                       f"{', '.join(SECURITY_FIELDS)}", keyword)
+        if field in seen:
+            raise _bad(text, f"{field} is given twice", keyword)
+        seen.add(field)
+        if kind == "bool" and value not in ("true", "false"):
+            raise _bad(text, f"{field} must be true or false", keyword)
+        if kind == "id" and (
+            not (value.isascii() and value.isdigit()) or (value != "0" and value.startswith("0"))
+        ):
+            raise _bad(text, f"{field} must be a whole number", keyword)
+        if kind == "id" and int(value) > _MAX_ID:
+            raise _bad(text, f"{field} must be at most {_MAX_ID}", keyword)
+    return tuple(items)
+
+
+def security_context_values(items: tuple[tuple[str, str], ...]) -> dict[str, int | bool]:
+    """Typed ``set_security_context`` arguments from ``(field, value)`` text pairs."""
+    out: dict[str, int | bool] = {}
+    for field, value in items:
+        kind = SECURITY_FIELDS.get(field)
+        if kind == "bool" and value in ("true", "false"):
+            out[field] = value == "true"
+        elif kind == "id" and value.isascii() and value.isdigit():
+            out[field] = int(value)
+        else:
+            raise TagError(
+                f"invalid security context {field}={value!r}", kind="bad-tag",
+                tag=f"security-context:{field}={value}",
+                fix=f"write it as {USAGE['security-context']}",
+            )
+    return out
 
 
 def _key_value(text: str, keyword: str, rest: str) -> tuple[str, ...]:
@@ -255,6 +310,8 @@ _PARSERS = {
     "timeout": _count,
     "env": _env,
     "secret": _secret,
+    "configmap": _secret,
+    "security-context": _security_context,
     "annotation": _key_value,
     "label": _key_value,
     "node-selector": _key_value,

@@ -24,7 +24,7 @@ TASK_METHODS = {
 }  # fmt: skip
 K8S_FUNCTIONS = {
     "set_timeout", "add_node_selector", "use_secret_as_env", "mount_pvc", "add_pod_label",
-    "add_pod_annotation", "add_toleration",
+    "add_pod_annotation", "add_toleration", "use_config_map_as_env", "set_security_context",
 }  # fmt: skip
 RUN_STEP_KEYWORDS = [
     "inputs",

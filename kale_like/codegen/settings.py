@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..errors import TagError
 from ..model import StepSettings
+from ..tags import security_context_values
 
 CPU_MEMORY = ("cpu", "memory")
 
@@ -23,6 +24,8 @@ def uses_kubernetes(settings: StepSettings) -> bool:
     return bool(
         settings.node_selector
         or settings.secrets
+        or settings.config_maps
+        or settings.security_context
         or settings.volumes
         or settings.labels
         or settings.annotations
@@ -75,14 +78,21 @@ def _kubernetes_lines(task: str, settings: StepSettings) -> list[str]:
             f"kubernetes.add_node_selector({task}, label_key={key!r}, label_value={value!r})"
         )
     # Secrets travel by reference: only the secret's name and key appear, never a value.
-    by_secret: dict[str, dict[str, str]] = {}
-    for secret, key, env in settings.secrets:
-        by_secret.setdefault(secret, {})[key] = env
-    for secret, mapping in by_secret.items():
+    for secret, mapping in _by_name(settings.secrets):
         lines.append(
             f"kubernetes.use_secret_as_env({task}, secret_name={secret!r}, "
             f"secret_key_to_env={mapping!r})"
         )
+    for config_map, mapping in _by_name(settings.config_maps):
+        lines.append(
+            f"kubernetes.use_config_map_as_env({task}, config_map_name={config_map!r}, "
+            f"config_map_key_to_env={mapping!r})"
+        )
+    if settings.security_context:
+        # Typed values only (ints and bools): anything else is refused, not quoted.
+        values = security_context_values(settings.security_context)
+        args = "".join(f", {field}={value!r}" for field, value in values.items())
+        lines.append(f"kubernetes.set_security_context({task}{args})")
     for pvc, mount_path in settings.volumes:
         lines.append(f"kubernetes.mount_pvc({task}, pvc_name={pvc!r}, mount_path={mount_path!r})")
     for key, value in settings.labels:
@@ -103,3 +113,16 @@ def _kubernetes_lines(task: str, settings: StepSettings) -> list[str]:
             args.append(f"effect={effect!r}")
         lines.append(f"kubernetes.add_toleration({task}, {', '.join(args)})")
     return lines
+
+
+def _by_name(refs: tuple[tuple[str, str, str], ...]) -> list[tuple[str, dict[str, str]]]:
+    """``(name, key, ENV)`` references grouped into ``{key: ENV}`` maps per secret/config map;
+    a key read into a second variable starts another map (a dict holds each key once)."""
+    groups: list[tuple[str, dict[str, str]]] = []
+    for name, key, env in refs:
+        target = next((m for n, m in groups if n == name and key not in m), None)
+        if target is None:
+            target = {}
+            groups.append((name, target))
+        target[key] = env
+    return groups

@@ -37,6 +37,13 @@ const K8S_KEY_RE = /^([A-Za-z0-9][A-Za-z0-9.-]*\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,
 const LABEL_VALUE_RE = /^(([A-Za-z0-9][A-Za-z0-9._-]{0,61})?[A-Za-z0-9])?$/;
 const SECRET_KEY_RE = /^[A-Za-z0-9._-]+$/;
 const EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+/** The container identity fields `kfp.kubernetes.set_security_context` takes. */
+const SECURITY_FIELDS: { [field: string]: 'id' | 'bool' } = {
+  run_as_user: 'id',
+  run_as_group: 'id',
+  run_as_non_root: 'bool'
+};
+const MAX_ID = 2147483647;
 
 const ALIASES: { [keyword: string]: string } = {
   step: 'step',
@@ -57,6 +64,8 @@ const ALIASES: { [keyword: string]: string } = {
   timeout: 'timeout',
   env: 'env',
   secret: 'secret',
+  configmap: 'configmap',
+  'security-context': 'security-context',
   annotation: 'annotation',
   label: 'label',
   volume: 'volume',
@@ -82,6 +91,8 @@ export const SETTING_KINDS = new Set([
   'timeout',
   'env',
   'secret',
+  'configmap',
+  'security-context',
   'annotation',
   'label',
   'volume',
@@ -101,6 +112,8 @@ export const USAGE: { [keyword: string]: string } = {
   timeout: 'timeout:SECONDS',
   env: 'env:NAME=VALUE',
   secret: 'secret:SECRET:KEY:ENV',
+  configmap: 'configmap:CONFIG_MAP:KEY:ENV',
+  'security-context': 'security-context:run_as_user=UID:run_as_group=GID:run_as_non_root=true',
   annotation: 'annotation:KEY:VALUE',
   label: 'label:KEY:VALUE',
   volume: 'volume:PVC:MOUNT_PATH',
@@ -176,16 +189,41 @@ const PARSERS: { [kind: string]: Parser } = {
     }
     return [name, value];
   },
-  secret: (text, keyword, rest) => {
-    const parts = rest.split(':');
-    if (parts.length !== 3) {
-      throw bad(text, 'expected SECRET:KEY:ENV', keyword);
+  secret: nameKeyEnv,
+  configmap: nameKeyEnv,
+  'security-context': (text, keyword, rest) => {
+    // Colon-separated: nbformat forbids commas in cell tags.
+    const items = rest.split(':');
+    const seen = new Set<string>();
+    for (const item of items) {
+      const [field, sep, value] = partition(item, '=');
+      const kind = Object.prototype.hasOwnProperty.call(SECURITY_FIELDS, field)
+        ? SECURITY_FIELDS[field]
+        : null;
+      if (!sep || kind === null) {
+        throw bad(
+          text,
+          `expected FIELD=VALUE with FIELD one of ${Object.keys(SECURITY_FIELDS).join(', ')}`,
+          keyword
+        );
+      }
+      if (seen.has(field)) {
+        throw bad(text, `${field} is given twice`, keyword);
+      }
+      seen.add(field);
+      if (kind === 'bool' && value !== 'true' && value !== 'false') {
+        throw bad(text, `${field} must be true or false`, keyword);
+      }
+      if (kind === 'id') {
+        if (!/^[0-9]+$/.test(value) || (value !== '0' && value.startsWith('0'))) {
+          throw bad(text, `${field} must be a whole number`, keyword);
+        }
+        if (value.length > 10 || parseInt(value, 10) > MAX_ID) {
+          throw bad(text, `${field} must be at most ${MAX_ID}`, keyword);
+        }
+      }
     }
-    const [secret, key, env] = parts;
-    if (!DNS_RE.test(secret) || !SECRET_KEY_RE.test(key) || !ENV_NAME_RE.test(env)) {
-      throw bad(text, 'secret name, key or environment variable name is not valid', keyword);
-    }
-    return parts;
+    return items;
   },
   annotation: keyValue,
   label: keyValue,
@@ -215,6 +253,20 @@ const PARSERS: { [kind: string]: Parser } = {
     return [key, value, effect];
   }
 };
+
+/** `secret:SECRET:KEY:ENV` and `configmap:CONFIG_MAP:KEY:ENV`. */
+function nameKeyEnv(text: string, keyword: string, rest: string): string[] {
+  const what = keyword === 'configmap' ? 'config map' : 'secret';
+  const parts = rest.split(':');
+  if (parts.length !== 3) {
+    throw bad(text, `expected ${what.toUpperCase().replace(' ', '_')}:KEY:ENV`, keyword);
+  }
+  const [name, key, env] = parts;
+  if (!DNS_RE.test(name) || !SECRET_KEY_RE.test(key) || !ENV_NAME_RE.test(env)) {
+    throw bad(text, `${what} name, key or environment variable name is not valid`, keyword);
+  }
+  return parts;
+}
 
 function resource(text: string, keyword: string, rest: string): string[] {
   const [res, sep, value] = partition(rest, ':');
