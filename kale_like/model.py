@@ -105,11 +105,15 @@ class StepSettings:
                 {"config_map": c, "key": k, "env": e} for c, k, e in self.config_maps
             ]
         if self.security_context:
-            out["security_context"] = {
-                f: (v == "true" if v in ("true", "false") else int(v) if v.isdigit() else v)
-                for f, v in self.security_context
-            }
+            out["security_context"] = {f: _typed(v) for f, v in self.security_context}
         return out
+
+
+def _typed(value: str) -> Any:
+    """A security-context value as JSON: true/false, a whole number, else the text."""
+    if value in ("true", "false"):
+        return value == "true"
+    return int(value) if value.isascii() and value.isdigit() else value
 
 
 @dataclass(frozen=True)

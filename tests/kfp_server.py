@@ -92,6 +92,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _validate_kubernetes(platform: dict[str, Any]) -> None:
+    """Each task's Kubernetes settings must be a valid ``KubernetesExecutorConfig`` (the
+    platform spec types them only as a Struct), as the KFP backend's driver reads them."""
+    from google.protobuf import json_format
+    from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
+
+    k8s = ((platform.get("platforms") or {}).get("kubernetes") or {}).get("deploymentSpec") or {}
+    for config in (k8s.get("executors") or {}).values():
+        json_format.ParseDict(config, k8s_pb.KubernetesExecutorConfig())
+
+
 def validate_package(raw: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(pipeline spec, platform spec) of an uploaded YAML, or Reject(400)."""
     from google.protobuf import json_format
@@ -109,6 +120,7 @@ def validate_package(raw: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
         json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+        _validate_kubernetes(platform)
     except json_format.ParseError as exc:
         raise Reject(400, f"invalid pipeline spec: {exc}") from None
     if not (spec.get("pipelineInfo") or {}).get("name"):

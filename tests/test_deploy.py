@@ -709,3 +709,69 @@ def test_upper_case_and_none_parameters_reach_kfp_under_their_input_names(
     given = body["runtime_config"]["parameters"]
     assert given["learning_rate"] == 0.5 and given["n_items"] == 2
     assert json.loads(given["threshold"]) == 7
+
+
+def test_config_maps_and_security_context_reach_the_server(
+    server: KfpServer, tmp_path: Path
+) -> None:
+    """``configmap:`` tags, ``kubeflow_notebook.security_context`` and a step's
+    ``security-context:`` override arrive in the uploaded platform spec."""
+    nb = _tagged_notebook(tmp_path / "tagged.ipynb")
+    doc = json.loads(nb.read_text(encoding="utf-8"))
+    train = next(c for c in doc["cells"] if "step:train" in c["metadata"]["tags"])
+    train["metadata"]["tags"] += [
+        "configmap:app-config:log.level:LOG_LEVEL",
+        "configmap:app-config:region:REGION",
+        "configmap:feature-flags:fast_path:FAST_PATH",
+        "security-context:run_as_user=2000",
+    ]
+    meta = doc["metadata"]["kubeflow_notebook"]
+    meta["security_context"] = {"run_as_user": 1000, "run_as_group": 1000, "run_as_non_root": True}
+    meta["steps_defaults"].append("configmap:app-config:log.level:LOG_LEVEL")
+    nb.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    before = nb.read_bytes()
+    assert cli(str(nb), "--host", server.url, "--watch", "--poll", "0") == 0
+    assert nb.read_bytes() == before
+    spec, platform = _received(server)
+
+    def config_maps(k8s: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+        # By reference: the config map's name and key, never a value.
+        return {
+            ref["configMapNameParameter"]["runtimeValue"]["constant"]: {
+                (m["configMapKey"], m["envVar"]) for m in ref["keyToEnv"]
+            }
+            for ref in k8s["configMapAsEnv"]
+        }
+
+    def security(k8s: dict[str, Any]) -> dict[str, Any]:
+        sc = k8s["securityContext"]  # int64 fields travel as JSON strings
+        return {k: (v if isinstance(v, bool) else int(v)) for k, v in sc.items()}
+
+    _, _, prepare = _executor(spec, platform, "prepare")
+    assert config_maps(prepare) == {"app-config": {("log.level", "LOG_LEVEL")}}
+    assert security(prepare) == {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}
+    _, _, train_k8s = _executor(spec, platform, "train")
+    assert config_maps(train_k8s) == {
+        "app-config": {("log.level", "LOG_LEVEL"), ("region", "REGION")},
+        "feature-flags": {("fast_path", "FAST_PATH")},
+    }
+    assert security(train_k8s) == {"runAsUser": 2000, "runAsGroup": 1000, "runAsNonRoot": True}
+    # The step's other settings are still there alongside.
+    assert train_k8s["secretAsEnv"][0]["keyToEnv"] == [
+        {"secretKey": "password", "envVar": "DB_PASSWORD"}
+    ]
+
+
+def test_server_refuses_a_malformed_kubernetes_config(package: str) -> None:
+    """The contract server checks the platform spec as KFP's driver reads it."""
+    from kfp_server import Reject, validate_package
+
+    raw = Path(package).read_text(encoding="utf-8")
+    executor = next(iter(yaml.safe_load(raw)["deploymentSpec"]["executors"]))
+    bad = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+        executor: {"securityContext": {"runAsUser": "root"}}}}}}}  # fmt: skip
+    with pytest.raises(Reject):
+        validate_package(raw + "\n---\n" + yaml.safe_dump(bad))
+    good = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+        executor: {"securityContext": {"runAsUser": "1000"}}}}}}}  # fmt: skip
+    assert validate_package(raw + "\n---\n" + yaml.safe_dump(good))[1] == good

@@ -281,3 +281,48 @@ def test_any_text_literal_round_trips(text: str) -> None:
         tree = ast.parse(literal, mode="eval")  # one expression, nothing else
         assert isinstance(tree.body, (ast.Constant, ast.Dict))
         assert ast.literal_eval(literal) == (text if literal[0] != "{" else {"s": [text]})
+
+
+# ------------------------------------------------- config maps and security contexts
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_config_map_values_round_trip(value: str) -> None:
+    settings_ = StepSettings(config_maps=((value, value, "ENV"), ("cm", "k", value)))
+    calls = _calls(generate_dsl(_one_step(settings_)))
+    def call(name: str, mapping: dict[str, str]) -> tuple[str, tuple[()], dict[str, Any]]:
+        kw = {"config_map_name": name, "config_map_key_to_env": mapping}
+        return ("use_config_map_as_env", (), kw)
+
+    assert call(value, {value: "ENV"}) in calls
+    assert call("cm", {"k": value}) in calls
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [(v, "1") for v in HOSTILE]
+    + [("run_as_user", v) for v in HOSTILE]
+    + [("run_as_non_root", "True"), ("run_as_non_root", "1"), ("run_as_user", "-1"),
+       ("run_as_user", "1e3"), ("run_as_user", "\u0661"), ("privileged", "true")],
+)  # fmt: skip
+def test_hostile_security_context_is_refused(pair: tuple[str, str]) -> None:
+    """Only known fields with whole numbers / true|false become arguments; nothing is quoted in."""
+    with pytest.raises(TagError):
+        generate_dsl(_one_step(StepSettings(security_context=(pair,))))
+
+
+def test_security_context_arguments_are_typed() -> None:
+    sc = (("run_as_user", "1000"), ("run_as_group", "0"), ("run_as_non_root", "false"))
+    calls = _calls(generate_dsl(_one_step(StepSettings(security_context=sc))))
+    kw = {"run_as_user": 1000, "run_as_group": 0, "run_as_non_root": False}
+    assert ("set_security_context", (), kw) in calls
+
+
+def test_one_key_into_two_variables_keeps_both() -> None:
+    refs = (("cm", "k", "A"), ("cm", "k", "B"), ("cm", "j", "C"))
+    calls = _calls(generate_dsl(_one_step(StepSettings(config_maps=refs, secrets=refs))))
+    for fn, name, mapping in (("use_config_map_as_env", "config_map_name", "config_map_key_to_env"),
+                              ("use_secret_as_env", "secret_name", "secret_key_to_env")):
+        got = [kw[mapping] for f, _, kw in calls if f == fn and kw[name] == "cm"]
+        assert sorted((k, e) for m in got for k, e in m.items()) == [
+            ("j", "C"), ("k", "A"), ("k", "B")]
