@@ -7,11 +7,11 @@ import importlib
 import json
 import re
 import socket
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import kfp_kit
 import pytest
 import yaml
 from kfp_server import KfpServer
@@ -26,35 +26,10 @@ TOKEN = "tok-deploy-7f3a9c-SECRET"
 FIXED = datetime(2026, 1, 2, 3, 4, 5)
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    for var in (
-        "KF_PIPELINES_ENDPOINT",
-        "KFP_HOST",
-        "KF_PIPELINES_NAMESPACE",
-        "KFP_TOKEN",
-        "KF_PIPELINES_TOKEN",
-        "KF_PIPELINES_SA_TOKEN_PATH",
-        "KALE_LIKE_CONFIG",
-        "KF_PIPELINES_UI_ENDPOINT",
-        "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
-        "KUBERNETES_SERVICE_HOST",
-    ):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture()
-def server() -> Iterator[KfpServer]:
-    srv = KfpServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(write_small_pipeline(tmp_path_factory.mktemp("pkg") / "small.yaml"))
+# Shared fixtures (tests/kfp_kit.py): a clean KFP environment, the server, the small pipeline.
+clean_kfp_env = kfp_kit.clean_kfp_env
+server = kfp_kit.server
+package = kfp_kit.package
 
 
 def cli(*args: str) -> int:

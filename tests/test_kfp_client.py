@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kfp_kit
 import pytest
 from kfp_server import KfpServer
-from kfp_small_pipeline import write_small_pipeline
 
 from kale_like import kfp_config
 from kale_like.backends import kfp_client as kc
@@ -19,34 +18,10 @@ FAST = kc.Retry(attempts=3, base=0.01)
 TOKEN = "tok-0123456789-secret"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in (
-        "KF_PIPELINES_ENDPOINT",
-        "KFP_HOST",
-        "KF_PIPELINES_NAMESPACE",
-        "KFP_TOKEN",
-        "KF_PIPELINES_TOKEN",
-        "KF_PIPELINES_SA_TOKEN_PATH",
-        "KALE_LIKE_CONFIG",
-        "KF_PIPELINES_UI_ENDPOINT",
-        "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME",
-        "KUBERNETES_SERVICE_HOST",
-    ):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture()
-def server() -> Iterator[KfpServer]:
-    srv = KfpServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(write_small_pipeline(tmp_path_factory.mktemp("pkg") / "small.yaml"))
+# Shared fixtures (tests/kfp_kit.py): a clean KFP environment, the server, the small pipeline.
+clean_kfp_env = kfp_kit.clean_kfp_env
+server = kfp_kit.server
+package = kfp_kit.package
 
 
 def _remote(host: str, **kw: Any) -> kc.Remote:

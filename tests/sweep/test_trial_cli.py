@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kfp_kit  # noqa: E402
 from kfp_server import KfpServer  # noqa: E402
 from mlmd_server import FakeMlmd  # noqa: E402
 from sweep_kit import linear_pipeline  # noqa: E402
@@ -21,28 +21,9 @@ from kale_like.cli import main  # noqa: E402
 READER = "trial_readers:linear_reader"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    for var in (
-        "KF_PIPELINES_ENDPOINT",
-        "KFP_HOST",
-        "KF_PIPELINES_NAMESPACE",
-        "KFP_TOKEN",
-        "KF_PIPELINES_TOKEN",
-        "KF_PIPELINES_SA_TOKEN_PATH",
-        "KALE_LIKE_CONFIG",
-        "KALE_LIKE_METRICS_READER",
-    ):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture()
-def server() -> Iterator[KfpServer]:
-    srv = KfpServer().start()
-    yield srv
-    srv.stop()
+# Shared fixtures (tests/kfp_kit.py): a clean KFP environment and the server.
+clean_kfp_env = kfp_kit.clean_kfp_env
+server = kfp_kit.server
 
 
 @pytest.fixture(scope="module")
