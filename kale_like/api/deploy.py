@@ -169,10 +169,10 @@ def _remote(
     *,
     host: str | None,
     namespace: str | None,
-    experiment: str | None,
     token_file: str | None,
-    metadata: Mapping[str, Any] | None,
     client: Any,
+    experiment: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
     config_path: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Any:
@@ -189,6 +189,28 @@ def _remote(
         env=env,
     )
     return kfp_client.connect(config, client=client)
+
+
+def _run_name(given: str | None, pipeline_name: str) -> str:
+    """``given``, else ``PIPELINE YYYY-mm-dd HH:MM:SS`` (UTC)."""
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return given or f"{pipeline_name} {when}"
+
+
+def _watch(
+    remote: Any,
+    run_id: str,
+    spec: dict[str, Any],
+    step_names: list[str] | None,
+    progress: ProgressCallback | None,
+    poll: float,
+    timeout: float | None,
+) -> Any:
+    """Follow a run to its end, naming its tasks after the pipeline's steps."""
+    from ..backends import kfp_client
+
+    names = kfp_client.task_step_names(spec, step_names)
+    return remote.watch(run_id, task_names=names, progress=progress, poll=poll, timeout=timeout)
 
 
 def _metadata(pipeline: Pipeline | None) -> dict[str, Any]:
@@ -228,8 +250,6 @@ def deploy(
     (named ``version`` or ``NAME-DIGEST-TIMESTAMP``). Unless ``upload_only``, a run with
     ``parameters`` starts in ``experiment`` (created if missing); ``watch`` follows it.
     """
-    from ..backends import kfp_client
-
     with tempfile.TemporaryDirectory(prefix="kale-like-deploy-") as tmp:
         yaml_path, pipeline = _materialize(notebook, Path(tmp), images)
         spec = _read_spec(yaml_path)
@@ -275,19 +295,16 @@ def deploy(
     if upload_only:
         return result
     result.experiment_id = remote.experiment(remote.config.experiment)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     result.run_id = remote.start_run(
-        result.experiment_id, run_name or f"{name} {when}", pid, vid, overrides
+        result.experiment_id, _run_name(run_name, str(name)), pid, vid, overrides
     )
     result.run_url = remote.run_url(result.run_id)
     result.status = "submitted"
     if progress is not None:  # the URL first: the run goes on if the watcher is stopped
         progress(RunEvent(result.run_id, None, "submitted", 0.0, result.run_url))
     if watch:
-        names = kfp_client.task_step_names(spec, pipeline.step_names if pipeline else None)
-        snap = remote.watch(
-            result.run_id, task_names=names, progress=progress, poll=poll, timeout=timeout
-        )
+        steps = pipeline.step_names if pipeline else None
+        snap = _watch(remote, result.run_id, spec, steps, progress, poll, timeout)
         result.status, result.steps = snap.status, snap.steps
     return result
 
@@ -313,37 +330,17 @@ def submit_and_wait(
     ``metrics_reader(remote, snapshot)`` supplies the metrics: KFP's REST API reports task
     states but keeps metric values in ML Metadata, which it does not serve.
     """
-    from ..backends import kfp_client
-
     path = Path(yaml_path)
     spec = _read_spec(path)
     overrides = check_parameters(spec, None, parameters)
     remote = _remote(
-        host=host,
-        namespace=namespace,
-        experiment=experiment,
-        token_file=token_file,
-        metadata=None,
-        client=client,
+        host=host, namespace=namespace, experiment=experiment, token_file=token_file, client=client
     )
     exp_id = remote.experiment(remote.config.experiment)
     info = spec.get("pipelineInfo") or {}
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    run_id = remote.start_run(
-        exp_id,
-        run_name or f"{info.get('name', 'pipeline')} {when}",
-        None,
-        None,
-        overrides,
-        package_path=str(path),
-    )
-    snap = remote.watch(
-        run_id,
-        task_names=kfp_client.task_step_names(spec, step_names),
-        progress=progress,
-        poll=poll,
-        timeout=timeout,
-    )
+    name = _run_name(run_name, str(info.get("name", "pipeline")))
+    run_id = remote.start_run(exp_id, name, None, None, overrides, package_path=str(path))
+    snap = _watch(remote, run_id, spec, step_names, progress, poll, timeout)
     metrics = dict(metrics_reader(remote, snap)) if metrics_reader else {}
     return RemoteRunResult(snap.status, metrics, run_id, remote.run_url(run_id), snap.steps)
 
@@ -358,14 +355,7 @@ def remote_runs_list(
     client: Any = None,
 ) -> list[dict[str, Any]]:
     """The most recent runs on the endpoint (newest first) as JSON-able dicts."""
-    remote = _remote(
-        host=host,
-        namespace=namespace,
-        experiment=None,
-        token_file=token_file,
-        metadata=None,
-        client=client,
-    )
+    remote = _remote(host=host, namespace=namespace, token_file=token_file, client=client)
     out = []
     for snap in remote.list(experiment_id=experiment_id, page_size=limit):
         item = snap.to_json()
@@ -386,14 +376,7 @@ def remote_run_show(
     """One run: state, per-step states (and metrics when a reader is given)."""
     if not run_id or not run_id.strip():
         raise UsageError("a run id is required", kind="bad-run-id")
-    remote = _remote(
-        host=host,
-        namespace=namespace,
-        experiment=None,
-        token_file=token_file,
-        metadata=None,
-        client=client,
-    )
+    remote = _remote(host=host, namespace=namespace, token_file=token_file, client=client)
     snap = remote.get(run_id)
     item = snap.to_json()
     item["run_url"] = remote.run_url(run_id)
