@@ -91,8 +91,8 @@ def _kubernetes_lines(task: str, settings: StepSettings) -> list[str]:
     if settings.security_context:
         # Typed values only (ints and bools): anything else is refused, not quoted.
         values = security_context_values(settings.security_context)
-        args = "".join(f", {field}={value!r}" for field, value in values.items())
-        lines.append(f"kubernetes.set_security_context({task}{args})")
+        fields = "".join(f", {field}={value!r}" for field, value in values.items())
+        lines.append(f"kubernetes.set_security_context({task}{fields})")
     for pvc, mount_path in settings.volumes:
         lines.append(f"kubernetes.mount_pvc({task}, pvc_name={pvc!r}, mount_path={mount_path!r})")
     for key, value in settings.labels:
