@@ -68,7 +68,7 @@ def test_images_are_pushed_and_pull_back_by_digest(
 
 
 def test_images_hold_pinned_packages_and_run_non_root(
-    built: dict[str, Any], docker_client: Any
+    built: dict[str, Any], docker_client: Any, base_image: str
 ) -> None:
     import importlib.metadata as md
 
@@ -83,6 +83,12 @@ def test_images_hold_pinned_packages_and_run_non_root(
     assert out.decode().split() == [md.version("scikit-learn"), md.version("kfp"), "1000"]
     attrs = docker_client.images.get(ref).attrs["Config"]
     assert not attrs.get("Entrypoint")
+    # the base and the runtime layers (COPY wheels + pip install) are shared across notebooks
+    linear = docker_client.images.get(built["01_linear"].images["load"]).attrs["RootFS"]["Layers"]
+    sklearn = docker_client.images.get(ref).attrs["RootFS"]["Layers"]
+    base = docker_client.images.get(base_image).attrs["RootFS"]["Layers"]
+    shared = len(base) + 2
+    assert linear[:shared] == sklearn[:shared] and linear[shared] != sklearn[shared]
 
 
 def test_second_build_builds_nothing(
