@@ -235,3 +235,21 @@ def test_cli_build_writes_images_json_for_deploy(
     assert doc["images"] == result["images"]
     tags = {ref.split(":sha-")[1] for ref in built["01_linear"].images.values()}
     assert {ref.split(":sha-")[1] for ref in doc["images"].values()} == tags
+
+
+def test_failing_step_in_its_container_is_reported_like_the_notebook(
+    docker_client: Any, base_image: str, wheelhouse: Path, corpus_dir: Path,
+    manifest: list[dict[str, Any]], tmp_path: Path,
+) -> None:  # fmt: skip
+    from kale_like.api.analyze import load_pipeline
+
+    expected = manifest_entry(manifest, "29_runtime_failure")["expected_failure"]
+    pipeline = load_pipeline(corpus_dir / "29_runtime_failure.ipynb")
+    result = docker_run(pipeline, {}, tmp_path, base_image=base_image, wheelhouse=wheelhouse)
+    assert result.status == "failed"
+    failed = result.failed_step
+    assert failed is not None and failed.name == expected["step"]
+    assert failed.cell == expected["cell"] and expected["exception"] in (failed.error or "")
+    done = [s for s, r in result.steps.items() if r.status == "succeeded"]
+    assert done == expected["completed_steps"]
+    assert all(result.steps[s].status == "skipped" for s in expected["not_run_steps"])
