@@ -123,6 +123,8 @@ class DockerEngine:
                 except Exception as exc:  # KFP reports a failed task as an exception
                     error = f"{type(exc).__name__}: {exc}"
         seconds = time.time() - started
+        # A task succeeded iff it wrote its executor output: KFP's DockerRunner reports a
+        # container that exited (and was auto-removed) before `wait` as SUCCESS.
         per_step = _task_outputs(pipeline, names.kfp_tasks, pipeline_root)
         failed_seen = False
         for step in pipeline.steps:
