@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvironmentProblem, KaleError, UsageError
+from ..fsutil import write_text_atomic
 from ..model import Pipeline
 from ..sweep.algorithms import katib_name
-from ..sweep.results import SweepResult, write_text_atomic
+from ..sweep.results import SweepResult
 from ..sweep.space import GRIDDABLE, Dimension, katib_parameter
 
 CONFIG_MAP_LIMIT = 1_000_000  # bytes: Kubernetes caps a ConfigMap at 1 MiB, keep headroom

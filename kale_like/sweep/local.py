@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KaleError, UsageError
+from ..fsutil import write_json_atomic
 from .algorithms import make_algorithm
 from .results import (
     SweepEvent,
@@ -29,7 +30,6 @@ from .results import (
     best_trial,
     objective_value,
     prewarm_plotting,
-    write_json_atomic,
     write_results,
 )
 from .space import Dimension

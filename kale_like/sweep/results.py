@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from ..fsutil import write_json_atomic, write_text_atomic
 
 TrialStatus = Literal["succeeded", "failed", "cached"]
 OK_STATUSES = ("succeeded", "cached")
@@ -142,25 +141,6 @@ def objective_value(value: Any) -> float | None:
 
 
 # --- files ---------------------------------------------------------------------------
-
-
-def write_text_atomic(path: Path, text: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, default=repr) + "\n")
 
 
 def trials_csv(trials: list[Trial], names: list[str], metric: str) -> str:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ... import fsutil
 from ...errors import EnvironmentProblem, UsageError
 
 RUN_RECORD = "run.json"
@@ -58,18 +59,8 @@ def new_run_id() -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, default=repr)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """A run record: indented JSON, no final newline, replaced atomically."""
+    fsutil.write_json_atomic(path, data, newline=False)
 
 
 def read_record(run_dir: Path) -> dict[str, Any] | None:
