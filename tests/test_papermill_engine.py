@@ -162,7 +162,7 @@ def test_api_and_failures_match_plain_papermill(tmp_path: Path, run_root: Path) 
 
 
 def _override_runs() -> list[tuple[str, int]]:
-    from conftest import load_manifest
+    from corpus_kit import load_manifest
 
     try:
         return [
