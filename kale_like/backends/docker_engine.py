@@ -11,6 +11,7 @@ applies on a cluster. Metrics and failures are read as in the ``kfp-local`` engi
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -144,6 +145,9 @@ class DockerEngine:
             else:
                 res.status = "skipped"
             emit(RunEvent(run_id, step.name, res.status, 0.0, res.error))
+        timings = task_seconds(_tail(run_dir / "kfp.log", 2_000_000))
+        for step in pipeline.steps:
+            result.steps[step.name].seconds = timings.get(names.kfp_tasks[step.name], 0.0)
         metrics = {name: out["metrics"] for name, out in per_step.items()}
         result.metrics = collect_metrics(pipeline, metrics)
         if request.keep_values:
@@ -186,6 +190,29 @@ class DockerEngine:
         )
         emit(RunEvent(run_id, None, result.status, seconds))
         return result
+
+
+_LOG_LINE = re.compile(
+    r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) - \w+ - (?:Executing task|Task) (?:\x1b\[\d+m)?'(.+?)'"
+    r"(?:\x1b\[0m)?( finished)?"
+)
+
+
+def task_seconds(log: str) -> dict[str, float]:
+    """KFP task name -> seconds from "Executing task" to "finished" in kfp.local's log."""
+    started: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for line in log.splitlines():
+        m = _LOG_LINE.match(line)
+        if not m:
+            continue
+        t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        name = m.group(4)
+        if m.group(5) and name in started:
+            out[name] = round((t - started[name]) % 86400, 3)
+        elif not m.group(5) and line.find("Executing task") != -1:
+            started[name] = t
+    return out
 
 
 def run(

@@ -119,6 +119,7 @@ def test_pipeline_runs_in_its_images_with_ground_truth_metrics(
     result = docker_run(pipeline, {}, tmp_path, base_image=base_image, wheelhouse=wheelhouse)
     assert result.status == "succeeded", result.failed_step
     assert result.metrics == manifest_entry(manifest, name)["metrics"]
+    assert all(r.seconds > 0 for r in result.steps.values())  # timed from kfp.local's log
     record = json.loads((Path(result.run_dir) / "run.json").read_text(encoding="utf-8"))
     assert record["images_built"] == []  # the module fixture already built these images
     assert {s: r["image"].split(":sha-")[1] for s, r in record["steps"].items()} == {
