@@ -11,55 +11,41 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nb_kit import cell, write_notebook
+from nbformat.v4 import new_markdown_cell
 
 papermill = pytest.importorskip("papermill")
 
 PAPERMILL = str(Path(sys.executable).with_name("papermill"))
 
 
-def cell(src: str, *tags: str) -> Any:
-    c = new_code_cell(src)
-    c.metadata["tags"] = list(tags)
-    return c
-
-
 def demo_notebook(path: Path) -> Path:
     """Diamond with prints, stderr, a result, HTML display and a failure-free metrics cell."""
-    nb = new_notebook(
-        cells=[
-            new_markdown_cell("# Demo"),
-            cell("import sys\nfrom IPython.display import HTML, display", "imports"),
-            cell("alpha = 0.1\nsize = 4", "parameters"),
-            cell("data = list(range(size))\nprint('loaded', len(data))", "step:load"),
-            cell(
-                "left = [x * alpha for x in data]\nprint('left', file=sys.stderr)\nsum(left)",
-                "step:left",
-                "prev:load",
-            ),
-            cell(
-                "right = [x + 1 for x in data]\ndisplay(HTML('<i>right</i>'))",
-                "step:right",
-                "prev:load",
-            ),
-            cell(
-                "score = round(sum(left) + sum(right), 4)\nscore",
-                "step:join",
-                "prev:left",
-                "prev:right",
-            ),
-            cell("print(score)", "pipeline-metrics"),
-        ]
+    return write_notebook(
+        path,
+        new_markdown_cell("# Demo"),
+        cell("import sys\nfrom IPython.display import HTML, display", "imports"),
+        cell("alpha = 0.1\nsize = 4", "parameters"),
+        cell("data = list(range(size))\nprint('loaded', len(data))", "step:load"),
+        cell(
+            "left = [x * alpha for x in data]\nprint('left', file=sys.stderr)\nsum(left)",
+            "step:left",
+            "prev:load",
+        ),
+        cell(
+            "right = [x + 1 for x in data]\ndisplay(HTML('<i>right</i>'))",
+            "step:right",
+            "prev:load",
+        ),
+        cell(
+            "score = round(sum(left) + sum(right), 4)\nscore",
+            "step:join",
+            "prev:left",
+            "prev:right",
+        ),
+        cell("print(score)", "pipeline-metrics"),
     )
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
 
 
 def comparable(nb: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
@@ -96,40 +82,16 @@ def test_cli_matches_a_plain_papermill_run(tmp_path: Path, run_root: Path) -> No
     nb = demo_notebook(tmp_path / "demo.ipynb")
     before = hashlib.sha256(nb.read_bytes()).hexdigest()
     env = dict(os.environ)
-    ours = subprocess.run(
-        [
-            PAPERMILL,
-            "--engine",
-            "kale_like",
-            str(nb),
-            str(tmp_path / "out.ipynb"),
-            "-p",
-            "alpha",
-            "0.5",
-            "--no-progress-bar",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert ours.returncode == 0, ours.stderr
-    plain = subprocess.run(
-        [
-            PAPERMILL,
-            str(nb),
-            str(tmp_path / "plain.ipynb"),
-            "-p",
-            "alpha",
-            "0.5",
-            "--no-progress-bar",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert plain.returncode == 0, plain.stderr
+
+    def papermill_cli(*engine: str, out: str) -> None:
+        argv = [PAPERMILL, *engine, str(nb), str(tmp_path / out), "-p", "alpha", "0.5"]
+        done = subprocess.run(
+            [*argv, "--no-progress-bar"], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+
+    papermill_cli("--engine", "kale_like", out="out.ipynb")
+    papermill_cli(out="plain.ipynb")
     got = json.loads((tmp_path / "out.ipynb").read_text(encoding="utf-8"))
     want = json.loads((tmp_path / "plain.ipynb").read_text(encoding="utf-8"))
     assert comparable(got) == comparable(want)
@@ -230,20 +192,12 @@ def test_ten_runs_changing_a_last_step_parameter_run_upstream_once(
 
 
 def test_plots_equal_a_plain_run_in_memory(tmp_path: Path, run_root: Path) -> None:
-    nb = new_notebook(
-        cells=[
-            cell("import matplotlib.pyplot as plt", "imports"),
-            cell("plt.plot([1, 2, 3])\nplt.title('t');", "step:plot"),
-            cell("print('after')", "step:after", "prev:plot"),
-        ]
+    path = write_notebook(
+        tmp_path / "plot.ipynb",
+        cell("import matplotlib.pyplot as plt", "imports"),
+        cell("plt.plot([1, 2, 3])\nplt.title('t');", "step:plot"),
+        cell("print('after')", "step:after", "prev:plot"),
     )
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = tmp_path / "plot.ipynb"
-    nbformat.write(nb, path)
     ours = papermill.execute_notebook(
         str(path), str(tmp_path / "a.ipynb"), engine_name="kale_like", progress_bar=False
     )

@@ -7,30 +7,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nb_kit import cell
+from nb_kit import write_notebook as write
+from nbformat.v4 import new_markdown_cell
 
 from kale_like.verify import VerifyReport, verify
 
 pytest.importorskip("papermill")
-
-
-def cell(src: str, *tags: str) -> Any:
-    c = new_code_cell(src)
-    c.metadata["tags"] = list(tags)
-    return c
-
-
-def write(path: Path, *cells: Any) -> Path:
-    nb = new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
 
 
 def run_verify(nb: Path, tmp_path: Path, **kw: Any) -> VerifyReport:
