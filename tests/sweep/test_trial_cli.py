@@ -32,8 +32,9 @@ def pipeline_yaml(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(res.yaml_path)
 
 
-def trial(*args: str) -> int:
-    return main(["trial", *args])
+def trial(server: KfpServer, pipeline_yaml: str, *args: str) -> int:
+    """``kale-like trial PIPELINE --host SERVER --poll 0 ARGS...``."""
+    return main(["trial", pipeline_yaml, "--host", server.url, "--poll", "0", *args])
 
 
 def test_trial_submits_typed_parameters_and_prints_metrics(
@@ -44,9 +45,8 @@ def test_trial_submits_typed_parameters_and_prints_metrics(
 ) -> None:
     # Katib hands every value over as text; the pipeline's inputs say how to type them.
     code = trial(
+        server,
         pipeline_yaml,
-        "--host",
-        server.url,
         "-p",
         "n",
         "4",
@@ -57,8 +57,6 @@ def test_trial_submits_typed_parameters_and_prints_metrics(
         "mean,total",
         "--metrics-reader",
         READER,
-        "--poll",
-        "0",
     )
     out = capsys.readouterr().out
     assert code == 0
@@ -75,25 +73,14 @@ def test_trial_submits_typed_parameters_and_prints_metrics(
 def test_trial_exit_codes(
     server: KfpServer, pipeline_yaml: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert trial(pipeline_yaml, "--host", server.url, "-p", "alpha", "1", "--poll", "0") == 2
+    assert trial(server, pipeline_yaml, "-p", "alpha", "1") == 2
     assert "unknown parameter 'alpha'" in capsys.readouterr().err
-    assert trial(pipeline_yaml, "--host", server.url, "-p", "n", "4.5", "--poll", "0") == 2
+    assert trial(server, pipeline_yaml, "-p", "n", "4.5") == 2
     assert "parameter 'n' expects int" in capsys.readouterr().err
     assert not server.runs  # nothing was submitted
     server.fail_steps = {"transform"}
     code = trial(
-        pipeline_yaml,
-        "--host",
-        server.url,
-        "-p",
-        "n",
-        "3",
-        "--metrics",
-        "mean",
-        "--metrics-reader",
-        READER,
-        "--poll",
-        "0",
+        server, pipeline_yaml, "-p", "n", "3", "--metrics", "mean", "--metrics-reader", READER
     )
     assert code == 1
     assert "ended failed" in capsys.readouterr().err
@@ -101,17 +88,7 @@ def test_trial_exit_codes(
     # the run succeeds but ML Metadata holds no metric for it -> a failed trial
     mlmd = FakeMlmd().start()
     try:
-        code = trial(
-            pipeline_yaml,
-            "--host",
-            server.url,
-            "--metrics",
-            "mean",
-            "--poll",
-            "0",
-            "--mlmd-host",
-            mlmd.url,
-        )
+        code = trial(server, pipeline_yaml, "--metrics", "mean", "--mlmd-host", mlmd.url)
     finally:
         mlmd.stop()
     captured = capsys.readouterr()
@@ -133,9 +110,8 @@ def test_trial_reads_metrics_from_ml_metadata(
     ).start()
     try:
         code = trial(
+            server,
             pipeline_yaml,
-            "--host",
-            server.url,
             "-p",
             "n",
             "4",
@@ -144,8 +120,6 @@ def test_trial_reads_metrics_from_ml_metadata(
             "0.5",
             "--metrics",
             "mean,total",
-            "--poll",
-            "0",
             "--mlmd-host",
             mlmd.url,
         )
@@ -157,17 +131,7 @@ def test_trial_reads_metrics_from_ml_metadata(
     asked = [req.context_name for m, req in mlmd.calls if m == "GetContextByTypeAndName"]
     assert asked == [run_id]  # the metrics of this very run
     (unreachable,) = [
-        trial(
-            pipeline_yaml,
-            "--host",
-            server.url,
-            "--metrics",
-            "mean",
-            "--poll",
-            "0",
-            "--mlmd-host",
-            "http://127.0.0.1:9",
-        )
+        trial(server, pipeline_yaml, "--metrics", "mean", "--mlmd-host", "http://127.0.0.1:9")
     ]
     assert unreachable == 3
     assert "cannot reach ML Metadata" in capsys.readouterr().err
