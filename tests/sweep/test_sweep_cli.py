@@ -23,6 +23,10 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     return fake
 
 
+# a grid search on 01_linear's `mean` metric
+GRID = ("--objective", "mean", "--algorithm", "grid")
+
+
 def _sweep(corpus_dir: Path, tmp_path: Path, *extra: str) -> int:
     return main(["sweep", str(corpus_dir / "01_linear.ipynb"), "--run-root", str(tmp_path), *extra])
 
@@ -31,16 +35,7 @@ def test_table_and_best_line(
     engine: FakeEngine, corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = _sweep(
-        corpus_dir,
-        tmp_path,
-        "--param",
-        "scale=choice:3,1,2",
-        "--param",
-        "n=choice:4",
-        "--objective",
-        "mean",
-        "--algorithm",
-        "grid",
+        corpus_dir, tmp_path, "--param", "scale=choice:3,1,2", "--param", "n=choice:4", *GRID
     )
     out, err = capsys.readouterr()
     assert code == 0
@@ -70,10 +65,7 @@ def test_all_failed_exits_1_with_null_best(
         tmp_path,
         "--param",
         "scale=choice:1,2,3,4,5",
-        "--objective",
-        "mean",
-        "--algorithm",
-        "grid",
+        *GRID,
         "--max-failed",
         "1",
         "--json",
@@ -99,16 +91,7 @@ def test_interrupt_prints_the_resume_command(
         return fake(notebook, **kw)
 
     monkeypatch.setattr(SWEEP_MODULE, "_default_run_fn", lambda: interrupted)
-    code = _sweep(
-        corpus_dir,
-        tmp_path,
-        "--param",
-        "scale=choice:1,2",
-        "--objective",
-        "mean",
-        "--algorithm",
-        "grid",
-    )
+    code = _sweep(corpus_dir, tmp_path, "--param", "scale=choice:1,2", *GRID)
     err = capsys.readouterr().err
     assert code == 130
     (folder,) = (tmp_path / "sweeps").iterdir()
@@ -136,18 +119,7 @@ def test_fixed_parameters(
     engine: FakeEngine, corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = _sweep(
-        corpus_dir,
-        tmp_path,
-        "--param",
-        "scale=choice:1,2",
-        "-p",
-        "n",
-        "3",
-        "--objective",
-        "mean",
-        "--algorithm",
-        "grid",
-        "--json",
+        corpus_dir, tmp_path, "--param", "scale=choice:1,2", "-p", "n", "3", *GRID, "--json"
     )
     assert code == 0
     assert [c["n"] for c in engine.calls] == [3, 3]
