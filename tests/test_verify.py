@@ -44,6 +44,10 @@ def test_verify_passes_on_every_valid_corpus_notebook(
     entry = next(e for e in manifest if e["file"] == name)
     if "expected_failure" in entry:
         assert any("both runs failed" in n for n in report.notes)
+        assert report.run_status == "failed"
+        assert report.result.failed_step.name == entry["expected_failure"]["step"]
+    else:
+        assert report.run_status == "succeeded"
     passed = sum(len(v) for producers in entry["must_pass"].values() for v in producers.values())
     assert len(report.compared) >= passed
 

@@ -105,7 +105,13 @@ def _compare(
     tb_exc: str | None,
     work: Path,
 ) -> VerifyReport:
-    report = VerifyReport(notebook=str(path), ok=True, run_id=result.run_id)
+    report = VerifyReport(
+        notebook=str(path),
+        ok=True,
+        run_id=result.run_id,
+        run_status=result.status,
+        result=result,
+    )
     failed = result.failed_step
     tb_step = next((s.name for s in pipeline.steps if tb_cell in s.cells), None)
     if failed is not None or tb_exc is not None:

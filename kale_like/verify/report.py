@@ -41,6 +41,8 @@ class VerifyReport:
     compared: list[str] = field(default_factory=list)  # "step.variable" / "metric:name"
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    run_status: str = "succeeded"  # of the pipeline run: a run can fail and still agree
+    result: Any = field(default=None, repr=False, compare=False)  # the pipeline's RunResult
 
     @property
     def first(self) -> Mismatch | None:
@@ -51,6 +53,7 @@ class VerifyReport:
             "notebook": self.notebook,
             "ok": self.ok,
             "run_id": self.run_id,
+            "run_status": self.run_status,
             "compared": len(self.compared),
             "mismatches": [m.to_json() for m in self.mismatches],
             "notes": self.notes,
