@@ -207,6 +207,11 @@ def prewarm_plotting() -> None:
     threading.Thread(target=load, name="kale-like-plot-import", daemon=True).start()
 
 
+def _star(ax: Any, x: Any, y: Any, **kw: Any) -> None:
+    """The best trial's marker: a gold star drawn over the other points."""
+    ax.scatter([x], [y], marker="*", s=140, color="gold", edgecolors="black", zorder=3, **kw)
+
+
 def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
     """Objective per trial (with the best so far) and per parameter, as PNG bytes."""
     try:
@@ -243,16 +248,7 @@ def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
         )
     best = result.best
     if best is not None:
-        ax.scatter(
-            [best.number],
-            [best.objective],
-            marker="*",
-            s=140,
-            color="gold",
-            edgecolors="black",
-            zorder=3,
-            label="best",
-        )
+        _star(ax, best.number, best.objective, label="best")
     ax.set_xlabel("trial")
     ax.set_ylabel(result.metric)
     ax.set_title("objective per trial")
@@ -272,15 +268,7 @@ def plot_png(result: SweepResult, names: list[str]) -> bytes | None:
         if best is not None and xs:
             bx = best.parameters.get(name)
             pos = bx if numeric else sorted({str(x) for x in xs}).index(str(bx))
-            ax.scatter(
-                [pos],
-                [best.objective],
-                marker="*",
-                s=140,
-                color="gold",
-                edgecolors="black",
-                zorder=3,
-            )
+            _star(ax, pos, best.objective)
         ax.set_xlabel(name)
         ax.set_title(f"{result.metric} by {name}")
     buf = io.BytesIO()
