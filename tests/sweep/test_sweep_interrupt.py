@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-from nbformat import v4
+from nb_kit import cell, write_notebook
 
 from kale_like.cli import main
 
@@ -18,29 +17,18 @@ VALUES = [0.1, 0.2, 0.3, 0.4]
 
 
 def _notebook(path: Path) -> Path:
-    def cell(source: str, *tags: str) -> nbformat.NotebookNode:
-        c = v4.new_code_cell(source)
-        c.metadata["tags"] = list(tags)
-        return c
-
-    nb = v4.new_notebook(
-        cells=[
-            cell("import time", "imports"),
-            cell("lr = 0.1", "pipeline-parameters"),
-            cell("data = [1.0, 2.0, 3.0]", "step:prep"),
-            cell(
-                "time.sleep(0.3)\nloss = round(sum((x - lr) ** 2 for x in data), 6)",
-                "step:train",
-                "prev:prep",
-            ),
-            cell("print(loss)", "pipeline-metrics"),
-        ],
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
+    return write_notebook(
+        path,
+        cell("import time", "imports"),
+        cell("lr = 0.1", "pipeline-parameters"),
+        cell("data = [1.0, 2.0, 3.0]", "step:prep"),
+        cell(
+            "time.sleep(0.3)\nloss = round(sum((x - lr) ** 2 for x in data), 6)",
+            "step:train",
+            "prev:prep",
+        ),
+        cell("print(loss)", "pipeline-metrics"),
     )
-    nbformat.write(nb, path)
-    return path
 
 
 def _results(root: Path) -> list[dict]:

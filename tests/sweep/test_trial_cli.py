@@ -19,6 +19,8 @@ from kale_like.api.compile import compile as compile_pipeline  # noqa: E402
 from kale_like.cli import main  # noqa: E402
 
 READER = "trial_readers:linear_reader"
+# 01_linear at n=4, scale=0.5 (a recorded override run), printing both of its metrics
+N4_BOTH_METRICS = ("-p", "n", "4", "-p", "scale", "0.5", "--metrics", "mean,total")
 
 
 # Shared fixtures (tests/kfp_kit.py): a clean KFP environment and the server.
@@ -44,20 +46,7 @@ def test_trial_submits_typed_parameters_and_prints_metrics(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Katib hands every value over as text; the pipeline's inputs say how to type them.
-    code = trial(
-        server,
-        pipeline_yaml,
-        "-p",
-        "n",
-        "4",
-        "-p",
-        "scale",
-        "0.5",
-        "--metrics",
-        "mean,total",
-        "--metrics-reader",
-        READER,
-    )
+    code = trial(server, pipeline_yaml, *N4_BOTH_METRICS, "--metrics-reader", READER)
     out = capsys.readouterr().out
     assert code == 0
     ((run_id, run),) = server.runs.items()
@@ -109,20 +98,7 @@ def test_trial_reads_metrics_from_ml_metadata(
         ]
     ).start()
     try:
-        code = trial(
-            server,
-            pipeline_yaml,
-            "-p",
-            "n",
-            "4",
-            "-p",
-            "scale",
-            "0.5",
-            "--metrics",
-            "mean,total",
-            "--mlmd-host",
-            mlmd.url,
-        )
+        code = trial(server, pipeline_yaml, *N4_BOTH_METRICS, "--mlmd-host", mlmd.url)
     finally:
         mlmd.stop()
     assert code == 0
