@@ -119,21 +119,35 @@ def _jsonable_bundle(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def user_traceback(exc: BaseException) -> str:
-    """Format ``exc`` keeping only the user's frames: runtime frames before the first cell go."""
-    tb = exc.__traceback__
-    frames = traceback.extract_tb(tb)
-    start = next((i for i, f in enumerate(frames) if f.filename.startswith(CELL_PREFIX)), None)
-    if start is None:
-        # An error outside any cell frame (e.g. inside a magic): drop IPython's own frames.
-        start = 0
-        for i, f in enumerate(frames):
-            if "/IPython/" in f.filename or "/kale_like/runtime/" in f.filename:
-                start = i + 1
-        if start >= len(frames):
-            start = len(frames)
+def _machinery(filename: str) -> bool:
+    return "/IPython/" in filename or "/kale_like/runtime/" in filename
+
+
+def user_traceback(exc: BaseException, sources: dict[str, str] | None = None) -> str:
+    """Format ``exc`` with the user's frames only: IPython's and the runtime's frames go.
+
+    ``sources`` maps ``<cell N>`` to the cell's raw source: a line IPython transformed (a
+    magic, a ``!`` line) is shown as the user wrote it.
+    """
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _machinery(f.filename)]
+    start = next((i for i, f in enumerate(frames) if f.filename.startswith(CELL_PREFIX)), 0)
+    shown = []
+    for frame in frames[start:]:
+        raw = (sources or {}).get(frame.filename)
+        raw_lines = raw.splitlines() if raw is not None else []
+        transformed = (frame.line or "").strip()
+        if (
+            raw_lines
+            and frame.lineno
+            and 0 < frame.lineno <= len(raw_lines)
+            and ("get_ipython()" in transformed)
+        ):
+            frame = traceback.FrameSummary(
+                frame.filename, frame.lineno, frame.name, line=raw_lines[frame.lineno - 1]
+            )
+        shown.append(frame)
     lines = ["Traceback (most recent call last):\n"]
-    lines += traceback.format_list(frames[start:])
+    lines += traceback.format_list(shown)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
 
@@ -285,7 +299,7 @@ class CellRunner:
             if isinstance(exc, SyntaxError) or res.error_before_exec is not None:
                 tb = "".join(traceback.format_exception_only(type(exc), exc))
             else:
-                tb = user_traceback(exc)
+                tb = user_traceback(exc, {f"{CELL_PREFIX}{index}>": source})
             result.error = CellError(
                 cell=index,
                 exc_type=type(exc).__name__,

@@ -342,3 +342,17 @@ def test_nbconvert_report_on_request(steps: StepDir, monkeypatch: pytest.MonkeyP
     page = (steps.root / "s" / "report.html").read_text(encoding="utf-8")
     assert "jp-Notebook" in page  # nbconvert's lab template
     assert "&lt;b&gt;hi&lt;/b&gt;" in page
+
+
+def test_traceback_through_a_magic_shows_what_the_user_wrote(steps: StepDir) -> None:
+    spec = make_spec(
+        "s",
+        [(5, "a = 1\n%time y = f(0)")],
+        functions=[(1, "def f(v):\n    return 1 / v")],
+    )
+    with pytest.raises(StepFailed) as info:
+        run(steps, spec)
+    tb = info.value.traceback
+    assert info.value.cell == 5
+    assert 'File "<cell 5>", line 2' in tb and "%time y = f(0)" in tb
+    assert "return 1 / v" in tb and "IPython" not in tb and "get_ipython" not in tb
