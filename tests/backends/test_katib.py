@@ -199,16 +199,19 @@ class _Custom:
 
 
 def test_create_with_an_injected_client(tmp_path: Path) -> None:
+    def create(core: _Core, custom: _Custom) -> Any:
+        return sweep(
+            linear_pipeline(),
+            params=["n=int:1:3"],
+            objective="mean",
+            engine="katib",
+            trial_image="img:1",
+            namespace="team-a",
+            k8s_client=katib.KubeClients(core=core, custom=custom),
+        )
+
     core, custom = _Core(conflict=True), _Custom()
-    res = sweep(
-        linear_pipeline(),
-        params=["n=int:1:3"],
-        objective="mean",
-        engine="katib",
-        trial_image="img:1",
-        namespace="team-a",
-        k8s_client=katib.KubeClients(core=core, custom=custom),
-    )
+    res = create(core, custom)
     assert res.status == "created" and res.manifest_path is None
     assert [c[0] for c in core.calls] == ["create", "replace"]
     assert core.calls[0][2]["metadata"]["namespace"] == "team-a"
@@ -216,15 +219,7 @@ def test_create_with_an_injected_client(tmp_path: Path) -> None:
     assert (group, version, ns, plural) == ("kubeflow.org", "v1beta1", "team-a", "experiments")
     assert body["kind"] == "Experiment" and body["metadata"]["namespace"] == "team-a"
     with pytest.raises(EnvironmentProblem, match="Forbidden") as info:
-        sweep(
-            linear_pipeline(),
-            params=["n=int:1:3"],
-            objective="mean",
-            engine="katib",
-            trial_image="img:1",
-            namespace="team-a",
-            k8s_client=katib.KubeClients(core=_Core(), custom=_Custom(403)),
-        )
+        create(_Core(), _Custom(403))
     assert info.value.exit_code == 3
 
 
