@@ -39,11 +39,14 @@ class StepFailed(RunFailed):
         variable: str | None = None,
         fix: str | None = None,
         kind: str | None = None,
+        summary: str | None = None,
     ) -> None:
         super().__init__(message, step=step, cell=cell, fix=fix, kind=kind)
         self.exc_type = exc_type
         self.traceback = traceback
         self.variable = variable
+        # One line without the step/cell prefix, e.g. "ZeroDivisionError: division by zero".
+        self.summary = summary or message
 
     def where(self) -> str:
         # The message already names the step and cell.
@@ -52,7 +55,11 @@ class StepFailed(RunFailed):
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         out.update(
-            step=self.step, exc_type=self.exc_type, traceback=self.traceback, variable=self.variable
+            step=self.step,
+            exc_type=self.exc_type,
+            traceback=self.traceback,
+            variable=self.variable,
+            summary=self.summary,
         )
         return out
 
@@ -65,6 +72,7 @@ class StepFailed(RunFailed):
             exc_type=data.get("exc_type"),
             traceback=data.get("traceback"),
             variable=data.get("variable"),
+            summary=data.get("summary"),
             fix=data.get("fix"),
             kind=data.get("error"),
         )
@@ -157,6 +165,7 @@ def run_step(
                 cell=err.cell,
                 exc_type=err.exc_type,
                 traceback=err.traceback,
+                summary=f"{err.exc_type}: {err.message}",
             )
 
     try:
