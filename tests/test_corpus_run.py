@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from corpus_kit import load_manifest
+from nb_kit import edit_cell
 
 from kale_like.api.run import run
 
@@ -125,12 +126,7 @@ def test_expected_failure_keeps_results_and_resumes(corpus_dir: Path, tmp_path: 
     assert completed == entry["final_values"]
 
     # Fix the failing cell in a copy and run again: completed steps come from the cache.
-    data = json.loads(nb.read_text(encoding="utf-8"))
-    cell = data["cells"][failure["cell"]]
-    source = "".join(cell["source"])
-    cell["source"] = source.replace("10 / v", "(10 / v if v else 0.0)")
-    assert cell["source"] != source
-    nb.write_text(json.dumps(data), encoding="utf-8")
+    edit_cell(nb, failure["cell"], lambda src: src.replace("10 / v", "(10 / v if v else 0.0)"))
     again = run(nb, run_root=root, keep_values=True)
     assert again.status == "succeeded"
     for step in failure["completed_steps"]:
@@ -160,10 +156,7 @@ def test_cache_rerun_edit_and_parameter(corpus_dir: Path, tmp_path: Path) -> Non
     assert statuses(relabel) == {"load": "cached", "transform": "cached", "summarize": "succeeded"}
 
     # Edit `transform` so that it doubles every value: it and its descendant re-run.
-    data = json.loads(nb.read_text(encoding="utf-8"))
-    cell = data["cells"][4]
-    cell["source"] = "".join(cell["source"]).replace("x * scale", "x * scale * 2")
-    nb.write_text(json.dumps(data), encoding="utf-8")
+    edit_cell(nb, 4, lambda src: src.replace("x * scale", "x * scale * 2"))
     edited = run(nb, run_root=root)
     assert statuses(edited) == {
         "load": "cached",
@@ -177,10 +170,7 @@ def test_cache_diamond_branch_edit(corpus_dir: Path, tmp_path: Path) -> None:
     nb = copy_notebook(corpus_dir, tmp_path, "02_diamond.ipynb")
     root = tmp_path / "root"
     run(nb, run_root=root)
-    data = json.loads(nb.read_text(encoding="utf-8"))
-    cell = data["cells"][3]
-    cell["source"] = "".join(cell["source"]) + "\nsum_evens = sum_evens + 1"
-    nb.write_text(json.dumps(data), encoding="utf-8")
+    edit_cell(nb, 3, lambda src: src + "\nsum_evens = sum_evens + 1")
     edited = run(nb, run_root=root)
     assert statuses(edited) == {
         "source": "cached",

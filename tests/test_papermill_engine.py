@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nb_kit import cell, write_notebook
+from nb_kit import cell, edit_cell, write_notebook
 from nbformat.v4 import new_markdown_cell
 
 papermill = pytest.importorskip("papermill")
@@ -108,9 +108,7 @@ def test_cli_matches_a_plain_papermill_run(tmp_path: Path, run_root: Path) -> No
 
 def test_api_and_failures_match_plain_papermill(tmp_path: Path, run_root: Path) -> None:
     nb = demo_notebook(tmp_path / "demo.ipynb")
-    raw = json.loads(nb.read_text(encoding="utf-8"))
-    raw["cells"][6]["source"] = "score = 1 / 0"  # join fails
-    nb.write_text(json.dumps(raw), encoding="utf-8")
+    edit_cell(nb, 6, lambda _: "score = 1 / 0")  # join fails
     results = {}
     for engine in ("kale_like", None):
         out = tmp_path / f"{engine}.ipynb"
@@ -170,10 +168,8 @@ def test_ten_runs_changing_a_last_step_parameter_run_upstream_once(
     tmp_path: Path, run_root: Path
 ) -> None:
     nb = demo_notebook(tmp_path / "demo.ipynb")
-    raw = json.loads(nb.read_text(encoding="utf-8"))
-    raw["cells"][2]["source"] = "alpha = 0.1\nsize = 4\nbonus = 0"
-    raw["cells"][6]["source"] = "score = round(sum(left) + sum(right), 4) + bonus\nscore"
-    nb.write_text(json.dumps(raw), encoding="utf-8")
+    edit_cell(nb, 2, lambda _: "alpha = 0.1\nsize = 4\nbonus = 0")
+    edit_cell(nb, 6, lambda _: "score = round(sum(left) + sum(right), 4) + bonus\nscore")
     executed: dict[str, int] = {}
     for bonus in range(10):
         out = papermill.execute_notebook(
