@@ -29,6 +29,24 @@ pytestmark = pytest.mark.docker
 NOTEBOOKS = ("01_linear", "25_pandas", "26_sklearn_model")  # 26: numpy, pandas? no: sklearn
 
 
+@pytest.fixture(scope="module", autouse=True)
+def runtime_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Build every image of this module from one snapshot of the runtime source, so that
+    edits to the working tree while the tests run do not change the images under them."""
+    import shutil
+
+    from kale_like.backends import images
+
+    original = images.PACKAGE_DIR
+    snapshot = tmp_path_factory.mktemp("src") / "kale_like"
+    shutil.copytree(
+        original, snapshot, ignore=shutil.ignore_patterns("__pycache__", "labextension")
+    )
+    images.PACKAGE_DIR = snapshot
+    yield snapshot
+    images.PACKAGE_DIR = original
+
+
 def manifest_entry(manifest: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(e for e in manifest if e["file"] == f"{name}.ipynb")
 
