@@ -125,6 +125,17 @@ def test_failed_step_exit_1(
     assert data["steps"][failure["step"]]["status"] == "failed"
     assert all(data["steps"][s]["status"] == "skipped" for s in failure["not_run_steps"])
     assert failure["exception"] in err and f"cell {failure['cell']}" in err
+    assert err.count(f"step {failure['step']!r}") == 1  # said once, not twice
+
+
+def test_verify_of_a_failing_run_exits_1(
+    corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Top to bottom fails the same way (agreement), but the run itself failed.
+    nb = tmp_path / "29_runtime_failure.ipynb"
+    shutil.copyfile(corpus_dir / nb.name, nb)
+    code, _, _ = cli(capsys, "verify", nb, "--run-root", tmp_path / "root")
+    assert code == 1
 
 
 def test_runs_list_and_show(

@@ -180,6 +180,9 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         to_text = getattr(report, "to_text", None)
         print(to_text() if to_text else ("verified" if ok else "diverged"))
+    if getattr(report, "run_status", "succeeded") != "succeeded":
+        # Both runs may fail alike (agreement), but a failed run is still a failed run.
+        return EXIT_RUN_FAILED
     return EXIT_OK if ok else EXIT_RUN_FAILED
 
 
@@ -200,7 +203,9 @@ def format_result(result: Any) -> str:
 
 def format_failure(step: Any) -> str:
     where = f"step {step.name!r}" + (f", cell {step.cell}" if step.cell is not None else "")
-    text = f"kale-like run: {where} failed: {step.error}"
+    error = str(step.error or "")
+    # The runtime's summary may already say where ("step 'x' failed in cell 3: ...").
+    text = f"kale-like run: {error if error.startswith('step ') else f'{where} failed: {error}'}"
     if step.traceback:
         text += "\n" + step.traceback.rstrip()
     if step.report:
