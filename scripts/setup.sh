@@ -24,6 +24,9 @@ if [ ! -f kale_like/labextension/static/style.js ]; then
   jlpm build >/dev/null  # built here, the install's build hook finds it and skips
 fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+# PyTorch (CPU) for the torch marshalling tests: best effort, it is large and optional.
+.venv/bin/python -m pip install -q -c constraints.txt "torch==2.13.0" \
+  || echo "note: torch not installed; its marshalling test will be skipped"
 # The editable install copies the built extension; link it instead so `jlpm build` shows up
 # in lab without reinstalling.
 .venv/bin/jupyter labextension develop --overwrite . >/dev/null
