@@ -201,3 +201,43 @@ def test_run_root_from_environment(
     assert not (linear.parent / ".kale_like").exists()
     code, out, _ = cli(capsys, "runs", "list", "--json")
     assert [r["run_id"] for r in json.loads(out)] == [run_id]
+
+
+def test_output_assigned_on_one_branch_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `x` is bound only when flag is true. Top to bottom the notebook succeeds with flag
+    # false (nothing reads x then) and fails with a NameError in the reading cell when a
+    # reader needs it; the pipeline must do the same, not fail in the producer.
+    from nb_kit import cell, write_notebook
+
+    cells = [
+        ("flag = False", "pipeline-parameters"),
+        ("if flag:\n    x = 1\ny = 2", "step:a"),
+        ("z = x + y if flag else y", "step:b", "prev:a"),
+        ("w = x", "step:c", "prev:b"),
+        ("print(z)", "pipeline-metrics"),
+    ]
+    nb = write_notebook(tmp_path / "branch.ipynb", *(cell(*c) for c in cells))
+    # Ground truth: the cells in one namespace, top to bottom, up to the first error.
+    ns: dict[str, Any] = {}
+    error = None
+    for index, (src, *_tags) in enumerate(cells):
+        try:
+            exec(src, ns)
+        except NameError as exc:
+            error = (index, str(exc))
+            break
+    assert error == (3, "name 'x' is not defined") and ns["z"] == 2
+    root = tmp_path / "root"
+    code, out, err = cli(capsys, "run", nb, "--json", "--run-root", root)
+    data = json.loads(out)
+    assert code == 1 and data["metrics"] == {"z": ns["z"]}
+    assert {k: v["status"] for k, v in data["steps"].items()} == {
+        "a": "succeeded",
+        "b": "succeeded",
+        "c": "failed",
+    }
+    assert "cell 3" in err and "name 'x' is not defined" in err and "step 'a'" in err
+    code, out, _ = cli(capsys, "run", nb, "--json", "--run-root", root, "-p", "flag", "True")
+    assert code == 0 and json.loads(out)["metrics"] == {"z": 3}

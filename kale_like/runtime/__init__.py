@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import types
 import warnings
@@ -114,6 +115,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _unbound_name(exc_type: str | None, message: str, absent: dict[str, str]) -> str | None:
+    """The absent input a ``NameError`` is about, if any."""
+    if exc_type not in ("NameError", "UnboundLocalError"):
+        return None
+    match = re.search(r"'(\w+)'", message)
+    return match.group(1) if match and match.group(1) in absent else None
+
+
 def run_step(
     spec: dict[str, Any],
     *,
@@ -153,19 +162,29 @@ def run_step(
         if report_path is not None and spec.get("report", True):
             report.write_html(report_path, nb)
 
+    absent: dict[str, str] = {}  # inputs their producer left unbound -> producer
+
     def run(role: str, cell: dict[str, Any]) -> None:
         res = runner.run(cell["index"], cell["source"])
         executed.append((role, res))
         if res.error is not None:
             err = res.error
             finish_reports()
+            message = f"{err.exc_type}: {err.message}"
+            unbound = _unbound_name(err.exc_type, err.message, absent)
+            if unbound is not None:
+                message += (
+                    f" (step {absent[unbound]!r} did not assign {unbound!r} in this run: "
+                    "it is assigned there only on some paths)"
+                )
             raise StepFailed(
-                f"step {step!r} failed in cell {err.cell}: {err.exc_type}: {err.message}",
+                f"step {step!r} failed in cell {err.cell}: {message}",
                 step=step,
                 cell=err.cell,
                 exc_type=err.exc_type,
                 traceback=err.traceback,
-                summary=f"{err.exc_type}: {err.message}",
+                variable=unbound,
+                summary=message,
             )
 
     try:
@@ -189,25 +208,17 @@ def run_step(
         runner.ns.update(parameters)
         # A step that rebinds a parameter passes it on as a variable, which then wins.
         with _quiet():  # carried filters may turn library warnings into errors
-            runner.ns.update(artifacts.load_inputs(inputs))
+            runner.ns.update(artifacts.load_inputs(inputs, absent=absent))
         for cell in spec.get("cells", []):
             run("step", cell)
 
         snap = state.snapshot(base) if state_output is not None else None
-        missing = [v for v in outputs if v not in runner.ns]
-        if missing:
-            finish_reports()
-            raise StepFailed(
-                f"step {step!r} did not define {', '.join(map(repr, missing))}, which later "
-                "steps read",
-                step=step,
-                variable=missing[0],
-                kind="missing-output",
-                fix="define it in this step, or tag the cell that defines it with this step",
-            )
+        # An output assigned only on a branch not taken stays unbound, as top to bottom:
+        # recorded as absent, so only a consumer that reads it fails (with a NameError).
+        bound = {v: p for v, p in outputs.items() if v in runner.ns}
         with _quiet():
             try:
-                digests = artifacts.save_outputs({v: runner.ns[v] for v in outputs}, outputs)
+                digests = artifacts.save_outputs({v: runner.ns[v] for v in bound}, bound)
             except artifacts.SaveError as exc:
                 finish_reports()
                 raise StepFailed(
@@ -219,6 +230,9 @@ def run_step(
                     fix=exc.fix,
                     exc_type=exc.type_name,
                 ) from exc
+            for v, p in outputs.items():
+                if v not in bound:
+                    digests[v] = artifacts.save_absent(v, step, p)
             if state_output is not None and snap is not None:
                 state.save(state_output, snap)
             metrics = {m: _plain(runner.ns[m]) for m in spec.get("metrics", []) if m in runner.ns}

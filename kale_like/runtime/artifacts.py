@@ -5,6 +5,9 @@ Each output path is a directory::
     PATH/meta.json     {"format": 1, "variable", "backend", "type", "digest", "group"}
     PATH/value.*       the backend's data files
 
+A variable its step left unbound (assigned only on a branch not taken) is saved as a
+``meta.json`` with backend ``absent``: consumers then run without the name, as top to bottom.
+
 Outputs that share objects (``a = b``, or one output inside another) form a *group*: they
 are pickled together, so identity survives, and every member's directory holds the same
 ``group.pkl`` (hard-linked when possible). A consumer loading several members of one group
@@ -27,6 +30,7 @@ from typing import Any
 from .marshal import HashingWriter, MarshalRegistry, pickle_dump, pickle_load, registry
 
 FORMAT = 1
+ABSENT = "absent"  # the backend name of "the producer left this name unbound"
 _ATOMS = (str, bytes, int, float, complex, bool, type(None))
 _GLOBALS = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
 _WALK_BUDGET = 20_000
@@ -209,18 +213,50 @@ def save_outputs(values: dict[str, Any], paths: dict[str, str]) -> dict[str, str
     return digests
 
 
+def save_absent(name: str, step: str, path: str | Path) -> str:
+    """Record that ``step`` left ``name`` unbound (it is assigned only on some paths).
+
+    A consumer then runs without the name, as the notebook would top to bottom: reading
+    it raises ``NameError`` there, which the runtime explains (see :func:`load_inputs`).
+    """
+    digest = hashlib.sha256(f"{ABSENT}:{step}:{name}".encode()).hexdigest()
+    meta = {
+        "format": FORMAT,
+        "variable": name,
+        "backend": ABSENT,
+        "type": None,
+        "digest": digest,
+        "group": None,
+        "step": step,
+    }
+    _atomic_dir(Path(path), lambda tmp: _write_meta(tmp, meta))
+    return digest
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     meta: dict[str, Any] = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
     return meta
 
 
-def load_inputs(paths: dict[str, str], reg: MarshalRegistry | None = None) -> dict[str, Any]:
-    """Load variables; members of one group are unpickled once and stay one object."""
+def load_inputs(
+    paths: dict[str, str],
+    reg: MarshalRegistry | None = None,
+    absent: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Load variables; members of one group are unpickled once and stay one object.
+
+    A variable its producer left unbound is not loaded; ``absent`` (if given) maps it to
+    that producer step.
+    """
     reg = reg or registry
     groups: dict[str, dict[str, Any]] = {}
     out: dict[str, Any] = {}
     for name, path in paths.items():
         meta = read_meta(path)
+        if meta.get("backend") == ABSENT:
+            if absent is not None:
+                absent[name] = str(meta.get("step") or "?")
+            continue
         group = meta.get("group")
         if group:
             if group["id"] not in groups:
@@ -234,6 +270,10 @@ def load_inputs(paths: dict[str, str], reg: MarshalRegistry | None = None) -> di
 
 def load_value(path: str | Path) -> Any:
     meta = read_meta(path)
+    if meta.get("backend") == ABSENT:
+        raise LookupError(
+            f"{meta['variable']!r} was not defined by step {meta.get('step')!r} in this run"
+        )
     return load_inputs({meta["variable"]: str(path)})[meta["variable"]]
 
 

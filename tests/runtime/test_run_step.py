@@ -167,11 +167,25 @@ def test_unsaveable_value_names_variable_type_and_fix(steps: StepDir) -> None:
     assert not Path(steps.state("gen")).exists()
 
 
-def test_missing_output_is_an_error(steps: StepDir) -> None:
-    spec = make_spec("s", [(1, "x = 1")], outputs=["y"])
+def test_output_left_unbound_is_absent_not_an_error(steps: StepDir) -> None:
+    # Top to bottom, `if flag: y = 1` with flag False leaves y unbound and nothing fails
+    # until something reads y: the step succeeds and a reader gets a NameError.
+    spec = make_spec("s", [(1, "x = 1\nif flag:\n    y = 2")], outputs=["x", "y"])
+    outcome = run(steps, spec, parameters={"flag": False})
+    assert set(outcome.outputs) == {"x", "y"}
+    assert load_value(steps.out("s", "x")) == 1
+    with pytest.raises(LookupError, match="'y' was not defined by step 's'"):
+        load_value(steps.out("s", "y"))
+    ignores = make_spec("ignores", [(2, "z = x + 1")], inputs=["x", "y"], outputs=["z"])
+    ins = {"x": "s", "y": "s"}
+    assert run(steps, ignores, inputs=ins).outputs
+    assert load_value(steps.out("ignores", "z")) == 2
+    reads = make_spec("reads", [(3, "w = x + y")], inputs=["x", "y"], outputs=["w"])
     with pytest.raises(StepFailed) as info:
-        run(steps, spec)
-    assert info.value.kind == "missing-output" and info.value.variable == "y"
+        run(steps, reads, inputs=ins)
+    err = info.value
+    assert err.exc_type == "NameError" and err.cell == 3 and err.variable == "y"
+    assert "name 'y' is not defined" in str(err) and "step 's' did not assign 'y'" in str(err)
 
 
 def test_aliases_stay_one_object_across_steps(steps: StepDir) -> None:
