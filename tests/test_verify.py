@@ -60,6 +60,20 @@ def test_verify_uses_the_given_parameters(corpus_dir: Path, tmp_path: Path) -> N
     assert "metric:mean" in report.compared
 
 
+def test_verify_under_kfp_local_says_it_compared_metrics_only(
+    corpus_dir: Path, manifest: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    pytest.importorskip("kfp")
+    nb = tmp_path / "01_linear.ipynb"
+    shutil.copy(corpus_dir / "01_linear.ipynb", nb)
+    report = run_verify(nb, tmp_path, engine="kfp-local")
+    entry = next(e for e in manifest if e["file"] == "01_linear.ipynb")
+    assert report.ok, report.to_text()
+    assert sorted(report.compared) == sorted(f"metric:{m}" for m in entry["metrics"])
+    assert any(n.startswith("only metrics were compared") for n in report.notes)
+    assert "only metrics were compared" in report.to_text()
+
+
 def test_unseeded_rng_diverges_at_the_drawing_step(tmp_path: Path) -> None:
     nb = write(
         tmp_path / "rng.ipynb",

@@ -124,6 +124,7 @@ def _compare(
         else:
             report.mismatches.append(mismatch)
     pairs: list[dict[str, Any]] = []
+    unreadable: set[tuple[str, str]] = set()  # (producer, variable) not in a local run folder
     for step in pipeline.steps:
         for phase, names in (("in", [v for v, _ in step.inputs]), ("out", list(step.outputs))):
             for var in names:
@@ -132,6 +133,7 @@ def _compare(
                 try:
                     actual = _artifact(result.run_dir, producer, var)
                 except (OSError, TypeError):  # another engine's layout: metrics only
+                    unreadable.add((producer, var))
                     continue
                 if expected.is_dir() and actual.is_dir():
                     pairs.append(
@@ -164,6 +166,13 @@ def _compare(
             diverged.add((item["step"], var))
         report.mismatches.append(Mismatch(item["step"], var, item["kind"], problem, cause))
     _compare_metrics(pipeline, result, dump_dir, report)
+    if unreadable:
+        engine = getattr(result, "engine", None) or "this engine"
+        report.notes.append(
+            f"only metrics were compared: the {len(unreadable)} variable(s) passed between steps "
+            f"are not kept where verify can read them with {engine!r}; use the local engine "
+            "(the default) to compare them too"
+        )
     report.ok = not report.mismatches
     return report
 
