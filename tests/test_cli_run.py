@@ -241,3 +241,22 @@ def test_output_assigned_on_one_branch_only(
     assert "cell 3" in err and "name 'x' is not defined" in err and "step 'a'" in err
     code, out, _ = cli(capsys, "run", nb, "--json", "--run-root", root, "-p", "flag", "True")
     assert code == 0 and json.loads(out)["metrics"] == {"z": 3}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze"],
+        ["compile"],
+        ["run"],
+        ["verify"],
+        ["runs"],
+        ["runs", "list"],
+        ["runs", "show"],
+    ],
+)
+def test_help_shows_examples(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, *command, "--help")
+    assert code == 0
+    examples = out.split("examples:", 1)[1]
+    assert f"kale-like {command[0]} " in examples and "exit codes:" in examples

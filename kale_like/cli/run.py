@@ -9,11 +9,29 @@ from typing import Any
 from ..errors import EXIT_OK, EXIT_RUN_FAILED
 from . import options
 
+RUN_HELP = """examples:
+  kale-like run notebook.ipynb                         # local engine, cached, parallel
+  kale-like run notebook.ipynb -p alpha 0.5 -r label 007 -f params.yaml
+  kale-like run notebook.ipynb --from train            # re-run train and what follows
+  kale-like run notebook.ipynb --only evaluate         # inputs from the cache
+  kale-like run notebook.ipynb --engine kfp-local      # the compiled YAML under kfp.local
+  kale-like run notebook.ipynb --json                  # {"run_id", "status", "metrics", "steps"}
+exit codes: 0 ok, 1 a step failed, 2 bad input, 3 environment problem"""
+
+VERIFY_HELP = """examples:
+  kale-like verify notebook.ipynb
+  kale-like verify notebook.ipynb -p alpha 0.5 --json
+  kale-like run notebook.ipynb --verify                # the same
+exit codes: 0 both runs agree, 1 they diverge or the run failed, 2 bad input,
+3 environment problem"""
+
 
 def register(sub: Any, name: str) -> None:
     verify_cmd = name == "verify"
-    p = sub.add_parser(
+    p = options.add_command(
+        sub,
         name,
+        epilog=VERIFY_HELP if verify_cmd else RUN_HELP,
         help=(
             "run the notebook top to bottom and as a pipeline, and compare"
             if verify_cmd

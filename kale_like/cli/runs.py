@@ -9,9 +9,21 @@ from typing import Any
 
 from . import options
 
+EXAMPLES = """examples:
+  kale-like runs list                              # runs under ./.kale_like
+  kale-like runs list --notebook notebook.ipynb    # runs of this notebook
+  kale-like runs show 20250101-120000-abc123 --json
+exit codes: 0 ok, 2 unknown run or bad input"""
+
 
 def register(sub: Any, name: str) -> None:
-    p = sub.add_parser(name, help="list or show past runs")
+    p = options.add_command(
+        sub,
+        name,
+        help="list or show past runs",
+        description="Past local runs (or, with --remote, runs on Kubeflow Pipelines).",
+        epilog=EXAMPLES,
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -23,14 +35,26 @@ def register(sub: Any, name: str) -> None:
     from .deploy import add_remote_options  # `--remote`: runs on Kubeflow Pipelines
 
     add_remote_options(common)
-    ls = actions.add_parser("list", parents=[common], help="past runs, newest first")
+    ls = actions.add_parser(
+        "list",
+        parents=[common],
+        help="past runs, newest first",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ls.add_argument(
         "--notebook",
         metavar="NB",
         help="only runs of this notebook (and use the run root beside it)",
     )
     ls.set_defaults(func=_list)
-    show = actions.add_parser("show", parents=[common], help="one run: steps, metrics, lineage")
+    show = actions.add_parser(
+        "show",
+        parents=[common],
+        help="one run: steps, metrics, lineage",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     show.add_argument("run_id", metavar="RUN_ID")
     show.set_defaults(func=_show)
     p.set_defaults(func=_list, run_root=None, json=False, notebook=None)
