@@ -1,4 +1,4 @@
-"""papermill engine ``kale_like``: ``papermill -E kale_like in.ipynb out.ipynb -p alpha 0.5``.
+"""papermill engine ``kale_like``: ``papermill --engine kale_like in.ipynb out.ipynb -p alpha 0.5``.
 
 papermill parameterizes the notebook as usual (an ``injected-parameters`` cell after the
 ``parameters`` cell, which analysis treats as overriding the defaults); this engine then runs
