@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..codegen.names import allocate_names
 from ..errors import EnvironmentProblem, KaleError, UsageError
 from ..fsutil import write_text_atomic
 from ..model import Pipeline
@@ -102,6 +103,8 @@ def katib_sweep(
         token_secret=secret_ref,
         pipeline_name=pipeline.name,
         mlmd_host=mlmd_host,
+        # the trial passes values to the compiled pipeline, whose inputs may be renamed
+        input_names=allocate_names(pipeline).parameters,
     )
     docs = katib.manifests(inputs)
     result = SweepResult(

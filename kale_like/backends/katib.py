@@ -58,6 +58,8 @@ class ExperimentInputs:
     service_account: str | None = DEFAULT_SERVICE_ACCOUNT
     token_secret: tuple[str, str] | None = None  # (secret name, key)
     pipeline_name: str = ""
+    # swept parameter -> the compiled pipeline's input name (``C`` -> ``c``); unlisted: same
+    input_names: Mapping[str, str] | None = None
     mlmd_host: str | None = None  # ML Metadata gRPC-web URL, if not the in-cluster default
 
 
@@ -89,8 +91,10 @@ def _labels(inputs: ExperimentInputs) -> dict[str, str]:
 def trial_job(inputs: ExperimentInputs) -> dict[str, Any]:
     """The ``batch/v1`` Job of one trial; ``${trialParameters.X}`` is filled in by Katib."""
     command = ["kale-like", "trial", f"{PIPELINE_DIR}/{PIPELINE_KEY}", "--host", inputs.kfp_host]
+    renamed = inputs.input_names or {}
     for spec in inputs.parameters:
-        command += ["-p", spec["name"], "${trialParameters." + spec["name"] + "}"]
+        name = spec["name"]
+        command += ["-p", renamed.get(name, name), "${trialParameters." + name + "}"]
     command += ["--metrics", ",".join((inputs.metric, *inputs.additional_metrics))]
     if inputs.mlmd_host:
         command += ["--mlmd-host", inputs.mlmd_host]

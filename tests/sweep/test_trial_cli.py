@@ -111,3 +111,59 @@ def test_trial_reads_metrics_from_ml_metadata(
     ]
     assert unreachable == 3
     assert "cannot reach ML Metadata" in capsys.readouterr().err
+
+
+def test_katib_trial_command_runs_against_kfp_with_a_renamed_parameter(
+    server: KfpServer,
+    tmp_path: Path,
+    manifest: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A notebook parameter `N` becomes the pipeline input `n` (KFP inputs are lower case):
+    # the trial Job's own command, as Katib fills it in, must still submit a valid run.
+    import dataclasses
+
+    import yaml
+
+    from kale_like.api.sweep import sweep
+
+    base = linear_pipeline()
+    steps = list(base.steps)
+    steps[0] = dataclasses.replace(
+        steps[0], sources=("data = list(range(1, N + 1))",), parameters=("N",)
+    )
+    params = (dataclasses.replace(base.parameters[0], name="N"), *base.parameters[1:])
+    pipeline = dataclasses.replace(base, steps=tuple(steps), parameters=params)
+    res = sweep(
+        pipeline,
+        params=["N=choice:4", "scale=choice:0.5"],
+        objective="mean",
+        maximize=True,
+        algorithm="grid",
+        engine="katib",
+        dry_run=True,
+        output_dir=tmp_path / "out",
+        trial_image="registry.local/kale-like-runtime:0.1",
+    )
+    cm, exp = yaml.safe_load_all(Path(res.manifest_path).read_text())
+    (pipeline_file := tmp_path / "pipeline.yaml").write_text(cm["data"]["pipeline.yaml"])
+    job = exp["spec"]["trialTemplate"]["trialSpec"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    filled = {"${trialParameters.N}": "4", "${trialParameters.scale}": "0.5"}
+    command = [filled.get(arg, arg) for arg in container["command"]]
+    assert command[:2] == ["kale-like", "trial"]
+    args = command[2:]
+    args[0] = str(pipeline_file)  # the ConfigMap's mount
+    args[args.index("--host") + 1] = server.url
+    code = main(["trial", *args, "--poll", "0", "--metrics-reader", READER])
+    out = capsys.readouterr().out
+    assert code == 0
+    ((_, run),) = server.runs.items()
+    assert run.body["runtime_config"]["parameters"] == {"n": 4, "scale": 0.5}
+    entry = next(e for e in manifest if e["file"] == "01_linear.ipynb")
+    truth = next(r for r in entry["override_runs"] if r["parameters"]["n"] == 4)["metrics"]
+    # the objective, then the notebook's other metrics (Katib's additionalMetricNames)
+    assert out.strip().splitlines() == [
+        f"mean={float(truth['mean'])!r}",
+        f"total={float(truth['total'])!r}",
+    ]
