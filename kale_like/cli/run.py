@@ -98,6 +98,12 @@ def register(sub: Any, name: str) -> None:
         metavar="KEY=VALUE",
         help="an option for the engine, e.g. -o host=https://HOST/pipeline for --engine kfp",
     )
+    p.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="base of the step images for --engine docker (same as -o base_image=IMAGE; "
+        "default: notebook metadata, $KALE_LIKE_BASE_IMAGE, then python:X.Y-slim)",
+    )
     options.add_json_option(p)
     if not verify_cmd:
         p.add_argument(
@@ -133,6 +139,8 @@ def _engine_options(args: argparse.Namespace) -> dict[str, str]:
                 f"-o/--engine-option expects KEY=VALUE, got {item!r}", kind="bad-engine-option"
             )
         out[key.strip()] = value
+    if getattr(args, "base_image", None):
+        out["base_image"] = args.base_image
     return out
 
 

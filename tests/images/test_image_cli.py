@@ -92,3 +92,20 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert main(["build", str(nb), "--push"]) == 2  # no --registry
     assert main(["build", str(nb), "--dry-run", "-o", str(tmp_path / "o"),
                  "--base-image", "evil\nRUN rm -rf /"]) == 2  # fmt: skip
+
+
+def test_run_docker_takes_base_image_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The flag reaches the image plan (validated there) without $KALE_LIKE_BASE_IMAGE.
+    monkeypatch.delenv("KALE_LIKE_BASE_IMAGE", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    nb = write_nb(tmp_path / "nb.ipynb", [(["step:a"], "x = 1")])
+    root = str(tmp_path / "root")
+    args = ["run", str(nb), "--engine", "docker", "--run-root", root, "--base-image"]
+    assert main([*args, "evil\nRUN rm -rf /"]) == 2
+    assert "base image 'evil\\nRUN rm -rf /' is not a valid image reference" in (
+        capsys.readouterr().err
+    )
+    assert main([*args, BASE]) == 3  # a valid base image: on to the (absent) engine
+    assert "no Docker engine" in capsys.readouterr().err
