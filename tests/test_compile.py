@@ -456,3 +456,45 @@ def test_component_bodies_call_run_step_with_the_users_names(
     assert len(set(b["inputs"].values()) | set(b["outputs"].values())) == 4
     assert b["state_inputs"] == {"random": f"/artifacts/b/{names.state_input('a')}"}
     assert b["spec"]["inputs"] == ["report", "größe", "json"]
+
+
+def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> None:
+    # KFP's list/dict parameter values cannot hold None: such parameters travel as JSON.
+    from nb_kit import cell, write_notebook
+
+    from kale_like.api.run import run
+    from kale_like.codegen import kfp_arguments
+    from kale_like.errors import UsageError
+
+    params = "opts = {'a\\n': [1, None]}\nsizes = [None, 2]"
+    body = "total = sum(v for v in sizes if v) + len(opts['a\\n'])"
+    nb = write_notebook(
+        tmp_path / "nones.ipynb",
+        cell(params, "pipeline-parameters"),
+        cell(body, "step:use"),
+        cell("print(total)", "pipeline-metrics"),
+    )
+    ns: dict[str, Any] = {}
+    exec(params + "\n" + body, ns)  # ground truth: top to bottom
+    result = compile_pipeline(nb, tmp_path / "out")
+    doc = _yaml(result.yaml_path)
+    defaults = {
+        k: v.get("defaultValue") for k, v in doc["root"]["inputDefinitions"]["parameters"].items()
+    }
+    assert {k: json.loads(v) for k, v in defaults.items()} == {
+        "opts": {"a\n": [1, None]},
+        "sizes": [None, 2],
+    }
+    pytest.importorskip("kfp")
+    outcome = run(nb, engine="kfp-local", run_root=tmp_path / "runs")
+    assert outcome.status == "succeeded" and outcome.metrics == {"total": ns["total"]}
+    # A list parameter whose default holds no None cannot carry one under KFP: said clearly.
+    plain = write_notebook(
+        tmp_path / "plain.ipynb",
+        cell("sizes = [1, 2]", "pipeline-parameters"),
+        cell("n = len(sizes)", "step:use"),
+    )
+    from kale_like.api.run import prepare
+
+    with pytest.raises(UsageError, match="cannot carry None inside a list parameter"):
+        kfp_arguments(prepare(plain), {"sizes": [1, None]})

@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Any
 
-from ..errors import TagError
+from ..errors import TagError, UsageError
 from ..model import Parameter, Pipeline, Step
 from ..runtime.spec import step_spec
 from .literals import check_literal, render_literal
@@ -163,9 +163,20 @@ def _imports(k8s: bool, metrics: bool, report: bool, inputs: bool) -> str:
     return "\n".join(lines)
 
 
+def _holds_none(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_none(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_none(v) for v in value)
+    return value is None
+
+
 def is_json_parameter(param: Parameter) -> bool:
-    """Whether KFP carries this parameter as JSON text (its default is None)."""
-    return param.default is None or param.type == "none"
+    """Whether KFP carries this parameter as JSON text (its default is or holds None).
+
+    KFP's list/dict parameter values cannot hold None, so ``[1, None]`` travels as JSON.
+    """
+    return param.type == "none" or _holds_none(param.default)
 
 
 def kfp_arguments(pipeline: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +192,15 @@ def kfp_arguments(pipeline: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
         param = params[name]
         if is_json_parameter(param):
             value = json.dumps(value, ensure_ascii=False)
+        elif _holds_none(value):
+            raise UsageError(
+                f"parameter {name!r}: KFP cannot carry None inside a {param.type} parameter "
+                f"whose default ({param.default!r}) holds no None",
+                kind="bad-parameters",
+                cell=param.cell,
+                fix="pass a value without None, or give the parameter a default holding "
+                "None (then it travels as JSON)",
+            )
         elif param.type == "float" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         out[names.parameters[name]] = value
