@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -191,6 +192,12 @@ def test_failed_build_names_the_dockerfile_line_and_log_tail(tmp_path: Path) -> 
     assert err.value.exit_code == 3 and err.value.kind == "build-failed"
     assert 'Dockerfile line 5: RUN ["python3", "-m", "pip", "install"' in text
     assert "No matching distribution found for numpy==2.4.6" in text
+    # the Dockerfile the error names is still there to read, holding the failing line
+    dockerfile = Path(err.value.path or "")
+    assert dockerfile.name == "Dockerfile" and dockerfile.is_file()
+    assert dockerfile.read_text().splitlines()[4].startswith('RUN ["python3", "-m", "pip"')
+    assert not (dockerfile.parent / "wheels").exists()  # the wheels are not kept
+    shutil.rmtree(dockerfile.parent)
 
 
 def test_no_docker_engine_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:

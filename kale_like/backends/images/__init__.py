@@ -258,8 +258,14 @@ def build_plans(
             write_context(p, ctx, inputs)
             say(f"{p.ref}: building for steps {', '.join(p.steps)}")
             out.logs[p.ref] = builder.build_image(client, ctx, p.ref, progress=say, nocache=nocache)
-        finally:
+        except EnvironmentProblem as exc:
+            # The error names the context's Dockerfile: keep it to read (not the wheels).
+            shutil.rmtree(ctx if exc.kind != "build-failed" else ctx / "wheels", True)
+            raise
+        except BaseException:
             shutil.rmtree(ctx, ignore_errors=True)
+            raise
+        shutil.rmtree(ctx, ignore_errors=True)
         out.built.append(p.ref)
         if push:
             out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
