@@ -140,7 +140,7 @@ export class CellEditor extends Widget {
     });
     out.push(nameInput, this._renderDepends(role), h('button', {
       type: 'button', class: 'kale-settings-button', 'aria-label': `Settings of step ${role.name}`,
-      title: 'Step settings (image, resources, cache, retries, env, volumes)',
+      title: 'Step settings (image, resources, cache, retries, env, secrets, config maps, volumes, security context)',
       onclick: () => {
         void editStepSettings(role.name, role.settings).then(tags => {
           if (tags) {

@@ -1,6 +1,7 @@
 /**
  * The step settings dialog: image, CPU/memory/GPU limits, cache, retries, timeout, env,
- * secrets and volumes, edited as the setting tags the CLI reads.
+ * secrets, config maps, volumes and the security context, edited as the setting tags the
+ * CLI reads.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
@@ -35,6 +36,18 @@ class SettingsBody extends Widget implements Dialog.IBodyWidget<string[]> {
         }, f[key] as string)
       );
     };
+    const choice = (key: keyof IFields, label: string, values: Array<[string, string]>) => {
+      const id = uid('kale-set');
+      return h('div', { class: 'kale-field' },
+        h('label', { for: id }, label),
+        h('select', {
+          id, 'aria-label': label,
+          onchange: (e: Event) => { (f as any)[key] = (e.target as HTMLSelectElement).value; this._check(); }
+        },
+          values.map(([v, text]) => h('option', { value: v, selected: f[key] === v }, text))
+        )
+      );
+    };
     const cacheId = uid('kale-set');
     this._errors = h('ul', { class: 'kale-settings-errors', role: 'alert' });
     this.node.append(
@@ -56,7 +69,13 @@ class SettingsBody extends Widget implements Dialog.IBodyWidget<string[]> {
       text('timeout', 'Timeout (seconds)', ''),
       area('env', 'Environment (NAME=VALUE per line)', 'LOG_LEVEL=debug'),
       area('secret', 'Secrets (SECRET:KEY:ENV per line)', 'db-creds:password:DB_PASSWORD'),
+      area('configmap', 'Config maps (CONFIG_MAP:KEY:ENV per line)', 'app-config:log.level:LOG_LEVEL'),
       area('volume', 'Volumes (PVC:MOUNT_PATH per line)', 'data-pvc:/data'),
+      text('runAsUser', 'Run as user (UID)', '1000'),
+      text('runAsGroup', 'Run as group (GID)', '1000'),
+      choice('runAsNonRoot', 'Run as non-root', [
+        ['', 'image default'], ['true', 'true'], ['false', 'false']
+      ]),
       this._errors
     );
     this._check();

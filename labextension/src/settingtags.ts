@@ -13,9 +13,21 @@ export interface IFields {
   timeout: string;
   env: string;
   secret: string;
+  configmap: string;
   volume: string;
+  /** `security-context:` fields: digits, and '' | 'true' | 'false'. */
+  runAsUser: string;
+  runAsGroup: string;
+  runAsNonRoot: string;
   rest: string[];
 }
+
+/** Form field <-> `security-context:` item, in the order the tag is written. */
+export const SECURITY: Array<[keyof IFields, string]> = [
+  ['runAsUser', 'run_as_user'],
+  ['runAsGroup', 'run_as_group'],
+  ['runAsNonRoot', 'run_as_non_root']
+];
 
 export const LIMITS: Array<[keyof IFields, string]> = [
   ['cpu', 'cpu'],
@@ -27,9 +39,10 @@ export const LIMITS: Array<[keyof IFields, string]> = [
 export function tagsToFields(tags: readonly string[]): IFields {
   const f: IFields = {
     image: '', cpu: '', memory: '', gpu: '', cache: '', retry: '', timeout: '',
-    env: '', secret: '', volume: '', rest: []
+    env: '', secret: '', configmap: '', volume: '', runAsUser: '', runAsGroup: '',
+    runAsNonRoot: '', rest: []
   };
-  const lines: { [k: string]: string[] } = { env: [], secret: [], volume: [] };
+  const lines: { [k: string]: string[] } = { env: [], secret: [], configmap: [], volume: [] };
   for (const text of tags) {
     const tag = tryParseTag(text);
     if (tag instanceof Error) {
@@ -45,14 +58,24 @@ export function tagsToFields(tags: readonly string[]): IFields {
       f.retry = tag.args[0];
     } else if (tag.kind === 'env') {
       lines.env.push(`${tag.args[0]}=${tag.args[1]}`);
-    } else if (tag.kind === 'secret' || tag.kind === 'volume') {
+    } else if (tag.kind === 'secret' || tag.kind === 'configmap' || tag.kind === 'volume') {
       lines[tag.kind].push(tag.args.join(':'));
+    } else if (tag.kind === 'security-context') {
+      // One tag may set several fields, several tags one each: all end up in one tag.
+      for (const item of tag.args) {
+        const eq = item.indexOf('='); // the grammar guarantees FIELD=VALUE
+        const known = SECURITY.find(([, name]) => name === item.slice(0, eq));
+        if (known) {
+          (f as any)[known[0]] = item.slice(eq + 1);
+        }
+      }
     } else {
       f.rest.push(text);
     }
   }
   f.env = lines.env.join('\n');
   f.secret = lines.secret.join('\n');
+  f.configmap = lines.configmap.join('\n');
   f.volume = lines.volume.join('\n');
   return f;
 }
@@ -81,7 +104,14 @@ export function fieldsToTags(f: IFields): string[] {
   const lines = (text: string) => text.split('\n').map(l => l.trim()).filter(Boolean);
   tags.push(...lines(f.env).map(l => `env:${l}`));
   tags.push(...lines(f.secret).map(l => `secret:${l}`));
+  tags.push(...lines(f.configmap).map(l => `configmap:${l}`));
   tags.push(...lines(f.volume).map(l => `volume:${l}`));
+  const security = SECURITY.map(([key, name]) => [name, String(f[key]).trim()])
+    .filter(([, v]) => v)
+    .map(([name, v]) => `${name}=${v}`);
+  if (security.length) {
+    tags.push(`security-context:${security.join(':')}`);
+  }
   tags.push(...f.rest);
   return tags;
 }

@@ -16,7 +16,9 @@ describe('step settings <-> tags', () => {
     'env:LOG_LEVEL=debug',
     'env:MODE=a=b',
     'secret:db-creds:password:DB_PASSWORD',
+    'configmap:app-config:log.level:LOG_LEVEL',
     'volume:data-pvc:/data',
+    'security-context:run_as_user=1000:run_as_group=100:run_as_non_root=true',
     'label:team:ml'
   ];
 
@@ -25,6 +27,8 @@ describe('step settings <-> tags', () => {
     expect(fields.image).toBe('python:3.11-slim');
     expect(fields.gpu).toBe('1');
     expect(fields.env).toBe('LOG_LEVEL=debug\nMODE=a=b');
+    expect(fields.configmap).toBe('app-config:log.level:LOG_LEVEL');
+    expect([fields.runAsUser, fields.runAsGroup, fields.runAsNonRoot]).toEqual(['1000', '100', 'true']);
     expect(fields.rest).toEqual(['label:team:ml']);
     expect(new Set(fieldsToTags(fields))).toEqual(new Set(tags));
   });
@@ -40,5 +44,28 @@ describe('step settings <-> tags', () => {
     fields.memory = ' 1Gi ';
     fields.volume = '\n  a-pvc:/mnt \n\n';
     expect(fieldsToTags(fields)).toEqual(['limit:memory:1Gi', 'volume:a-pvc:/mnt']);
+  });
+
+  it('gathers security-context fields from several tags into one tag', () => {
+    const fields = tagsToFields([
+      'security-context:run_as_non_root=false',
+      'security-context:run_as_user=0'
+    ]);
+    expect([fields.runAsUser, fields.runAsGroup, fields.runAsNonRoot]).toEqual(['0', '', 'false']);
+    expect(fields.rest).toEqual([]);
+    expect(fieldsToTags(fields)).toEqual(['security-context:run_as_user=0:run_as_non_root=false']);
+  });
+
+  it('writes config maps one per line and leaves a bad security field to the grammar', () => {
+    const fields = tagsToFields([]);
+    fields.configmap = 'a-config:key:A\n\n b-config:k.2:B ';
+    fields.runAsGroup = 'abc';
+    const out = fieldsToTags(fields);
+    expect(out).toEqual([
+      'configmap:a-config:key:A',
+      'configmap:b-config:k.2:B',
+      'security-context:run_as_group=abc'
+    ]);
+    expect(() => parseTag(out[2])).toThrow(/run_as_group must be a whole number/);
   });
 });

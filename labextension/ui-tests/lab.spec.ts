@@ -122,13 +122,23 @@ test('the step settings dialog writes setting tags', async ({ page }) => {
   await dialog.getByLabel('Memory limit').fill('2Gi');
   await dialog.getByLabel('Cache').selectOption('disabled');
   await dialog.getByLabel('Environment (NAME=VALUE per line)').fill('LOG_LEVEL=debug');
+  await dialog.getByLabel('Config maps (CONFIG_MAP:KEY:ENV per line)').fill('app-config:log.level:APP_LOG');
+  await dialog.getByLabel('Run as user (UID)').fill('1000');
+  await dialog.getByLabel('Run as non-root').selectOption('true');
   await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'step-settings.png') });
   await dialog.getByRole('button', { name: 'Save' }).click();
-  await expect(load.getByRole('button', { name: 'Settings of step load' })).toHaveText('settings (3)');
+  await expect(load.getByRole('button', { name: 'Settings of step load' })).toHaveText('settings (5)');
   await save(page);
   await expect
     .poll(() => savedTags('pipeline.ipynb')[2])
-    .toEqual(['step:load', 'limit:memory:2Gi', 'cache:disabled', 'env:LOG_LEVEL=debug']);
+    .toEqual([
+      'step:load',
+      'limit:memory:2Gi',
+      'cache:disabled',
+      'env:LOG_LEVEL=debug',
+      'configmap:app-config:log.level:APP_LOG',
+      'security-context:run_as_user=1000:run_as_non_root=true'
+    ]);
   // The analysis reads them as the step's settings.
   await expect(page.locator('.kale-cell-diagnostics .kale-error')).toHaveCount(0);
 
