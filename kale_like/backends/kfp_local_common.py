@@ -183,9 +183,11 @@ def finish(
     names = allocate_names(pipeline)
     seconds = time.time() - run.started
     per_step = _task_outputs(pipeline, names.kfp_tasks, run.pipeline_root)
+    timings = task_seconds(_tail(run.log_path, 2_000_000))
     failed_seen = False
     for step in pipeline.steps:
         res = result.steps[step.name]
+        res.seconds = timings.get(names.kfp_tasks[step.name], 0.0)
         if step.name in per_step:
             res.status = "succeeded"
         elif not failed_seen and all(p in per_step for p in step.after):
@@ -198,10 +200,7 @@ def finish(
                 res.cell, res.error = int(found[-1][0]), found[-1][1].strip()
         else:
             res.status = "skipped"
-        run.emit(RunEvent(run.run_id, step.name, res.status, 0.0, res.error))
-    timings = task_seconds(_tail(run.log_path, 2_000_000))
-    for step in pipeline.steps:
-        result.steps[step.name].seconds = timings.get(names.kfp_tasks[step.name], 0.0)
+        run.emit(RunEvent(run.run_id, step.name, res.status, res.seconds, res.error))
     metrics = {name: out["metrics"] for name, out in per_step.items()}
     result.metrics = collect_metrics(pipeline, metrics)
     if run.request.keep_values:

@@ -12,6 +12,7 @@ from kale_like.backends.kfp_local import KfpLocalEngine
 from kale_like.backends.local import LocalEngine
 from kale_like.engines import RunRequest
 from kale_like.errors import UsageError
+from kale_like.results import RunEvent
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_local import diamond  # noqa: E402
@@ -24,13 +25,19 @@ def request(tmp_path: Path, pipeline, **kw):  # type: ignore[no-untyped-def]
 
 
 def test_metrics_and_values_equal_local_engine(tmp_path: Path) -> None:
-    kfp = KfpLocalEngine().run(request(tmp_path, diamond(), parameters={"k": 5}, keep_values=True))
+    events: list[RunEvent] = []
+    kfp = KfpLocalEngine().run(
+        request(tmp_path, diamond(), parameters={"k": 5}, keep_values=True, progress=events.append)
+    )
     local = LocalEngine().run(request(tmp_path, diamond(), parameters={"k": 5}, keep_values=True))
     assert kfp.status == local.status == "succeeded"
     assert kfp.metrics == local.metrics == {"total": 2 * 2 + 7}
     assert {k: kfp.values[k] for k in ("a", "b", "c")} == {"a": 2, "b": 4, "c": 7}
     assert set(kfp.steps) == set(local.steps)
     assert all(s.seconds > 0 for s in kfp.steps.values())
+    # the progress display gets each step's time too, not 0
+    done = {e.step: e.seconds for e in events if e.step and e.status == "succeeded"}
+    assert done == {name: s.seconds for name, s in kfp.steps.items()}
     record = json.loads((Path(kfp.run_dir) / "run.json").read_text())
     assert record["engine"] == "kfp-local" and record["metrics"] == kfp.metrics
     assert (Path(kfp.run_dir) / "kfp.log").is_file()
