@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,16 @@ def test_subprocess(corpus_dir: Path, name: str, code: int) -> None:
         assert name in proc.stderr
     else:
         assert "pipeline 02-diamond (4 steps)" in proc.stdout
+
+
+def test_closed_stdout_is_no_traceback(corpus_dir: Path) -> None:
+    # `kale-like analyze nb | head -1`: the reader leaves before the output is written.
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w") as closed:
+        proc = subprocess.run(
+            [sys.executable, "-m", "kale_like", "analyze", str(corpus_dir / "23_many_steps.ipynb")],
+            stdout=closed, stderr=subprocess.PIPE, text=True, timeout=120,
+        )
+    assert proc.returncode == 141
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
