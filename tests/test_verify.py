@@ -119,3 +119,16 @@ def test_missing_dependency_failure_is_named(tmp_path: Path) -> None:
     first = report.mismatches[0]
     assert (first.step, first.kind) == ("b", "failure")
     assert "missing dependency: 'lst'" in first.cause
+
+
+def test_a_failed_run_is_not_reported_as_metrics_only(tmp_path: Path) -> None:
+    # The failed step saved nothing: that is the failure, not an engine limitation.
+    nb = write(
+        tmp_path / "fails.ipynb",
+        cell("x = 1\ny = 1 / 0", "step:a"),
+        cell("z = x + y", "step:b", "prev:a"),
+    )
+    report = run_verify(nb, tmp_path)
+    assert report.run_status == "failed"
+    assert any("both runs failed in step 'a'" in n for n in report.notes)
+    assert not any("not compared" in n or "only metrics" in n for n in report.notes), report.notes

@@ -133,7 +133,9 @@ def _compare(
                 try:
                     actual = _artifact(result.run_dir, producer, var)
                 except (OSError, TypeError):  # another engine's layout: metrics only
-                    unreadable.add((producer, var))
+                    done = getattr(result.steps.get(producer), "status", None)
+                    if done in ("succeeded", "cached"):  # a failed step saved nothing
+                        unreadable.add((producer, var))
                     continue
                 if expected.is_dir() and actual.is_dir():
                     pairs.append(
@@ -168,10 +170,11 @@ def _compare(
     _compare_metrics(pipeline, result, dump_dir, report)
     if unreadable:
         engine = getattr(result, "engine", None) or "this engine"
+        what = "only metrics were compared" if not pairs else "some variables were not compared"
         report.notes.append(
-            f"only metrics were compared: the {len(unreadable)} variable(s) passed between steps "
-            f"are not kept where verify can read them with {engine!r}; use the local engine "
-            "(the default) to compare them too"
+            f"{what}: {len(unreadable)} variable(s) passed between steps are not kept where "
+            f"verify can read them with engine {engine!r}; use the local engine (the default) "
+            "to compare them too"
         )
     report.ok = not report.mismatches
     return report
