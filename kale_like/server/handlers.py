@@ -37,6 +37,15 @@ class Forbidden(Exception):
     """A path outside the server root (or the run root)."""
 
 
+class NotFound(Exception):
+    """A notebook or job that does not exist (answered as JSON like every other error)."""
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    """The JSON error shape of errors that carry no diagnostics of their own."""
+    return {"error": kind, "message": message, "cell": None, "line": None, "diagnostics": []}
+
+
 def confine(root: Path, rel: Any, *, must_exist: bool = True) -> Path:
     """Resolve ``rel`` inside ``root``; absolute paths, ``..`` and symlink escapes -> Forbidden."""
     if not isinstance(rel, str) or not rel.strip():
@@ -51,7 +60,7 @@ def confine(root: Path, rel: Any, *, must_exist: bool = True) -> Path:
     if not full.is_relative_to(root):
         raise Forbidden(rel)
     if must_exist and not full.exists():
-        raise tornado.web.HTTPError(404, f"no such file: {rel}")
+        raise NotFound(f"no such file: {rel}")
     return full
 
 
@@ -108,16 +117,9 @@ class KaleHandler(APIHandler):
         try:
             await coro
         except Forbidden as exc:
-            self.send(
-                403,
-                {
-                    "error": "forbidden",
-                    "message": f"path outside the server root: {exc}",
-                    "cell": None,
-                    "line": None,
-                    "diagnostics": [],
-                },
-            )
+            self.send(403, error_body("forbidden", f"path outside the server root: {exc}"))
+        except NotFound as exc:
+            self.send(404, error_body("not-found", str(exc)))
         except tornado.web.HTTPError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
@@ -238,7 +240,8 @@ class RunStatusHandler(KaleHandler):
     async def get(self, job_id: str) -> None:
         snap = self.jobs.snapshot(job_id)
         if snap is None:
-            raise tornado.web.HTTPError(404, f"no such job: {job_id}")
+            self.send(404, error_body("not-found", f"no such job: {job_id}"))
+            return
         self.send(200, snap)
 
 
@@ -246,7 +249,8 @@ class RunCancelHandler(KaleHandler):
     @tornado.web.authenticated
     async def post(self, job_id: str) -> None:
         if self.jobs.cancel(job_id) is None:
-            raise tornado.web.HTTPError(404, f"no such job: {job_id}")
+            self.send(404, error_body("not-found", f"no such job: {job_id}"))
+            return
         self.send(202, self.jobs.snapshot(job_id))
 
 
@@ -259,6 +263,8 @@ class ReportHandler(KaleHandler):
             full = confine(self.run_root, rel)
         except Forbidden:
             raise tornado.web.HTTPError(403, "report path outside the run root") from None
+        except NotFound:
+            raise tornado.web.HTTPError(404) from None
         if not full.is_file():
             raise tornado.web.HTTPError(404)
         self.set_header("Content-Type", mimetypes.guess_type(full.name)[0] or "text/plain")

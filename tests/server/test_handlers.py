@@ -158,8 +158,12 @@ async def test_compile_output_dir_outside_the_root_is_forbidden(
 
 
 async def test_missing_notebook_is_404(jp_fetch: Any) -> None:
-    code, _ = await post(jp_fetch, "analyze", {"path": "nope.ipynb"})
+    code, body = await post(jp_fetch, "analyze", {"path": "nope%2e.ipynb"})
     assert code == 404
+    # the same JSON error shape as every other failure, the path as sent
+    assert body["error"] == "not-found"
+    assert body["message"] == "no such file: nope%2e.ipynb"
+    assert body["diagnostics"] == [] and body["cell"] is None
 
 
 async def test_bad_tag_is_400_with_the_cell(jp_fetch: Any, jp_root_dir: Path) -> None:
@@ -264,8 +268,12 @@ async def test_run_of_a_failing_step_reports_the_cell(jp_fetch: Any, jp_root_dir
 
 
 async def test_unknown_job_is_404(jp_fetch: Any) -> None:
-    code, _ = await get(jp_fetch, "runs", "0123456789ab")
+    code, body = await get(jp_fetch, "runs", "0123456789ab")
     assert code == 404
+    assert json.loads(body)["error"] == "not-found"
+    code, body = await post(jp_fetch, "runs/0123456789ab/cancel", {})
+    assert code == 404
+    assert body["message"] == "no such job: 0123456789ab"
 
 
 async def test_cancel_a_running_job(
