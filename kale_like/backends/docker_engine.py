@@ -11,6 +11,7 @@ applies on a cluster. Metrics and failures are read as in the ``kfp-local`` engi
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -62,21 +63,26 @@ class DockerEngine:
         nb_path = run.nb_path
 
         # 1. images: built once, reused by content digest afterwards
-        plan = images.plan_pipeline(
-            pipeline,
-            base_image=opts.get("base_image"),
-            registry=opts.get("registry"),
-            extend_images=bool(opts.get("extend_images")),
-            notebook_dir=nb_path.parent if nb_path else None,
-        )
-        with open(run.run_dir / "build.log", "a", encoding="utf-8") as log:
-            built = images.build_plans(
-                plan,
-                client=opts.get("client"),
-                wheelhouse=opts.get("wheelhouse"),
-                need_local=True,
-                progress=lambda line: print(line, file=log),
+        try:
+            plan = images.plan_pipeline(
+                pipeline,
+                base_image=opts.get("base_image"),
+                registry=opts.get("registry"),
+                extend_images=bool(opts.get("extend_images")),
+                notebook_dir=nb_path.parent if nb_path else None,
             )
+            with open(run.run_dir / "build.log", "a", encoding="utf-8") as log:
+                built = images.build_plans(
+                    plan,
+                    client=opts.get("client"),
+                    wheelhouse=opts.get("wheelhouse"),
+                    need_local=True,
+                    progress=lambda line: print(line, file=log),
+                )
+        except BaseException:
+            # No step ran: leave no run folder without a run.json behind (the error says why).
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+            raise
         build_seconds = time.time() - run.started
 
         # 2. compile with the images, 3. run each task in its container

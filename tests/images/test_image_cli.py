@@ -109,3 +109,4 @@ def test_run_docker_takes_base_image_flag(
     )
     assert main([*args, BASE]) == 3  # a valid base image: on to the (absent) engine
     assert "no Docker engine" in capsys.readouterr().err
+    assert not list((tmp_path / "root" / "runs").glob("*"))  # no half-made run folders
