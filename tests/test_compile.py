@@ -389,6 +389,8 @@ def test_output_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
         compile_pipeline(diamond(), target)
     assert err.value.kind == "bad-output" and target.read_text() == "a file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    # Names the option, not a notebook tag.
+    assert str(err.value).startswith("-o/--output: ") and err.value.tag is None
 
 
 def test_component_bodies_call_run_step_with_the_users_names(

@@ -119,9 +119,8 @@ def compile(  # noqa: A001 - the verb's public name
 
 def _cannot_write(out: Path, exc: OSError) -> UsageError:
     return UsageError(
-        f"cannot write to {out}: {exc.strerror or exc}",
+        f"-o/--output: cannot write to {out}: {exc.strerror or exc}",
         kind="bad-output",
-        tag="-o",
         fix="choose a writable output directory",
     )
 
@@ -150,7 +149,11 @@ def write_atomically(out: Path, build: Any, filenames: list[str]) -> None:
     by a rename. On any error the temporary directory is removed and ``out`` is untouched.
     """
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory", kind="bad-output", tag="-o")
+        raise UsageError(
+            f"-o/--output: {out} exists and is not a directory",
+            kind="bad-output",
+            fix="choose a directory (it is created if missing)",
+        )
     anchor = out.resolve().parent
     while not anchor.exists():  # create missing parents only once everything succeeded
         anchor = anchor.parent
