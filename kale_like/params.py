@@ -58,6 +58,16 @@ def _param(pipeline: Pipeline, name: str) -> Parameter:
         ) from None
 
 
+_EXAMPLE_ARTICLE = {"int": "an"}
+
+
+def cli_text(value: Any) -> str:
+    """``value`` as typed after ``-p NAME`` in a shell (strings as is, others as literals)."""
+    import shlex
+
+    return shlex.quote(value if isinstance(value, str) else repr(value))
+
+
 def check_value(param: Parameter, value: Any) -> Any:
     """``value`` if it fits ``param``'s default type, else UsageError naming the parameter."""
     allowed = _CHECKS.get(param.type)
@@ -72,7 +82,8 @@ def check_value(param: Parameter, value: Any) -> Any:
             f"got {type(value).__name__} {value!r}",
             kind="bad-parameter-value",
             cell=param.cell,
-            fix=f"pass a {param.type}, e.g. -p {param.name} {param.default!r}",
+            fix=f"pass {_EXAMPLE_ARTICLE.get(param.type, 'a')} {param.type}, e.g. "
+            f"-p {param.name} {cli_text(param.default)}",
         )
     return list(value) if isinstance(value, tuple) else value
 

@@ -73,6 +73,21 @@ def test_type_mismatch_names_parameter(name: str, value: object) -> None:
     assert repr(name) in str(info.value) and info.value.exit_code == 2
 
 
+@pytest.mark.parametrize("name", ["n", "ratio", "name", "verbose", "sizes", "options"])
+def test_type_mismatch_fix_is_a_working_command(name: str) -> None:
+    # The suggested `-p NAME VALUE`, split as a shell would, gives back the default.
+    import shlex
+
+    with pytest.raises(UsageError) as info:
+        params.resolve(PIPE, {name: object()})
+    fix = info.value.fix or ""
+    assert fix.startswith(("pass a ", "pass an "))
+    flag, got_name, text = shlex.split(fix.split("e.g. ", 1)[1])
+    default = next(p.default for p in PIPE.parameters if p.name == name)
+    assert (flag, got_name) == ("-p", name)
+    assert params.from_cli(PIPE, params=[(name, text)]) == {name: default}
+
+
 def test_unknown_parameter_lists_valid() -> None:
     with pytest.raises(UsageError) as info:
         params.from_cli(PIPE, params=[["alpha", "1"]])
