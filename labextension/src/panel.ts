@@ -11,8 +11,9 @@ import { JobView } from './jobview';
 import { FIELDS, IPipelineSettings, readSettings, writeSetting } from './metadata';
 import { toErrorBody } from './model';
 import { postAPI } from './request';
+import { choiceFromKatib, katibFromChoice } from './katibmeta';
 import { askSweep } from './sweepdialog';
-import { IAnalysisState, IJobStarted, IKaleModel } from './tokens';
+import { IAnalysisState, IJobStarted, IKaleModel, METADATA_KEY } from './tokens';
 
 export type Action = 'run' | 'compile' | 'build' | 'deploy' | 'sweep';
 
@@ -166,10 +167,17 @@ export class KalePanel extends Widget {
           this._job.showError(this._model.state.error ?? toErrorBody('the notebook has errors'), label);
           return;
         }
-        const options = await askSweep(analysis);
+        // The sweep lives in Kale's katib_metadata block, which `kale-like sweep` reads too.
+        const meta = { ...((panel.model?.getMetadata(METADATA_KEY) ?? {}) as { [key: string]: any }) };
+        const options = await askSweep(analysis, choiceFromKatib(meta.katib_metadata));
         if (!options) {
           return;
         }
+        const types = Object.fromEntries(
+          Object.entries(analysis.pipeline.parameters).map(([name, info]) => [name, info.type])
+        );
+        meta.katib_metadata = katibFromChoice(options, types, meta.katib_metadata);
+        panel.model?.setMetadata(METADATA_KEY, meta);
         await this._save(panel);
         const body = { ...options, maximize: options.maximize, trials: options.trials ?? undefined };
         const started = await postAPI<IJobStarted>('sweep', { path: panel.context.path, options: body });

@@ -1,7 +1,8 @@
 /**
  * The sweep dialog: which parameters to sweep and over what (`choice:a,b`, `range:min:max:step`,
  * `uniform:min:max`, `loguniform:min:max`, `int:min:max`), the objective metric and its
- * direction, the algorithm, the number of trials and the parallelism.
+ * direction, the algorithm, the number of trials and the parallelism. It opens with the
+ * notebook's `katib_metadata` sweep when there is one (see `katibmeta.ts`).
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
@@ -33,25 +34,35 @@ export function defaultSpec(type: string, value: unknown): string {
 }
 
 class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
-  constructor(analysis: IAnalysis) {
+  constructor(analysis: IAnalysis, initial: Partial<ISweepOptions> = {}) {
     super();
     this.addClass('kale-sweep-dialog');
     const params = Object.entries(analysis.pipeline.parameters);
     const metrics = analysis.pipeline.metrics;
+    const given = initial.params ?? {};
     this._value = {
-      params: {}, objective: metrics[0] ?? '', maximize: true, algorithm: 'grid', trials: null, parallel: 2
+      params: {},
+      objective: initial.objective && metrics.includes(initial.objective) ? initial.objective : metrics[0] ?? '',
+      maximize: initial.maximize ?? true,
+      algorithm: ['grid', 'random', 'tpe'].includes(initial.algorithm ?? '') ? initial.algorithm! : 'grid',
+      trials: initial.trials ?? null,
+      parallel: initial.parallel ?? 2
     };
     const rows = params.map(([name, info]) => {
-      const spec = defaultSpec(info.type, info.default);
+      const swept = Object.prototype.hasOwnProperty.call(given, name);
+      const spec = swept ? given[name] : defaultSpec(info.type, info.default);
+      if (swept) {
+        this._value.params[name] = spec;
+      }
       const specInput = h('input', {
-        type: 'text', value: spec, disabled: true, 'aria-label': `Search space of ${name}`,
+        type: 'text', value: spec, disabled: !swept, 'aria-label': `Search space of ${name}`,
         class: 'kale-sweep-spec',
         oninput: (e: Event) => { this._value.params[name] = (e.target as HTMLInputElement).value; }
       });
       return h('tr', {},
         h('td', {}, h('label', {},
           h('input', {
-            type: 'checkbox', 'aria-label': `Sweep ${name}`,
+            type: 'checkbox', 'aria-label': `Sweep ${name}`, checked: swept,
             onchange: (e: Event) => {
               const on = (e.target as HTMLInputElement).checked;
               specInput.disabled = !on;
@@ -80,16 +91,18 @@ class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
       h('p', { class: 'kale-muted' }, 'Values: choice:a,b,c · range:min:max:step · uniform:min:max · loguniform:min:max · int:min:max'),
       field('Objective', h('select', { 'aria-label': 'Objective metric',
         onchange: (e: Event) => { this._value.objective = (e.target as HTMLSelectElement).value; } },
-        metrics.map(m => h('option', { value: m }, m)))),
+        metrics.map(m => h('option', { value: m, selected: m === this._value.objective }, m)))),
       field('Direction', h('select', { 'aria-label': 'Direction',
         onchange: (e: Event) => { this._value.maximize = (e.target as HTMLSelectElement).value === 'maximize'; } },
-        h('option', { value: 'maximize' }, 'maximize'), h('option', { value: 'minimize' }, 'minimize'))),
+        h('option', { value: 'maximize', selected: this._value.maximize }, 'maximize'),
+        h('option', { value: 'minimize', selected: !this._value.maximize }, 'minimize'))),
       field('Algorithm', h('select', { 'aria-label': 'Algorithm',
         onchange: (e: Event) => { this._value.algorithm = (e.target as HTMLSelectElement).value; } },
-        ['grid', 'random', 'tpe'].map(a => h('option', { value: a }, a)))),
+        ['grid', 'random', 'tpe'].map(a => h('option', { value: a, selected: a === this._value.algorithm }, a)))),
       field('Trials', h('input', { type: 'number', min: 1, placeholder: 'all grid points', 'aria-label': 'Trials',
+        value: this._value.trials ?? '',
         oninput: (e: Event) => { const v = (e.target as HTMLInputElement).value; this._value.trials = v ? parseInt(v, 10) : null; } })),
-      field('Parallel trials', h('input', { type: 'number', min: 1, value: 2, 'aria-label': 'Parallel trials',
+      field('Parallel trials', h('input', { type: 'number', min: 1, value: this._value.parallel, 'aria-label': 'Parallel trials',
         oninput: (e: Event) => { this._value.parallel = parseInt((e.target as HTMLInputElement).value, 10) || 1; } }))
     );
   }
@@ -102,10 +115,13 @@ class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
 }
 
 /** Ask for the sweep; null when cancelled. */
-export async function askSweep(analysis: IAnalysis): Promise<ISweepOptions | null> {
+export async function askSweep(
+  analysis: IAnalysis,
+  initial: Partial<ISweepOptions> = {}
+): Promise<ISweepOptions | null> {
   const result = await showDialog({
     title: 'Sweep',
-    body: new SweepBody(analysis),
+    body: new SweepBody(analysis, initial),
     buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Start sweep' })]
   });
   return result.button.accept ? result.value : null;

@@ -206,6 +206,20 @@ test('the sweep dialog runs a grid sweep and marks the best trial', async ({ pag
   await expect(trials.locator('tr.kale-best')).toContainText('1.875');
   await expect(panel.locator('.kale-best-summary')).toContainText('"n":5');
   await panel.screenshot({ path: path.join(SHOTS, 'sweep-results.png') });
+  // The sweep is saved as Kale's katib_metadata (what `kale-like sweep pipeline.ipynb` reads)
+  // and the dialog opens with it next time.
+  const saved = JSON.parse(fs.readFileSync(path.join(ROOT, 'pipeline.ipynb'), 'utf-8'));
+  expect(saved.metadata.kubeflow_notebook.katib_metadata).toEqual({
+    parameters: [{ name: 'n', parameterType: 'categorical', feasibleSpace: { list: ['3', '5'] } }],
+    objective: { type: 'maximize', objectiveMetricName: 'ratio' },
+    algorithm: { algorithmName: 'grid' },
+    parallelTrialCount: 2
+  });
+  await panel.getByRole('button', { name: 'More deploy actions' }).click();
+  await panel.getByRole('menuitem', { name: 'Sweep…' }).click();
+  await expect(dialog.getByLabel('Sweep n')).toBeChecked();
+  await expect(dialog.getByLabel('Search space of n')).toHaveValue('choice:3,5');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
 });
 
 test('the ipywidgets panel renders and starts a local run', async ({ page }) => {

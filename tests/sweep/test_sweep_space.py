@@ -113,3 +113,21 @@ def test_huge_spaces_are_counted_not_built(pipeline: Pipeline) -> None:
         grid_size([n, scale])
     with pytest.raises(UsageError, match="too many for a grid"):
         n.grid()
+
+
+def test_shared_katib_vectors_match_the_labextension() -> None:
+    # tests/katib_space_vectors.json is also what labextension/test/katibmeta.spec.ts checks,
+    # so the sweep dialog writes katib_metadata exactly as the CLI reads and writes it.
+    import json
+    from pathlib import Path
+
+    vectors = json.loads((Path(__file__).parent.parent / "katib_space_vectors.json").read_text())
+    defaults = {"int": 1, "float": 0.5, "str": "x"}
+    for v in vectors:
+        name = v["katib"]["name"]
+        assert spec_from_katib(v["katib"]) == (name, v["spec"])
+        pipeline = Pipeline(
+            name="p", steps=(), parameters=(Parameter(name, defaults[v["type"]], v["type"]),)
+        )
+        (dim,) = parse_space(pipeline, {name: v["spec"]})
+        assert katib_parameter(dim) == v["katib"]
