@@ -116,6 +116,13 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
         )
     diags: list[Diagnostic] = []
     major = raw.get("nbformat")
+    if not isinstance(major, int) or isinstance(major, bool):
+        raise NotebookError(
+            f"not a notebook: 'nbformat' is {major!r}, not a version number",
+            kind="not-a-notebook",
+            path=path,
+            fix="save the notebook again from Jupyter, or restore it from version control",
+        )
     if major != 4:
         raw = _upgrade(raw, path)
         diags.append(
@@ -201,20 +208,39 @@ def _kernel_language(metadata: dict[str, Any]) -> str:
     return "python"
 
 
+def _malformed(index: int, path: str | None, what: str) -> NotebookError:
+    return NotebookError(
+        f"not a notebook: {what}",
+        kind="not-a-notebook",
+        path=path,
+        cell=index,
+        fix="fix the cell in Jupyter (or the JSON), or restore it from version control",
+    )
+
+
 def _cell(index: int, rc: dict[str, Any], path: str | None, diags: list[Diagnostic]) -> Cell:
     source = rc.get("source", "")
-    if isinstance(source, list):
-        source = "".join(str(s) for s in source)
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        source = "".join(source)
+    if not isinstance(source, str):
+        raise _malformed(index, path, f"'source' must be text, got {type(source).__name__}")
     cell_type = str(rc.get("cell_type", "code"))
     meta = rc.get("metadata") or {}
-    raw_tags = meta.get("tags") if isinstance(meta, dict) else None
-    if not isinstance(raw_tags, list) or cell_type != "code":
-        return Cell(index, cell_type, str(source))
+    if not isinstance(meta, dict):
+        raise _malformed(index, path, f"'metadata' must be an object, got {type(meta).__name__}")
+    raw_tags = meta.get("tags")
+    # A tag dropped silently (e.g. "tags": "step:a") would change the pipeline unnoticed.
+    if raw_tags is not None and not (
+        isinstance(raw_tags, list) and all(isinstance(t, str) for t in raw_tags)
+    ):
+        raise _malformed(
+            index, path, f"'metadata.tags' must be a list of strings, got {raw_tags!r}"
+        )
+    if not raw_tags or cell_type != "code":
+        return Cell(index, cell_type, source)
     tags: list[Tag] = []
     texts: list[str] = []
     for text in raw_tags:
-        if not isinstance(text, str):
-            continue
         texts.append(text)
         try:
             tags.append(parse_tag(text))
@@ -229,4 +255,4 @@ def _cell(index: int, rc: dict[str, Any], path: str | None, diags: list[Diagnost
                     cell=index, fix=err.fix,
                 )
             )
-    return Cell(index, cell_type, str(source), tuple(tags), tuple(texts))
+    return Cell(index, cell_type, source, tuple(tags), tuple(texts))

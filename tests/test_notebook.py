@@ -74,6 +74,31 @@ def test_not_a_notebook(tmp_path: Path, content: bytes, kind: str) -> None:
     assert info.value.exit_code == 2
 
 
+def _one_cell(cell: object) -> dict:
+    return {"cells": [cell], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+
+
+@pytest.mark.parametrize(
+    "raw, cell, words",
+    [
+        # Tags that would otherwise be dropped silently, changing the pipeline.
+        (_one_cell({"cell_type": "code", "source": "a = 1", "metadata": {"tags": "step:a"}}),
+         0, "'metadata.tags' must be a list of strings"),
+        (_one_cell({"cell_type": "code", "source": "a = 1", "metadata": {"tags": [1]}}),
+         0, "'metadata.tags' must be a list of strings"),
+        (_one_cell({"cell_type": "code", "source": ["a = 1", 2], "metadata": {}}),
+         0, "'source' must be text"),
+        (_one_cell({"cell_type": "code", "source": 7, "metadata": {}}), 0, "'source' must be text"),
+        ({"cells": [], "nbformat": "4", "metadata": {}}, None, "'nbformat' is '4'"),
+    ],
+)
+def test_malformed_structure_is_named(raw: dict, cell: int | None, words: str) -> None:
+    with pytest.raises(NotebookError) as info:
+        read_notebook(raw)
+    assert info.value.kind == "not-a-notebook" and info.value.cell == cell
+    assert words in str(info.value) and info.value.exit_code == 2
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(NotebookError) as info:
         read_notebook(tmp_path / "nope.ipynb")
