@@ -88,9 +88,12 @@ def trial_from_run(number: int, params: dict[str, Any], result: Any, metric: str
     trial.metrics = dict(getattr(result, "metrics", {}) or {})
     if getattr(result, "status", None) != "succeeded":
         failed = next((s for s in steps.values() if s.status == "failed"), None)
-        trial.error = (
-            f"step {failed.name!r} failed: {failed.error}" if failed else f"run {result.status}"
-        )
+        if failed is None:
+            trial.error = f"run {result.status}"
+        elif str(failed.error or "").startswith(f"step {failed.name!r}"):
+            trial.error = str(failed.error)  # the engine already names the step (and cell)
+        else:
+            trial.error = f"step {failed.name!r} failed: {failed.error}"
         return trial
     trial.objective = objective_value(trial.metrics.get(metric))
     if trial.objective is None:

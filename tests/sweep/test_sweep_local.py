@@ -330,3 +330,28 @@ def test_a_cancelled_run_stops_the_sweep_unrecorded(pipeline: Pipeline, tmp_path
     )
     assert res.status == "interrupted"
     assert [t.parameters for t in res.trials] == [{"scale": 1.0}]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("ValueError: C too big", "step 'train' failed: ValueError: C too big"),
+        # an engine whose summary already names the step and cell: said once, not twice
+        (
+            "step 'train' failed in cell 5: ValueError: C too big",
+            "step 'train' failed in cell 5: ValueError: C too big",
+        ),
+    ],
+)
+def test_a_failed_trial_names_its_step_once(error: str, expected: str) -> None:
+    from kale_like.results import RunResult, StepResult
+    from kale_like.sweep.local import trial_from_run
+
+    steps = {
+        "load": StepResult("load", "succeeded"),
+        "train": StepResult("train", "failed", error=error, cell=5),
+    }
+    result = RunResult(run_id="r1", status="failed", steps=steps)
+    trial = trial_from_run(0, {"C": 3.0}, result, "accuracy")
+    assert trial.error == expected
+    assert trial.objective is None
