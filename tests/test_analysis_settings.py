@@ -90,3 +90,19 @@ def test_bad_notebook_security_context_is_refused(value: Any) -> None:
         load(("x = 1", ["step:a"]), security_context=value)
     assert info.value.kind == "bad-tag"
     assert "kubeflow_notebook.security_context" in info.value.message
+
+
+@pytest.mark.parametrize("value", ["limit:cpu:1", 5])
+def test_steps_defaults_that_is_not_a_list_is_refused(value: Any) -> None:
+    # A string would otherwise be dropped silently and the steps run without the limit.
+    with pytest.raises(InputError) as info:
+        load(("x = 1", ["step:a"]), steps_defaults=value)
+    assert info.value.kind == "bad-tag"
+    assert "kubeflow_notebook.steps_defaults must be a list" in info.value.message
+
+
+def test_notebook_volume_entries_that_are_not_volumes_are_warned_about() -> None:
+    p = load(("x = 1", ["step:a"]), volumes=[5, "data:/mnt"])
+    assert p.step("a").settings.volumes == (("data", "/mnt"),)
+    warned = [d for d in p.diagnostics if d.kind == "unsupported-volume"]
+    assert len(warned) == 1 and "5" in warned[0].message

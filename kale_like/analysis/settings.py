@@ -132,8 +132,15 @@ def step_defaults(metadata: dict[str, Any], path: str | None = None) -> list[Tag
     raw = metadata.get("steps_defaults") or []
     if isinstance(raw, dict):  # tolerate {"limit:memory": "1Gi"}-style maps
         raw = [f"{k}:{v}" for k, v in raw.items()]
+    if not isinstance(raw, list):
+        raise TagError(
+            f"kubeflow_notebook.steps_defaults must be a list of setting tags, got {raw!r}",
+            kind="bad-tag",
+            path=path,
+            fix='write e.g. ["limit:memory:1Gi", "image:python:3.11-slim"]',
+        )
     tags: list[Tag] = []
-    for text in raw if isinstance(raw, list) else []:
+    for text in raw:
         try:
             tag = parse_tag(str(text))
         except TagError as err:
@@ -175,7 +182,9 @@ def notebook_volumes(
     """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs."""
     out: list[tuple[str, str]] = []
     raw = metadata.get("volumes") or []
-    for vol in raw if isinstance(raw, list) else []:
+    if not isinstance(raw, list):
+        raw = [raw]  # each non-volume entry below becomes a warning, never silence
+    for vol in raw:
         if isinstance(vol, str):
             try:
                 tag = parse_tag(vol if vol.startswith("volume:") else f"volume:{vol}")
@@ -185,6 +194,11 @@ def notebook_volumes(
             out.append((tag.args[0], tag.args[1]))
             continue
         if not isinstance(vol, dict):
+            diags.append(Diagnostic(
+                "warning", "unsupported-volume",
+                f"kubeflow_notebook.volumes entry {vol!r} is ignored: not a volume",
+                fix='list volumes as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
+            ))
             continue
         name = vol.get("name") or vol.get("pvc")
         mount = vol.get("mount_point") or vol.get("mount_path")
