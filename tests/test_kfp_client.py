@@ -328,6 +328,7 @@ def test_login_redirect_is_not_followed_with_the_token(server: KfpServer) -> Non
         _remote(server.url.removesuffix("/pipeline"), env={"KFP_TOKEN": TOKEN})
     assert err.value.kind == "kfp-login-redirect" and "/dex/auth" in err.value.message
     assert "KFP_TOKEN" in (err.value.fix or "")
+    assert "/pipeline" in (err.value.fix or "")  # the host lacked the API's path prefix
     assert not server.calls("GET", "/dex/auth")  # the token never went to the login page
 
 

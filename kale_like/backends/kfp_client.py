@@ -211,7 +211,10 @@ def probe(
                     f"{config.host}{HEALTHZ} redirected to {exc.headers.get('Location', '?')} "
                     "(a login page?) instead of answering",
                     kind="kfp-login-redirect",
-                    fix="the API needs a bearer token: " + TOKEN_HELP,
+                    # A gateway sends its login page for a missing token and a wrong path alike.
+                    fix="check the path prefix (behind the Kubeflow gateway the API lives under "
+                    "/pipeline, e.g. --host https://kubeflow.example.com/pipeline), and "
+                    + TOKEN_HELP,
                 ) from None
             raise
         try:
