@@ -686,6 +686,20 @@ def test_upper_case_and_none_parameters_reach_kfp_under_their_input_names(
     assert json.loads(given["threshold"]) == 7
 
 
+def test_compiled_yaml_takes_the_notebooks_parameter_names(
+    server: KfpServer, corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The YAML's inputs are KFP's names (learning_rate); -p LEARNING_RATE is the notebook's.
+    from kale_like.api.compile import compile as compile_notebook
+
+    yaml_path = compile_notebook(corpus_dir / "19_parameters_all_types.ipynb", tmp_path).yaml_path
+    assert cli(str(yaml_path), "--host", server.url, "-p", "LEARNING_RATE", "0.5") == 0
+    (run,) = server.runs.values()
+    assert run.body["runtime_config"]["parameters"]["learning_rate"] == 0.5
+    assert cli(str(yaml_path), "--host", server.url, "-p", "LEARNING_RATEX", "0.5") == 2
+    assert "unknown parameter 'LEARNING_RATEX'" in capsys.readouterr().err
+
+
 def test_config_maps_and_security_context_reach_the_server(
     server: KfpServer, tmp_path: Path
 ) -> None:

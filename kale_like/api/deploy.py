@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,6 +120,16 @@ def spec_parameters(spec: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+def input_name(declared: Sequence[Any], name: str) -> str:
+    """A compiled spec's inputs carry KFP's names: the notebook's spelling of a parameter
+    (``LEARNING_RATE``) names the input it was compiled to (``learning_rate``)."""
+    from ..codegen.names import ascii_identifier
+
+    inputs = {p.name for p in declared}
+    kfp = ascii_identifier(name, lower=True)
+    return kfp if name not in inputs and kfp in inputs else name
+
+
 def check_parameters(
     spec: Mapping[str, Any], pipeline: Pipeline | None, values: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -128,6 +138,9 @@ def check_parameters(
 
     if not values:
         return {}
+    if pipeline is None:
+        declared = spec_parameters(spec)
+        values = {input_name(declared, k): v for k, v in values.items()}
     target = pipeline or Pipeline(
         name="pipeline", steps=(), parameters=tuple(spec_parameters(spec))
     )

@@ -143,7 +143,12 @@ def run(args: argparse.Namespace) -> int:
     from ..api.deploy import deploy
 
     pipeline, typed = _pipeline_for(args.notebook)
-    overrides = params.from_cli(typed, params=args.parameter, files=args.parameters_file)
+    given = args.parameter
+    if pipeline is None:  # a compiled YAML: `-p LEARNING_RATE` names the input learning_rate
+        from ..api.deploy import input_name
+
+        given = [(input_name(typed.parameters, name), text) for name, text in given]
+    overrides = params.from_cli(typed, params=given, files=args.parameters_file)
     images = _images(args.images, pipeline) if args.images else None
     result = deploy(
         pipeline if pipeline is not None else args.notebook,
