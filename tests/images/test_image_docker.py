@@ -26,7 +26,7 @@ from kale_like.errors import EnvironmentProblem
 
 pytestmark = pytest.mark.docker
 
-NOTEBOOKS = ("01_linear", "25_pandas", "26_sklearn_model")  # 26: numpy, pandas? no: sklearn
+NOTEBOOKS = ("01_linear", "25_pandas", "26_sklearn_model")  # plain, numpy+pandas, sklearn
 
 
 @pytest.fixture(scope="module", autouse=True)
