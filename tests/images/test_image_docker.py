@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 import uuid
 from pathlib import Path
@@ -238,6 +239,9 @@ def test_failing_build_shows_the_dockerfile_line(
     assert err.value.kind == "build-failed" and err.value.exit_code == 3
     assert 'Dockerfile line 5: RUN ["python3", "-m", "pip"' in text
     assert "build log (last lines)" in text
+    kept = Path(err.value.path or "")  # the Dockerfile the error names, kept to read
+    assert kept.read_text().splitlines()[4].startswith('RUN ["python3", "-m", "pip"')
+    shutil.rmtree(kept.parent)
 
 
 def test_cli_build_writes_images_json_for_deploy(
