@@ -173,6 +173,26 @@ test('keyboard: the Deploy menu opens and moves with the arrow keys', async ({ p
   await expect(toggle).toBeFocused();
 });
 
+test('keyboard: keys typed in the step editor stay in the field', async ({ page }) => {
+  await openNotebook(page, 'pipeline.ipynb');
+  const cells = page.locator('.jp-NotebookPanel:visible .jp-Notebook .jp-Cell');
+  const count = savedTags('pipeline.ipynb').length; // the cells on disk
+  await expect(cells).toHaveCount(count);
+  const name = cell(page, 4).locator('input.kale-step-name');
+  const before = await name.inputValue();
+  await name.click();
+  // In command mode `d d` deletes a cell and `a`/`b` insert cells: none of that may happen.
+  await name.pressSequentially('_ddab');
+  await expect(name).toHaveValue(`${before}_ddab`);
+  await expect(cells).toHaveCount(count);
+  for (let i = 0; i < 5; i++) {
+    await name.press('Backspace');
+  }
+  await name.press('Enter');
+  await expect(name).toHaveValue(before);
+  await expect(cells).toHaveCount(count);
+});
+
 test('a failing step shows its error and jumps to its cell', async ({ page }) => {
   await openNotebook(page, 'failing.ipynb');
   const panel = await openPanel(page);
