@@ -194,6 +194,14 @@ def test_only_runs_subset_from_cache(tmp_path: Path) -> None:
     assert res.steps["join"].status == res.steps["right"].status == "skipped"
 
 
+def test_from_a_step_that_only_takes_from_the_cache_is_refused() -> None:
+    # diamond: src -> left, right -> join. --only join takes left from the cache.
+    with pytest.raises(UsageError, match="--from left re-runs step 'left'"):
+        make_plan(diamond(), use_cache=True, from_step="left", only=("join",))
+    plan = make_plan(diamond(), use_cache=True, from_step="left", only=("left", "join"))
+    assert plan.force == {"left", "join"} and plan.resolve == {"src", "right"}
+
+
 def test_plan_rejects_unknown_step() -> None:
     with pytest.raises(UsageError, match="left, right"):
         make_plan(diamond(), use_cache=True, from_step="nope", only=())

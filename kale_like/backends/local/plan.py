@@ -71,5 +71,13 @@ def make_plan(
         ):
             selected.add(step.name)
     resolve = ancestors(pipeline, selected) - selected
+    if from_step and from_step in resolve:
+        # --from asks to re-run it, --only to take it from the cache: neither can win.
+        raise UsageError(
+            f"--from {from_step} re-runs step {from_step!r}, which --only "
+            f"{','.join(only)} takes from the cache",
+            kind="conflicting-options",
+            fix=f"add --only {from_step}, or drop --from",
+        )
     skip = set(names) - selected - resolve
     return Plan(force=frozenset(force | selected), resolve=frozenset(resolve), skip=frozenset(skip))
