@@ -136,6 +136,16 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
     metadata = raw.get("metadata") or {}
     if not isinstance(metadata, dict):
         metadata = {}
+    kale = metadata.get(METADATA_KEY)
+    if kale is not None and not isinstance(kale, dict):
+        diags.append(
+            Diagnostic(
+                "warning",
+                "ignored-metadata",
+                f"notebook metadata {METADATA_KEY!r} is ignored: {kale!r} is not an object",
+                fix="open the notebook in Jupyter and set the pipeline settings again",
+            )
+        )
     language = _kernel_language(metadata)
     if language != "python":
         raise NotebookError(

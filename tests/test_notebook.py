@@ -99,6 +99,14 @@ def test_malformed_structure_is_named(raw: dict, cell: int | None, words: str) -
     assert words in str(info.value) and info.value.exit_code == 2
 
 
+def test_kale_metadata_that_is_not_an_object_is_a_warning() -> None:
+    raw = _one_cell({"cell_type": "code", "source": "a = 1", "metadata": {}})
+    raw["metadata"]["kubeflow_notebook"] = "x"
+    nb = read_notebook(raw)
+    assert nb.kale_metadata == {}
+    assert [(d.severity, d.kind) for d in nb.diagnostics] == [("warning", "ignored-metadata")]
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(NotebookError) as info:
         read_notebook(tmp_path / "nope.ipynb")
