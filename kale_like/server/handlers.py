@@ -33,6 +33,13 @@ from .jobs import JobManager
 NAMESPACE = "kale-like"
 
 
+# Options a request may not set: injected clients and callbacks, and the run root, which the
+# server chooses (its reports are served from there).
+SERVER_ONLY_OPTIONS = ("client", "k8s_client", "run_fn", "progress", "cancel", "run_root")
+# Path-valued options: confined to the server root like notebook paths (and resolved there).
+PATH_OPTIONS = ("output_dir", "wheelhouse", "token_file", "config_path")
+
+
 class Forbidden(Exception):
     """A path outside the server root (or the run root)."""
 
@@ -97,10 +104,20 @@ class KaleHandler(APIHandler):
         path = data.get("path")
         return str(confine(self.root, path)), path
 
-    def verb_options(self, data: dict[str, Any]) -> dict[str, Any]:
-        opts = data.get("options") or {}
+    def verb_options(self, data: dict[str, Any], key: str = "options") -> dict[str, Any]:
+        opts = data.get(key) or {}
         if not isinstance(opts, dict):
-            raise UsageError("'options' must be an object", kind="bad-options")
+            raise UsageError(f"'{key}' must be an object", kind="bad-options")
+        opts = dict(opts)
+        refused = sorted(set(opts) & set(SERVER_ONLY_OPTIONS))
+        if refused:
+            raise UsageError(
+                f"option(s) {', '.join(refused)} cannot be set in a request",
+                kind="unknown-option",
+            )
+        for name in PATH_OPTIONS:
+            if opts.get(name) not in (None, ""):
+                opts[name] = str(confine(self.root, opts[name], must_exist=False))
         return opts
 
     def report_url(self, report: str) -> str:
@@ -203,7 +220,7 @@ class VerbJobHandler(KaleHandler):
                 self.run_root,
                 self.verb,
             )
-            hints = data.get("hints") if isinstance(data.get("hints"), dict) else {}
+            hints = self.verb_options(data, "hints") if isinstance(data.get("hints"), dict) else {}
             job = self.jobs.submit(
                 verb,
                 lambda ctx: verbs.generic_job(

@@ -379,3 +379,37 @@ async def test_long_verbs_run_as_jobs_with_their_options(
         "host": "http://kfp",
         "params": {"n": "choice:1,2"},
     }
+
+
+async def test_path_options_are_confined_and_server_options_refused(
+    jp_fetch: Any, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
+    seen: dict[str, Any] = {}
+
+    def fake(notebook: str, *, output_dir: Any = None, run_root: Any = None) -> dict[str, Any]:
+        seen.update(output_dir=output_dir, run_root=run_root)
+        return {"ok": True}
+
+    patch_verb(monkeypatch, "sweep", fake)
+    # outside the root, in the options or in the panel's hints: refused before any work
+    for body in (
+        {"path": "nb.ipynb", "options": {"output_dir": "../out"}},
+        {"path": "nb.ipynb", "options": {"output_dir": str(jp_root_dir.parent / "out")}},
+        {"path": "nb.ipynb", "hints": {"output_dir": "../out"}},
+    ):
+        code, answer = await post(jp_fetch, "sweep", body)
+        assert (code, answer["error"]) == (403, "forbidden"), body
+    code, answer = await post(jp_fetch, "run", {"path": "nb.ipynb", "options": {"run_root": "x"}})
+    assert (code, answer["error"]) == (400, "unknown-option")
+    code, answer = await post(jp_fetch, "sweep", {"path": "nb.ipynb", "options": {"run_fn": "x"}})
+    assert code == 400 and "run_fn" in answer["message"]
+    assert not seen
+    # inside: resolved against the server root (not the server's working directory)
+    _, started = await post(
+        jp_fetch, "sweep", {"path": "nb.ipynb", "options": {"output_dir": "out"}}
+    )
+    status = await wait_job(jp_fetch, started["id"])
+    assert status["status"] == "succeeded", status
+    assert seen["output_dir"] == str(jp_root_dir.resolve() / "out")
+    assert seen["run_root"] is not None  # the server's own run root
