@@ -185,6 +185,22 @@ def test_verify_command(linear: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     # `run --verify` is the same check, reusing the cached pipeline run.
     code, out, _ = cli(capsys, "run", linear, "--run-root", tmp_path / "root", "--verify")
     assert code == 0 and "OK" in out
+    # --from is honoured (it was ignored): load comes from the cache, the rest re-runs.
+    root = tmp_path / "root"
+    code, out, _ = cli(capsys, "verify", linear, "--run-root", root, "--from", "transform")
+    assert code == 0 and "OK" in out
+    code, out, _ = cli(capsys, "runs", "list", "--run-root", root, "--json")
+    code, out, _ = cli(
+        capsys, "runs", "show", json.loads(out)[0]["run_id"], "--run-root", root, "--json"
+    )
+    assert {k: v["status"] for k, v in json.loads(out)["steps"].items()} == {
+        "load": "cached",
+        "transform": "succeeded",
+        "summarize": "succeeded",
+    }
+    # --only would leave steps out of the comparison: refused, not ignored.
+    code, _, err = cli(capsys, "verify", linear, "--run-root", root, "--only", "load")
+    assert code == 2 and "--only" in err
 
 
 def test_run_root_from_environment(

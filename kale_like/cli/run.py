@@ -189,14 +189,24 @@ def _run(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from ..api.run import verify
+    from ..errors import UsageError
 
+    if _only(args):
+        # Skipped steps leave nothing to compare with the top-to-bottom run.
+        raise UsageError(
+            "verify runs the whole pipeline: --only cannot be used with it",
+            kind="conflicting-options",
+            fix="drop --only (--from STEP re-runs from a step)",
+        )
     pipeline, overrides = _overrides(args)
     kwargs: dict[str, Any] = {
         "parameters": overrides,
         "engine": args.engine,
         "jobs": args.jobs,
         "use_cache": not args.no_cache,
+        "from_step": args.from_step,
         "run_root": args.run_root,
+        "engine_options": _engine_options(args),
     }
     report = verify(args.notebook, **kwargs)
     ok = bool(getattr(report, "ok", report))
