@@ -500,3 +500,7 @@ def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> 
 
     with pytest.raises(UsageError, match="cannot carry None inside a list parameter"):
         kfp_arguments(prepare(plain), {"sizes": [1, None]})
+    root = tmp_path / "plain-runs"
+    with pytest.raises(UsageError, match="cannot carry None"):
+        run(plain, engine="kfp-local", run_root=root, parameters={"sizes": [1, None]})
+    assert not (root / "runs").exists() or not any((root / "runs").iterdir())  # nothing written

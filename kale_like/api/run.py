@@ -82,6 +82,10 @@ def run(
         raise UsageError(f"--jobs must be at least 1, got {jobs}", kind="bad-jobs")
     pipeline = prepare(notebook, pipeline_name=pipeline_name)
     values = params.resolve(pipeline, parameters)
+    if engine in ("kfp-local", "docker", "kfp"):
+        from ..codegen import kfp_arguments
+
+        kfp_arguments(pipeline, values)  # values KFP cannot carry fail before any run folder
     only_steps = (only,) if isinstance(only, str) else tuple(only or ())
     nb_path: Path | None = None
     if not isinstance(notebook, Pipeline):
