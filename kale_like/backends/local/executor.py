@@ -200,9 +200,10 @@ def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -
     ok = code == 0 and not err and data.get("ok", data.get("status", "succeeded") != "failed")
     exc_type = err.get("exc_type") or err.get("type")
     message = err.get("message") or err.get("error")
-    summary = message or exc_type
-    if exc_type and message and exc_type not in message:
-        summary = f"{exc_type}: {message}"
+    # StepResult.error is the bare "Type: message"; the step and cell have fields of their own.
+    summary = err.get("summary") or message or exc_type
+    if exc_type and summary and exc_type not in summary:
+        summary = f"{exc_type}: {summary}"
     if not ok and summary is None:
         summary = f"step failed (exit code {code})"
     return Outcome(
