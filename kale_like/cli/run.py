@@ -82,7 +82,10 @@ def register(sub: Any, name: str) -> None:
         action="append",
         default=[],
         metavar="STEP",
-        help="run only STEP (repeatable or comma separated); its inputs come from the cache",
+        # verify runs the whole pipeline, so the option is hidden there (and refused).
+        help=argparse.SUPPRESS
+        if verify_cmd
+        else "run only STEP (repeatable or comma separated); its inputs come from the cache",
     )
     p.add_argument(
         "--run-root",

@@ -20,6 +20,11 @@ def register(sub: Any, name: str) -> None:
         help="run one sweep trial on Kubeflow and print metric=value lines",
         description="Submit a compiled pipeline (IR YAML) to Kubeflow Pipelines with the given "
         "parameters, wait for it, and print its metrics as name=value lines (for Katib).",
+        epilog="""examples:
+  kale-like trial out/train.yaml --host http://ml-pipeline.kubeflow:8888 -p lr 0.01
+  kale-like trial out/train.yaml --host http://127.0.0.1:8080 -p depth 5 --metrics accuracy
+exit codes: 0 succeeded, 1 run failed, 2 bad input, 3 cluster unreachable""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("pipeline", help="the compiled pipeline YAML (kale-like compile)")
     p.add_argument("--host", required=True, help="KFP API endpoint")
