@@ -764,3 +764,23 @@ def test_server_refuses_a_malformed_kubernetes_config(package: str) -> None:
     good = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
         executor: {"securityContext": {"runAsUser": "1000"}}}}}}}  # fmt: skip
     assert validate_package(raw + "\n---\n" + yaml.safe_dump(good))[1] == good
+
+
+def test_cli_warns_about_steps_without_built_images(
+    server: KfpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --images, a step with no image: tag starts from a plain python image that has
+    # no kale_like: the user is told before the upload, and how to fix it.
+    from kale_like.api.analyze import load_pipeline
+
+    nb = _tagged_notebook(tmp_path / "tagged.ipynb")
+    plain = [s.name for s in load_pipeline(nb).steps if s.settings.image is None]
+    assert plain, "the notebook must have a step without an image: tag"
+    assert cli(str(nb), "--host", server.url, "--upload-only") == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "--images" in err
+    assert all(name in err for name in plain)
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"images": {name: f"r/{name}:1" for name in plain}}))
+    assert cli(str(nb), "--host", server.url, "--images", str(images), "--upload-only") == 0
+    assert "warning" not in capsys.readouterr().err

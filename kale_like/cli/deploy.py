@@ -123,6 +123,28 @@ def _images(path: str, pipeline: Any) -> dict[str, str]:
     return {str(k): str(v).strip() for k, v in mapping.items()}
 
 
+def unbuilt_steps(pipeline: Any, images: dict[str, str]) -> list[str]:
+    """Steps that will start from a plain base image rather than one built for them."""
+    return [
+        s.name for s in pipeline.steps if s.name not in images and s.settings.image is None
+    ]
+
+
+def _warn_unbuilt(pipeline: Any, images: dict[str, str], notebook: str) -> None:
+    # A plain python image has neither kale_like nor the step's packages: on a cluster the
+    # step would fail at start with ModuleNotFoundError. Say so before uploading.
+    steps = unbuilt_steps(pipeline, images)
+    if steps:
+        base = pipeline.base_image or "the default python:X.Y-slim"
+        print(
+            f"kale-like deploy: warning: steps {', '.join(steps)} start from {base}, which must "
+            "already contain kale_like and the packages they import\n"
+            f"  fix: kale-like build {notebook} --registry REGISTRY --push -o out/ "
+            "and deploy with --images out/images.json",
+            file=sys.stderr,
+        )
+
+
 def _printer(stream: Any) -> Any:
     start = time.monotonic()
 
@@ -150,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         given = [(input_name(typed.parameters, name), text) for name, text in given]
     overrides = params.from_cli(typed, params=given, files=args.parameters_file)
     images = _images(args.images, pipeline) if args.images else None
+    if pipeline is not None and not args.json:
+        _warn_unbuilt(pipeline, images or {}, args.notebook)
     result = deploy(
         pipeline if pipeline is not None else args.notebook,
         experiment=args.experiment,
