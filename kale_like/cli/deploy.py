@@ -125,9 +125,7 @@ def _images(path: str, pipeline: Any) -> dict[str, str]:
 
 def unbuilt_steps(pipeline: Any, images: dict[str, str]) -> list[str]:
     """Steps that will start from a plain base image rather than one built for them."""
-    return [
-        s.name for s in pipeline.steps if s.name not in images and s.settings.image is None
-    ]
+    return [s.name for s in pipeline.steps if s.name not in images and s.settings.image is None]
 
 
 def _warn_unbuilt(pipeline: Any, images: dict[str, str], notebook: str) -> None:
