@@ -70,6 +70,7 @@ ARG_MUTATORS: frozenset[str] = frozenset(
     """.split()
 )
 
+_RANDOM_INDEPENDENT = frozenset({"Random", "SystemRandom"})
 _NP_INDEPENDENT = frozenset(
     "default_rng Generator RandomState SeedSequence BitGenerator PCG64 PCG64DXSM MT19937 "
     "Philox SFC64".split()
@@ -108,26 +109,30 @@ def _w(kind: str) -> Effect:
     return (frozenset(), frozenset({kind}))
 
 
+def _rng_effect(
+    kind: str, attr: str, independent: frozenset[str], getter: str, setters: tuple[str, ...]
+) -> Effect:
+    """A module-level RNG: own generators touch nothing, the getter reads, setters write,
+    every other function draws (reads and writes)."""
+    if attr in independent:
+        return _NONE
+    if attr == getter:
+        return _r(kind)
+    if attr in setters:
+        return _w(kind)
+    return _rw(kind)
+
+
 def call_state(q: str) -> Effect:
     """Global-state reads/writes of a call to the qualified name ``q``."""
     head, _, rest = q.partition(".")
     if head == "random" and rest:
-        if rest in ("Random", "SystemRandom"):
-            return _NONE
-        if rest == "getstate":
-            return _r("random")
-        if rest in ("seed", "setstate"):
-            return _w("random")
-        return _rw("random")
+        return _rng_effect("random", rest, _RANDOM_INDEPENDENT, "getstate", ("seed", "setstate"))
     if q.startswith("numpy.random."):
         attr = q[len("numpy.random."):].split(".")[0]
-        if attr in _NP_INDEPENDENT:
-            return _NONE
-        if attr == "get_state":
-            return _r("numpy.random")
-        if attr in ("seed", "set_state"):
-            return _w("numpy.random")
-        return _rw("numpy.random")
+        return _rng_effect(
+            "numpy.random", attr, _NP_INDEPENDENT, "get_state", ("seed", "set_state")
+        )
     if head == "torch":
         if rest in _TORCH_SEED:
             return _w("torch.random")
