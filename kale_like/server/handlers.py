@@ -18,6 +18,7 @@ import asyncio
 import json
 import mimetypes
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +29,7 @@ from jupyter_server.utils import url_path_join
 
 from ..errors import UsageError
 from . import verbs
-from .jobs import JobManager
+from .jobs import JobContext, JobManager
 
 NAMESPACE = "kale-like"
 
@@ -129,6 +130,11 @@ class KaleHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(payload, default=str))
 
+    def start_job(self, verb: str, work: Callable[[JobContext], Any], path: str | None) -> None:
+        """Run ``work(ctx)`` as a background job and answer 202 with its id."""
+        job = self.jobs.submit(verb, work, notebook=path, error_json=verbs.error_json)
+        self.send(202, {"id": job.id, "status": job.status})
+
     async def guard(self, coro: Any) -> None:
         """Run a handler body, turning domain errors into JSON responses."""
         try:
@@ -193,13 +199,11 @@ class RunHandler(KaleHandler):
                     raise UsageError("'parameters' must be an object", kind="bad-parameters")
                 options["parameters"] = data["parameters"]
             root, run_root, report_url = self.root, self.run_root, self.report_url
-            job = self.jobs.submit(
+            self.start_job(
                 "run",
                 lambda ctx: verbs.run_job(ctx, notebook, root, run_root, report_url, **options),
-                notebook=path,
-                error_json=verbs.error_json,
+                path,
             )
-            self.send(202, {"id": job.id, "status": job.status})
 
         await self.guard(work())
 
@@ -221,15 +225,13 @@ class VerbJobHandler(KaleHandler):
                 self.verb,
             )
             hints = self.verb_options(data, "hints") if isinstance(data.get("hints"), dict) else {}
-            job = self.jobs.submit(
+            self.start_job(
                 verb,
                 lambda ctx: verbs.generic_job(
                     ctx, verb, notebook, root, run_root, hints, **options
                 ),
-                notebook=path,
-                error_json=verbs.error_json,
+                path,
             )
-            self.send(202, {"id": job.id, "status": job.status})
 
         await self.guard(work())
 
