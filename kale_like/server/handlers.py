@@ -30,6 +30,7 @@ from jupyter_server.utils import url_path_join
 from ..errors import UsageError
 from . import verbs
 from .jobs import JobContext, JobManager
+from .verbs import error_body
 
 NAMESPACE = "kale-like"
 
@@ -47,11 +48,6 @@ class Forbidden(Exception):
 
 class NotFound(Exception):
     """A notebook or job that does not exist (answered as JSON like every other error)."""
-
-
-def error_body(kind: str, message: str) -> dict[str, Any]:
-    """The JSON error shape of errors that carry no diagnostics of their own."""
-    return {"error": kind, "message": message, "cell": None, "line": None, "diagnostics": []}
 
 
 def confine(root: Path, rel: Any, *, must_exist: bool = True) -> Path:

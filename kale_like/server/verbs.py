@@ -15,6 +15,11 @@ from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
 from .jobs import JobCancelled, JobContext
 
 
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    """The JSON error shape of errors that carry no diagnostics of their own."""
+    return {"error": kind, "message": message, "cell": None, "line": None, "diagnostics": []}
+
+
 def error_json(exc: BaseException) -> dict[str, Any]:
     """The JSON body of every error the extension reports (HTTP errors and failed jobs)."""
     if isinstance(exc, KaleError):
@@ -25,13 +30,7 @@ def error_json(exc: BaseException) -> dict[str, Any]:
         return body
     if isinstance(exc, JobCancelled):
         return {"error": "cancelled", "message": "cancelled by the user", "diagnostics": []}
-    return {
-        "error": "internal",
-        "message": f"{type(exc).__name__}: {exc}",
-        "cell": None,
-        "line": None,
-        "diagnostics": [],
-    }
+    return error_body("internal", f"{type(exc).__name__}: {exc}")
 
 
 def http_status(exc: BaseException) -> int:
