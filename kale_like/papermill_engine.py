@@ -16,9 +16,12 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papermill.engines import Engine
+
+if TYPE_CHECKING:
+    from .model import Pipeline
 
 RUN_ROOT_ENV = "KALE_LIKE_RUN_ROOT"
 
@@ -32,11 +35,16 @@ def _run_root(input_path: Any) -> Path | None:
     return None
 
 
-def step_outputs(run_dir: str | None, steps: list[str]) -> dict[int, dict[str, Any]]:
+def step_outputs(
+    run_dir: str | None, steps: list[str], pipeline: Pipeline | None = None
+) -> dict[int, dict[str, Any]]:
     """Notebook cell index -> executed cell (outputs, count) from each step's notebook.
 
     Prelude cells run in every step; the first step (in pipeline order) gives their outputs,
-    as a top-to-bottom run executes them once.
+    as a top-to-bottom run executes them once. With ``pipeline``, cells are placed by their
+    role and position in the step: a step taken from the cache carries the cell indices of
+    the run that filled it, which differ once a cell was inserted above (papermill's
+    ``injected-parameters`` cell, an edit elsewhere in the notebook).
     """
     cells: dict[int, dict[str, Any]] = {}
     if not run_dir:
@@ -46,11 +54,38 @@ def step_outputs(run_dir: str | None, steps: list[str]) -> dict[int, dict[str, A
         if not path.is_file():
             continue
         nb = json.loads(path.read_text(encoding="utf-8"))
-        for cell in nb.get("cells", []):
+        executed = nb.get("cells", [])
+        current = _current_indices(pipeline, step, executed) if pipeline is not None else None
+        for position, cell in enumerate(executed):
             index = cell.get("metadata", {}).get("kale_like", {}).get("index")
+            if current is not None:
+                index = current[position]
             if index is not None and index not in cells:
                 cells[index] = cell
     return cells
+
+
+def _current_indices(
+    pipeline: Pipeline, step: str, executed: list[dict[str, Any]]
+) -> list[int | None] | None:
+    """This notebook's index of each executed cell, by role and order (None: keep recorded)."""
+    wanted = {
+        "imports": list(pipeline.prelude.import_cells),
+        "functions": list(pipeline.prelude.function_cells),
+        "step": list(pipeline.step(step).cells),
+    }
+    roles = [c.get("metadata", {}).get("kale_like", {}).get("role") for c in executed]
+    if any(roles.count(role) != len(indices) for role, indices in wanted.items()):
+        return None  # not the shape this pipeline runs: trust the recorded indices
+    seen = dict.fromkeys(wanted, 0)
+    out: list[int | None] = []
+    for role in roles:
+        if role in wanted:
+            out.append(wanted[role][seen[role]])
+            seen[role] += 1
+        else:
+            out.append(None)
+    return out
 
 
 def _metric_lines(source: str, metrics: dict[str, Any]) -> str:
@@ -96,7 +131,7 @@ class KaleLikeEngine(Engine):
         nb_man.nb.metadata.setdefault("kale_like", {}).update(
             {"run_id": result.run_id, "run_dir": result.run_dir, "status": result.status}
         )
-        executed = step_outputs(result.run_dir, [s.name for s in pipeline.steps])
+        executed = step_outputs(result.run_dir, [s.name for s in pipeline.steps], pipeline)
         metric_cells = {m.cell for m in pipeline.metrics if m.cell is not None}
         failed = result.failed_step
         stop_at: int | None = None

@@ -121,6 +121,29 @@ def test_api_and_failures_match_plain_papermill(tmp_path: Path, run_root: Path) 
     assert comparable(results["kale_like"]) == comparable(results[None])
 
 
+def test_steps_from_an_earlier_plain_run_land_in_their_cells(
+    tmp_path: Path, run_root: Path
+) -> None:
+    # A plain run fills the cache with the notebook's own cell indices; papermill's
+    # injected-parameters cell then shifts every later cell by one.
+    import kale_like
+
+    nb = demo_notebook(tmp_path / "demo.ipynb")
+    assert kale_like.run(str(nb), run_root=run_root).status == "succeeded"
+    results = {}
+    for engine in ("kale_like", None):
+        out = tmp_path / f"{engine}.ipynb"
+        papermill.execute_notebook(
+            str(nb), str(out), parameters={"alpha": 0.1}, engine_name=engine, progress_bar=False
+        )
+        results[engine] = json.loads(out.read_text(encoding="utf-8"))
+    record = json.loads(
+        (Path(results["kale_like"]["metadata"]["kale_like"]["run_dir"]) / "run.json").read_text()
+    )
+    assert {s["status"] for s in record["steps"].values()} == {"cached"}
+    assert comparable(results["kale_like"]) == comparable(results[None])
+
+
 def _override_runs() -> list[tuple[str, int]]:
     from corpus_kit import load_manifest
 
