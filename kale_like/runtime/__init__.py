@@ -13,7 +13,6 @@ import contextlib
 import os
 import re
 import time
-import types
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -195,15 +194,7 @@ def run_step(
         for cell in prelude.get("functions", []):
             run("functions", cell)
         # Classes/functions the prelude defines exist in every step: pickle them by name.
-        marshal.pickle_by_reference(
-            [
-                v
-                for k, v in runner.ns.items()
-                if isinstance(v, (type, types.FunctionType))
-                and before.get(k) is not v
-                and getattr(v, "__module__", None) == "__main__"
-            ]
-        )
+        marshal.pickle_new_definitions(runner.ns, before)
         state.apply_from(state_inputs)
         runner.ns.update(parameters)
         # A step that rebinds a parameter passes it on as a variable, which then wins.

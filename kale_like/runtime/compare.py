@@ -224,15 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             res = runner.run(cell["index"], cell["source"])
             if res.error is not None:
                 problems.append(f"cell {cell['index']}: {res.error.exc_type}: {res.error.message}")
-        marshal.pickle_by_reference(
-            [
-                v
-                for k, v in runner.ns.items()
-                if isinstance(v, (type, types.FunctionType))
-                and before.get(k) is not v
-                and getattr(v, "__module__", None) == "__main__"
-            ]
-        )
+        marshal.pickle_new_definitions(runner.ns, before)
         results = compare_saved(job["pairs"])
     finally:
         runner.close()

@@ -35,6 +35,7 @@ from .marshal_io import (
     pickle_dump,
     pickle_dumps,
     pickle_load,
+    pickle_new_definitions,
     write_array,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "pickle_dump",
     "pickle_dumps",
     "pickle_load",
+    "pickle_new_definitions",
     "registry",
     "write_array",
 ]

@@ -11,6 +11,8 @@ import hashlib
 import io
 import math
 import os
+import types
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -134,6 +136,19 @@ def pickle_by_reference(objects: list[Any]) -> None:
     _BY_REFERENCE.clear()
     for obj in objects:
         _BY_REFERENCE[id(obj)] = obj
+
+
+def pickle_new_definitions(namespace: Mapping[str, Any], before: Mapping[str, Any]) -> None:
+    """Pickle by reference the classes/functions ``__main__`` defined since ``before``."""
+    pickle_by_reference(
+        [
+            v
+            for k, v in namespace.items()
+            if isinstance(v, (type, types.FunctionType))
+            and before.get(k) is not v
+            and getattr(v, "__module__", None) == "__main__"
+        ]
+    )
 
 
 def _pickler_class() -> Any:
