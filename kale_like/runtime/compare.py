@@ -88,6 +88,11 @@ def difference(a: Any, b: Any, path: str = "", depth: int = 0) -> str | None:
     state_a, state_b = _state(a), _state(b)
     if state_a is not None and state_b is not None:
         return difference(state_a, state_b, f"{where}.__dict__", depth + 1)
+    return _eq_or_pickle_difference(a, b, where)
+
+
+def _eq_or_pickle_difference(a: Any, b: Any, where: str) -> str | None:
+    """Last resort: ``==`` where it answers, else the pickled bytes."""
     try:
         return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
     except Exception:
@@ -157,10 +162,7 @@ def _numpy_difference(a: Any, b: Any, where: str) -> str | None:
         return difference(a.bit_generator.state, b.bit_generator.state, f"{where}.state")
     if isinstance(a, np.random.RandomState):
         return difference(a.get_state(legacy=False), b.get_state(legacy=False), f"{where}.state")
-    try:
-        return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
-    except Exception:
-        return _pickle_difference(a, b, where)
+    return _eq_or_pickle_difference(a, b, where)
 
 
 def _pandas_difference(a: Any, b: Any, where: str) -> str | None:
@@ -180,10 +182,7 @@ def _pandas_difference(a: Any, b: Any, where: str) -> str | None:
             return None
     if isinstance(a, pd.Index):
         return None if a.equals(b) and a.dtype == b.dtype else f"{where}: indexes differ"
-    try:
-        return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
-    except Exception:
-        return _pickle_difference(a, b, where)
+    return _eq_or_pickle_difference(a, b, where)
 
 
 def compare_saved(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
