@@ -412,23 +412,12 @@ class Remote:
         package_path: str | None = None,
     ) -> str:
         """Start a run of an uploaded version, or of ``package_path`` sent with the run."""
-        if package_path is not None:
-            run = self.call(
-                "run_pipeline",
-                experiment_id,
-                name,
-                params=parameters,
-                pipeline_package_path=package_path,
-            )
-        else:
-            run = self.call(
-                "run_pipeline",
-                experiment_id,
-                name,
-                params=parameters,
-                pipeline_id=pipeline_id,
-                version_id=version_id,
-            )
+        target: dict[str, Any] = (
+            {"pipeline_package_path": package_path}
+            if package_path is not None
+            else {"pipeline_id": pipeline_id, "version_id": version_id}
+        )
+        run = self.call("run_pipeline", experiment_id, name, params=parameters, **target)
         return str(_get(run, "run_id"))
 
     def get(self, run_id: str, task_names: dict[str, str] | None = None) -> RunSnapshot:
