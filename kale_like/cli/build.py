@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import options
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     for step, ref in result.images.items():
         print(f"{step:<{width}}  {ref}")
     if args.output:
-        print(f"wrote {args.output}/images.json", file=sys.stderr)
+        print(f"wrote {Path(args.output) / 'images.json'}", file=sys.stderr)
     if not args.dry_run:
         print(
             f"built {len(result.built)}, up to date {len(result.skipped)}, "

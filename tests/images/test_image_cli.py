@@ -50,6 +50,16 @@ def test_dry_run_writes_one_folder_per_image(
     assert nb.read_bytes() == before  # the notebook is never modified
 
 
+def test_dry_run_names_the_file_it_wrote(
+    tmp_path: Path, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # -o given with a trailing slash, as the README's example does: one path, no "//".
+    out = tmp_path / "build"
+    nb = corpus_dir / "01_linear.ipynb"
+    assert main(["build", str(nb), "--dry-run", "-o", f"{out}/", "--base-image", BASE]) == 0
+    assert f"wrote {out / 'images.json'}\n" in capsys.readouterr().err
+
+
 def test_step_image_tags_are_used_as_is(tmp_path: Path, corpus_dir: Path) -> None:
     out = tmp_path / "b"
     nb = corpus_dir / "22_step_settings.ipynb"
