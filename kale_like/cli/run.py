@@ -75,7 +75,7 @@ def register(sub: Any, name: str) -> None:
         "--from",
         dest="from_step",
         metavar="STEP",
-        help="re-run STEP and everything after it; reuse the rest",
+        help="re-run STEP and the steps downstream of it; reuse the rest",
     )
     p.add_argument(
         "--only",
