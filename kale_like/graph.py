@@ -18,8 +18,13 @@ from .diagnostics import Diagnostic
 from .errors import AnalysisError, TagError
 from .notebook import Cell, NotebookSource
 
-SPECIAL_KINDS = ("imports", "functions", "pipeline-parameters", "injected-parameters",
-                 "pipeline-metrics")
+SPECIAL_KINDS = (
+    "imports",
+    "functions",
+    "pipeline-parameters",
+    "injected-parameters",
+    "pipeline-metrics",
+)
 
 
 @dataclass
@@ -70,26 +75,37 @@ def layout(nb: NotebookSource, single_step_name: str) -> Layout:
         if len(names) > 1:
             second = [t for t in cell.tags if t.kind == "step"][-1]
             raise TagError(
-                f"one cell names two steps ({', '.join(names)})", kind="conflicting-tags",
-                cell=cell.index, tag=second.text,
-                path=nb.path, fix="split the cell, one step per cell",
+                f"one cell names two steps ({', '.join(names)})",
+                kind="conflicting-tags",
+                cell=cell.index,
+                tag=second.text,
+                path=nb.path,
+                fix="split the cell, one step per cell",
             )
         if roles and (names or len({t.kind for t in roles}) > 1):
             kinds = sorted({t.text for t in roles} | {f"step:{n}" for n in names})
             raise TagError(
-                f"conflicting tags on one cell: {', '.join(kinds)}", kind="conflicting-tags",
-                cell=cell.index, tag=roles[-1].text, path=nb.path,
+                f"conflicting tags on one cell: {', '.join(kinds)}",
+                kind="conflicting-tags",
+                cell=cell.index,
+                tag=roles[-1].text,
+                path=nb.path,
                 fix="give the cell a single role",
             )
         if roles:
             special[roles[0].kind].append(cell)
             for t in cell.tags:
                 if t.kind not in SPECIAL_KINDS:
-                    diags.append(Diagnostic(
-                        "warning", "ignored-tag",
-                        f"tag {t.text!r} has no effect on a {roles[0].keyword} cell",
-                        cell.index, None, "move the tag to a step cell",
-                    ))
+                    diags.append(
+                        Diagnostic(
+                            "warning",
+                            "ignored-tag",
+                            f"tag {t.text!r} has no effect on a {roles[0].keyword} cell",
+                            cell.index,
+                            None,
+                            "move the tag to a step cell",
+                        )
+                    )
             continue
         if names:
             current = steps.setdefault(names[0], StepGroup(names[0]))
@@ -115,7 +131,9 @@ def layout(nb: NotebookSource, single_step_name: str) -> Layout:
     if not steps:
         raise AnalysisError(
             "the notebook has no step code (every code cell is imports, functions,"
-            " parameters, metrics or skip)", kind="empty", path=nb.path,
+            " parameters, metrics or skip)",
+            kind="empty",
+            path=nb.path,
             fix="add a code cell tagged step:NAME",
         )
     ordered = sorted(steps.values(), key=lambda s: s.position)
@@ -133,20 +151,28 @@ def check_prev(lay: Layout, path: str | None = None) -> None:
                 known = ", ".join(by_name)
                 raise TagError(
                     f"{text!r} names a step that does not exist; known steps: {known}",
-                    kind="unknown-prev", cell=cell, tag=text, path=path,
+                    kind="unknown-prev",
+                    cell=cell,
+                    tag=text,
+                    path=path,
                     fix="fix the step name or remove the tag",
                 )
             if by_name[target].position > cell:
                 raise TagError(
                     f"{text!r} names step {target!r}, which is defined below (cell"
                     f" {by_name[target].position}); a step can only follow steps above it",
-                    kind="later-prev", cell=cell, tag=text, path=path,
+                    kind="later-prev",
+                    cell=cell,
+                    tag=text,
+                    path=path,
                     fix=f"move step {target!r} above cell {cell}, or remove the tag",
                 )
 
 
 def topological_order(
-    names: list[str], preds: Mapping[str, Iterable[str]], lay: Layout | None = None,
+    names: list[str],
+    preds: Mapping[str, Iterable[str]],
+    lay: Layout | None = None,
     path: str | None = None,
 ) -> list[str]:
     """Topological order, ties broken by notebook order; a cycle raises ``cycle``."""
@@ -194,8 +220,11 @@ def _cycle_error(
             if target == a and (culprit is None or cell > culprit[1]):
                 culprit = (target, cell, tag)
     return AnalysisError(
-        f"the steps form a cycle: {text}", kind="cycle",
-        cell=culprit[1] if culprit else None, tag=culprit[2] if culprit else None, path=path,
+        f"the steps form a cycle: {text}",
+        kind="cycle",
+        cell=culprit[1] if culprit else None,
+        tag=culprit[2] if culprit else None,
+        path=path,
         fix=f"remove {culprit[2]!r} or reorder the steps" if culprit else "reorder the steps",
     )
 
@@ -271,11 +300,17 @@ def data_flow(
                 inputs[s][v] = steps[j]
                 locs[(s, v)] = loc
             elif not soft:
-                diags.append(Diagnostic(
-                    "warning", "undefined-name",
-                    f"step {s!r} reads {v!r}, which step {steps[j]!r} deleted",
-                    loc[0], loc[1], f"stop deleting {v!r} or redefine it first", s,
-                ))
+                diags.append(
+                    Diagnostic(
+                        "warning",
+                        "undefined-name",
+                        f"step {s!r} reads {v!r}, which step {steps[j]!r} deleted",
+                        loc[0],
+                        loc[1],
+                        f"stop deleting {v!r} or redefine it first",
+                        s,
+                    )
+                )
             return
         if v in param_set:
             params_read[s].add(v)
@@ -283,10 +318,17 @@ def data_flow(
             idx, sts = history.get(v, ([], []))
             later = [steps[j] for j, st in zip(idx, sts, strict=True) if st == "w" and j > i]
             why = f"only defined later, in step {later[0]!r}" if later else "never defined"
-            diags.append(Diagnostic(
-                "warning", "undefined-name", f"step {s!r} reads {v!r}, {why}",
-                loc[0], loc[1], "define it in this step or a step above", s,
-            ))
+            diags.append(
+                Diagnostic(
+                    "warning",
+                    "undefined-name",
+                    f"step {s!r} reads {v!r}, {why}",
+                    loc[0],
+                    loc[1],
+                    "define it in this step or a step above",
+                    s,
+                )
+            )
 
     for i, s in enumerate(steps):
         f = facts[s]
@@ -310,7 +352,7 @@ def data_flow(
         s = steps[i]
         for v, loc in facts[s].weak_writes.items():
             consumed = (v in final and last(v, len(steps)) == (i, "weak")) or any(
-                inputs[c].get(v) == s for c in steps[i + 1:]
+                inputs[c].get(v) == s for c in steps[i + 1 :]
             )
             if consumed and v not in inputs[s]:
                 resolve(i, v, loc, True)

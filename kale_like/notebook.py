@@ -70,9 +70,7 @@ def read_notebook(notebook: Any) -> NotebookSource:
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
-            raise NotebookError(
-                f"no such notebook: {path}", kind="not-found", path=path
-            ) from None
+            raise NotebookError(f"no such notebook: {path}", kind="not-found", path=path) from None
         except OSError as exc:
             raise NotebookError(
                 f"cannot read {path}: {exc.strerror}", kind="not-readable", path=path
@@ -157,22 +155,28 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
         )
     raw_cells = raw.get("cells")
     if not isinstance(raw_cells, list):
-        raise NotebookError("not a notebook: 'cells' is not a list", kind="not-a-notebook",
-                            path=path)
+        raise NotebookError(
+            "not a notebook: 'cells' is not a list", kind="not-a-notebook", path=path
+        )
     if not raw_cells:
         raise NotebookError(
-            "the notebook is empty (no cells)", kind="empty", path=path,
+            "the notebook is empty (no cells)",
+            kind="empty",
+            path=path,
             fix="add code cells and tag them with step:NAME",
         )
     cells = []
     for index, rc in enumerate(raw_cells):
         if not isinstance(rc, dict):
-            raise NotebookError(f"cell {index} is not an object", kind="not-a-notebook",
-                                path=path, cell=index)
+            raise NotebookError(
+                f"cell {index} is not an object", kind="not-a-notebook", path=path, cell=index
+            )
         cells.append(_cell(index, rc, path, diags))
     if not any(c.cell_type == "code" and c.source.strip() for c in cells):
         raise NotebookError(
-            "the notebook has no code to run (no non-empty code cell)", kind="empty", path=path,
+            "the notebook has no code to run (no non-empty code cell)",
+            kind="empty",
+            path=path,
         )
     info = metadata.get("language_info") or {}
     version = str(info.get("version") or "") if isinstance(info, dict) else ""
@@ -261,8 +265,11 @@ def _cell(index: int, rc: dict[str, Any], path: str | None, diags: list[Diagnost
                 raise
             diags.append(
                 Diagnostic(
-                    "warning", "unknown-tag", f"unknown tag {text!r} is ignored",
-                    cell=index, fix=err.fix,
+                    "warning",
+                    "unknown-tag",
+                    f"unknown tag {text!r} is ignored",
+                    cell=index,
+                    fix=err.fix,
                 )
             )
     return Cell(index, cell_type, source, tuple(tags), tuple(texts))

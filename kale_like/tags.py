@@ -33,7 +33,9 @@ _SECRET_KEY_RE = re.compile(r"[A-Za-z0-9._\-]+\Z")
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # The container identity fields ``kfp.kubernetes.set_security_context`` takes (and their kind).
 SECURITY_FIELDS: dict[str, str] = {
-    "run_as_user": "id", "run_as_group": "id", "run_as_non_root": "bool",
+    "run_as_user": "id",
+    "run_as_group": "id",
+    "run_as_non_root": "bool",
 }
 _MAX_ID = 2147483647  # Kubernetes' bound for runAsUser / runAsGroup
 
@@ -68,25 +70,55 @@ _ALIASES: dict[str, str] = {
 }
 KNOWN_TAGS: tuple[str, ...] = tuple(_ALIASES)
 BARE_KINDS = frozenset(
-    {"skip", "imports", "functions", "pipeline-parameters", "injected-parameters",
-     "pipeline-metrics"}
+    {
+        "skip",
+        "imports",
+        "functions",
+        "pipeline-parameters",
+        "injected-parameters",
+        "pipeline-metrics",
+    }
 )
 SETTING_KINDS = frozenset(
-    {"image", "limit", "request", "cache", "retry", "timeout", "env", "secret", "configmap",
-     "security-context", "annotation", "label", "volume", "node-selector", "toleration",
-     "report"}
+    {
+        "image",
+        "limit",
+        "request",
+        "cache",
+        "retry",
+        "timeout",
+        "env",
+        "secret",
+        "configmap",
+        "security-context",
+        "annotation",
+        "label",
+        "volume",
+        "node-selector",
+        "toleration",
+        "report",
+    }
 )
 # Usage line per keyword, used in error messages and the UI.
 USAGE: dict[str, str] = {
-    "step": "step:NAME", "block": "block:NAME", "prev": "prev:NAME",
-    "image": "image:REF", "limit": "limit:RESOURCE:VALUE",
-    "request": "request:RESOURCE:VALUE", "cache": "cache:enabled|disabled",
-    "retry": "retry:N", "timeout": "timeout:SECONDS", "env": "env:NAME=VALUE",
-    "secret": "secret:SECRET:KEY:ENV", "configmap": "configmap:CONFIG_MAP:KEY:ENV",
+    "step": "step:NAME",
+    "block": "block:NAME",
+    "prev": "prev:NAME",
+    "image": "image:REF",
+    "limit": "limit:RESOURCE:VALUE",
+    "request": "request:RESOURCE:VALUE",
+    "cache": "cache:enabled|disabled",
+    "retry": "retry:N",
+    "timeout": "timeout:SECONDS",
+    "env": "env:NAME=VALUE",
+    "secret": "secret:SECRET:KEY:ENV",
+    "configmap": "configmap:CONFIG_MAP:KEY:ENV",
     "security-context": "security-context:run_as_user=UID:run_as_group=GID:run_as_non_root=true",
     "annotation": "annotation:KEY:VALUE",
-    "label": "label:KEY:VALUE", "volume": "volume:PVC:MOUNT_PATH",
-    "node-selector": "node-selector:KEY:VALUE", "toleration": "toleration:KEY:VALUE:EFFECT",
+    "label": "label:KEY:VALUE",
+    "volume": "volume:PVC:MOUNT_PATH",
+    "node-selector": "node-selector:KEY:VALUE",
+    "toleration": "toleration:KEY:VALUE:EFFECT",
     "report": "report:enabled|disabled",
 }
 
@@ -234,8 +266,11 @@ def _security_context(text: str, keyword: str, rest: str) -> tuple[str, ...]:
         field, sep, value = item.partition("=")
         kind = SECURITY_FIELDS.get(field)
         if not sep or kind is None:
-            raise _bad(text, f"expected FIELD=VALUE with FIELD one of "
-                       f"{', '.join(SECURITY_FIELDS)}", keyword)
+            raise _bad(
+                text,
+                f"expected FIELD=VALUE with FIELD one of {', '.join(SECURITY_FIELDS)}",
+                keyword,
+            )
         if field in seen:
             raise _bad(text, f"{field} is given twice", keyword)
         seen.add(field)
@@ -261,7 +296,8 @@ def security_context_values(items: tuple[tuple[str, str], ...]) -> dict[str, int
             out[field] = int(value)
         else:
             raise TagError(
-                f"invalid security context {field}={value!r}", kind="bad-tag",
+                f"invalid security context {field}={value!r}",
+                kind="bad-tag",
                 tag=f"security-context:{field}={value}",
                 fix=f"write it as {USAGE['security-context']}",
             )

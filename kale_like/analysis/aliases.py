@@ -108,9 +108,7 @@ class AliasRules:
                 return frozenset().union(*(self.alias_roots(a) for a in node.args))
         return frozenset()
 
-    def alias_plan(
-        self, t: ast.AST, value: ast.AST
-    ) -> list[tuple[str, frozenset[str], bool]]:
+    def alias_plan(self, t: ast.AST, value: ast.AST) -> list[tuple[str, frozenset[str], bool]]:
         """(name, names whose objects it will share, whole object?) per name ``t = value``
         binds; ``a = b`` shares b's whole object, ``a = b[0]`` a part of it."""
         if isinstance(t, ast.Name):

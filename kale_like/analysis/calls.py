@@ -60,8 +60,12 @@ class CallRules:
             if func.id in ("exec", "globals"):
                 # Names it may define are unknown: do not report them as undefined either.
                 self.facts.star_import = True
-            self.warn("dynamic-code", f"`{func.id}()` makes the analysis uncertain", node,
-                      fix="pass values through plain variables instead")
+            self.warn(
+                "dynamic-code",
+                f"`{func.id}()` makes the analysis uncertain",
+                node,
+                fix="pass values through plain variables instead",
+            )
         q = self.qualify(func)
         if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
             if func.id not in self.defined and func.id not in self.facts.writes:
@@ -193,5 +197,3 @@ class CallRules:
         self.offset = saved + offset
         self.stmts(module.body)
         self.offset = saved
-
-

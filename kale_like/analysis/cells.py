@@ -32,8 +32,10 @@ def parse_parameters(source: str, cell: int | None, tag: str) -> list[Parameter]
             target, value = stmt.targets[0], stmt.value
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
             target, value = stmt.target, stmt.value
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
-            stmt.value.value, str
+        if (
+            isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Constant)
+            and isinstance(stmt.value.value, str)
         ):
             continue  # a docstring-like comment
         if not isinstance(target, ast.Name) or value is None:
@@ -43,7 +45,9 @@ def parse_parameters(source: str, cell: int | None, tag: str) -> list[Parameter]
             kind = param_type(literal)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise _bad_param(
-                stmt, cell, tag,
+                stmt,
+                cell,
+                tag,
                 f"the value of {target.id!r} is not a literal (int, float, str, bool, None,"
                 " list or dict)",
             ) from None
@@ -96,11 +100,15 @@ def _parse(source: str, cell: int | None, tag: str, kind: str) -> ast.Module:
         module = parse_cell(source, cell, tag)
         first = module.body[0] if module.body else None
         raise AnalysisError(
-            f"{tag} cell must be plain Python", kind=kind, cell=cell,
-            line=getattr(first, "lineno", 1), tag=tag,
+            f"{tag} cell must be plain Python",
+            kind=kind,
+            cell=cell,
+            line=getattr(first, "lineno", 1),
+            tag=tag,
         ) from None
 
 
-def metric_objects(names: list[tuple[str, int]], producers: dict[str, str],
-                   cell: int | None) -> list[Metric]:
+def metric_objects(
+    names: list[tuple[str, int]], producers: dict[str, str], cell: int | None
+) -> list[Metric]:
     return [Metric(n, producers[n], cell, line) for n, line in names if n in producers]

@@ -54,7 +54,6 @@ class Scope:
     is_class: bool = False
 
 
-
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 
 
@@ -127,5 +126,3 @@ def params_of(args: ast.arguments) -> tuple[str, ...]:
     if args.kwarg:
         names.append(args.kwarg.arg)
     return tuple(names)
-
-

@@ -38,11 +38,17 @@ def parse_cell(source: str, cell: int | None = None, tag: str | None = None) -> 
     except SyntaxError as first:
         error: SyntaxError = first
     except ValueError as exc:  # null bytes
-        raise AnalysisError(f"cannot parse the cell: {exc}", kind="syntax-error", cell=cell,
-                            tag=tag) from None
+        raise AnalysisError(
+            f"cannot parse the cell: {exc}", kind="syntax-error", cell=cell, tag=tag
+        ) from None
     except (RecursionError, MemoryError):
-        raise AnalysisError("cannot parse the cell: it is nested too deeply",
-                            kind="syntax-error", cell=cell, line=1, tag=tag) from None
+        raise AnalysisError(
+            "cannot parse the cell: it is nested too deeply",
+            kind="syntax-error",
+            cell=cell,
+            line=1,
+            tag=tag,
+        ) from None
     # The transformer drops leading blank lines; keep line numbers those of the cell.
     lines = text.split("\n")
     blank = 0

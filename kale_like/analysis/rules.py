@@ -11,9 +11,30 @@ import builtins
 
 # Names every cell can use without anyone defining them.
 BUILTIN_NAMES: frozenset[str] = frozenset(dir(builtins)) | frozenset(
-    {"get_ipython", "display", "In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_ih",
-     "_oh", "_dh", "exit", "quit", "__name__", "__file__", "__builtins__", "__doc__",
-     "__spec__", "__loader__", "__package__"}
+    {
+        "get_ipython",
+        "display",
+        "In",
+        "Out",
+        "_",
+        "__",
+        "___",
+        "_i",
+        "_ii",
+        "_iii",
+        "_ih",
+        "_oh",
+        "_dh",
+        "exit",
+        "quit",
+        "__name__",
+        "__file__",
+        "__builtins__",
+        "__doc__",
+        "__spec__",
+        "__loader__",
+        "__package__",
+    }
 )
 
 # Methods that never change their receiver (strings, containers, numpy, pandas, sklearn,
@@ -129,7 +150,7 @@ def call_state(q: str) -> Effect:
     if head == "random" and rest:
         return _rng_effect("random", rest, _RANDOM_INDEPENDENT, "getstate", ("seed", "setstate"))
     if q.startswith("numpy.random."):
-        attr = q[len("numpy.random."):].split(".")[0]
+        attr = q[len("numpy.random.") :].split(".")[0]
         return _rng_effect(
             "numpy.random", attr, _NP_INDEPENDENT, "get_state", ("seed", "set_state")
         )

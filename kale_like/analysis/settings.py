@@ -122,7 +122,10 @@ def _add(
         where = f"cell {old_cell}" if old_cell == cell else f"cells {old_cell} and {cell}"
         raise TagError(
             f"conflicting settings in {where}: {old.text!r} and {tag.text!r}",
-            kind="conflicting-settings", cell=cell, tag=tag.text, path=path,
+            kind="conflicting-settings",
+            cell=cell,
+            tag=tag.text,
+            path=path,
             fix="keep one of the two tags",
         )
 
@@ -160,9 +163,12 @@ def security_context_default(metadata: dict[str, Any], path: str | None = None) 
         return None
     where = "kubeflow_notebook.security_context"
     if not isinstance(raw, dict):
-        raise TagError(f"{where} must be an object such as {{\"run_as_user\": 1000}}",
-                       kind="bad-tag", path=path,
-                       fix='write e.g. {"run_as_user": 1000, "run_as_non_root": true}')
+        raise TagError(
+            f'{where} must be an object such as {{"run_as_user": 1000}}',
+            kind="bad-tag",
+            path=path,
+            fix='write e.g. {"run_as_user": 1000, "run_as_non_root": true}',
+        )
     items = []
     for field, value in raw.items():
         # JSON true/false -> "true"/"false"; ints as digits; anything else fails to parse.
@@ -176,9 +182,7 @@ def security_context_default(metadata: dict[str, Any], path: str | None = None) 
         raise
 
 
-def notebook_volumes(
-    metadata: dict[str, Any], diags: list[Diagnostic]
-) -> list[tuple[str, str]]:
+def notebook_volumes(metadata: dict[str, Any], diags: list[Diagnostic]) -> list[tuple[str, str]]:
     """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs."""
     out: list[tuple[str, str]] = []
     raw = metadata.get("volumes") or []
@@ -194,22 +198,28 @@ def notebook_volumes(
             out.append((tag.args[0], tag.args[1]))
             continue
         if not isinstance(vol, dict):
-            diags.append(Diagnostic(
-                "warning", "unsupported-volume",
-                f"kubeflow_notebook.volumes entry {vol!r} is ignored: not a volume",
-                fix='list volumes as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
-            ))
+            diags.append(
+                Diagnostic(
+                    "warning",
+                    "unsupported-volume",
+                    f"kubeflow_notebook.volumes entry {vol!r} is ignored: not a volume",
+                    fix='list volumes as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
+                )
+            )
             continue
         name = vol.get("name") or vol.get("pvc")
         mount = vol.get("mount_point") or vol.get("mount_path")
         kind = vol.get("type", "pvc")
         if kind != "pvc" or not name or not mount:
-            diags.append(Diagnostic(
-                "warning", "unsupported-volume",
-                f"notebook volume {name or '?'!r} of type {kind!r} is ignored: only existing"
-                " PVCs can be mounted",
-                fix="create the PVC first and list it with type 'pvc'",
-            ))
+            diags.append(
+                Diagnostic(
+                    "warning",
+                    "unsupported-volume",
+                    f"notebook volume {name or '?'!r} of type {kind!r} is ignored: only existing"
+                    " PVCs can be mounted",
+                    fix="create the PVC first and list it with type 'pvc'",
+                )
+            )
             continue
         try:
             tag = parse_tag(f"volume:{name}:{mount}")

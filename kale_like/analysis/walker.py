@@ -425,8 +425,7 @@ def function_facts(
     body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
     bound, declared = bound_names(body)
     outer = set().union(*frames) if frames else set()
-    scope = Scope(locals=(bound | set(params) | outer) - declared, globals=declared,
-                   params=params)
+    scope = Scope(locals=(bound | set(params) | outer) - declared, globals=declared, params=params)
     w = Walker(modmap=modmap, scope=scope)
     for part in body:
         if isinstance(part, ast.stmt):

@@ -40,8 +40,13 @@ def check_pipeline(pipeline: Pipeline) -> None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise AnalysisError(
-            first.message + more, kind=first.kind, cell=first.cell, line=first.line,
-            fix=first.fix, path=pipeline.notebook_path, diagnostics=errors,
+            first.message + more,
+            kind=first.kind,
+            cell=first.cell,
+            line=first.line,
+            fix=first.fix,
+            path=pipeline.notebook_path,
+            diagnostics=errors,
         )
 
 
@@ -79,8 +84,10 @@ def load_pipeline(
         raise
     except RecursionError:
         raise AnalysisError(
-            "the notebook's code is nested too deeply to analyse", kind="too-complex",
-            path=nb_path, fix="split very long expressions or deeply nested code",
+            "the notebook's code is nested too deeply to analyse",
+            kind="too-complex",
+            path=nb_path,
+            fix="split very long expressions or deeply nested code",
         ) from None
 
 
@@ -110,8 +117,7 @@ def _build(
     }
 
     # Prelude: imports and functions cells, replayed in every step.
-    prelude_cells = sorted(lay.special["imports"] + lay.special["functions"],
-                           key=lambda c: c.index)
+    prelude_cells = sorted(lay.special["imports"] + lay.special["functions"], key=lambda c: c.index)
     pre = Walker()
     for c in prelude_cells:
         pre.run(c.index, parse_cell(c.source, c.index, _tag_text(c)))
@@ -142,7 +148,12 @@ def _build(
     names = [g.name for g in lay.steps]
     metric_lines = _metric_lines(lay)
     flow = graph.data_flow(
-        names, facts, [p.name for p in parameters], pre.facts.writes, BUILTIN_NAMES, star,
+        names,
+        facts,
+        [p.name for p in parameters],
+        pre.facts.writes,
+        BUILTIN_NAMES,
+        star,
         final_reads=[m[0] for m in metric_lines],
     )
     diags += flow.diagnostics
@@ -180,36 +191,48 @@ def _build(
         if f.state_writes:
             kinds = [k for k in STATE_KINDS if k in f.state_writes]
             cell, line = next(iter(f.state_writes.values()))
-            diags.append(Diagnostic(
-                "info", "global-state",
-                f"step {s!r} changes process-global state ({', '.join(kinds)}); later steps"
-                " receive it", cell, line, None, s,
-            ))
+            diags.append(
+                Diagnostic(
+                    "info",
+                    "global-state",
+                    f"step {s!r} changes process-global state ({', '.join(kinds)}); later steps"
+                    " receive it",
+                    cell,
+                    line,
+                    None,
+                    s,
+                )
+            )
         after = sorted(preds[s], key=index.__getitem__)
-        steps.append(Step(
-            name=s,
-            cells=tuple(c.index for c in groups[s].cells),
-            sources=tuple(c.source for c in groups[s].cells),
-            after=tuple(after),
-            inputs=tuple(flow.inputs[s].items()),
-            outputs=tuple(v for v in [*f.writes, *f.weak_writes] if v in outs),
-            parameters=tuple(flow.parameters[s]),
-            state_inputs=tuple(state_in),
-            state_outputs=tuple(k for k in STATE_KINDS if k in f.state_writes),
-            metrics=tuple(metric_of.get(s, ())),
-            modules=tuple(sorted(pre.facts.modules | f.modules)),
-            settings=settings[s],
-        ))
+        steps.append(
+            Step(
+                name=s,
+                cells=tuple(c.index for c in groups[s].cells),
+                sources=tuple(c.source for c in groups[s].cells),
+                after=tuple(after),
+                inputs=tuple(flow.inputs[s].items()),
+                outputs=tuple(v for v in [*f.writes, *f.weak_writes] if v in outs),
+                parameters=tuple(flow.parameters[s]),
+                state_inputs=tuple(state_in),
+                state_outputs=tuple(k for k in STATE_KINDS if k in f.state_writes),
+                metrics=tuple(metric_of.get(s, ())),
+                modules=tuple(sorted(pre.facts.modules | f.modules)),
+                settings=settings[s],
+            )
+        )
 
     name = pipeline_name or meta.get("pipeline_name") or ""
     clean = pipeline_name_from(str(name) or stem)
     if name and clean != name:
-        diags.append(Diagnostic("info", "renamed-pipeline",
-                                f"pipeline name {name!r} is used as {clean!r}"))
+        diags.append(
+            Diagnostic("info", "renamed-pipeline", f"pipeline name {name!r} is used as {clean!r}")
+        )
     image = base_image or meta.get("base_image") or meta.get("docker_image") or None
     if image is not None and not is_valid_image(image):
         raise InputError(
-            f"invalid base image {image!r}", kind="bad-image", path=path,
+            f"invalid base image {image!r}",
+            kind="bad-image",
+            path=path,
             fix="use a reference like python:3.11-slim or registry.example.com/team/img:1.0",
         )
     exp = experiment or meta.get("experiment_name")
@@ -284,11 +307,16 @@ def _metrics(
     for name, cell, line in lines:
         writers = [s for s in names if name in facts[s].writes or name in facts[s].weak_writes]
         if not writers:
-            diags.append(Diagnostic(
-                "error", "undefined-metric",
-                f"metric {name!r} is not a variable any step defines", cell, line,
-                "print a variable that a step assigns",
-            ))
+            diags.append(
+                Diagnostic(
+                    "error",
+                    "undefined-metric",
+                    f"metric {name!r} is not a variable any step defines",
+                    cell,
+                    line,
+                    "print a variable that a step assigns",
+                )
+            )
             continue
         metrics[name] = Metric(name, writers[-1], cell, line)
     return list(metrics.values()), diags
@@ -317,35 +345,65 @@ def _edge_diagnostics(
             cell, line = flow.locations.get((s, vs[0]), (groups[s].position, None))
             what = ", ".join(vs)
             if has_prev:
-                diags.append(Diagnostic(
-                    "warning", "missing-dependency",
-                    f"step {s!r} reads {what} from step {p!r} but has no prev: path to it;"
-                    " the edge was added", cell, line, f"add the tag prev:{p}", s,
-                ))
+                diags.append(
+                    Diagnostic(
+                        "warning",
+                        "missing-dependency",
+                        f"step {s!r} reads {what} from step {p!r} but has no prev: path to it;"
+                        " the edge was added",
+                        cell,
+                        line,
+                        f"add the tag prev:{p}",
+                        s,
+                    )
+                )
             else:
-                diags.append(Diagnostic(
-                    "info", "inferred-dependency",
-                    f"step {s!r} runs after {p!r} because it reads {what}", cell, line, None, s,
-                ))
+                diags.append(
+                    Diagnostic(
+                        "info",
+                        "inferred-dependency",
+                        f"step {s!r} runs after {p!r} because it reads {what}",
+                        cell,
+                        line,
+                        None,
+                        s,
+                    )
+                )
         for p in prev[s]:
             if p not in carried:
-                diags.append(Diagnostic(
-                    "info", "prev-without-data",
-                    f"step {s!r} follows {p!r} (prev:{p}) but receives no variable from it",
-                    groups[s].position, None, None, s,
-                ))
+                diags.append(
+                    Diagnostic(
+                        "info",
+                        "prev-without-data",
+                        f"step {s!r} follows {p!r} (prev:{p}) but receives no variable from it",
+                        groups[s].position,
+                        None,
+                        None,
+                        s,
+                    )
+                )
         for v, p in flow.inputs[s].items():
             rivals = [
-                w for w in names
-                if w != p and v in facts[w].writes and w in anc[s]
-                and w not in anc[p] and p not in anc[w]
+                w
+                for w in names
+                if w != p
+                and v in facts[w].writes
+                and w in anc[s]
+                and w not in anc[p]
+                and p not in anc[w]
             ]
             if rivals:
                 cell, line = flow.locations.get((s, v), (groups[s].position, None))
-                diags.append(Diagnostic(
-                    "warning", "ambiguous-definition",
-                    f"step {s!r} reads {v!r}, written by parallel steps {rivals[0]!r} and"
-                    f" {p!r}; using {p!r} (the later in the notebook)", cell, line,
-                    f"rename {v!r} in one branch, or chain the branches with prev:", s,
-                ))
+                diags.append(
+                    Diagnostic(
+                        "warning",
+                        "ambiguous-definition",
+                        f"step {s!r} reads {v!r}, written by parallel steps {rivals[0]!r} and"
+                        f" {p!r}; using {p!r} (the later in the notebook)",
+                        cell,
+                        line,
+                        f"rename {v!r} in one branch, or chain the branches with prev:",
+                        s,
+                    )
+                )
     return diags

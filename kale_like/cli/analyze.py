@@ -26,8 +26,12 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
         epilog=HELP,
     )
     options.add_notebook_argument(parser)
-    parser.add_argument("--format", choices=("text", "json", "mermaid"), default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "mermaid"),
+        default="text",
+        help="output format (default: text)",
+    )
     options.add_json_option(parser, help="same as --format json")
     options.add_pipeline_options(parser, base_image_help="default image of the steps")
     parser.set_defaults(func=run)
@@ -56,8 +60,9 @@ def text(p: Pipeline, path: str | None = None) -> str:
     if p.description:
         out.append(f"  {p.description}")
     if p.parameters:
-        out.append("parameters: " + ", ".join(
-            f"{q.name}: {q.type} = {q.default!r}" for q in p.parameters))
+        out.append(
+            "parameters: " + ", ".join(f"{q.name}: {q.type} = {q.default!r}" for q in p.parameters)
+        )
     if p.metrics:
         out.append("metrics: " + ", ".join(f"{m.name} (from {m.step})" for m in p.metrics))
     for i, s in enumerate(p.steps, 1):
@@ -85,8 +90,14 @@ def text(p: Pipeline, path: str | None = None) -> str:
 
 def _label(text: str) -> str:
     # Mermaid labels are quoted; entity-escape everything that could end or break one.
-    for a, b in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"),
-                 ("|", "#124;"), ("\n", " ")):
+    for a, b in (
+        ("&", "#amp;"),
+        ('"', "#quot;"),
+        ("<", "#lt;"),
+        (">", "#gt;"),
+        ("|", "#124;"),
+        ("\n", " "),
+    ):
         text = text.replace(a, b)
     return f'"{text}"'
 

@@ -143,9 +143,26 @@ class _Table:
 
 # Flags whose value goes to `api.sweep.sweep` as is, under the same name.
 _SWEEP_ARGS = (
-    "objective", "maximize", "algorithm", "trials", "parallel", "max_failed", "seed",
-    "grid_points", "engine", "resume", "run_root", "dry_run", "output_dir", "namespace",
-    "trial_image", "kfp_host", "token_secret", "service_account", "name", "base_image",
+    "objective",
+    "maximize",
+    "algorithm",
+    "trials",
+    "parallel",
+    "max_failed",
+    "seed",
+    "grid_points",
+    "engine",
+    "resume",
+    "run_root",
+    "dry_run",
+    "output_dir",
+    "namespace",
+    "trial_image",
+    "kfp_host",
+    "token_secret",
+    "service_account",
+    "name",
+    "base_image",
     "mlmd_host",
 )
 
