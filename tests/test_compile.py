@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from corpus_kit import assert_step_settings
 from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_settings
 
 from kale_like.api.compile import compile as compile_pipeline
@@ -313,20 +314,7 @@ def test_every_valid_corpus_notebook_compiles_to_its_dag(
                     assert key in passed, (entry["file"], consumer, producer, var)
         for step, expected in entry.get("step_settings", {}).items():
             name, container = _executor(doc, step)
-            if "image" in expected:
-                assert container["image"] == expected["image"]
-            for resource, value in expected.get("limits", {}).items():
-                res = container["resources"]
-                if resource == "cpu":
-                    assert res["resourceCpuLimit"] == value
-                elif resource == "memory":
-                    assert res["resourceMemoryLimit"] == value
-                else:
-                    assert res["accelerator"]["resourceType"] == resource
-                    assert res["accelerator"]["resourceCount"] == value
-            if "cache" in expected:
-                enabled = tasks[name]["cachingOptions"].get("enableCache", False)
-                assert enabled is (expected["cache"] == "enabled")
+            assert_step_settings(expected, container, tasks[name])
 
 
 def test_invalid_corpus_notebooks_exit_2_and_write_nothing(

@@ -14,6 +14,7 @@ from typing import Any
 import kfp_kit
 import pytest
 import yaml
+from corpus_kit import assert_step_settings
 from kfp_server import KfpServer
 from kfp_small_pipeline import write_small_pipeline
 
@@ -428,20 +429,7 @@ def test_corpus_step_settings_reach_the_server(
     assert run.steps == entry["steps"]  # every step of the notebook ran, in order
     for step, expected in entry["step_settings"].items():
         task, container, _ = _executor(spec, platform, step)
-        if "image" in expected:
-            assert container["image"] == expected["image"]
-        res = container.get("resources", {})
-        for resource, value in expected.get("limits", {}).items():
-            if resource == "cpu":
-                assert res["resourceCpuLimit"] == value
-            elif resource == "memory":
-                assert res["resourceMemoryLimit"] == value
-            else:
-                assert res["accelerator"]["resourceType"] == resource
-                assert res["accelerator"]["resourceCount"] == value
-        if "cache" in expected:
-            enabled = task.get("cachingOptions", {}).get("enableCache", False)
-            assert enabled is (expected["cache"] == "enabled")
+        assert_step_settings(expected, container, task)
     assert "train: succeeded" in capsys.readouterr().err
 
 
