@@ -44,6 +44,7 @@ _ALIASES: dict[str, str] = {
     "step": "step",
     "block": "step",  # Kale 0.x
     "prev": "prev",
+    "notebook": "notebook",  # Kale 2.3 composition: NAME.ipynb inlined as a sub-pipeline
     "skip": "skip",
     "imports": "imports",
     "functions": "functions",
@@ -104,6 +105,7 @@ USAGE: dict[str, str] = {
     "step": "step:NAME",
     "block": "block:NAME",
     "prev": "prev:NAME",
+    "notebook": "notebook:NAME",
     "image": "image:REF",
     "limit": "limit:RESOURCE:VALUE",
     "request": "request:RESOURCE:VALUE",
@@ -134,8 +136,14 @@ class Tag:
 
     @property
     def name(self) -> str:
-        """The step name of ``step:``/``prev:`` tags."""
+        """The step name of ``step:``/``prev:`` tags (``""`` for an empty ``step:``)."""
         return self.args[0] if self.args else ""
+
+    @property
+    def continues(self) -> bool:
+        """An empty ``step:``/``block:`` tag: Kale treats the cell as untagged, so it
+        continues the block above."""
+        return self.kind == "step" and not self.args
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "keyword": self.keyword, "args": list(self.args)}
@@ -192,6 +200,8 @@ def parse_tag(text: str) -> Tag:
 
 
 def _step_name(text: str, keyword: str, rest: str) -> tuple[str, ...]:
+    if rest == "" and keyword in ("step", "block"):
+        return ()  # Kale's empty step tag: the cell continues the block above
     if not STEP_NAME_RE.match(rest):
         raise TagError(
             f"invalid step name {rest!r} in tag {text!r}: step names are lower-case letters,"
@@ -337,6 +347,7 @@ def _toleration(text: str, keyword: str, rest: str) -> tuple[str, ...]:
 _PARSERS = {
     "step": _step_name,
     "prev": _step_name,
+    "notebook": _step_name,
     "image": _image,
     "limit": _resource,
     "request": _resource,
@@ -359,7 +370,7 @@ _PARSERS = {
 def format_tag(tag: Tag) -> str:
     """The text of a tag; ``format_tag(parse_tag(t)) == t`` for every valid ``t``."""
     if not tag.args:
-        return tag.keyword
+        return f"{tag.keyword}:" if tag.kind == "step" else tag.keyword
     if tag.kind == "env":
         return f"{tag.keyword}:{tag.args[0]}={tag.args[1]}"
     return f"{tag.keyword}:" + ":".join(tag.args)

@@ -49,6 +49,7 @@ const ALIASES: { [keyword: string]: string } = {
   step: 'step',
   block: 'step',
   prev: 'prev',
+  notebook: 'notebook',
   skip: 'skip',
   imports: 'imports',
   functions: 'functions',
@@ -104,6 +105,7 @@ export const USAGE: { [keyword: string]: string } = {
   step: 'step:NAME',
   block: 'block:NAME',
   prev: 'prev:NAME',
+  notebook: 'notebook:NAME',
   image: 'image:REF',
   limit: 'limit:RESOURCE:VALUE',
   request: 'request:RESOURCE:VALUE',
@@ -156,6 +158,9 @@ export function fixStepName(name: string): string {
 type Parser = (text: string, keyword: string, rest: string) => string[];
 
 const stepName: Parser = (text, keyword, rest) => {
+  if (rest === '' && (keyword === 'step' || keyword === 'block')) {
+    return []; // Kale's empty step tag: the cell continues the block above
+  }
   if (!STEP_NAME_RE.test(rest)) {
     throw new TagError(
       'invalid-step-name',
@@ -170,6 +175,7 @@ const stepName: Parser = (text, keyword, rest) => {
 const PARSERS: { [kind: string]: Parser } = {
   step: stepName,
   prev: stepName,
+  notebook: stepName,
   image: (text, keyword, rest) => {
     if (!IMAGE_RE.test(rest)) {
       throw bad(text, 'not an image reference', keyword);
@@ -332,7 +338,7 @@ export function parseTag(text: string): ITag {
 /** The text of a tag; `formatTag(parseTag(t)) === t` for every valid `t`. */
 export function formatTag(tag: ITag): string {
   if (tag.args.length === 0) {
-    return tag.keyword;
+    return tag.kind === 'step' ? `${tag.keyword}:` : tag.keyword;
   }
   if (tag.kind === 'env') {
     return `${tag.keyword}:${tag.args[0]}=${tag.args[1]}`;
