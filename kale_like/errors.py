@@ -70,6 +70,10 @@ class KaleError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.fix:
             text += f"\n  fix: {self.fix}"
+        if len(self.diagnostics) > 1:  # every problem at once: one edit-and-rerun round
+            text += "\n  all of them:"
+            for d in self.diagnostics:
+                text += "\n    " + (d.format() if hasattr(d, "format") else str(d))
         return text
 
     def to_json(self) -> dict[str, Any]:

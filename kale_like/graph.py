@@ -8,6 +8,7 @@ known steps for an unknown ``prev:``) with the cell and tag at fault.
 from __future__ import annotations
 
 import bisect
+import difflib
 import graphlib
 import heapq
 from collections.abc import Iterable, Mapping
@@ -40,6 +41,19 @@ class StepGroup:
         return self.cells[0].index
 
 
+@dataclass(frozen=True)
+class CellRole:
+    """What one code cell is in the pipeline, and why (``analyze`` shows it)."""
+
+    cell: int
+    role: str  # "step", a special kind ("imports", ...), "skip" or "outside"
+    step: str | None = None
+    joined: bool = False  # untagged (or an empty step: tag): it joins the block above
+
+    def to_json(self) -> dict[str, object]:
+        return {"cell": self.cell, "role": self.role, "step": self.step, "joined": self.joined}
+
+
 @dataclass
 class Layout:
     """Which cell does what."""
@@ -49,86 +63,108 @@ class Layout:
     skipped: list[Cell]
     implicit: bool  # no step tag at all: the notebook is one step
     diagnostics: list[Diagnostic]
+    roles: list[CellRole] = field(default_factory=list)
 
     @property
     def has_prev(self) -> bool:
         return any(s.prev for s in self.steps)
 
 
-def layout(nb: NotebookSource, single_step_name: str) -> Layout:
-    """Assign every code cell to a step, the prelude, the parameters/metrics, or skip."""
+def layout(
+    nb: NotebookSource, single_step_name: str, errors: list[TagError] | None = None
+) -> Layout:
+    """Assign every code cell to a step, the prelude, the parameters/metrics, or skip.
+
+    Kale's rules (0.7 and 2.3 alike): an untagged cell, or one with an empty ``step:`` /
+    ``block:`` tag, joins the block above it, whatever that block is (a step, ``imports``,
+    ``functions``, the parameters or the metrics); ``skip`` cells are transparent; untagged
+    cells above the first tagged cell belong to no block and are left out. A notebook
+    without any step tag is one step. Tag errors are appended to ``errors`` when given
+    (all of them are reported in one pass), raised otherwise.
+    """
     special: dict[str, list[Cell]] = {k: [] for k in SPECIAL_KINDS}
     steps: dict[str, StepGroup] = {}
     skipped: list[Cell] = []
     diags: list[Diagnostic] = []
-    current: StepGroup | None = None
-    pending: list[tuple[Cell, list[tuple[str, int, str]]]] = []
+    roles: list[CellRole] = []
+    implicit = not any(t.kind == "step" and t.name for c in nb.cells for t in c.tags)
+    block: StepGroup | str | None = None  # the block untagged cells join
+    outside: list[Cell] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if cell.has("skip"):
             skipped.append(cell)
+            roles.append(CellRole(cell.index, "skip"))
             continue
-        roles = [t for t in cell.tags if t.kind in SPECIAL_KINDS]
-        names = list(dict.fromkeys(t.name for t in cell.tags if t.kind == "step"))
+        try:
+            kind, names = _cell_kind(cell, nb.path)
+        except TagError as err:
+            if errors is None:
+                raise
+            errors.append(err)
+            continue
+        if kind in SPECIAL_KINDS:
+            special[kind].append(cell)
+            diags += _ignored_on_special(cell, kind)
+            block = kind
+            roles.append(CellRole(cell.index, kind))
+            continue
         prevs = [(t.name, cell.index, t.text) for t in cell.tags if t.kind == "prev"]
-        if len(names) > 1:
-            second = [t for t in cell.tags if t.kind == "step"][-1]
-            raise TagError(
-                f"one cell names two steps ({', '.join(names)})",
-                kind="conflicting-tags",
-                cell=cell.index,
-                tag=second.text,
-                path=nb.path,
-                fix="split the cell, one step per cell",
-            )
-        if roles and (names or len({t.kind for t in roles}) > 1):
-            kinds = sorted({t.text for t in roles} | {f"step:{n}" for n in names})
-            raise TagError(
-                f"conflicting tags on one cell: {', '.join(kinds)}",
-                kind="conflicting-tags",
-                cell=cell.index,
-                tag=roles[-1].text,
-                path=nb.path,
-                fix="give the cell a single role",
-            )
-        if roles:
-            special[roles[0].kind].append(cell)
-            for t in cell.tags:
-                if t.kind not in SPECIAL_KINDS:
-                    diags.append(
-                        Diagnostic(
-                            "warning",
-                            "ignored-tag",
-                            f"tag {t.text!r} has no effect on a {roles[0].keyword} cell",
-                            cell.index,
-                            None,
-                            "move the tag to a step cell",
-                        )
-                    )
-            continue
         if names:
-            current = steps.setdefault(names[0], StepGroup(names[0]))
-            if pending and len(steps) == 1:
-                for c, p in pending:  # untagged cells above the first step join it
-                    current.cells.append(c)
-                    current.prev.extend(p)
-                pending = []
-            current.cells.append(cell)
-            current.prev.extend(prevs)
-        elif current is None:
-            pending.append((cell, prevs))
+            block = steps.setdefault(names[0], StepGroup(names[0]))
+            block.cells.append(cell)
+            block.prev.extend(prevs)
+            roles.append(CellRole(cell.index, "step", names[0]))
+            continue
+        # Untagged, or an empty step: tag: the cell continues the block above.
+        if cell.first("step") is not None and prevs:
+            diags.append(
+                Diagnostic(
+                    "info",
+                    "ignored-prev",
+                    f"{', '.join(t for _, _, t in prevs)} on a cell with an empty step tag is"
+                    " ignored: the cell continues the block above (as in Kale)",
+                    cell.index,
+                    None,
+                    "name the step (step:NAME) to give it its own dependencies",
+                )
+            )
+        if implicit:
+            outside.append(cell)  # no step tags: the untagged cells form the single step
+        elif isinstance(block, StepGroup):
+            block.cells.append(cell)
+            block.prev.extend(prevs if cell.first("step") is None else [])
+            roles.append(CellRole(cell.index, "step", block.name, joined=True))
+        elif isinstance(block, str):
+            special[block].append(cell)
+            roles.append(CellRole(cell.index, block, joined=True))
         else:
-            current.cells.append(cell)
-            current.prev.extend(prevs)
-    implicit = not steps
-    if implicit and pending:
+            outside.append(cell)
+    if implicit and outside:
         group = StepGroup(single_step_name)
-        for c, p in pending:
+        for c in outside:
             group.cells.append(c)
-            group.prev.extend(p)
+            roles.append(CellRole(c.index, "step", group.name, joined=True))
         steps[group.name] = group
-    if not steps:
+    elif outside:
+        first = min((c.index for g in steps.values() for c in g.cells), default=None)
+        for c in outside:
+            roles.append(CellRole(c.index, "outside"))
+            if c.source.strip():
+                diags.append(
+                    Diagnostic(
+                        "warning",
+                        "outside-pipeline",
+                        f"cell {c.index} is untagged and above every tagged cell, so it is not"
+                        " part of the pipeline (Kale's rule)",
+                        c.index,
+                        None,
+                        "tag it imports (run in every step) or step:NAME, or skip to silence"
+                        + (f"; the first step starts at cell {first}" if first is not None else ""),
+                    )
+                )
+    if not steps and not errors:
         raise AnalysisError(
             "the notebook has no step code (every code cell is imports, functions,"
             " parameters, metrics or skip)",
@@ -139,26 +175,84 @@ def layout(nb: NotebookSource, single_step_name: str) -> Layout:
     ordered = sorted(steps.values(), key=lambda s: s.position)
     for s in ordered:
         s.cells.sort(key=lambda c: c.index)
-    return Layout(ordered, special, skipped, implicit, diags)
+    for kind in special:
+        special[kind].sort(key=lambda c: c.index)
+    roles.sort(key=lambda r: r.cell)
+    return Layout(ordered, special, skipped, implicit, diags, roles)
 
 
-def check_prev(lay: Layout, path: str | None = None) -> None:
-    """Every ``prev:`` names an existing step defined above the tag (cycles checked later)."""
+def _cell_kind(cell: Cell, path: str | None) -> tuple[str, list[str]]:
+    """The cell's role (a special kind, ``step`` or ``""`` for none) and its step names."""
+    roles = [t for t in cell.tags if t.kind in SPECIAL_KINDS]
+    names = list(dict.fromkeys(t.name for t in cell.tags if t.kind == "step" and t.name))
+    if len(names) > 1:
+        second = [t for t in cell.tags if t.kind == "step" and t.name][-1]
+        raise TagError(
+            f"one cell names two steps ({', '.join(names)})",
+            kind="conflicting-tags",
+            cell=cell.index,
+            tag=second.text,
+            path=path,
+            fix=f"split the cell, one step per cell, or remove the tag {second.text!r}",
+        )
+    if roles and (names or len({t.kind for t in roles}) > 1):
+        kinds = sorted({t.text for t in roles} | {f"step:{n}" for n in names})
+        keep = roles[0].text
+        raise TagError(
+            f"conflicting tags on one cell: {', '.join(kinds)}",
+            kind="conflicting-tags",
+            cell=cell.index,
+            tag=roles[-1].text if roles[-1].text != keep else kinds[-1],
+            path=path,
+            fix=f"give the cell a single role: keep {keep!r} and split the cell for the rest",
+        )
+    if roles:
+        return roles[0].kind, []
+    return ("step" if names else ""), names
+
+
+def _ignored_on_special(cell: Cell, kind: str) -> list[Diagnostic]:
+    out = []
+    for t in cell.tags:
+        if t.kind in SPECIAL_KINDS:
+            continue
+        # Kale ignores every other tag of such a cell; prev: there is common and harmless.
+        out.append(
+            Diagnostic(
+                "info" if t.kind == "prev" else "warning",
+                "ignored-tag",
+                f"tag {t.text!r} has no effect on a {kind} cell",
+                cell.index,
+                None,
+                "move the tag to a step cell",
+            )
+        )
+    return out
+
+
+def check_prev(lay: Layout, path: str | None = None, errors: list[TagError] | None = None) -> None:
+    """Every ``prev:`` names an existing step defined above the tag (cycles checked later).
+
+    Problems are appended to ``errors`` when given, raised otherwise."""
     by_name = {s.name: s for s in lay.steps}
     for s in lay.steps:
         for target, cell, text in s.prev:
+            err = None
             if target not in by_name:
                 known = ", ".join(by_name)
-                raise TagError(
+                near = difflib.get_close_matches(target, list(by_name), n=1)
+                err = TagError(
                     f"{text!r} names a step that does not exist; known steps: {known}",
                     kind="unknown-prev",
                     cell=cell,
                     tag=text,
                     path=path,
-                    fix="fix the step name or remove the tag",
+                    fix=f"write prev:{near[0]}"
+                    if near and by_name[near[0]].position < cell
+                    else f"remove the tag {text!r}",
                 )
-            if by_name[target].position > cell:
-                raise TagError(
+            elif by_name[target].position > cell:
+                err = TagError(
                     f"{text!r} names step {target!r}, which is defined below (cell"
                     f" {by_name[target].position}); a step can only follow steps above it",
                     kind="later-prev",
@@ -167,6 +261,10 @@ def check_prev(lay: Layout, path: str | None = None) -> None:
                     path=path,
                     fix=f"move step {target!r} above cell {cell}, or remove the tag",
                 )
+            if err is not None:
+                if errors is None:
+                    raise err
+                errors.append(err)
 
 
 def topological_order(

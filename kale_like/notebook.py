@@ -51,6 +51,9 @@ class NotebookSource:
     language: str = "python"
     python_version: str = ""
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    # Malformed tags, all of them (read_notebook(..., collect_tag_errors=True) keeps them here
+    # so that the caller reports every tag error of the notebook in one pass).
+    tag_errors: tuple[TagError, ...] = field(default=(), compare=False)
 
     @property
     def kale_metadata(self) -> dict[str, Any]:
@@ -62,8 +65,12 @@ class NotebookSource:
         return Path(self.path).stem if self.path else ""
 
 
-def read_notebook(notebook: Any) -> NotebookSource:
-    """Read and validate a notebook given as a path, an ``nbformat`` node or a plain dict."""
+def read_notebook(notebook: Any, *, collect_tag_errors: bool = False) -> NotebookSource:
+    """Read and validate a notebook given as a path, an ``nbformat`` node or a plain dict.
+
+    Malformed tags raise the first :class:`TagError` (listing all of them as diagnostics),
+    or with ``collect_tag_errors`` are returned in ``tag_errors`` for the caller to report
+    with its own checks."""
     path: str | None = None
     if isinstance(notebook, (str, os.PathLike)):
         path = os.fspath(notebook)
@@ -95,7 +102,34 @@ def read_notebook(notebook: Any) -> NotebookSource:
             f"expected a notebook path or dict, got {type(notebook).__name__}",
             kind="not-a-notebook",
         )
-    return _from_dict(raw, path, digest)
+    nb = _from_dict(raw, path, digest)
+    if nb.tag_errors and not collect_tag_errors:
+        raise combine_tag_errors(list(nb.tag_errors), path)
+    return nb
+
+
+def combine_tag_errors(errors: list[TagError], path: str | None) -> TagError:
+    """One error for many: the first in notebook order, all of them as diagnostics."""
+    errors = sorted(errors, key=lambda e: (e.cell is None, e.cell or 0))
+    first = errors[0]
+    if len(errors) == 1:
+        first.path = first.path or path
+        return first
+    diags = [
+        Diagnostic("error", e.kind, f"{e.message}" + (f" (tag {e.tag!r})" if e.tag else ""),
+                   e.cell, e.line, e.fix)
+        for e in errors
+    ]
+    return TagError(
+        f"{first.message} (and {len(errors) - 1} more tag errors)",
+        kind=first.kind,
+        cell=first.cell,
+        line=first.line,
+        tag=first.tag,
+        fix=first.fix,
+        path=first.path or path,
+        diagnostics=diags,
+    )
 
 
 def _plain(node: Mapping[str, Any]) -> Any:
@@ -166,12 +200,13 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
             fix="add code cells and tag them with step:NAME",
         )
     cells = []
+    tag_errors: list[TagError] = []
     for index, rc in enumerate(raw_cells):
         if not isinstance(rc, dict):
             raise NotebookError(
                 f"cell {index} is not an object", kind="not-a-notebook", path=path, cell=index
             )
-        cells.append(_cell(index, rc, path, diags))
+        cells.append(_cell(index, rc, path, diags, tag_errors))
     if not any(c.cell_type == "code" and c.source.strip() for c in cells):
         raise NotebookError(
             "the notebook has no code to run (no non-empty code cell)",
@@ -191,6 +226,7 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
         language=language,
         python_version=major_minor,
         diagnostics=tuple(diags),
+        tag_errors=tuple(tag_errors),
     )
 
 
@@ -232,7 +268,13 @@ def _malformed(index: int, path: str | None, what: str) -> NotebookError:
     )
 
 
-def _cell(index: int, rc: dict[str, Any], path: str | None, diags: list[Diagnostic]) -> Cell:
+def _cell(
+    index: int,
+    rc: dict[str, Any],
+    path: str | None,
+    diags: list[Diagnostic],
+    tag_errors: list[TagError],
+) -> Cell:
     source = rc.get("source", "")
     if isinstance(source, list) and all(isinstance(s, str) for s in source):
         source = "".join(source)
@@ -262,7 +304,8 @@ def _cell(index: int, rc: dict[str, Any], path: str | None, diags: list[Diagnost
             if err.kind != "unknown-tag":
                 err.cell = index
                 err.path = path
-                raise
+                tag_errors.append(err)
+                continue
             diags.append(
                 Diagnostic(
                     "warning",

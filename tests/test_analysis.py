@@ -314,11 +314,14 @@ def test_global_state_is_carried_through_ancestors() -> None:
     assert p.step("c").state_outputs == ("random",)
 
 
-def test_untagged_cells_join_the_step_above_and_first_step() -> None:
+def test_untagged_cells_join_the_step_above_and_those_above_every_tag_are_left_out() -> None:
+    # Kale's rule: cell 0 is above every tagged cell, so it belongs to no block.
     p = load(("z = 0", []), "# md", ("x = z", ["step:a"]), ("y = x", []), ("q = 1", ["skip"]),
              ("w = y", []), ("k = w", ["step:b"]))
-    assert p.step("a").cells == (0, 2, 3, 5)
+    assert p.step("a").cells == (2, 3, 5)
     assert p.step("b").cells == (6,)
+    kinds = {(d.kind, d.cell) for d in p.diagnostics}
+    assert ("outside-pipeline", 0) in kinds and ("undefined-name", 2) in kinds
 
 
 def test_no_step_tags_is_one_step() -> None:

@@ -24,9 +24,10 @@ def test_layout_roles() -> None:
                               ("n = 1", ["parameters"]), ("z = 1", ["skip"]),
                               ("print(x)", ["pipeline-metrics"])), "main")
     assert [s.name for s in lay.steps] == ["a"]
-    assert [c.index for c in lay.steps[0].cells] == [1, 3]
+    # Kale: the untagged cell 3 joins the functions block above it, not step a.
+    assert [c.index for c in lay.steps[0].cells] == [1]
     assert [c.index for c in lay.special["imports"]] == [0]
-    assert [c.index for c in lay.special["functions"]] == [2]
+    assert [c.index for c in lay.special["functions"]] == [2, 3]
     assert [c.index for c in lay.special["pipeline-parameters"]] == [4]
     assert [c.index for c in lay.skipped] == [5]
     assert not lay.implicit
@@ -96,3 +97,61 @@ def test_self_cycle() -> None:
 def test_ancestors() -> None:
     anc = graph.ancestors(["a", "b", "c", "d"], {"b": ["a"], "c": ["b"], "d": ["a"]})
     assert anc == {"a": set(), "b": {"a"}, "c": {"a", "b"}, "d": {"a"}}
+
+
+def roles(lay: graph.Layout) -> list[tuple[int, str, str | None, bool]]:
+    return [(r.cell, r.role, r.step, r.joined) for r in lay.roles]
+
+
+def test_kale_untagged_cells_join_the_block_above_whatever_it_is() -> None:
+    lay = graph.layout(source(("import os", ["imports"]), ("import sys", []),
+                              ("x = 1", ["step:a"]), ("x += 1", []),
+                              ("def f(): pass", ["functions"]), ("def g(): pass", []),
+                              ("y = f()", ["step:b"]), ("y += 1", ["skip"]), ("y *= 2", [])),
+                       "main")
+    assert [c.index for c in lay.special["imports"]] == [0, 1]
+    assert [c.index for c in lay.special["functions"]] == [4, 5]
+    assert [[c.index for c in g.cells] for g in lay.steps] == [[2, 3], [6, 8]]
+    assert roles(lay) == [
+        (0, "imports", None, False), (1, "imports", None, True), (2, "step", "a", False),
+        (3, "step", "a", True), (4, "functions", None, False), (5, "functions", None, True),
+        (6, "step", "b", False), (7, "skip", None, False), (8, "step", "b", True)]
+
+
+@pytest.mark.parametrize("empty", ["step:", "block:"])
+def test_empty_step_tag_continues_the_block_above(empty: str) -> None:
+    lay = graph.layout(source(("x = 1", ["block:a"]), ("y = x", [empty, "prev:a"]),
+                              ("import os", ["imports"]), ("import re", [empty]),
+                              ("z = 1", ["block:b"])), "main")
+    assert [[c.index for c in g.cells] for g in lay.steps] == [[0, 1], [4]]
+    assert [c.index for c in lay.special["imports"]] == [2, 3]
+    assert lay.steps[0].prev == []  # prev: on an empty step cell is ignored (as in Kale)
+    info = [d for d in lay.diagnostics if d.kind == "ignored-prev"]
+    assert [(d.severity, d.cell) for d in info] == [("info", 1)]
+
+
+def test_untagged_cells_above_the_first_tagged_cell_are_left_out() -> None:
+    lay = graph.layout(source(("!pip install x", []), ("import os", ["imports"]),
+                              ("x = 1", ["step:a"])), "main")
+    assert [[c.index for c in g.cells] for g in lay.steps] == [[2]]
+    assert lay.special["imports"][0].index == 1
+    assert roles(lay)[0] == (0, "outside", None, False)
+    warn = [d for d in lay.diagnostics if d.kind == "outside-pipeline"]
+    assert [(d.severity, d.cell) for d in warn] == [("warning", 0)]
+
+
+def test_no_step_tags_is_one_step_of_every_untagged_cell() -> None:
+    # papermill-style: the untagged cells after the parameters cell are the step.
+    lay = graph.layout(source(("n = 1", ["parameters"]), ("x = n", []), ("y = x", [])), "nb")
+    assert lay.implicit and [[c.index for c in g.cells] for g in lay.steps] == [[1, 2]]
+    assert [c.index for c in lay.special["pipeline-parameters"]] == [0]
+
+
+def test_layout_collects_every_tag_error() -> None:
+    errors: list[TagError] = []
+    lay = graph.layout(source(("x = 1", ["step:a", "step:b"]), ("y = 1", ["step:c", "imports"]),
+                              ("z = 1", ["step:d", "prev:nope", "prev:e"]),
+                              ("w = 1", ["step:e"])), "m", errors)
+    graph.check_prev(lay, None, errors)
+    assert [(e.kind, e.cell) for e in errors] == [
+        ("conflicting-tags", 0), ("conflicting-tags", 1), ("unknown-prev", 2), ("later-prev", 2)]

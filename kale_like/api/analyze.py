@@ -18,9 +18,9 @@ from ..analysis import BUILTIN_NAMES, parse_cell, parse_metrics, parse_parameter
 from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.walker import BlockFacts, FuncFacts, Walker
 from ..diagnostics import Diagnostic
-from ..errors import AnalysisError, InputError, KaleError
+from ..errors import AnalysisError, InputError, KaleError, TagError
 from ..model import STATE_KINDS, Metric, Parameter, Pipeline, Prelude, Step
-from ..notebook import Cell, NotebookSource, read_notebook
+from ..notebook import Cell, NotebookSource, combine_tag_errors, read_notebook
 from ..tags import is_valid_image
 
 __all__ = ["analyze", "check_pipeline", "load_pipeline", "pipeline_name_from", "step_name_from"]
@@ -77,7 +77,7 @@ def load_pipeline(
     """
     nb_path = path or (str(notebook) if isinstance(notebook, (str, Path)) else None)
     try:
-        nb = read_notebook(notebook)
+        nb = read_notebook(notebook, collect_tag_errors=True)
         return _build(nb, nb_path, pipeline_name, experiment, description, base_image)
     except KaleError as err:
         err.path = err.path or nb_path
@@ -102,19 +102,25 @@ def _build(
     meta = nb.kale_metadata
     stem = Path(path).stem if path else ""
     diags: list[Diagnostic] = list(nb.diagnostics)
-    lay = graph.layout(nb, step_name_from(stem))
+    # Every tag error of the notebook is reported at once (one edit-and-rerun round).
+    tag_errors: list[TagError] = list(nb.tag_errors)
+    lay = graph.layout(nb, step_name_from(stem), tag_errors)
     diags += lay.diagnostics
-    graph.check_prev(lay, path)
+    graph.check_prev(lay, path, tag_errors)
 
     # Settings first: a conflict is an input error whatever the code does.
     defaults = step_defaults(meta, path)
     volumes = notebook_volumes(meta, diags)
-    settings = {
-        g.name: merge_settings(
-            [(t, c.index) for c in g.cells for t in c.tags], defaults, volumes, path
-        )
-        for g in lay.steps
-    }
+    settings = {}
+    for g in lay.steps:
+        try:
+            settings[g.name] = merge_settings(
+                [(t, c.index) for c in g.cells for t in c.tags], defaults, volumes, path
+            )
+        except TagError as err:
+            tag_errors.append(err)
+    if tag_errors:
+        raise combine_tag_errors(tag_errors, path)
 
     # Prelude: imports and functions cells, replayed in every step.
     prelude_cells = sorted(lay.special["imports"] + lay.special["functions"], key=lambda c: c.index)
