@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .analysis.walker import BlockFacts
 from .diagnostics import Diagnostic
 from .errors import AnalysisError, TagError
+from .model import CellRole
 from .notebook import Cell, NotebookSource
 
 SPECIAL_KINDS = (
@@ -39,19 +40,6 @@ class StepGroup:
     @property
     def position(self) -> int:
         return self.cells[0].index
-
-
-@dataclass(frozen=True)
-class CellRole:
-    """What one code cell is in the pipeline, and why (``analyze`` shows it)."""
-
-    cell: int
-    role: str  # "step", a special kind ("imports", ...), "skip" or "outside"
-    step: str | None = None
-    joined: bool = False  # untagged (or an empty step: tag): it joins the block above
-
-    def to_json(self) -> dict[str, object]:
-        return {"cell": self.cell, "role": self.role, "step": self.step, "joined": self.joined}
 
 
 @dataclass

@@ -176,6 +176,22 @@ class Prelude:
 
 
 @dataclass(frozen=True)
+class CellRole:
+    """What one code cell is in the pipeline (``analyze`` shows it): ``role`` is ``step``,
+    a special kind (``imports``, ``functions``, ``pipeline-parameters``, ...), ``skip`` or
+    ``outside`` (untagged above every tagged cell: left out, as in Kale); ``joined`` marks an
+    untagged cell (or one with an empty ``step:`` tag) that joins the block above it."""
+
+    cell: int
+    role: str
+    step: str | None = None
+    joined: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cell": self.cell, "role": self.role, "step": self.step, "joined": self.joined}
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """The whole pipeline: what every backend consumes."""
 
@@ -192,6 +208,7 @@ class Pipeline:
     notebook_digest: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     python_version: str = ""
+    cells: tuple[CellRole, ...] = ()
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -220,6 +237,7 @@ class Pipeline:
                 "metrics": [m.name for m in self.metrics],
             },
             "steps": [s.to_json() for s in self.steps],
+            "cells": [c.to_json() for c in self.cells],
             "diagnostics": [d.to_json() for d in self.diagnostics],
         }
 

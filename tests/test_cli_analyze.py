@@ -36,7 +36,11 @@ def test_every_corpus_notebook(
         exp = entry if entry["valid"] else entry["if_upgraded"]
         if exp.get("steps"):
             assert [s["name"] for s in data["steps"]] == exp["steps"]
-        assert set(data) == {"pipeline", "steps", "diagnostics"}
+        assert set(data) == {"pipeline", "steps", "cells", "diagnostics"}
+        # Each step's cells are exactly the cells whose role names that step.
+        for step in data["steps"]:
+            owned = [c["cell"] for c in data["cells"] if c["step"] == step["name"]]
+            assert owned == step["cells"]
     else:
         assert code == 2
         assert entry["error"] in json.loads(out)["error"]

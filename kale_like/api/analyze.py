@@ -264,6 +264,7 @@ def _build(
         notebook_digest=nb.digest,
         metadata=meta,
         python_version=nb.python_version,
+        cells=tuple(lay.roles),
     )
 
 

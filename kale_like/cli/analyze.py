@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from ..model import Pipeline
+from ..model import CellRole, Pipeline
 from . import options
 
 HELP = """examples:
@@ -82,10 +82,17 @@ def text(p: Pipeline, path: str | None = None) -> str:
         settings = s.settings.to_json()
         if settings:
             out.append(f"     settings: {json.dumps(settings, ensure_ascii=False)}")
+    if p.cells:
+        out.append("cells: " + ", ".join(_role(c) for c in p.cells))
     if p.diagnostics:
         out.append("diagnostics:")
         out += [f"  {d.format()}" for d in p.diagnostics]
     return "\n".join(out)
+
+
+def _role(c: CellRole) -> str:
+    what = c.step if c.role == "step" else c.role
+    return f"{c.cell} {what}{' (joined)' if c.joined else ''}"
 
 
 def _label(text: str) -> str:
