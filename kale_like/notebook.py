@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .errors import NotebookError, TagError
+from .errors import InputError, NotebookError, TagError
+from .notebook_metadata import check_metadata, usable
 from .tags import Tag, parse_tag
 
 METADATA_KEY = "kubeflow_notebook"
@@ -58,7 +59,7 @@ class NotebookSource:
     @property
     def kale_metadata(self) -> dict[str, Any]:
         value = self.metadata.get(METADATA_KEY)
-        return dict(value) if isinstance(value, Mapping) else {}
+        return usable(value) if isinstance(value, Mapping) else {}
 
     @property
     def stem(self) -> str:
@@ -178,6 +179,12 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
                 fix="open the notebook in Jupyter and set the pipeline settings again",
             )
         )
+    elif kale is not None:
+        try:
+            diags += check_metadata(kale)
+        except InputError as err:
+            err.path = path
+            raise
     language = _kernel_language(metadata)
     if language != "python":
         raise NotebookError(

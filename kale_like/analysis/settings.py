@@ -8,13 +8,15 @@ values for one setting raise ``conflicting-settings`` naming both tags. A
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..errors import TagError
+from ..errors import InputError, TagError
 from ..model import StepSettings
+from ..notebook_metadata import enable_caching, ignored_field, pipeline_timeout
 from ..tags import SECURITY_FIELDS, SETTING_KINDS, Tag, parse_tag
 
 # kind -> (StepSettings field, number of args forming the key; 0 = single value)
@@ -131,28 +133,116 @@ def _add(
 
 
 def step_defaults(metadata: dict[str, Any], path: str | None = None) -> list[Tag]:
-    """Kale's ``kubeflow_notebook.steps_defaults``: setting tags applied to every step."""
+    """Setting tags every step gets unless its own tags set the same setting, in order of
+    precedence: ``steps_defaults``, ``security_context``, the ``KALE_VOLUME_*`` variables of
+    volumes with ``expose_as_env_var``, then ``enable_caching`` and ``timeout`` (Kale: a
+    step's ``cache:`` tag or ``steps_defaults`` wins over ``enable_caching``)."""
+    tags = [_default_tag(text, path) for text in _defaults_texts(metadata, path)]
+    sc = security_context_default(metadata, path)
+    if sc:
+        tags.append(sc)
+    tags += [_default_tag(text, path) for text in _volume_env_texts(metadata, path)]
+    try:
+        caching = enable_caching(metadata)
+        timeout = pipeline_timeout(metadata)
+    except InputError as err:
+        err.path = path
+        raise
+    if caching is not None:
+        tags.append(parse_tag("cache:" + ("enabled" if caching else "disabled")))
+    if timeout is not None:
+        tags.append(parse_tag(f"timeout:{timeout}"))
+    return tags
+
+
+def _default_tag(text: str, path: str | None) -> Tag:
+    try:
+        return parse_tag(text)
+    except TagError as err:
+        err.message = f"kubeflow_notebook.steps_defaults: {err.message}"
+        err.path = path
+        raise
+
+
+# Kale's parsed ``steps_defaults`` object (the shape ``NotebookConfig`` stores): key -> tag.
+_KALE_MAPS = {"labels": "label", "annotations": "annotation", "limits": "limit"}
+_KALE_SWITCHES = {"enable_caching": "cache", "generate_html_report": "report"}
+_KALE_COUNTS = {"retry_count": "retry", "timeout": "timeout"}
+
+
+def _defaults_texts(metadata: dict[str, Any], path: str | None) -> list[str]:
+    """``steps_defaults`` as tag texts: Kale's list of tags, or Kale's parsed object
+    (``{"labels": {...}, "limits": {...}, "secrets": {...}, "base_image": ...}``)."""
     raw = metadata.get("steps_defaults") or []
-    if isinstance(raw, dict):  # tolerate {"limit:memory": "1Gi"}-style maps
-        raw = [f"{k}:{v}" for k, v in raw.items()]
-    if not isinstance(raw, list):
+    if isinstance(raw, list):
+        return [str(text) for text in raw]
+    if not isinstance(raw, dict):
         raise TagError(
             f"kubeflow_notebook.steps_defaults must be a list of setting tags, got {raw!r}",
             kind="bad-tag",
             path=path,
             fix='write e.g. ["limit:memory:1Gi", "image:python:3.11-slim"]',
         )
-    tags: list[Tag] = []
-    for text in raw:
-        try:
-            tag = parse_tag(str(text))
-        except TagError as err:
-            err.message = f"kubeflow_notebook.steps_defaults: {err.message}"
-            err.path = path
-            raise
-        tags.append(tag)
-    sc = security_context_default(metadata, path)
-    return tags + ([sc] if sc else [])
+    texts: list[str] = []
+    for key, value in raw.items():
+        key = str(key)
+        if ":" in key:  # {"limit:memory": "1Gi"}: the tag up to its value
+            texts.append(f"{key}:{value}")
+        elif key in _KALE_MAPS and isinstance(value, dict):
+            texts += [f"{_KALE_MAPS[key]}:{k}:{v}" for k, v in value.items()]
+        elif key == "secrets" and isinstance(value, dict):
+            for env, ref in value.items():
+                ref = ref if isinstance(ref, dict) else {}
+                texts.append(
+                    f"secret:{ref.get('secret_name', '')}:{ref.get('secret_key', '')}:{env}"
+                )
+        elif key == "base_image" and isinstance(value, str):
+            if value:
+                texts.append(f"image:{value}")
+        elif key in _KALE_SWITCHES and isinstance(value, bool):
+            texts.append(f"{_KALE_SWITCHES[key]}:{'enabled' if value else 'disabled'}")
+        elif key in _KALE_COUNTS and isinstance(value, int) and not isinstance(value, bool):
+            texts.append(f"{_KALE_COUNTS[key]}:{value}")
+        else:
+            known = [*_KALE_MAPS, "secrets", "base_image", *_KALE_SWITCHES, *_KALE_COUNTS]
+            raise TagError(
+                f"kubeflow_notebook.steps_defaults: {key!r}: {value!r} is not a step setting",
+                kind="bad-tag",
+                path=path,
+                fix="list setting tags instead, e.g. [\"limit:memory:1Gi\"], or use one of"
+                f" Kale's keys: {', '.join(known)}",
+            )
+    return texts
+
+
+def kale_volume_env(pvc: str) -> str:
+    """Kale's ``KALE_VOLUME_<NAME>`` variable of a volume with ``expose_as_env_var``."""
+    return "KALE_VOLUME_" + re.sub(r"[^A-Z0-9]", "_", pvc.upper())
+
+
+def _volume_env_texts(metadata: dict[str, Any], path: str | None) -> list[str]:
+    """``env:KALE_VOLUME_<NAME>=MOUNT`` for each mounted volume with ``expose_as_env_var``."""
+    raw = metadata.get("volumes")
+    owners: dict[str, str] = {}
+    texts = []
+    for vol in raw if isinstance(raw, list) else []:
+        if not (isinstance(vol, dict) and vol.get("expose_as_env_var") is True):
+            continue
+        mounted = _pvc_mount(vol)
+        if mounted is None:
+            continue
+        env = kale_volume_env(mounted[0])
+        if env in owners and owners[env] != mounted[0]:
+            raise InputError(
+                f"notebook volumes {owners[env]!r} and {mounted[0]!r} both expose their mount"
+                f" path as {env}",
+                kind="bad-metadata",
+                path=path,
+                fix="set expose_as_env_var to false on one of them",
+            )
+        owners[env] = mounted[0]
+        texts.append(f"env:{env}={mounted[1]}")
+    return texts
 
 
 def security_context_default(metadata: dict[str, Any], path: str | None = None) -> Tag | None:
@@ -182,18 +272,62 @@ def security_context_default(metadata: dict[str, Any], path: str | None = None) 
         raise
 
 
+# Volume types Kale writes that kale_like does not mount -> (severity, kind, why).
+_VOLUME_TYPES = {
+    "clone": (
+        "info",
+        "unsupported-metadata",
+        "Rok-only: Kale clones the notebook server's volume with Rok; kale_like hands"
+        " variables and files between steps as artifacts instead",
+        "to mount data on a cluster, list an existing PVC with type 'pvc'",
+    ),
+    "new_pvc": (
+        "warning",
+        "unsupported-volume",
+        "kale_like does not create volumes, so steps will not find it",
+        "create the PVC first and list it with type 'pvc'",
+    ),
+    "pv": (
+        "warning",
+        "unsupported-volume",
+        "only existing PVCs can be mounted",
+        "create a PVC bound to the volume and list it with type 'pvc'",
+    ),
+}
+# Volume fields that act only through Rok snapshots.
+_VOLUME_ROK_FIELDS = {
+    "snapshot": "Rok-only: Kale snapshots the volume with Rok before a run",
+    "snapshot_name": "Rok-only: the name of the volume's Rok snapshot",
+}
+
+
+def _pvc_mount(vol: dict[str, Any]) -> tuple[str, str] | None:
+    """(pvc, mount path) of a Kale volume object of type pvc, if it names both validly."""
+    name = vol.get("name") or vol.get("pvc")
+    mount = vol.get("mount_point") or vol.get("mount_path")
+    if vol.get("type", "pvc") != "pvc" or not isinstance(name, str) or not isinstance(mount, str):
+        return None
+    try:
+        tag = parse_tag(f"volume:{name}:{mount}")
+    except TagError:
+        return None
+    return tag.args[0], tag.args[1]
+
+
 def notebook_volumes(metadata: dict[str, Any], diags: list[Diagnostic]) -> list[tuple[str, str]]:
-    """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs."""
+    """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs; every
+    entry not mounted gets a diagnostic saying why (Rok clones: info; the rest: warnings)."""
     out: list[tuple[str, str]] = []
     raw = metadata.get("volumes") or []
     if not isinstance(raw, list):
         raw = [raw]  # each non-volume entry below becomes a warning, never silence
-    for vol in raw:
+    for i, vol in enumerate(raw):
+        where = f"kubeflow_notebook.volumes[{i}]"
         if isinstance(vol, str):
             try:
                 tag = parse_tag(vol if vol.startswith("volume:") else f"volume:{vol}")
             except TagError as err:
-                diags.append(Diagnostic("warning", "unsupported-volume", err.message))
+                diags.append(Diagnostic("warning", "unsupported-volume", f"{where}: {err.message}"))
                 continue
             out.append((tag.args[0], tag.args[1]))
             continue
@@ -202,29 +336,38 @@ def notebook_volumes(metadata: dict[str, Any], diags: list[Diagnostic]) -> list[
                 Diagnostic(
                     "warning",
                     "unsupported-volume",
-                    f"kubeflow_notebook.volumes entry {vol!r} is ignored: not a volume",
+                    f"{where} {vol!r} is ignored: not a volume",
                     fix='list volumes as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
                 )
             )
             continue
         name = vol.get("name") or vol.get("pvc")
-        mount = vol.get("mount_point") or vol.get("mount_path")
         kind = vol.get("type", "pvc")
-        if kind != "pvc" or not name or not mount:
+        for field, why in _VOLUME_ROK_FIELDS.items():
+            if vol.get(field):
+                diags.append(ignored_field(f"volumes[{i}].{field}", vol[field], why))
+        if kind in _VOLUME_TYPES:
+            severity, diag_kind, why, fix = _VOLUME_TYPES[kind]
+            diags.append(
+                Diagnostic(
+                    severity,  # type: ignore[arg-type]
+                    diag_kind,
+                    f"notebook metadata {where} ({name or '?'!r}, type {kind!r}) is ignored: {why}",
+                    fix=fix,
+                )
+            )
+            continue
+        mounted = _pvc_mount(vol)
+        if mounted is None:
             diags.append(
                 Diagnostic(
                     "warning",
                     "unsupported-volume",
-                    f"notebook volume {name or '?'!r} of type {kind!r} is ignored: only existing"
-                    " PVCs can be mounted",
-                    fix="create the PVC first and list it with type 'pvc'",
+                    f"notebook volume {where} ({name or '?'!r}, type {kind!r}) is ignored: it"
+                    " needs type 'pvc', a PVC name and a mount point",
+                    fix='list it as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
                 )
             )
             continue
-        try:
-            tag = parse_tag(f"volume:{name}:{mount}")
-        except TagError as err:
-            diags.append(Diagnostic("warning", "unsupported-volume", err.message))
-            continue
-        out.append((tag.args[0], tag.args[1]))
+        out.append(mounted)
     return out
