@@ -30,7 +30,9 @@ class BlockFacts:
     """Effects of a block of statements (a step, or a prelude cell)."""
 
     reads: dict[str, Loc] = field(default_factory=dict)
-    soft_reads: dict[str, Loc] = field(default_factory=dict)  # `$x` in shell lines
+    # Reads that may find the name unbound without that being an error: `$x` in shell
+    # lines, a name bound above on some paths only; an input if a producer exists.
+    soft_reads: dict[str, Loc] = field(default_factory=dict)
     writes: dict[str, Loc] = field(default_factory=dict)
     weak_writes: dict[str, Loc] = field(default_factory=dict)  # changed through an alias
     deleted: dict[str, Loc] = field(default_factory=dict)

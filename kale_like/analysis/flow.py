@@ -93,6 +93,14 @@ class FlowRules:
             self.expr(item.context_expr)
             if item.optional_vars is not None:
                 self.target(item.optional_vars)
+        if any(_suppresses(item.context_expr) for item in node.items):
+            # `with suppress(E):` is a `try` in disguise: its body may stop half-way.
+            snap = set(self.defined)
+            self.depth += 1
+            self.stmts(node.body)
+            self.depth -= 1
+            self.defined = snap
+            return
         self.stmts(node.body)
 
     s_AsyncWith = s_With
@@ -128,6 +136,7 @@ class FlowRules:
     def s_Match(self, node: ast.Match) -> None:
         self.expr(node.subject)
         snap = set(self.defined)
+        outcomes: list[set[str]] = []
         self.depth += 1
         for case in node.cases:
             self.defined = set(snap)
@@ -140,5 +149,29 @@ class FlowRules:
             if case.guard is not None:
                 self.expr(case.guard)
             self.stmts(case.body)
+            outcomes.append(self.defined)
         self.depth -= 1
-        self.defined = snap
+        last = node.cases[-1] if node.cases else None
+        if last is not None and last.guard is None and irrefutable(last.pattern):
+            # `case _:` (or a bare capture) always matches: one of the cases runs.
+            self.defined = snap | set.intersection(*outcomes)
+        else:
+            self.defined = snap
+
+
+def _suppresses(node: ast.expr) -> bool:
+    """``suppress(...)`` / ``contextlib.suppress(...)``: exceptions end the body silently."""
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+    return name == "suppress"
+
+
+def irrefutable(p: ast.pattern) -> bool:
+    """Does the pattern match any subject (``_``, ``name``, ``a | _``)?"""
+    if isinstance(p, ast.MatchAs):
+        return p.pattern is None or irrefutable(p.pattern)
+    if isinstance(p, ast.MatchOr):
+        return any(irrefutable(q) for q in p.patterns)
+    return False

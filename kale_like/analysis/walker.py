@@ -62,6 +62,12 @@ class Walker(AliasRules, FlowRules, CallRules):
     def read(self, name: str, node: ast.AST) -> None:
         if self._local(name) or name in self.defined:
             return
+        if self.scope is None and name not in self.facts.reads and name in self.facts.writes:
+            # Bound above on some path only (a branch, loop or `try`): the read sees this
+            # step's value or, when that path did not run, an earlier one. Still an input,
+            # but never an undefined name.
+            self.facts.soft_reads.setdefault(name, self.loc(node))
+            return
         self.facts.reads.setdefault(name, self.loc(node))
 
     def write(self, name: str, node: ast.AST, define: bool = True) -> None:
