@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -106,3 +107,97 @@ def test_notebook_volume_entries_that_are_not_volumes_are_warned_about() -> None
     assert p.step("a").settings.volumes == (("data", "/mnt"),)
     warned = [d for d in p.diagnostics if d.kind == "unsupported-volume"]
     assert len(warned) == 1 and "5" in warned[0].message
+
+
+# --- enable_caching, timeout, Kale's steps_defaults object, volume fields -------------------
+
+
+def test_enable_caching_is_every_steps_default_and_tags_win() -> None:
+    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "cache:enabled"]),
+             ("z = y", ["step:c"]), enable_caching=False)
+    assert [s.settings.cache for s in p.steps] == [False, True, False]
+    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "cache:disabled"]), enable_caching=True)
+    assert [s.settings.cache for s in p.steps] == [True, False]
+    # steps_defaults is more specific than the pipeline's switch (Kale's precedence).
+    p = load(("x = 1", ["step:a"]), enable_caching=False, steps_defaults=["cache:enabled"])
+    assert p.step("a").settings.cache is True
+    assert load(("x = 1", ["step:a"])).step("a").settings.cache is None
+
+
+def test_pipeline_timeout_is_every_steps_default_timeout() -> None:
+    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "timeout:60"]), timeout=3600)
+    assert [s.settings.timeout for s in p.steps] == [3600, 60]
+    p = load(("x = 1", ["step:a"]), timeout=3600, steps_defaults=["timeout:120"])
+    assert p.step("a").settings.timeout == 120
+
+
+def test_kale_steps_defaults_object_shape() -> None:
+    # The shape Kale's NotebookConfig stores after parsing the tags.
+    p = load(("x = 1", ["step:a", "label:team:own"]), steps_defaults={
+        "labels": {"team": "ml", "tier": "gold"},
+        "annotations": {"example.com/owner": "ds"},
+        "limits": {"memory": "2Gi", "nvidia.com/gpu": "1"},
+        "secrets": {"DB_PASSWORD": {"secret_name": "db", "secret_key": "password"}},
+        "base_image": "python:3.11-slim",
+        "enable_caching": False,
+        "generate_html_report": True,
+        "retry_count": 2,
+    })
+    s = p.step("a").settings
+    assert dict(s.labels) == {"team": "own", "tier": "gold"}
+    assert s.annotations == (("example.com/owner", "ds"),)
+    assert dict(s.limits) == {"memory": "2Gi", "nvidia.com/gpu": "1"}
+    assert s.secrets == (("db", "password", "DB_PASSWORD"),)
+    assert (s.image, s.cache, s.report, s.retries) == ("python:3.11-slim", False, True, 2)
+
+
+@pytest.mark.parametrize("value", [{"colour": "red"}, {"labels": ["a"]}, {"base_image": 3}])
+def test_kale_steps_defaults_object_with_unknown_key_is_refused(value: Any) -> None:
+    with pytest.raises(InputError) as info:
+        load(("x = 1", ["step:a"]), steps_defaults=value)
+    assert info.value.kind == "bad-tag"
+    assert "kubeflow_notebook.steps_defaults" in info.value.message
+    assert info.value.fix and "labels" in info.value.fix
+
+
+def test_volume_kinds_each_get_one_diagnostic() -> None:
+    p = load(("x = 1", ["step:a"]), volumes=[
+        {"name": "ws", "mount_point": "/home/jovyan", "type": "clone", "size": 5,
+         "size_type": "Gi", "annotations": [], "snapshot": False},
+        {"name": "data", "mount_point": "/data", "type": "pvc", "snapshot": True,
+         "snapshot_name": "snap-1", "size": 1, "annotations": []},
+        {"name": "scratch", "mount_point": "/scratch", "type": "new_pvc", "size": 1},
+        {"name": "raw", "mount_point": "/raw", "type": "pv"},
+    ])
+    assert p.step("a").settings.volumes == (("data", "/data"),)
+    found = {re.search(r"kubeflow_notebook\.\S+", d.message).group(): (d.severity, d.kind)
+             for d in p.diagnostics if "volume" in d.message}  # type: ignore[union-attr]
+    assert found == {
+        "kubeflow_notebook.volumes[0]": ("info", "unsupported-metadata"),  # the Rok clone
+        "kubeflow_notebook.volumes[1].snapshot": ("info", "unsupported-metadata"),
+        "kubeflow_notebook.volumes[1].snapshot_name": ("info", "unsupported-metadata"),
+        "kubeflow_notebook.volumes[2]": ("warning", "unsupported-volume"),  # new_pvc
+        "kubeflow_notebook.volumes[3]": ("warning", "unsupported-volume"),  # pv
+    }
+    assert len([d for d in p.diagnostics if "volume" in d.message]) == 5
+    messages = " ".join(d.message for d in p.diagnostics)
+    assert "Rok" in messages and "'new_pvc'" in messages
+
+
+def test_expose_as_env_var_gives_every_step_kales_variable() -> None:
+    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "env:KALE_VOLUME_MY_DATA=/own"]),
+             volumes=[{"name": "my-data", "mount_point": "/mnt/data", "type": "pvc",
+                       "expose_as_env_var": True},
+                      {"name": "other", "mount_point": "/o", "type": "pvc",
+                       "expose_as_env_var": False}])
+    assert p.step("a").settings.env == (("KALE_VOLUME_MY_DATA", "/mnt/data"),)
+    assert p.step("b").settings.env == (("KALE_VOLUME_MY_DATA", "/own"),)
+
+
+def test_exposed_volumes_whose_variables_collide_are_refused() -> None:
+    with pytest.raises(InputError) as info:
+        load(("x = 1", ["step:a"]), volumes=[
+            {"name": n, "mount_point": f"/{i}", "type": "pvc", "expose_as_env_var": True}
+            for i, n in enumerate(["my-data", "my.data"])])
+    assert info.value.kind == "bad-metadata"
+    assert "KALE_VOLUME_MY_DATA" in info.value.message
