@@ -492,3 +492,58 @@ def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> 
     with pytest.raises(UsageError, match="cannot carry None"):
         run(plain, engine="kfp-local", run_root=root, parameters={"sizes": [1, None]})
     assert not (root / "runs").exists() or not any((root / "runs").iterdir())  # nothing written
+
+
+def _kale_notebook(meta: dict[str, Any]) -> dict[str, Any]:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [
+        new_code_cell("x = 1", metadata={"tags": ["step:load"]}),
+        new_code_cell("y = x + 1", metadata={"tags": ["step:train", "cache:enabled"]}),
+        new_code_cell("z = y * 2", metadata={"tags": ["step:report", "timeout:30"]}),
+    ]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
+    nb.metadata["kubeflow_notebook"] = meta
+    return dict(nb)
+
+
+def test_notebook_metadata_caching_timeout_and_volumes_reach_every_task(tmp_path: Path) -> None:
+    meta = {
+        "pipeline_name": "kale-meta",
+        "enable_caching": False,
+        "timeout": 3600,
+        "volumes": [
+            {"name": "data-pvc", "mount_point": "/mnt/data", "type": "pvc",
+             "expose_as_env_var": True, "annotations": [], "size": 1, "size_type": "Gi"},
+            {"name": "ws", "mount_point": "/home/jovyan", "type": "clone"},
+        ],
+        "snapshot_volumes": True,
+    }
+    result = compile_pipeline(_kale_notebook(meta), tmp_path)
+    doc = _yaml(result.yaml_path)
+    tasks = doc["root"]["dag"]["tasks"]
+    caching = {}
+    deadlines = {}
+    k8s = doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for step in ("load", "train", "report"):
+        name, container = _executor(doc, step)
+        caching[step] = tasks[name]["cachingOptions"].get("enableCache", False)
+        assert {"name": "KALE_VOLUME_DATA_PVC", "value": "/mnt/data"} in container["env"]
+        label = doc["components"][tasks[name]["componentRef"]["name"]]["executorLabel"]
+        deadlines[step] = k8s[label]["activeDeadlineSeconds"]
+        (pvc,) = k8s[label]["pvcMount"]
+        assert pvc["mountPath"] == "/mnt/data" and "data-pvc" in json.dumps(pvc)
+    # The pipeline's switch is every task's default; a step's cache: tag wins.
+    assert caching == {"load": False, "train": True, "report": False}
+    assert deadlines == {"load": "3600", "train": "3600", "report": "30"}
+    dsl = result.dsl_path.read_text(encoding="utf-8")
+    assert dsl.count("set_caching_options(enable_caching=False)") == 2
+    assert dsl.count("set_caching_options(enable_caching=True)") == 1
+
+
+def test_bad_notebook_metadata_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        compile_pipeline(_kale_notebook({"timeout": "1h"}), tmp_path / "out")
+    assert info.value.kind == "bad-metadata" and "kubeflow_notebook.timeout" in info.value.message
+    assert not (tmp_path / "out").exists()
