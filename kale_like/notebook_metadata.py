@@ -69,6 +69,7 @@ KNOWN: tuple[str, ...] = tuple(sorted({*USED, *IGNORED}))
 _KALE_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "marshal_path": ("/tmp/marshal", "/marshal"),
     "marshal_volume": (True,),
+    "volume_access_mode": ("rwm",),
 }
 
 # Fields the pipeline needs: a wrong type is an error, not a warning.

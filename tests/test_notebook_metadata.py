@@ -57,7 +57,7 @@ KALE_07 = {
     "marshal_volume": True,
     "marshal_path": "/marshal",
     "abs_working_dir": "",
-    "volume_access_mode": "rwm",
+    "volume_access_mode": "rwo",
     "storage_class_name": "rok",
     "pipeline_name": "old",
     "experiment_name": "Default",
