@@ -150,8 +150,9 @@ def check_metadata(meta: Mapping[str, Any]) -> list[Diagnostic]:
             Diagnostic(
                 "info",
                 "pipeline-timeout",
-                f"{PREFIX}.timeout = {timeout} s is the timeout of every step without its own"
-                " timeout: tag (KFP v2 has no whole-run deadline; Kale 2.3 ignores the field)",
+                f"{PREFIX}.timeout = {timeout} s becomes the timeout of every step without its"
+                " own timeout: tag (Kale 0.7 limited the whole run; KFP v2 has no run deadline"
+                " and Kale 2.3 ignores the field)",
             )
         )
     return diags
