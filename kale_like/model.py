@@ -137,6 +137,11 @@ class Step:
     metrics: tuple[str, ...] = ()  # metrics this step produces
     modules: tuple[str, ...] = ()  # top-level modules its code imports (incl. prelude, functions)
     settings: StepSettings = field(default_factory=StepSettings)
+    # Files in the working directory, by literal path (analysis/files.py): read before the
+    # step writes them, written, and (path, producer) for those an earlier step writes.
+    file_reads: tuple[str, ...] = ()
+    file_writes: tuple[str, ...] = ()
+    file_inputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def input_map(self) -> dict[str, str]:
@@ -162,7 +167,19 @@ class Step:
             "state_outputs": list(self.state_outputs),
             "metrics": list(self.metrics),
             "settings": self.settings.to_json(),
+            **self._files_json(),
         }
+
+    def _files_json(self) -> dict[str, Any]:
+        # Only when there are any, so notebooks without file I/O keep their JSON unchanged.
+        out: dict[str, Any] = {}
+        if self.file_inputs:
+            out["file_inputs"] = dict(self.file_inputs)
+        if self.file_reads:
+            out["file_reads"] = list(self.file_reads)
+        if self.file_writes:
+            out["file_writes"] = list(self.file_writes)
+        return out
 
 
 @dataclass(frozen=True)

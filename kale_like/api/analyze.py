@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import graph
-from ..analysis import BUILTIN_NAMES, parse_cell, parse_metrics, parse_parameters
+from ..analysis import BUILTIN_NAMES, files, parse_cell, parse_metrics, parse_parameters
 from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.walker import BlockFacts, FuncFacts, Walker
 from ..diagnostics import Diagnostic
@@ -164,8 +164,16 @@ def _build(
     )
     diags += flow.diagnostics
     prev = {g.name: list(dict.fromkeys(t for t, _, _ in g.prev)) for g in lay.steps}
+    file_facts = files.pipeline_files(
+        (c.source for c in prelude_cells),
+        ((g.name, [(c.index, c.source) for c in g.cells]) for g in lay.steps),
+    )
+    file_flow = files.file_flow(names, file_facts)
     preds = {
-        s: set(prev[s]) | set(flow.inputs[s].values()) | set(flow.state_inputs[s].values())
+        s: set(prev[s])
+        | set(flow.inputs[s].values())
+        | set(flow.state_inputs[s].values())
+        | set(file_flow.inputs[s].values())
         for s in names
     }
     order = graph.topological_order(names, preds, lay, path)
@@ -174,6 +182,7 @@ def _build(
     index = {s: i for i, s in enumerate(names)}
     groups = {g.name: g for g in lay.steps}
     diags += _edge_diagnostics(names, flow, prev, anc, prev_anc, facts, groups, lay.has_prev)
+    diags += files.file_diagnostics(file_flow, file_facts, anc, prev_anc, lay.has_prev)
 
     metrics, metric_diags = _metrics(metric_lines, names, facts)
     diags += metric_diags
@@ -224,6 +233,9 @@ def _build(
                 metrics=tuple(metric_of.get(s, ())),
                 modules=tuple(sorted(pre.facts.modules | f.modules)),
                 settings=settings[s],
+                file_reads=tuple(file_facts[s].reads),
+                file_writes=tuple(file_facts[s].writes),
+                file_inputs=tuple(file_flow.inputs[s].items()),
             )
         )
 

@@ -75,6 +75,8 @@ def text(p: Pipeline, path: str | None = None) -> str:
             out.append(f"     {var} <- {producer}")
         for kind, producer in s.state_inputs:
             out.append(f"     <{kind} state> <- {producer}")
+        for path, producer in s.file_inputs:
+            out.append(f"     file:{path} <- {producer}")
         if s.parameters:
             out.append(f"     parameters: {', '.join(s.parameters)}")
         if s.outputs:

@@ -14,7 +14,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,10 +132,20 @@ def run_step(
     parameters: dict[str, Any],
     report_path: str | None = None,
     notebook_path: str | None = None,
+    workspace_inputs: Sequence[str] = (),
+    workspace_output: str | None = None,
+    isolate: bool = False,
 ) -> StepOutcome:
-    """Run one step described by ``spec`` (see :mod:`kale_like.runtime.spec`)."""
+    """Run one step described by ``spec`` (see :mod:`kale_like.runtime.spec`).
+
+    ``workspace_inputs`` are upstream ``workspace`` artifacts (topological order) restored
+    into the working directory first; ``workspace_output`` receives the files the step's
+    cells create, change or delete; ``isolate`` runs in a private working directory seeded
+    like a container's (KFP components). See :mod:`kale_like.runtime.workspace`.
+    """
     from . import artifacts, marshal, state
     from .execute import CellResult, CellRunner
+    from .workspace import StepWorkspace
 
     start = time.perf_counter()
     step = spec["step"]
@@ -146,7 +156,13 @@ def run_step(
     state_output = os.path.abspath(state_output) if state_output else None
     report_path = os.path.abspath(report_path) if report_path else None
     notebook_path = os.path.abspath(notebook_path) if notebook_path else None
-    runner = CellRunner()
+    workspace = StepWorkspace(step, workspace_inputs, workspace_output, isolate)
+    workspace.open()  # before the runner: its baseline cwd is the step's working directory
+    try:
+        runner = CellRunner()
+    except BaseException:
+        workspace.close()
+        raise
     base = state.baseline()  # after the runner's own set-up (e.g. MPLBACKEND)
     executed: list[tuple[str, CellResult]] = []
 
@@ -200,8 +216,10 @@ def run_step(
         # A step that rebinds a parameter passes it on as a variable, which then wins.
         with _quiet():  # carried filters may turn library warnings into errors
             runner.ns.update(artifacts.load_inputs(inputs, absent=absent))
+        workspace.before_cells()
         for cell in spec.get("cells", []):
             run("step", cell)
+        workspace.after_cells()
 
         snap = state.snapshot(base) if state_output is not None else None
         # An output assigned only on a branch not taken stays unbound, as top to bottom:
@@ -237,3 +255,4 @@ def run_step(
         )
     finally:
         runner.close()
+        workspace.close()

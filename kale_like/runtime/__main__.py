@@ -1,7 +1,9 @@
 """``python -m kale_like.runtime JOB.json``: run one step from a job file.
 
 The job file holds ``spec``, ``inputs``, ``state_inputs``, ``outputs``, ``state_output``,
-``parameters``, ``report_path``, ``notebook_path`` and ``result_path``. The result file gets
+``parameters``, ``report_path``, ``notebook_path``, ``result_path`` and optionally
+``workspace_inputs`` / ``workspace_output`` (see :mod:`kale_like.runtime.workspace`). The
+result file gets
 ``{"status": "succeeded", "metrics", "outputs", "seconds", ...}`` or
 ``{"status": "failed", "error": {...}}``. Exit codes: 0 ok, 1 the step failed, 2 bad job.
 """
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             parameters=job.get("parameters") or {},
             report_path=job.get("report_path"),
             notebook_path=job.get("notebook_path"),
+            workspace_inputs=job.get("workspace_inputs") or (),
+            workspace_output=job.get("workspace_output"),
         )
     except StepFailed as exc:
         _write_result(

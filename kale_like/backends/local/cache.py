@@ -143,10 +143,16 @@ def cache_key(
     parameters: dict[str, Any],
     upstream: dict[str, str],
     packages: dict[str, str],
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """The step's cache key (hex sha256) from its already-hashed ingredients."""
+    """The step's cache key (hex sha256) from its already-hashed ingredients.
+
+    ``extra`` (upstream workspaces, notebook files read) joins only when non-empty, so
+    keys of steps without file I/O stay as they were.
+    """
     blob = json.dumps(
         {
+            **({"extra": extra} if extra else {}),
             "v": KEY_VERSION,
             "code": code,
             "modules": modules,

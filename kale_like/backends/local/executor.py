@@ -40,9 +40,14 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)  # `env:` tags of the step
     timeout: float | None = None  # `timeout:` tag, seconds
     modules: tuple[str, ...] = ()  # top-level modules the step imports (a warm start hint)
+    workspace_inputs: list[str] = field(default_factory=list)  # upstream workspaces, in order
+    workspace_output: str | None = None  # where the step's changed files go
 
     def to_json(self) -> dict[str, Any]:
-        extra = {"keep_dir": self.keep_dir} if self.keep_dir else {}
+        extra: dict[str, Any] = {"keep_dir": self.keep_dir} if self.keep_dir else {}
+        if self.workspace_output:
+            extra["workspace_inputs"] = self.workspace_inputs
+            extra["workspace_output"] = self.workspace_output
         return {
             **extra,
             "spec": self.spec,

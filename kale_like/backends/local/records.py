@@ -41,6 +41,8 @@ def ensure_writable(root: Path) -> Path:
     try:
         for sub in ("runs", "cache"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        # Step working directories mirror the notebook folder: never the run root inside it.
+        (root / ".kale_like_run_root").touch()
         probe = tempfile.NamedTemporaryFile(dir=root / "runs", prefix=".probe-", delete=True)
         probe.close()
     except OSError as exc:

@@ -23,6 +23,7 @@ from ...model import Pipeline, Step
 from ...results import ProgressCallback, RunEvent, StepResult
 from ...runtime.spec import step_spec
 from . import cache as cachemod
+from . import workspaces
 from .executor import Executor, Job, Outcome
 from .plan import Plan, _edges, ancestors
 
@@ -132,8 +133,17 @@ class Scheduler:
             parameters=lin.parameters,
             upstream=upstream,
             packages=cachemod.package_versions(step.modules, self.base_dir),
+            extra=workspaces.key_extra(step, self._upstream_entries(step), self.base_dir),
         )
         return lin.cache_key
+
+    def _upstream_entries(self, step: Step) -> dict[str, Path]:
+        """Cache entries of every ancestor, in topological order (their workspaces)."""
+        return {
+            a: self.resolved[a].entry.path
+            for a in workspaces.upstream(self.pipeline, step)
+            if a in self.resolved
+        }
 
     # -- cached steps -------------------------------------------------------------------
     def _use_entry(self, step: Step, entry: cachemod.Entry) -> None:
@@ -160,6 +170,12 @@ class Scheduler:
                 link.symlink_to(os.path.relpath(entry.path / OUTPUTS, sdir))
             except OSError:
                 (sdir / "artifacts.txt").write_text(str(entry.path / OUTPUTS), "utf-8")
+        files = sdir / workspaces.WORKSPACE  # the files the step wrote, for the user
+        if (entry.path / workspaces.WORKSPACE).is_dir() and not files.exists():
+            try:
+                files.symlink_to(os.path.relpath(entry.path / workspaces.WORKSPACE, sdir))
+            except OSError:
+                pass
         if (sdir / REPORT).is_file():
             self.results[name].report = str(sdir / REPORT)
         self.results[name].outputs = entry.outputs
@@ -189,7 +205,11 @@ class Scheduler:
             result_path=str(sdir / "result.json"),
             job_path=str(sdir / "job.json"),
             log_path=str(sdir / "log.txt"),
-            cwd=str(self.base_dir or Path.cwd()),
+            cwd=str(sdir / workspaces.WORKDIR),
+            workspace_inputs=[
+                str(path / workspaces.WORKSPACE) for path in self._upstream_entries(step).values()
+            ],
+            workspace_output=str(tmp / workspaces.WORKSPACE),
             keep_dir=str(tmp / VALUES) if self.keep_values else None,
             env=dict(step.settings.env),
             modules=tuple(sorted(set(step.modules) | self._imports(step))),
@@ -219,6 +239,7 @@ class Scheduler:
         outcome = Outcome(ok=False, error="not run")
         for attempt in range(attempts):
             try:
+                workspaces.prepare_workdir(Path(job.cwd), self.base_dir)
                 outcome = self.executor(job)
             except Exception as exc:  # the engine's own failure still ends as a failed step
                 import traceback
@@ -234,7 +255,7 @@ class Scheduler:
             tmp = Path(job.state_output).parent
             shutil.rmtree(tmp / OUTPUTS, ignore_errors=True)
             (tmp / OUTPUTS).mkdir()
-            for leftover in (tmp / STATE, tmp / VALUES):
+            for leftover in (tmp / STATE, tmp / VALUES, tmp / workspaces.WORKSPACE):
                 if leftover.is_dir():
                     shutil.rmtree(leftover, ignore_errors=True)
                 elif leftover.exists():
@@ -261,8 +282,10 @@ class Scheduler:
             "metrics": outcome.metrics,
             "seconds": outcome.seconds,
             "created": time.time(),
+            **workspaces.commit_meta(tmp),
         }
         entry = self.cache.commit(key, tmp, meta)
+        shutil.rmtree(sdir / workspaces.WORKDIR, ignore_errors=True)  # now in the entry
         self.resolved[step.name] = Resolved(key, entry)
         self.metrics[step.name] = dict(outcome.metrics)
         self._finish_step_dir(step.name, entry)
@@ -273,6 +296,8 @@ class Scheduler:
         entry = self.cache.lookup(key)
         if entry is not None and self.keep_values and not (entry.path / VALUES).is_dir():
             return None  # computed without final values: run again to get them
+        if entry is not None and not workspaces.reads_unchanged(entry.meta, self.base_dir):
+            return None  # a notebook-folder file it read at run time has changed
         return entry
 
     # -- the walk -----------------------------------------------------------------------
