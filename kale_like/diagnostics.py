@@ -20,9 +20,11 @@ class Diagnostic:
     line: int | None = None
     fix: str | None = None
     step: str | None = None
+    # The referenced notebook (relative to the main one) ``cell`` is in; None: the main one.
+    notebook: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "severity": self.severity,
             "kind": self.kind,
             "cell": self.cell,
@@ -30,11 +32,16 @@ class Diagnostic:
             "message": self.message,
             "fix": self.fix,
         }
+        if self.notebook is not None:
+            out["notebook"] = self.notebook
+        return out
 
     def format(self, path: str | None = None) -> str:
         where = []
         if path:
             where.append(path)
+        if self.notebook is not None:
+            where.append(self.notebook)
         if self.cell is not None:
             where.append(f"cell {self.cell}")
         if self.line is not None:

@@ -137,6 +137,9 @@ class Step:
     metrics: tuple[str, ...] = ()  # metrics this step produces
     modules: tuple[str, ...] = ()  # top-level modules its code imports (incl. prelude, functions)
     settings: StepSettings = field(default_factory=StepSettings)
+    # Composition (``notebook:NAME``): the referenced notebook the step's cells are in,
+    # relative to the main notebook (posix); None: the main notebook. ``cells`` index it.
+    notebook: str | None = None
     # Files in the working directory, by literal path (analysis/files.py): read before the
     # step writes them, written, and (path, producer) for those an earlier step writes.
     file_reads: tuple[str, ...] = ()
@@ -167,6 +170,7 @@ class Step:
             "state_outputs": list(self.state_outputs),
             "metrics": list(self.metrics),
             "settings": self.settings.to_json(),
+            **({"notebook": self.notebook} if self.notebook is not None else {}),
             **self._files_json(),
         }
 
@@ -226,6 +230,32 @@ class Pipeline:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     python_version: str = ""
     cells: tuple[CellRole, ...] = ()
+    # Composition: the prelude of each referenced notebook (its steps replay it instead of
+    # ``prelude``), keyed like ``Step.notebook``, in reading order.
+    preludes: tuple[tuple[str, Prelude], ...] = ()
+    # Composition: every step in reading order (cell indices alone do not give it there).
+    reading: tuple[str, ...] = ()
+
+    def prelude_for(self, step: Step) -> Prelude:
+        """The imports/functions ``step`` replays: its own notebook's."""
+        if step.notebook is not None:
+            for name, prelude in self.preludes:
+                if name == step.notebook:
+                    return prelude
+        return self.prelude
+
+    @property
+    def notebooks(self) -> list[str]:
+        """Referenced notebooks of a composition, in reading order (empty otherwise)."""
+        return [name for name, _ in self.preludes]
+
+    def reading_order(self) -> list[Step]:
+        """Steps in the order a top-to-bottom run meets them (by first cell, or the
+        composition's reading order)."""
+        if self.reading:
+            by_name = {s.name: s for s in self.steps}
+            return [by_name[n] for n in self.reading]
+        return sorted(self.steps, key=lambda s: min(s.cells) if s.cells else -1)
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -264,6 +294,11 @@ class Pipeline:
             {
                 "ir": self.to_json(),
                 "prelude": [self.prelude.imports, self.prelude.functions],
+                **(
+                    {"preludes": [[n, p.imports, p.functions] for n, p in self.preludes]}
+                    if self.preludes
+                    else {}
+                ),
                 "sources": [s.sources for s in self.steps],
             },
             sort_keys=True,

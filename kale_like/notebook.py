@@ -33,6 +33,9 @@ class Cell:
     source: str
     tags: tuple[Tag, ...] = ()
     raw_tags: tuple[str, ...] = ()
+    # Kale 2.3 composition: where a `notebook:NAME` cell's notebook is (cell metadata
+    # `notebook_path`, relative to the notebook holding the cell).
+    notebook_path: str | None = None
 
     def has(self, kind: str) -> bool:
         return any(t.kind == kind for t in self.tags)
@@ -214,7 +217,10 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
                 f"cell {index} is not an object", kind="not-a-notebook", path=path, cell=index
             )
         cells.append(_cell(index, rc, path, diags, tag_errors))
-    if not any(c.cell_type == "code" and c.source.strip() for c in cells):
+    # A composition notebook may hold only `notebook:` cells, which are empty by design.
+    if not any(
+        c.cell_type == "code" and (c.source.strip() or c.has("notebook")) for c in cells
+    ):
         raise NotebookError(
             "the notebook has no code to run (no non-empty code cell)",
             kind="empty",
@@ -322,4 +328,12 @@ def _cell(
                     fix=err.fix,
                 )
             )
-    return Cell(index, cell_type, source, tuple(tags), tuple(texts))
+    ref = meta.get("notebook_path")
+    return Cell(
+        index,
+        cell_type,
+        source,
+        tuple(tags),
+        tuple(texts),
+        ref if isinstance(ref, str) and ref.strip() else None,
+    )

@@ -131,7 +131,9 @@ class KaleLikeEngine(Engine):
         nb_man.nb.metadata.setdefault("kale_like", {}).update(
             {"run_id": result.run_id, "run_dir": result.run_dir, "status": result.status}
         )
-        executed = step_outputs(result.run_dir, [s.name for s in pipeline.steps], pipeline)
+        # Cells of referenced notebooks (composition) are not cells of this notebook.
+        own = [s.name for s in pipeline.steps if s.notebook is None]
+        executed = step_outputs(result.run_dir, own, pipeline)
         metric_cells = {m.cell for m in pipeline.metrics if m.cell is not None}
         failed = result.failed_step
         stop_at: int | None = None

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import graph
+from .. import compose, graph
 from ..analysis import BUILTIN_NAMES, files, parse_cell, parse_metrics, parse_parameters
 from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.walker import BlockFacts, FuncFacts, Walker
 from ..diagnostics import Diagnostic
 from ..errors import AnalysisError, InputError, KaleError, TagError
-from ..model import STATE_KINDS, Metric, Parameter, Pipeline, Prelude, Step
+from ..model import STATE_KINDS, Metric, Parameter, Pipeline, Step
 from ..notebook import Cell, NotebookSource, combine_tag_errors, read_notebook
 from ..tags import is_valid_image
+from . import analyze_compose as composed
 
 __all__ = ["analyze", "check_pipeline", "load_pipeline", "pipeline_name_from", "step_name_from"]
 
@@ -104,69 +106,104 @@ def _build(
     diags: list[Diagnostic] = list(nb.diagnostics)
     # Every tag error of the notebook is reported at once (one edit-and-rerun round).
     tag_errors: list[TagError] = list(nb.tag_errors)
-    lay = graph.layout(nb, step_name_from(stem), tag_errors)
-    diags += lay.diagnostics
-    graph.check_prev(lay, path, tag_errors)
+    # Every notebook of a composition (`notebook:NAME` cells), each laid out on its own.
+    comp = compose.expand(nb, path, step_name_from(stem), tag_errors)
+    lay = comp.main.lay
+    for part in comp.parts:
+        diags += composed.in_notebook(part.lay.diagnostics, part.key)
+    for part in comp.parts[1:]:
+        diags += composed.in_notebook(part.nb.diagnostics, part.key)
+    notebook_of = {g.name: part.key for part, g in comp.steps}
 
-    # Settings first: a conflict is an input error whatever the code does.
+    # Settings first: a conflict is an input error whatever the code does. The main
+    # notebook's defaults apply to every step (Kale), a referenced notebook's to its own.
     defaults = step_defaults(meta, path)
     volumes = notebook_volumes(meta, diags)
+    part_defaults = {None: (defaults, volumes)}
+    for part in comp.parts[1:]:
+        sub_diags: list[Diagnostic] = []
+        sub_meta = part.nb.kale_metadata
+        sub_volumes = notebook_volumes(sub_meta, sub_diags)
+        part_defaults[part.key] = (
+            [*defaults, *step_defaults(sub_meta, part.path)],
+            list(dict.fromkeys([*volumes, *sub_volumes])),
+        )
+        diags += composed.in_notebook(sub_diags, part.key)
     settings = {}
-    for g in lay.steps:
+    for part, g in comp.steps:
         try:
             settings[g.name] = merge_settings(
-                [(t, c.index) for c in g.cells for t in c.tags], defaults, volumes, path
+                [(t, c.index) for c in g.cells for t in c.tags], *part_defaults[part.key], part.path
             )
         except TagError as err:
             tag_errors.append(err)
     if tag_errors:
         raise combine_tag_errors(tag_errors, path)
 
-    # Prelude: imports and functions cells, replayed in every step.
-    prelude_cells = sorted(lay.special["imports"] + lay.special["functions"], key=lambda c: c.index)
-    pre = Walker()
-    for c in prelude_cells:
-        pre.run(c.index, parse_cell(c.source, c.index, _tag_text(c)))
-    diags += pre.facts.diagnostics
+    # Prelude: imports and functions cells, replayed in every step (of their notebook).
+    preludes: dict[str | None, Walker] = {}
+    prelude_cells: list[Cell] = []
+    for part in comp.parts:
+        special = part.lay.special
+        own = Walker()
+        with composed.located(part):
+            for c in sorted(special["imports"] + special["functions"], key=lambda c: c.index):
+                own.run(c.index, parse_cell(c.source, c.index, _tag_text(c)))
+                prelude_cells.append(c)
+        diags += composed.in_notebook(own.facts.diagnostics, part.key)
+        preludes[part.key] = own
+    pre = preludes[None]
     known: dict[str, FuncFacts | None] = dict(pre.facts.functions)
     fixed = {n for n, f in known.items() if f is not None}
     modmap = dict(pre.modmap)
-    star = pre.facts.star_import
+    star = any(w.facts.star_import for w in preludes.values())
 
     parameters = _parameters(lay)
+    if comp.composed:
+        parameters = composed.composed_parameters(comp, parameters)
 
-    # Steps, in notebook order: each sees the functions/imports bound above it.
+    # Steps, in reading order: each sees the functions/imports bound above it. A
+    # referenced notebook's steps see its own imports and functions (replayed before them).
     facts: dict[str, BlockFacts] = {}
     aliases: dict[str, frozenset[str]] = {}
-    for g in lay.steps:
+    current: str | None = None
+    for part, g in comp.steps:
+        if part.key != current:
+            current, own = part.key, preludes[part.key]
+            known.update(own.facts.functions)
+            fixed = {n for n, f in own.facts.functions.items() if f is not None}
+            modmap = {**modmap, **own.modmap}
         w = Walker(known=dict(known), modmap=modmap, fixed=fixed, aliases=aliases)
         step_tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
-        for c in g.cells:
-            w.run(c.index, parse_cell(c.source, c.index, _tag_text(c) or step_tag))
+        with composed.located(part):
+            for c in g.cells:
+                w.run(c.index, parse_cell(c.source, c.index, _tag_text(c) or step_tag))
         facts[g.name] = w.finish()
         known.update(w.facts.functions)
         modmap = dict(w.modmap)
         aliases = _live_aliases(w)
         star = star or w.facts.star_import
         for d in w.facts.diagnostics:
-            diags.append(_with_step(d, g.name))
+            diags.append(_with_step(d, g.name, part.key))
 
-    names = [g.name for g in lay.steps]
-    metric_lines = _metric_lines(lay)
+    names = [g.name for _, g in comp.steps]
+    metric_lines = {part.key: _metric_lines(part.lay) for part in comp.parts}
     flow = graph.data_flow(
         names,
         facts,
         [p.name for p in parameters],
-        pre.facts.writes,
+        {n for w in preludes.values() for n in w.facts.writes},
         BUILTIN_NAMES,
         star,
-        final_reads=[m[0] for m in metric_lines],
+        final_reads=[m[0] for lines in metric_lines.values() for m in lines],
     )
-    diags += flow.diagnostics
-    prev = {g.name: list(dict.fromkeys(t for t, _, _ in g.prev)) for g in lay.steps}
+    if comp.composed:
+        diags += composed.composed_flow(comp, flow, facts, preludes, parameters, star)
+    diags += [_with_step(d, d.step or "", notebook_of.get(d.step or "")) for d in flow.diagnostics]
+    prev = {g.name: list(dict.fromkeys(t for t, _, _ in g.prev)) for _, g in comp.steps}
     file_facts = files.pipeline_files(
         (c.source for c in prelude_cells),
-        ((g.name, [(c.index, c.source) for c in g.cells]) for g in lay.steps),
+        ((g.name, [(c.index, c.source) for c in g.cells]) for _, g in comp.steps),
     )
     file_flow = files.file_flow(names, file_facts)
     preds = {
@@ -176,16 +213,33 @@ def _build(
         | set(file_flow.inputs[s].values())
         for s in names
     }
-    order = graph.topological_order(names, preds, lay, path)
+    merged = graph.Layout(
+        [g for _, g in comp.steps], lay.special, lay.skipped, lay.implicit, [], lay.roles
+    )
+    if comp.order_pairs:
+        preds = composed.reading_order(comp, preds, merged, path)
+    order = graph.topological_order(names, preds, merged, path)
     anc = graph.ancestors(order, preds)
-    prev_anc = graph.ancestors(order, prev)
+    # Edges between notebooks are inferred: no prev: tag can name another notebook's step.
+    crossing = {s: {p for p in preds[s] if notebook_of[p] != notebook_of[s]} for s in names}
+    prev_anc = graph.ancestors(order, {s: set(prev[s]) | crossing[s] for s in names})
     index = {s: i for i, s in enumerate(names)}
-    groups = {g.name: g for g in lay.steps}
-    diags += _edge_diagnostics(names, flow, prev, anc, prev_anc, facts, groups, lay.has_prev)
+    groups = {g.name: g for _, g in comp.steps}
+    for part in comp.parts:
+        own_steps = [g.name for g in part.lay.steps]
+        edge_diags = _edge_diagnostics(
+            names, flow, prev, anc, prev_anc, facts, groups, part.lay.has_prev, own_steps
+        )
+        diags += composed.in_notebook(edge_diags, part.key)
+    if comp.composed:
+        diags += composed.crossing_diagnostics(comp, flow, groups, notebook_of)
     diags += files.file_diagnostics(file_flow, file_facts, anc, prev_anc, lay.has_prev)
 
-    metrics, metric_diags = _metrics(metric_lines, names, facts)
-    diags += metric_diags
+    metrics: list[Metric] = []
+    for part in reversed(comp.parts):  # the main notebook's metric wins a name
+        found, metric_diags = _metrics(metric_lines[part.key], names, facts)
+        metrics = [*(m for m in metrics if m.name not in {n.name for n in found}), *found]
+        diags += composed.in_notebook(metric_diags, part.key)
     metric_of: dict[str, list[str]] = {}
     for m in metrics:
         metric_of.setdefault(m.step, []).append(m.name)
@@ -231,8 +285,9 @@ def _build(
                 state_inputs=tuple(state_in),
                 state_outputs=tuple(k for k in STATE_KINDS if k in f.state_writes),
                 metrics=tuple(metric_of.get(s, ())),
-                modules=tuple(sorted(pre.facts.modules | f.modules)),
+                modules=tuple(sorted(preludes[notebook_of[s]].facts.modules | f.modules)),
                 settings=settings[s],
+                notebook=notebook_of[s],
                 file_reads=tuple(file_facts[s].reads),
                 file_writes=tuple(file_facts[s].writes),
                 file_inputs=tuple(file_flow.inputs[s].items()),
@@ -256,6 +311,7 @@ def _build(
     exp = experiment or meta.get("experiment_name")
     if not exp and isinstance(meta.get("experiment"), Mapping):
         exp = meta["experiment"].get("name")
+    diags += composed.sub_base_images(comp, image)
     diags.sort(key=_diag_key)
     return Pipeline(
         name=clean,
@@ -264,19 +320,16 @@ def _build(
         experiment=str(exp) if exp else None,
         parameters=tuple(parameters),
         metrics=tuple(metrics),
-        prelude=Prelude(
-            imports=tuple(c.source for c in lay.special["imports"]),
-            functions=tuple(c.source for c in lay.special["functions"]),
-            import_cells=tuple(c.index for c in lay.special["imports"]),
-            function_cells=tuple(c.index for c in lay.special["functions"]),
-        ),
+        prelude=composed.prelude(lay),
         base_image=image,
         diagnostics=tuple(diags),
         notebook_path=path,
-        notebook_digest=nb.digest,
+        notebook_digest=composed.digest(comp),
         metadata=meta,
         python_version=nb.python_version,
         cells=tuple(lay.roles),
+        preludes=tuple((p.key, composed.prelude(p.lay)) for p in comp.parts[1:] if p.key),
+        reading=tuple(names) if comp.composed else (),
     )
 
 
@@ -290,12 +343,13 @@ def _tag_text(cell: Cell) -> str | None:
     return cell.tags[0].text if cell.tags else None
 
 
-def _with_step(d: Diagnostic, step: str) -> Diagnostic:
-    return Diagnostic(d.severity, d.kind, d.message, d.cell, d.line, d.fix, step)
+def _with_step(d: Diagnostic, step: str, notebook: str | None = None) -> Diagnostic:
+    return replace(d, step=step or None, notebook=notebook)
 
 
 def _diag_key(d: Diagnostic) -> tuple[Any, ...]:
-    return (d.cell is None, d.cell or 0, d.line or 0, _SEVERITY_RANK[d.severity], d.kind)
+    where = (d.notebook is not None, d.notebook or "")  # the main notebook's first
+    return (*where, d.cell is None, d.cell or 0, d.line or 0, _SEVERITY_RANK[d.severity], d.kind)
 
 
 def _parameters(lay: graph.Layout) -> list[Parameter]:
@@ -350,9 +404,10 @@ def _edge_diagnostics(
     facts: Mapping[str, BlockFacts],
     groups: Mapping[str, graph.StepGroup],
     has_prev: bool,
+    only: list[str] | None = None,
 ) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
-    for s in names:
+    for s in names if only is None else only:
         carried: dict[str, list[str]] = {}
         for v, p in flow.inputs[s].items():
             carried.setdefault(p, []).append(v)

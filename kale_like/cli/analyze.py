@@ -67,7 +67,8 @@ def text(p: Pipeline, path: str | None = None) -> str:
         out.append("metrics: " + ", ".join(f"{m.name} (from {m.step})" for m in p.metrics))
     for i, s in enumerate(p.steps, 1):
         cells = ", ".join(str(c) for c in s.cells)
-        line = f"{i}. {s.name}  [cell{'s' if len(s.cells) != 1 else ''} {cells}]"
+        where = f"{s.notebook} " if s.notebook is not None else ""
+        line = f"{i}. {s.name}  [{where}cell{'s' if len(s.cells) != 1 else ''} {cells}]"
         if s.after:
             line += f"  after: {', '.join(s.after)}"
         out.append(line)

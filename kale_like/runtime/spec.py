@@ -15,6 +15,7 @@ SPEC_VERSION = 1
 
 def step_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
     """JSON-able spec of ``step``: its cells, the prelude, and what it loads and saves."""
+    prelude = pipeline.prelude_for(step)  # a composed step replays its own notebook's
     return {
         "version": SPEC_VERSION,
         "pipeline": pipeline.name,
@@ -26,13 +27,13 @@ def step_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
             "imports": [
                 {"index": i, "source": src}
                 for i, src in zip(
-                    pipeline.prelude.import_cells, pipeline.prelude.imports, strict=True
+                    prelude.import_cells, prelude.imports, strict=True
                 )
             ],
             "functions": [
                 {"index": i, "source": src}
                 for i, src in zip(
-                    pipeline.prelude.function_cells, pipeline.prelude.functions, strict=True
+                    prelude.function_cells, prelude.functions, strict=True
                 )
             ],
         },

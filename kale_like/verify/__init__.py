@@ -90,8 +90,14 @@ def verify(
     work = Path(tempfile.mkdtemp(prefix="kale-like-verify-"))
     try:
         result = run(path, parameters=parameters, run_root=run_root, **run_kwargs)
-        dump_dir, tb_cell, tb_exc = run_top_to_bottom(path, pipeline, values, work)
-        return _compare(path, pipeline, result, dump_dir, tb_cell, tb_exc, work)
+        raw, origin = None, None
+        if pipeline.notebooks:  # a composition: its flattened notebook is the ground truth
+            from .composed import flatten
+
+            meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+            pipeline, raw, origin = flatten(pipeline, meta)
+        dump_dir, tb_cell, tb_exc = run_top_to_bottom(path, pipeline, values, work, raw)
+        return _compare(path, pipeline, result, dump_dir, tb_cell, tb_exc, work, origin)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -104,6 +110,7 @@ def _compare(
     tb_cell: int | None,
     tb_exc: str | None,
     work: Path,
+    origin: list[tuple[str | None, int]] | None = None,
 ) -> VerifyReport:
     report = VerifyReport(
         notebook=str(path),
@@ -114,6 +121,8 @@ def _compare(
     )
     failed = result.failed_step
     tb_step = next((s.name for s in pipeline.steps if tb_cell in s.cells), None)
+    if origin is not None and tb_cell is not None:
+        tb_cell = origin[tb_cell][1]  # the cell in its own notebook, as the run reports it
     if failed is not None or tb_exc is not None:
         mismatch = _failure_mismatch(failed, tb_step, tb_cell, tb_exc)
         if mismatch is None:

@@ -117,9 +117,14 @@ def top_to_bottom_notebook(
 
 
 def run_top_to_bottom(
-    notebook: Path, pipeline: Any, parameters: dict[str, Any], work: Path
+    notebook: Path,
+    pipeline: Any,
+    parameters: dict[str, Any],
+    work: Path,
+    raw: dict[str, Any] | None = None,
 ) -> tuple[str, int | None, str | None]:
-    """Run the instrumented copy with papermill; return (dump dir, failed cell, exception)."""
+    """Run the instrumented copy with papermill; return (dump dir, failed cell, exception).
+    ``raw`` replaces the notebook's own cells (a composition's flattened notebook)."""
     try:
         import nbformat
         import papermill
@@ -129,7 +134,8 @@ def run_top_to_bottom(
         from ..errors import missing_extra
 
         raise missing_extra("papermill", "papermill", "verify") from exc
-    raw = json.loads(notebook.read_text(encoding="utf-8"))
+    if raw is None:
+        raw = json.loads(notebook.read_text(encoding="utf-8"))
     dump_dir = str(work / "top_to_bottom")
     nb, index_map = top_to_bottom_notebook(raw, pipeline, dump_dir)
     node = nbformat.from_dict(nb)

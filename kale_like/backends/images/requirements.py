@@ -278,7 +278,6 @@ def infer_requirements(
         notebook_dir = Path(pipeline.notebook_path).resolve().parent
     explicit_list, diags = explicit_requirements(pipeline, notebook_dir)
     explicit = dict(_pin_explicit(r, env) for r in explicit_list)
-    prelude_sources = tuple(pipeline.prelude.imports) + tuple(pipeline.prelude.functions)
     out: dict[str, StepRequirements] = {}
     accs: dict[str, _Acc] = {}
     for step in pipeline.steps:
@@ -289,7 +288,8 @@ def infer_requirements(
         for key, req in explicit.items():
             acc.reqs.setdefault(key, req)
         magic: list[str] = []
-        for src in prelude_sources + tuple(step.sources):
+        prelude = pipeline.prelude_for(step)  # a composed step replays its own notebook's
+        for src in (*prelude.imports, *prelude.functions, *step.sources):
             magic.extend(pip_magic_packages(src))
         for req in magic:
             key, pinned = _pin_explicit(req, env)

@@ -50,7 +50,8 @@ def _hash_file(h: Any, path: Path) -> None:
 def code_hash(pipeline: Pipeline, step: Step) -> str:
     """sha256 of the step's cells, the prelude it replays, and what it saves."""
     h = hashlib.sha256()
-    for part in (*pipeline.prelude.imports, "\0imports-end\0", *pipeline.prelude.functions):
+    prelude = pipeline.prelude_for(step)  # a composed step replays its own notebook's
+    for part in (*prelude.imports, "\0imports-end\0", *prelude.functions):
         h.update(part.encode("utf-8") + b"\0")
     h.update(b"\0step\0" + step.code_digest.encode("ascii"))
     # What the step promises to save: two steps with the same cells but different outputs

@@ -221,7 +221,7 @@ class Scheduler:
         import ast
 
         found: set[str] = set()
-        for src in (*self.pipeline.prelude.imports, *step.sources):
+        for src in (*self.pipeline.prelude_for(step).imports, *step.sources):
             try:
                 tree = ast.parse(src)
             except (SyntaxError, ValueError):  # magics: the hint is only an optimisation
