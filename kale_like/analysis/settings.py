@@ -209,7 +209,7 @@ def _defaults_texts(metadata: dict[str, Any], path: str | None) -> list[str]:
                 f"kubeflow_notebook.steps_defaults: {key!r}: {value!r} is not a step setting",
                 kind="bad-tag",
                 path=path,
-                fix="list setting tags instead, e.g. [\"limit:memory:1Gi\"], or use one of"
+                fix='list setting tags instead, e.g. ["limit:memory:1Gi"], or use one of'
                 f" Kale's keys: {', '.join(known)}",
             )
     return texts
