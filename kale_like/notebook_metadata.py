@@ -86,7 +86,7 @@ _OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {
     "enabled": (bool,),
 }
 _TYPE_WORDS = {dict: "an object", str: "a string", bool: "true or false", list: "a list"}
-_EDIT = "edit the notebook metadata (JupyterLab: Property Inspector > Advanced Tools)"
+_EDIT = "JupyterLab: Property Inspector > Advanced Tools > Notebook metadata"
 
 
 def _bad(field: str, what: str, value: Any, example: str) -> InputError:
