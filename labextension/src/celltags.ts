@@ -28,6 +28,10 @@ export interface ICellRole {
   kind: CellKind;
   /** Step name as written (may be invalid: the analysis reports it). */
   name: string;
+  /** The step keyword as the notebook spells it: `block` (Kale 0.x) is kept on rewrite. */
+  keyword?: 'step' | 'block';
+  /** An empty `step:`/`block:` tag (Kale: the cell continues the block above), kept as is. */
+  continueTag?: string;
   prev: string[];
   /** Step setting tags (image, limit, env, ...) as text. */
   settings: string[];
@@ -45,6 +49,7 @@ export function readRole(tags: readonly string[]): ICellRole {
       // Invalid step/prev names still belong to the editor so the user can fix them.
       if (keyword === 'step' || keyword === 'block') {
         role.kind = 'step';
+        role.keyword = keyword;
         role.name = text.slice(keyword.length + 1);
       } else if (keyword === 'prev') {
         role.prev.push(text.slice(5));
@@ -54,8 +59,11 @@ export function readRole(tags: readonly string[]): ICellRole {
       continue;
     }
     const tag = parsed as ITag;
-    if (tag.kind === 'step') {
+    if (tag.kind === 'step' && tag.args.length === 0) {
+      role.continueTag = text;
+    } else if (tag.kind === 'step') {
       role.kind = 'step';
+      role.keyword = tag.keyword === 'block' ? 'block' : 'step';
       role.name = tag.args[0];
     } else if (tag.kind === 'prev') {
       role.prev.push(tag.args[0]);
@@ -78,11 +86,13 @@ export function readRole(tags: readonly string[]): ICellRole {
 export function writeRole(role: ICellRole): string[] {
   const tags: string[] = [];
   if (role.kind === 'step') {
-    tags.push(`step:${role.name}`);
+    tags.push(`${role.keyword ?? 'step'}:${role.name}`);
     tags.push(...role.prev.map(p => `prev:${p}`));
     tags.push(...role.settings);
   } else if (role.kind !== 'none') {
     tags.push(KIND_TAG[role.kind]);
+  } else if (role.continueTag) {
+    tags.push(role.continueTag);
   }
   for (const t of role.other) {
     if (!tags.includes(t)) {
@@ -104,20 +114,33 @@ export function stepsBefore(allTags: ReadonlyArray<readonly string[]>, index: nu
   return names;
 }
 
-/** Step of every cell from tags alone (untagged code cells join the step above). */
+/**
+ * Step of every cell from tags alone, by Kale's rules (as the analysis applies them): an
+ * untagged cell (or an empty `step:` tag) joins the block above it, a step or an imports /
+ * functions / parameters / metrics block; `skip` cells are transparent; untagged cells above
+ * every tagged cell belong to no block. Without any step tag the notebook is one step
+ * (its untagged cells are `''`: the step has no name in the tags).
+ */
 export function stepOfCells(
   cells: ReadonlyArray<{ type: string; tags: readonly string[] }>
 ): Array<string | null> {
+  const roles = cells.map(cell => (cell.type === 'code' ? readRole(cell.tags) : null));
+  const implicit = !roles.some(r => r !== null && r.kind === 'step');
   let current: string | null = null;
-  return cells.map(cell => {
-    if (cell.type !== 'code') {
+  return roles.map(role => {
+    if (role === null) {
       return null;
     }
-    const role = readRole(cell.tags);
     if (role.kind === 'step') {
       current = role.name;
       return current;
     }
-    return role.kind === 'none' ? current : null;
+    if (role.kind === 'none') {
+      return implicit ? '' : current;
+    }
+    if (role.kind !== 'skip') {
+      current = null; // a prelude/parameters/metrics block: the cells below join it
+    }
+    return null;
   });
 }

@@ -8,6 +8,7 @@ describe('cell roles', () => {
     const role = readRole(['step:train', 'prev:load', 'limit:memory:2Gi', 'hide-input']);
     expect(role).toEqual({
       kind: 'step',
+      keyword: 'step',
       name: 'train',
       prev: ['load'],
       settings: ['limit:memory:2Gi'],
@@ -43,5 +44,34 @@ describe('cell roles', () => {
     ];
     expect(stepsBefore(cells.map(c => c.tags), 4)).toEqual(['a']);
     expect(stepOfCells(cells)).toEqual([null, 'a', null, 'a', 'b']);
+  });
+
+  it('follows Kale: untagged cells join imports/functions, empty step tags continue', () => {
+    const cells = [
+      { type: 'code', tags: [] },
+      { type: 'code', tags: ['imports'] },
+      { type: 'code', tags: [] },
+      { type: 'code', tags: ['block:a'] },
+      { type: 'code', tags: ['block:'] },
+      { type: 'code', tags: ['skip'] },
+      { type: 'code', tags: [] },
+      { type: 'code', tags: ['functions'] },
+      { type: 'code', tags: ['step:'] }
+    ];
+    expect(stepOfCells(cells)).toEqual([null, null, null, 'a', 'a', null, 'a', null, null]);
+    expect(stepOfCells([{ type: 'code', tags: [] }])).toEqual(['']);
+  });
+
+  it('keeps the block: spelling and empty step tags through a rewrite (Kale 0.7 and 2.3)', () => {
+    const kale07 = readRole(['block:train', 'prev:load']);
+    expect(writeRole({ ...kale07, name: 'fit' })).toEqual(['block:fit', 'prev:load']);
+    expect(writeRole(readRole(['step:train']))).toEqual(['step:train']);
+    for (const empty of ['block:', 'step:']) {
+      const role = readRole([empty]);
+      expect(role.kind).toBe('none');
+      expect(writeRole(role)).toEqual([empty]);
+      expect(writeRole({ ...role, kind: 'skip' })).toEqual(['skip']);
+    }
+    expect(writeRole({ ...readRole([]), kind: 'step', name: 'new' })).toEqual(['step:new']);
   });
 });
