@@ -111,7 +111,7 @@ def compile(  # noqa: A001 - the verb's public name
     def build(tmp: Path) -> None:
         dsl_path = tmp / f"{stem}.py"
         dsl_path.write_text(source, encoding="utf-8")
-        compile_dsl(dsl_path, tmp / f"{stem}.yaml")
+        compile_dsl(dsl_path, tmp / f"{stem}.yaml", pipeline)
 
     write_atomically(out, build, [f"{stem}.py", f"{stem}.yaml"])
     return CompileResult(out / f"{stem}.py", out / f"{stem}.yaml", pipeline)

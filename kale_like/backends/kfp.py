@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import EnvironmentProblem, InputError, missing_extra
+from ..errors import EnvironmentProblem, missing_extra
 
 PIPELINE_FUNCTION = "pipeline"
 # Line breaks as YAML reads them: a comment line must not contain any of them.
@@ -47,11 +47,14 @@ def load_dsl_module(dsl_path: str | Path) -> Any:
     return module
 
 
-def compile_dsl(dsl_path: str | Path, yaml_path: str | Path) -> Path:
+def compile_dsl(dsl_path: str | Path, yaml_path: str | Path, pipeline: Any = None) -> Path:
     """Compile the DSL module at ``dsl_path`` into the KFP IR YAML at ``yaml_path``.
 
-    KFP rejects some setting values only here (e.g. a malformed CPU or memory quantity);
-    those become :class:`InputError` (exit 2) naming the value KFP refused.
+    KFP rejects some setting values only here (e.g. a CPU or memory quantity Kubernetes
+    takes but KFP does not); those and any other refusal become :class:`InputError`
+    (exit 2) naming the step, tag or variable in the user's words
+    (:func:`.kfp_errors.compile_refusal`); ``pipeline`` (the IR the module was generated
+    from) lets it also name the notebook and the cell carrying the tag.
     """
     compiler = _compiler()
     try:
@@ -59,11 +62,9 @@ def compile_dsl(dsl_path: str | Path, yaml_path: str | Path) -> Path:
         pipeline_func = getattr(module, PIPELINE_FUNCTION)
         compiler.Compiler().compile(pipeline_func, str(yaml_path))
     except (ValueError, TypeError) as exc:
-        raise InputError(
-            f"KFP refused the pipeline: {exc}",
-            kind="kfp-compile-error",
-            fix="check the step settings (cpu/memory quantities, GPU counts, names)",
-        ) from exc
+        from .kfp_errors import compile_refusal
+
+        raise compile_refusal(exc, Path(dsl_path), pipeline) from exc
     _harden_header(pipeline_func, Path(yaml_path))
     return Path(yaml_path)
 
