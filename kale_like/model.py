@@ -137,6 +137,10 @@ class Step:
     metrics: tuple[str, ...] = ()  # metrics this step produces
     modules: tuple[str, ...] = ()  # top-level modules its code imports (incl. prelude, functions)
     settings: StepSettings = field(default_factory=StepSettings)
+    # Everything the analysis saw the step read (prelude names and parameters included) and
+    # write (bound, changed, deleted): the runtime compares what it observes with these.
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
     # Composition (``notebook:NAME``): the referenced notebook the step's cells are in,
     # relative to the main notebook (posix); None: the main notebook. ``cells`` index it.
     notebook: str | None = None

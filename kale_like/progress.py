@@ -37,6 +37,9 @@ class LineProgress:
             text += f"  {event.seconds:.2f}s"
         if event.status == "failed" and event.message:
             text += f"  {event.message}"
+        elif event.message and event.status in ("succeeded", "cached"):
+            # Re-planning notices (writes the analysis did not see), one per line.
+            text += "".join(f"\n    note: {m}" for m in event.message.split("; "))
         return text
 
     def __call__(self, event: RunEvent) -> None:

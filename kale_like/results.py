@@ -22,12 +22,16 @@ class StepResult:
     cell: int | None = None  # notebook cell index of a failure
     report: str | None = None  # path of the step's HTML report
     outputs: dict[str, str] = field(default_factory=dict)  # variable -> content digest
+    # Re-planning notices: writes the analysis did not see, and where their values now go.
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "seconds": round(self.seconds, 3)}
         if self.error is not None:
             out["error"] = self.error
             out["cell"] = self.cell
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.report is not None:
             out["report"] = self.report
         return out

@@ -19,6 +19,7 @@ from ..analysis import BUILTIN_NAMES, files, parse_cell, parse_metrics, parse_pa
 from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.walker import BlockFacts, FuncFacts, Walker
 from ..diagnostics import Diagnostic
+from ..envcheck import secret_env_diagnostics
 from ..errors import AnalysisError, InputError, KaleError, TagError
 from ..model import STATE_KINDS, Metric, Parameter, Pipeline, Step
 from ..notebook import Cell, NotebookSource, combine_tag_errors, read_notebook
@@ -287,6 +288,8 @@ def _build(
                 metrics=tuple(metric_of.get(s, ())),
                 modules=tuple(sorted(preludes[notebook_of[s]].facts.modules | f.modules)),
                 settings=settings[s],
+                reads=tuple(sorted({*f.reads, *f.soft_reads})),
+                writes=tuple(sorted({*f.writes, *f.weak_writes, *f.deleted})),
                 notebook=notebook_of[s],
                 file_reads=tuple(file_facts[s].reads),
                 file_writes=tuple(file_facts[s].writes),
@@ -294,6 +297,7 @@ def _build(
             )
         )
 
+    diags += secret_env_diagnostics(steps, meta.get("carry_environment", True) is not False)
     name = pipeline_name or meta.get("pipeline_name") or ""
     clean = pipeline_name_from(str(name) or stem)
     if name and clean != name:

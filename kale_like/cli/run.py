@@ -232,6 +232,7 @@ def format_result(result: Any) -> str:
     for name, step in result.steps.items():
         seconds = f"{step.seconds:6.2f}s" if step.status in ("succeeded", "failed") else ""
         lines.append(f"  {name:<{width}}  {step.status:<9} {seconds}")
+        lines += [f"    note: {note}" for note in getattr(step, "notes", None) or ()]
     if result.metrics:
         lines.append("metrics:")
         lines += [f"  {k} = {v!r}" for k, v in result.metrics.items()]

@@ -87,6 +87,7 @@ class StepOutcome:
     seconds: float = 0.0
     notebook_path: str | None = None
     report_path: str | None = None
+    observed: list[dict[str, Any]] = field(default_factory=list)  # undeclared writes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +96,7 @@ class StepOutcome:
             "seconds": round(self.seconds, 6),
             "notebook_path": self.notebook_path,
             "report_path": self.report_path,
+            "observed": self.observed,
         }
 
 
@@ -132,6 +134,7 @@ def run_step(
     parameters: dict[str, Any],
     report_path: str | None = None,
     notebook_path: str | None = None,
+    observe_dir: str | None = None,
     workspace_inputs: Sequence[str] = (),
     workspace_output: str | None = None,
     isolate: bool = False,
@@ -143,7 +146,7 @@ def run_step(
     cells create, change or delete; ``isolate`` runs in a private working directory seeded
     like a container's (KFP components). See :mod:`kale_like.runtime.workspace`.
     """
-    from . import artifacts, marshal, state
+    from . import artifacts, marshal, observe, state
     from .execute import CellResult, CellRunner
     from .workspace import StepWorkspace
 
@@ -178,10 +181,14 @@ def run_step(
             report.write_html(report_path, nb)
 
     absent: dict[str, str] = {}  # inputs their producer left unbound -> producer
+    # Write detection (observe.py); the local engine gives observe_dir, others fail instead.
+    obs = observe.Observer(spec) if observe.enabled() and "writes" in spec else None
 
     def run(role: str, cell: dict[str, Any]) -> None:
         res = runner.run(cell["index"], cell["source"])
         executed.append((role, res))
+        if obs is not None and role == "step" and res.error is None:
+            obs.after_cell(cell["index"], runner.ns)
         if res.error is not None:
             err = res.error
             finish_reports()
@@ -211,23 +218,46 @@ def run_step(
             run("functions", cell)
         # Classes/functions the prelude defines exist in every step: pickle them by name.
         marshal.pickle_new_definitions(runner.ns, before)
+        if obs is not None:
+            created = observe.created_names(
+                [c["source"] for k in ("imports", "functions") for c in prelude.get(k, [])],
+                runner.shell.transform_cell,
+            )
+            obs.prelude_done(runner.ns, created)
         state.apply_from(state_inputs)
         runner.ns.update(parameters)
         # A step that rebinds a parameter passes it on as a variable, which then wins.
         with _quiet():  # carried filters may turn library warnings into errors
-            runner.ns.update(artifacts.load_inputs(inputs, absent=absent))
+            siblings: dict[str, Any] = {}
+            loaded = artifacts.load_inputs(inputs, absent=absent, siblings=siblings)
+            runner.ns.update(observe.apply_patches(loaded, runner.ns))
+        if obs is not None:
+            received = {p: runner.ns[p] for p in parameters if p in runner.ns}
+            received.update({k: v for k, v in siblings.items() if k not in runner.ns})
+            received.update({k: runner.ns[k] for k in loaded if k in runner.ns})
+            obs.start(runner.ns, received)
         workspace.before_cells()
         for cell in spec.get("cells", []):
             run("step", cell)
         workspace.after_cells()
 
-        snap = state.snapshot(base) if state_output is not None else None
+        observed: list[observe.Write] = []
+        extra: dict[str, Any] = {}
+        if obs is not None:
+            observed, extra, gone = observe.conclude(obs, step, runner.ns, observe_dir)
+            for v in gone:
+                artifacts.save_absent(v, step, os.path.join(str(observe_dir), v))
+        carry = spec.get("carry_environment", True) is not False
+        snap = state.snapshot(base, carry) if state_output is not None else None
         # An output assigned only on a branch not taken stays unbound, as top to bottom:
         # recorded as absent, so only a consumer that reads it fails (with a NameError).
         bound = {v: p for v, p in outputs.items() if v in runner.ns}
         with _quiet():
             try:
-                digests = artifacts.save_outputs({v: runner.ns[v] for v in bound}, bound)
+                values = {v: observe.declared_prelude_output(obs, v, runner.ns[v]) for v in bound}
+                values.update({v: x for v, x in extra.items() if v not in values})
+                paths = {**{v: os.path.join(str(observe_dir), v) for v in extra}, **bound}
+                digests = artifacts.save_outputs(values, paths)
             except artifacts.SaveError as exc:
                 finish_reports()
                 raise StepFailed(
@@ -252,6 +282,7 @@ def run_step(
             seconds=time.perf_counter() - start,
             notebook_path=notebook_path,
             report_path=report_path if spec.get("report", True) else None,
+            observed=[w.to_json() for w in observed],
         )
     finally:
         runner.close()

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             parameters=job.get("parameters") or {},
             report_path=job.get("report_path"),
             notebook_path=job.get("notebook_path"),
+            observe_dir=job.get("observe_dir"),
             workspace_inputs=job.get("workspace_inputs") or (),
             workspace_output=job.get("workspace_output"),
         )

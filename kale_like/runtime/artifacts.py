@@ -242,11 +242,13 @@ def load_inputs(
     paths: dict[str, str],
     reg: MarshalRegistry | None = None,
     absent: dict[str, str] | None = None,
+    siblings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load variables; members of one group are unpickled once and stay one object.
 
     A variable its producer left unbound is not loaded; ``absent`` (if given) maps it to
-    that producer step.
+    that producer step. ``siblings`` (if given) receives the members of loaded groups that
+    were not asked for: they share objects with loaded values, so a step can change them.
     """
     reg = reg or registry
     groups: dict[str, dict[str, Any]] = {}
@@ -265,6 +267,9 @@ def load_inputs(
             out[name] = groups[group["id"]][meta["variable"]]
         else:
             out[name] = reg.get(meta["backend"]).load(Path(path))
+    if siblings is not None:
+        for members in groups.values():
+            siblings.update({k: v for k, v in members.items() if k not in out})
     return out
 
 

@@ -6,6 +6,7 @@ writes it to a file, the generated KFP component embeds it as a literal. Pure fu
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from ..model import Pipeline, Step
@@ -43,4 +44,44 @@ def step_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         "state_inputs": [kind for kind, _ in step.state_inputs],
         "metrics": list(step.metrics),
         "report": step.settings.report is not False,
+        # Write detection (runtime/observe.py): what the analysis saw the step write, and
+        # which later steps would read each name from it had it written that name.
+        "writes": sorted(step.writes),
+        "later": later_readers(pipeline, step),
+        "carry_environment": carry_environment(pipeline),
     }
+
+
+def notebook_order(pipeline: Pipeline) -> list[Step]:
+    """Steps in notebook order (their first cell): the order of a top-to-bottom run."""
+    return pipeline.reading_order()
+
+
+def later_readers(pipeline: Pipeline, step: Step) -> dict[str, list[str]]:
+    """Name -> later steps (notebook order) that would take it from ``step`` if ``step``
+    wrote it: they read it, and their current source (a producer, the prelude, a parameter,
+    nothing) comes before ``step``."""
+    order = notebook_order(pipeline)
+    pos = {s.name: i for i, s in enumerate(order)}
+    here = pos[step.name]
+    out: dict[str, list[str]] = {}
+    for consumer in order[here + 1 :]:
+        producers = consumer.input_map
+        for var in consumer.reads:
+            producer = producers.get(var)
+            if producer is None and var in _BUILTINS:
+                continue
+            if producer is None or pos[producer] < here:
+                out.setdefault(var, []).append(consumer.name)
+    return dict(sorted(out.items()))
+
+
+def carry_environment(pipeline: Pipeline) -> bool:
+    """``kubeflow_notebook.carry_environment: false`` turns carrying ``os.environ`` off."""
+    meta = pipeline.metadata.get("kubeflow_notebook") if pipeline.metadata else None
+    if not isinstance(meta, dict):
+        meta = pipeline.metadata or {}
+    return meta.get("carry_environment", True) is not False
+
+
+_BUILTINS = frozenset(dir(builtins))

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..envcheck import credential_like
 from ..model import STATE_KINDS
 from .marshal import pickle_dump, pickle_load
 
@@ -49,8 +50,16 @@ def _pandas_options() -> dict[str, Any] | None:
     return out
 
 
-def snapshot(base: dict[str, Any]) -> dict[str, Any]:
-    """Every state kind now (``None`` where the library was never imported)."""
+# Environment variables whose names look like credentials are never written anywhere
+# (state files, caches, artifacts): a later step that needs one gets it from a `secret:` tag
+# or from the imports cell, which every step replays (see kale_like/envcheck.py).
+
+
+def snapshot(base: dict[str, Any], carry_environment: bool = True) -> dict[str, Any]:
+    """Every state kind now (``None`` where the library was never imported).
+
+    Environment changes are carried except credential-looking ones (only their names are
+    kept, under ``withheld``); ``carry_environment=False`` carries none."""
     import random
 
     snap: dict[str, Any] = {"random": random.getstate()}
@@ -60,9 +69,13 @@ def snapshot(base: dict[str, Any]) -> dict[str, Any]:
     snap["torch.random"] = torch.get_rng_state() if torch is not None else None
     env = dict(os.environ)
     old = base["os.environ"]
+    changed = {k: v for k, v in env.items() if old.get(k) != v}
     snap["os.environ"] = {
-        "set": {k: v for k, v in env.items() if old.get(k) != v},
-        "unset": sorted(k for k in old if k not in env),
+        "set": {
+            k: v for k, v in changed.items() if carry_environment and not credential_like(k)
+        },
+        "unset": sorted(k for k in old if k not in env) if carry_environment else [],
+        "withheld": sorted(k for k in changed if credential_like(k) or not carry_environment),
     }
     snap["sys.path"] = _path_delta(base["sys.path"], list(sys.path))
     cwd = os.getcwd()

@@ -196,6 +196,12 @@ def record(
             "error": res.error,
             "cell": res.cell,
             "traceback": res.traceback,
+            # Writes the analysis did not see (runtime/observe.py) and the re-planning they caused.
+            "observed": sched.observed.get(step.name, []),
+            "notes": sched.notices.get(step.name, []),
+            "inputs_replanned": {
+                v: p for v, p in sched.steps[step.name].inputs if (v, p) not in step.inputs
+            },
         }
     now = time.time()
     return {

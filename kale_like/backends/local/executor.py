@@ -40,6 +40,7 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)  # `env:` tags of the step
     timeout: float | None = None  # `timeout:` tag, seconds
     modules: tuple[str, ...] = ()  # top-level modules the step imports (a warm start hint)
+    observe_dir: str | None = None  # where undeclared writes later steps read are saved
     workspace_inputs: list[str] = field(default_factory=list)  # upstream workspaces, in order
     workspace_output: str | None = None  # where the step's changed files go
 
@@ -59,6 +60,7 @@ class Job:
             "report_path": self.report_path,
             "notebook_path": self.notebook_path,
             "result_path": self.result_path,
+            **({"observe_dir": self.observe_dir} if self.observe_dir else {}),
         }
 
 
@@ -74,6 +76,8 @@ class Outcome:
     exc_type: str | None = None
     cell: int | None = None
     traceback: str | None = None
+    observed: list[dict[str, Any]] = field(default_factory=list)  # undeclared writes
+    kind: str | None = None  # the runtime's error kind, e.g. "undeclared-write"
 
 
 Executor = Callable[[Job], Outcome]
@@ -220,6 +224,8 @@ def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -
         exc_type=exc_type,
         cell=err.get("cell"),
         traceback=err.get("traceback") or (None if ok else _tail(log_path)),
+        observed=list(data.get("observed") or []),
+        kind=err.get("error"),
     )
 
 

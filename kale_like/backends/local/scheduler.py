@@ -23,6 +23,7 @@ from ...model import Pipeline, Step
 from ...results import ProgressCallback, RunEvent, StepResult
 from ...runtime.spec import step_spec
 from . import cache as cachemod
+from . import replan
 from . import workspaces
 from .executor import Executor, Job, Outcome
 from .plan import Plan, _edges, ancestors
@@ -97,8 +98,44 @@ class Scheduler:
         self.resolved: dict[str, Resolved] = {}
         self.metrics: dict[str, dict[str, Any]] = {}
         self._tmp: dict[str, Path] = {}
+        # Observed data flow (replan.py): the current version of each step (inputs re-planned
+        # on undeclared writes), what each step reported, notices, steps to run again.
+        self.steps: dict[str, Step] = {s.name: s for s in pipeline.steps}
+        self.observed: dict[str, list[dict[str, Any]]] = {}
+        self.notices: dict[str, list[str]] = {}
+        self._stale: set[str] = set()
+        self._conflict: replan.Conflict | None = None
 
     # -- events -------------------------------------------------------------------------
+    def _observe(self, name: str, writes: list[dict[str, Any]]) -> str | None:
+        """Route ``name``'s undeclared writes to their readers; the notice to show, if any."""
+        self.observed[name] = list(writes)
+        if not writes:
+            return None
+        routes, conflict = replan.route(
+            self.pipeline, self.steps, name, writes, self.observed
+        )
+        lines = [r.message() for r in routes]
+        for r in routes:
+            self._rerun(r.consumer)
+        if conflict is not None and self._conflict is None:
+            self._conflict = conflict
+            lines.append(conflict.message())
+        self.notices.setdefault(name, []).extend(lines)
+        self.results[name].notes = list(self.notices[name])
+        return "; ".join(lines) or None
+
+    def _rerun(self, consumer: str) -> None:
+        """A re-planned consumer and what follows it run (again) with the new inputs."""
+        for name in replan.descendants(self.steps, {consumer}):
+            status = self.results[name].status
+            if status == "running":
+                self._stale.add(name)
+            elif status in ("succeeded", "cached"):
+                self.resolved.pop(name, None)
+                self.metrics.pop(name, None)
+                self.results[name].status = "pending"
+
     def _set(self, name: str, status: str, message: str | None = None) -> None:
         result = self.results[name]
         result.status = status  # type: ignore[assignment]
@@ -199,6 +236,7 @@ class Scheduler:
             },
             outputs={var: str(tmp / OUTPUTS / var) for var in step.outputs},
             state_output=str(tmp / STATE),
+            observe_dir=str(tmp / OUTPUTS),
             parameters=dict(self.parameters),
             report_path=str(sdir / REPORT) if report_on else None,
             notebook_path=str(sdir / NOTEBOOK),
@@ -269,6 +307,9 @@ class Scheduler:
         for var in step.outputs:
             if not outputs.get(var):
                 outputs[var] = cachemod.digest_path(tmp / OUTPUTS / var)
+        for w in outcome.observed:  # saved for later readers (absent ones have no digest yet)
+            if w.get("saved") and not outputs.get(w["variable"]):
+                outputs[w["variable"]] = cachemod.digest_path(tmp / OUTPUTS / w["variable"])
         for name in (REPORT, NOTEBOOK):
             if (sdir / name).is_file():
                 _link_or_copy(sdir / name, tmp / name)
@@ -282,6 +323,7 @@ class Scheduler:
             "metrics": outcome.metrics,
             "seconds": outcome.seconds,
             "created": time.time(),
+            "observed": outcome.observed,
             **workspaces.commit_meta(tmp),
         }
         entry = self.cache.commit(key, tmp, meta)
@@ -289,6 +331,19 @@ class Scheduler:
         self.resolved[step.name] = Resolved(key, entry)
         self.metrics[step.name] = dict(outcome.metrics)
         self._finish_step_dir(step.name, entry)
+
+    def _halt_on_conflict(self, name: str) -> bool:
+        """A conflict of parallel writers fails the run at the later step (notebook order)."""
+        c = self._conflict
+        if c is None or self.results[c.second].status == "failed":
+            return False
+        res = self.results[c.second]
+        res.error = f"{c.message()}; fix: {c.fix()}"
+        res.cell = c.second_cell if c.second_cell is not None else c.fix_cell
+        res.status = "failed"
+        if self.progress is not None:
+            self.progress(RunEvent(self.run_id, c.second, "failed", res.seconds, res.error))
+        return True
 
     def _lookup(self, step: Step, key: str) -> cachemod.Entry | None:
         if step.name in self.plan.force:
@@ -308,7 +363,7 @@ class Scheduler:
             raise self._missing_producer(step)
         self.results[step.name].seconds = 0.0
         self._use_entry(step, entry)
-        self._set(step.name, "cached")
+        self._set(step.name, "cached", self._observe(step.name, entry.meta.get("observed") or []))
 
     def _missing_producer(self, missing: Step) -> UsageError:
         """Name what a selected step needs and which producer has no cached result."""
@@ -347,7 +402,7 @@ class Scheduler:
 
     def run(self) -> dict[str, StepResult]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        steps = list(self.pipeline.steps)
+        steps = [self.steps[s.name] for s in self.pipeline.steps]
         for step in steps:
             if step.name in self.plan.skip:
                 self._set(step.name, "skipped")
@@ -362,7 +417,7 @@ class Scheduler:
             while True:
                 progressed = False
                 if not failed:
-                    for step in steps:
+                    for step in [self.steps[s.name] for s in self.pipeline.steps]:
                         if len(running) >= self.jobs:
                             break
                         if self.results[step.name].status != "pending":
@@ -375,7 +430,9 @@ class Scheduler:
                         entry = self._lookup(step, key)
                         if entry is not None:
                             self._use_entry(step, entry)
-                            self._set(step.name, "cached")
+                            note = self._observe(step.name, entry.meta.get("observed") or [])
+                            self._set(step.name, "cached", note)
+                            failed = self._halt_on_conflict(step.name) or failed
                             progressed = True
                             continue
                         job = self._job(step, key)
@@ -400,9 +457,22 @@ class Scheduler:
                     result = self.results[step.name]
                     result.seconds = time.perf_counter() - t0
                     self.lineage[step.name].finished = time.time()
+                    if self._conflict is not None and self._conflict.second == step.name:
+                        self.cache.discard(self._tmp.pop(step.name))  # failed by the conflict
+                        continue
+                    if step.name in self._stale:  # re-planned while running: run again
+                        self._stale.discard(step.name)
+                        self.cache.discard(self._tmp.pop(step.name))
+                        if outcome.ok and outcome.observed:
+                            self.observed[step.name] = list(outcome.observed)
+                        result.status = "pending"
+                        continue
                     if outcome.ok:
                         self._commit(step, key, outcome)
-                        self._set(step.name, "succeeded")
+                        note = self._observe(step.name, outcome.observed)
+                        self._set(step.name, "succeeded", note)
+                        if self._halt_on_conflict(step.name):
+                            failed = True
                     else:
                         self.cache.discard(self._tmp.pop(step.name))
                         result.error = outcome.error

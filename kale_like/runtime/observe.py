@@ -1,0 +1,400 @@
+"""Write detection: what a step actually changed, compared with what the analysis declared.
+
+Before the step's cells run, :class:`Observer` notes the identity of every user name and the
+digest (:mod:`.digest`) of every value the step *received* (inputs, members of their share
+groups that the step did not load, parameters) or that the prelude (imports/functions cells)
+*created*. After each cell it compares identities (cheap: which cell bound a name); after the
+last one, digests. A name bound, rebound, deleted, or a received value whose digest changed,
+that the analysis did not list among the step's writes is an *undeclared write*.
+
+The spec says, per variable, which later steps would read it from this step had the
+analysis seen the write (``later``). Those writes are acted on: the local engine gives a
+directory where the runtime saves them (and re-plans); every other engine fails the step
+with the variable, the cell and a fix. ``KALE_LIKE_OBSERVE=0`` turns detection off.
+
+A changed prelude object (a decorator's counter, a closure cell, a registry on a function)
+cannot travel as a value: the consumer replays the prelude, and other prelude objects refer
+to its own copy. It travels as a :class:`PreludePatch` of the changed parts, applied in place.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from .digest import digest, parts
+
+ENV_SWITCH = "KALE_LIKE_OBSERVE"
+# IPython's own names (output history, `!` exit codes) are not user variables.
+_IPYTHON = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|_exit_code|In|Out|exit|quit|get_ipython)$")
+_PER_CELL_BUDGET = 0.02  # seconds of re-digesting per cell worth an exact cell attribution
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def user_name(name: str) -> bool:
+    return not (name.startswith("__") and name.endswith("__")) and not _IPYTHON.match(name)
+
+
+@dataclass
+class Write:
+    """One observed write: ``how`` is bound, rebound, deleted or changed."""
+
+    variable: str
+    how: str
+    cell: int | None
+    later: list[str] = field(default_factory=list)  # steps that read it after this one
+    prelude: bool = False  # a prelude object changed in place (travels as a patch)
+    saved: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variable": self.variable,
+            "how": self.how,
+            "cell": self.cell,
+            "later": self.later,
+            "prelude": self.prelude,
+            "saved": self.saved,
+        }
+
+
+@dataclass
+class PreludePatch:
+    """The changed parts of a prelude object, applied in place to the consumer's replay."""
+
+    name: str
+    parts: dict[str, Any]
+
+    def apply(self, ns: dict[str, Any]) -> None:
+        target = ns.get(self.name)
+        if target is None:
+            return
+        if isinstance(target, types.FunctionType):
+            for key, value in self.parts.items():
+                if key == "dict":
+                    target.__dict__.clear()
+                    target.__dict__.update(value)
+                elif key == "defaults":
+                    target.__defaults__ = value
+                elif key == "kwdefaults":
+                    target.__kwdefaults__ = value
+                elif key.startswith("cell:"):
+                    target.__closure__[int(key[5:])].cell_contents = value  # type: ignore[index]
+            return
+        if "classdict" in self.parts:
+            for key, value in self.parts["classdict"].items():
+                setattr(target, key, value)
+            return
+        value = self.parts["state"]
+        if isinstance(target, dict) and isinstance(value, dict):
+            target.clear()
+            target.update(value)
+        elif isinstance(target, list) and isinstance(value, list):
+            target[:] = value
+        elif isinstance(target, set) and isinstance(value, set):
+            target.clear()
+            target.update(value)
+        else:
+            _set_state(target, value, ns, self.name)
+
+
+def _set_state(target: Any, value: Any, ns: dict[str, Any], name: str) -> None:
+    """Give ``target`` the state of ``value`` (same type), in place where pickle could."""
+    if type(target) is not type(value):
+        ns[name] = value
+        return
+    try:
+        rv = value.__reduce_ex__(4)
+        state = rv[2] if isinstance(rv, tuple) and len(rv) > 2 else None
+    except Exception:
+        state = None
+    setstate = getattr(target, "__setstate__", None)
+    if state is not None and setstate is not None:
+        try:
+            setstate(state)
+            return
+        except Exception:
+            pass
+    if isinstance(state, dict) and hasattr(target, "__dict__"):
+        target.__dict__.clear()
+        target.__dict__.update(state)
+        return
+    ns[name] = value  # nothing to update in place: the value itself
+
+
+def make_patch(name: str, value: Any, changed: set[str] | None = None) -> PreludePatch:
+    """A patch carrying ``value``'s parts (only ``changed`` ones when given)."""
+    if isinstance(value, types.FunctionType):
+        out: dict[str, Any] = {}
+        want = changed if changed is not None else set(parts(value))
+        for key in want:
+            if key == "dict":
+                out[key] = dict(value.__dict__)
+            elif key == "defaults":
+                out[key] = value.__defaults__
+            elif key == "kwdefaults":
+                out[key] = value.__kwdefaults__
+            elif key.startswith("cell:"):
+                out[key] = value.__closure__[int(key[5:])].cell_contents  # type: ignore[index]
+        return PreludePatch(name, out)
+    if isinstance(value, type):
+        return PreludePatch(name, {"classdict": _class_data(value)})
+    return PreludePatch(name, {"state": value})
+
+
+def _class_data(cls: type) -> dict[str, Any]:
+    """A class's data attributes (registries, counters): not its methods or descriptors."""
+    return {
+        k: v
+        for k, v in vars(cls).items()
+        if not (k.startswith("__") and k.endswith("__"))
+        and not isinstance(v, (types.FunctionType, classmethod, staticmethod, property))
+    }
+
+
+def apply_patches(loaded: dict[str, Any], ns: dict[str, Any]) -> dict[str, Any]:
+    """Apply loaded prelude patches to ``ns`` in place; return the other values."""
+    out = {}
+    for name, value in loaded.items():
+        if isinstance(value, PreludePatch):
+            value.apply(ns)
+        else:
+            out[name] = value
+    return out
+
+
+def created_names(sources: list[str], transform: Any) -> set[str]:
+    """Names the prelude binds other than by ``import`` (those are the libraries' objects)."""
+    names: set[str] = set()
+    for src in sources:
+        try:
+            tree = ast.parse(transform(src))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                names.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+    return names
+
+
+class Observer:
+    """Snapshots before the step's cells, per-cell bindings, and the comparison at the end."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.declared = set(spec.get("writes") or ())
+        self.later: dict[str, list[str]] = dict(spec.get("later") or {})
+        self.cells = [c["index"] for c in spec.get("cells", [])]
+        self.ids: dict[str, int] = {}
+        self.digests: dict[str, str] = {}
+        self.prelude_parts: dict[str, dict[str, str]] = {}
+        self.prelude_ids: dict[str, int] = {}
+        self.fresh_parts: dict[str, dict[str, str]] = {}
+        self.sources = {c["index"]: c["source"] for c in spec.get("cells", [])}
+        self.bound_in: dict[str, int] = {}  # name -> last cell that (re)bound or deleted it
+        self.changed_in: dict[str, int] = {}
+        self.per_cell = False
+        self.seconds = 0.0
+
+    def prelude_done(self, ns: dict[str, Any], created: set[str]) -> None:
+        """Right after the prelude replay: remember the objects it created."""
+        for name in created:
+            if name in ns and user_name(name):
+                value = ns[name]
+                if isinstance(value, (types.ModuleType, types.BuiltinFunctionType)):
+                    continue
+                self.prelude_ids[name] = id(value)
+                # As every consumer's replay leaves it: a patch carries what differs.
+                self.fresh_parts[name] = parts(value)
+
+    def start(self, ns: dict[str, Any], received: dict[str, Any]) -> None:
+        """Before the first step cell. ``received``: loaded inputs, siblings, parameters."""
+        t0 = time.perf_counter()
+        self.ids = {k: id(v) for k, v in ns.items() if user_name(k)}
+        self.received = received
+        for name, value in received.items():
+            self.digests[name] = digest(value)
+        for name, oid in self.prelude_ids.items():
+            value = ns.get(name)
+            if value is not None and id(value) == oid and name not in received:
+                if isinstance(value, (types.ModuleType, types.BuiltinFunctionType)):
+                    continue
+                self.prelude_parts[name] = parts(value)
+        spent = time.perf_counter() - t0
+        self.per_cell = spent * max(1, len(self.cells) - 1) < _PER_CELL_BUDGET
+        self._last_ids = dict(self.ids)
+        self._last_digests = {
+            **self.digests,
+            **{k: _join(v) for k, v in self.prelude_parts.items()},
+        }
+        self.seconds += spent
+
+    def after_cell(self, index: int, ns: dict[str, Any]) -> None:
+        t0 = time.perf_counter()
+        now = {k: id(v) for k, v in ns.items() if user_name(k)}
+        for name in set(now) | set(self._last_ids):
+            if now.get(name) != self._last_ids.get(name):
+                self.bound_in[name] = index
+        self._last_ids = now
+        if self.per_cell:
+            for name, old in list(self._last_digests.items()):
+                value = self._value(name, ns)
+                if value is _MISSING:
+                    continue
+                new = _join(parts(value)) if name in self.prelude_parts else digest(value)
+                if new != old:
+                    self.changed_in[name] = index
+                    self._last_digests[name] = new
+        self.seconds += time.perf_counter() - t0
+
+    def _value(self, name: str, ns: dict[str, Any]) -> Any:
+        if name in self.received and name not in self.ids:  # a sibling the step never saw
+            return self.received[name]
+        return ns.get(name, _MISSING)
+
+    def finish(self, ns: dict[str, Any]) -> list[Write]:
+        """Every undeclared write, in cell order."""
+        t0 = time.perf_counter()
+        writes: list[Write] = []
+        now = {k: id(v) for k, v in ns.items() if user_name(k)}
+        seen: set[str] = set()
+        for name in sorted(set(now) | set(self.ids)):
+            before, after = self.ids.get(name), now.get(name)
+            if before == after:
+                continue
+            how = "bound" if before is None else "deleted" if after is None else "rebound"
+            seen.add(name)
+            if name not in self.declared:
+                writes.append(Write(name, how, self.bound_in.get(name)))
+        self.changed_parts: dict[str, set[str]] = {}
+        for name, old in self.digests.items():
+            if name in seen:
+                continue
+            value = self._value(name, ns)
+            if value is _MISSING or (name in self.ids and now.get(name) != self.ids[name]):
+                continue
+            if digest(value) != old and name not in self.declared:
+                writes.append(Write(name, "changed", self._cell_of(name)))
+        for name, old_parts in self.prelude_parts.items():
+            if name in seen or name in self.declared:
+                continue
+            value = ns.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            new_parts = parts(value)
+            changed = {k for k, v in new_parts.items() if old_parts.get(k) != v}
+            if changed:
+                fresh = self.fresh_parts.get(name, {})
+                self.changed_parts[name] = {k for k, v in new_parts.items() if fresh.get(k) != v}
+                writes.append(Write(name, "changed", self._cell_of(name), prelude=True))
+        for w in writes:
+            w.later = list(self.later.get(w.variable, ()))
+        writes.sort(key=lambda w: (w.cell if w.cell is not None else 1 << 30, w.variable))
+        self.seconds += time.perf_counter() - t0
+        return writes
+
+    def _cell_of(self, name: str) -> int | None:
+        """The cell that changed ``name``: measured per cell when cheap, else the last cell
+        that mentions it."""
+        if name in self.changed_in:
+            return self.changed_in[name]
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        hits = [i for i in self.cells if pattern.search(self.sources.get(i, ""))]
+        return hits[-1] if hits else (self.cells[-1] if self.cells else None)
+
+    def value_to_save(self, write: Write, ns: dict[str, Any]) -> Any:
+        """What a consumer of ``write`` must receive: the value, or a prelude patch."""
+        if write.prelude:
+            return make_patch(
+                write.variable, ns[write.variable], self.changed_parts.get(write.variable)
+            )
+        value = self._value(write.variable, ns)
+        return value
+
+
+class _Missing:
+    pass
+
+
+_MISSING: Any = _Missing()
+
+
+def _join(d: dict[str, str]) -> str:
+    return "|".join(f"{k}={v}" for k, v in sorted(d.items()))
+
+
+def message(step: str, write: Write, consumers: list[str]) -> str:
+    """ "step draw_a changed `rng` (cell 5) although the analysis did not see it"."""
+    verb = {"bound": "bound", "rebound": "rebound", "deleted": "deleted"}.get(write.how, "changed")
+    where = f" (cell {write.cell})" if write.cell is not None else ""
+    text = f"step {step} {verb} `{write.variable}`{where} although the analysis did not see it"
+    if consumers:
+        text += f"; {', '.join(consumers)} {'reads' if len(consumers) == 1 else 'read'} it"
+    return text
+
+
+def fix_for(write: Write, last_cell: int | None) -> str:
+    """A fix that makes the analysis see the write (so every engine passes the value on)."""
+    v = write.variable
+    if write.how == "deleted":
+        return f"delete `{v}` with a plain `del {v}` statement the analysis can see"
+    cell = f" (cell {last_cell})" if last_cell is not None else ""
+    return (
+        f"add the line `{v} = {v}` at the end of the step's last cell{cell}, so the analysis "
+        f"sees the write and passes `{v}` on; or run with the local engine, which re-plans"
+    )
+
+
+def conclude(
+    obs: Observer, step: str, ns: dict[str, Any], observe_dir: str | None
+) -> tuple[list[Write], dict[str, Any], list[str]]:
+    """After the cells: the undeclared writes, the values later steps need from them, and
+    the names to record as absent (deleted). Without ``observe_dir`` (KFP-based engines: a
+    submitted DAG cannot be re-planned) a write a later step reads fails the step."""
+    from . import StepFailed
+
+    writes = obs.finish(ns)
+    needed = [w for w in writes if w.later]
+    if needed and observe_dir is None:
+        w = needed[0]
+        others = "".join(f"; also `{o.variable}`" for o in needed[1:])
+        raise StepFailed(
+            message(step, w, w.later)
+            + ", and a pipeline already submitted cannot be re-planned to pass it on"
+            + others,
+            step=step,
+            cell=w.cell,
+            variable=w.variable,
+            kind="undeclared-write",
+            fix=fix_for(w, obs.cells[-1] if obs.cells else None),
+            summary=f"undeclared write of `{w.variable}`",
+        )
+    values: dict[str, Any] = {}
+    absent: list[str] = []
+    for w in needed:
+        if w.how == "deleted":
+            absent.append(w.variable)
+        else:
+            values[w.variable] = obs.value_to_save(w, ns)
+        w.saved = True
+    return writes, values, absent
+
+
+def declared_prelude_output(obs: Observer | None, name: str, value: Any) -> Any:
+    """A declared output that is a prelude function/class itself (``f = f``) travels as a
+    patch of its state: pickled by reference it would arrive as the consumer's fresh replay."""
+    if obs is None or obs.prelude_ids.get(name) != id(value):
+        return value
+    if isinstance(value, (types.FunctionType, type)):
+        fresh = obs.fresh_parts.get(name, {})
+        changed = {k for k, v in parts(value).items() if fresh.get(k) != v}
+        return make_patch(name, value, changed)
+    return value
