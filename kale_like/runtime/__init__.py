@@ -210,6 +210,7 @@ def run_step(
             )
 
     try:
+        state.seed_from_env()  # verify: the same start as its top-to-bottom run
         prelude = spec.get("prelude", {})
         for cell in prelude.get("imports", []):
             run("imports", cell)

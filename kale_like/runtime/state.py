@@ -201,3 +201,29 @@ def apply_from(paths: dict[str, str]) -> None:
         if path not in cache:
             cache[path] = load(path)
         apply(kind, cache[path].get(kind))
+
+
+SEED_ENV = "KALE_LIKE_SEED"
+
+
+def seed_all(seed: int) -> None:
+    """Seed the process-wide RNGs (``random``, and NumPy's when installed) with ``seed``.
+
+    ``verify`` seeds both of its runs this way, so that a notebook that never seeds its
+    random draws still gives the same values top to bottom and as a pipeline (where each
+    step starts from this seed unless an earlier step's RNG state is carried in)."""
+    import random
+
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ModuleNotFoundError:
+        return
+    np.random.seed(seed % 2**32)
+
+
+def seed_from_env() -> None:
+    """``seed_all`` with ``$KALE_LIKE_SEED`` when it is set (verify's pipeline run)."""
+    value = os.environ.get(SEED_ENV, "")
+    if value.isdigit():
+        seed_all(int(value))

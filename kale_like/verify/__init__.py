@@ -19,8 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import contextlib
 from pathlib import Path
 from typing import Any
+from collections.abc import Iterator
 
 from .report import Mismatch, VerifyReport
 from .top_to_bottom import run_top_to_bottom, top_to_bottom_notebook
@@ -73,6 +75,23 @@ def _cause(kind: str, step: Any, pipeline: Any, variable: str | None) -> str:
     )
 
 
+@contextlib.contextmanager
+def _seeded() -> Iterator[None]:
+    """Step processes started meanwhile seed their RNGs like the top-to-bottom run does."""
+    from ..runtime.state import SEED_ENV
+    from .top_to_bottom import VERIFY_SEED
+
+    old = os.environ.get(SEED_ENV)
+    os.environ[SEED_ENV] = str(VERIFY_SEED)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(SEED_ENV, None)
+        else:
+            os.environ[SEED_ENV] = old
+
+
 def verify(
     notebook: str | os.PathLike[str],
     *,
@@ -89,7 +108,8 @@ def verify(
     values = params.resolve(pipeline, parameters or {})
     work = Path(tempfile.mkdtemp(prefix="kale-like-verify-"))
     try:
-        result = run(path, parameters=parameters, run_root=run_root, **run_kwargs)
+        with _seeded():
+            result = run(path, parameters=parameters, run_root=run_root, **run_kwargs)
         raw, origin = None, None
         if pipeline.notebooks:  # a composition: its flattened notebook is the ground truth
             from .composed import flatten

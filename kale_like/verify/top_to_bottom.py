@@ -13,6 +13,42 @@ from pathlib import Path
 from typing import Any
 
 INDEX_KEY = "kale_like_verify_index"
+# Both runs of verify start their RNGs from this seed, so unseeded draws agree too.
+VERIFY_SEED = 20240917
+
+
+def _seed(seed: int) -> None:
+    """The first cell of the top-to-bottom run: the seed every pipeline step starts from."""
+    from ..runtime.state import seed_all
+
+    seed_all(seed)
+
+
+def _seed_cell() -> dict[str, Any]:
+    src = f"__import__('kale_like.verify.top_to_bottom', fromlist=['_seed'])._seed({VERIFY_SEED})"
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "kale-like-seed",
+        "metadata": {"tags": ["kale-like-verify"]},
+        "outputs": [],
+        "source": src,
+    }
+
+
+def kale_order(raw_cells: list[dict[str, Any]], pipeline: Any) -> list[int]:
+    """Indices of the cells a pipeline runs, in Kale's order: skipped cells and cells above
+    every tag left out, ``imports``/``functions`` cells (replayed before every step) moved
+    before the first step cell when they come after it."""
+    left_out = {c.cell for c in getattr(pipeline, "cells", ()) if c.role in ("outside", "skip")}
+    prelude = set(pipeline.prelude.import_cells) | set(pipeline.prelude.function_cells)
+    steps = [i for s in pipeline.steps for i in s.cells]
+    first_step = min(steps) if steps else len(raw_cells)
+    kept = [i for i in range(len(raw_cells)) if i not in left_out]
+    late = [i for i in kept if i in prelude and i > first_step]
+    order = [i for i in kept if i not in late]
+    at = order.index(first_step) if first_step in order else len(order)
+    return order[:at] + late + order[at:]
 
 
 def _dump(
@@ -89,9 +125,10 @@ def top_to_bottom_notebook(
     first = {min(s.cells): s for s in pipeline.steps if s.cells}
     last = {max(s.cells): s for s in pipeline.steps if s.cells}
     param_cells = {p.cell for p in pipeline.parameters if p.cell is not None}
-    cells: list[dict[str, Any]] = []
-    index_map: list[int | None] = []
-    for index, cell in enumerate(nb["cells"]):
+    cells: list[dict[str, Any]] = [_seed_cell()]
+    index_map: list[int | None] = [None]
+    for index in kale_order(nb["cells"], pipeline):
+        cell = nb["cells"][index]
         tags = cell.get("metadata", {}).get("tags", []) or []
         if "skip" in tags:
             continue
@@ -114,6 +151,11 @@ def top_to_bottom_notebook(
             index_map.append(None)
     nb["cells"] = cells
     return nb, index_map
+
+
+def _kernel_name(nb: dict[str, Any]) -> str | None:
+    spec = nb.get("metadata", {}).get("kernelspec") or {}
+    return spec.get("name") if isinstance(spec, dict) else None
 
 
 def run_top_to_bottom(
@@ -147,6 +189,8 @@ def run_top_to_bottom(
             progress_bar=False,
             log_output=False,
             cwd=str(notebook.parent),
+            # Kale's sub-notebooks often have no kernelspec: a Python notebook runs in python3.
+            kernel_name=None if _kernel_name(nb) else "python3",
         )
     except papermill.PapermillExecutionError as exc:
         # papermill inserted its own cells (parameters, error banners): find the failed cell

@@ -154,6 +154,8 @@ def cache_key(
     blob = json.dumps(
         {
             **({"extra": extra} if extra else {}),
+            # verify's seeded RNG start (KALE_LIKE_SEED) computes other values: its own key
+            **({"seed": os.environ["KALE_LIKE_SEED"]} if os.environ.get("KALE_LIKE_SEED") else {}),
             "v": KEY_VERSION,
             "code": code,
             "modules": modules,
