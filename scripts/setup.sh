@@ -30,4 +30,7 @@ fi
 # The editable install copies the built extension; link it instead so `jlpm build` shows up
 # in lab without reinstalling.
 .venv/bin/jupyter labextension develop --overwrite . >/dev/null
+# Kale's published example notebooks, for the compatibility tests (downloaded, not committed).
+.venv/bin/python scripts/fetch_kale_examples.py 2.3.0 >/dev/null \
+  || echo "note: Kale's example notebooks not fetched; their tests will be skipped"
 echo "kale_like is set up: .venv/bin/kale-like --help"
