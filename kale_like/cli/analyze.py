@@ -117,7 +117,15 @@ def mermaid(p: Pipeline) -> str:
     ids = {s.name: f"s{i}" for i, s in enumerate(p.steps)}
     out = ["graph TD"]
     for s in p.steps:
-        out.append(f"  {ids[s.name]}[{_label(s.name)}]")
+        if s.notebook is None:
+            out.append(f"  {ids[s.name]}[{_label(s.name)}]")
+    # A composition's referenced notebooks: one subgraph each, holding its steps.
+    for n, notebook in enumerate(p.notebooks):
+        out.append(f"  subgraph nb{n}[{_label(notebook)}]")
+        for s in p.steps:
+            if s.notebook == notebook:
+                out.append(f"    {ids[s.name]}[{_label(s.name)}]")
+        out.append("  end")
     for s in p.steps:
         carried: dict[str, list[str]] = {a: [] for a in s.after}
         for var, producer in s.inputs:
