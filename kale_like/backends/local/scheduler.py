@@ -420,6 +420,7 @@ class Scheduler:
                     for step in [self.steps[s.name] for s in self.pipeline.steps]:
                         if len(running) >= self.jobs:
                             break
+                        step = self.steps[step.name]  # re-planned by a step just before
                         if self.results[step.name].status != "pending":
                             continue
                         if not all(
