@@ -247,7 +247,7 @@ def check_prev(lay: Layout, path: str | None = None, errors: list[TagError] | No
                     cell=cell,
                     tag=text,
                     path=path,
-                    fix=f"move step {target!r} above cell {cell}, or remove the tag",
+                    fix=f"move step {target!r} above cell {cell}, or remove the tag {text!r}",
                 )
             if err is not None:
                 if errors is None:
