@@ -221,7 +221,8 @@ class Observer:
         self.ids = {k: id(v) for k, v in ns.items() if user_name(k)}
         self.received = received
         for name, value in received.items():
-            self.digests[name] = digest(value)
+            if name not in self.declared:  # a declared write needs no proof
+                self.digests[name] = digest(value)
         for name, oid in self.prelude_ids.items():
             value = ns.get(name)
             if value is not None and id(value) == oid and name not in received:
