@@ -583,3 +583,135 @@ def test_conditional_del_keeps_the_name_alive() -> None:
              ("y = x", ["step:c", "prev:b"]))
     assert p.step("c").input_map == {"x": "b"}
     assert p.step("b").input_map == {"x": "a"}
+
+
+# ---------------------------------------------------------------- likely kinds (issue 11)
+def test_fan_out_of_list_readers_is_parallel() -> None:
+    readers = ["m = max(xs)", "m = min(xs)", "m = sorted(xs)", "m = xs[1:]", "m = xs[:2]",
+               "m = xs[::-1]", "m = (sum(xs), len(xs), any(xs), all(xs))",
+               "m = list(xs) + list(tuple(xs))"]
+    p = load(("xs = [3, 1, 2]", ["step:make"]),
+             *((r.replace("m =", f"m{i} ="), [f"step:r{i}"]) for i, r in enumerate(readers)))
+    for i in range(len(readers)):
+        assert p.step(f"r{i}").after == ("make",), readers[i]
+        assert p.step(f"r{i}").input_map == {"xs": "make"}
+    assert p.step("make").outputs == ("xs",)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "xs = [1]\nm = max(xs)", "xs = [1]\nm = min(xs)", "xs = [1]\nm = sorted(xs)[0]",
+        "d = {}\nn = len(d) + sum(d)", "xs = [1]\nys = xs[1:]\nys.append(2)",
+        "xs = list(range(3))\nys = xs[:]\nys.sort()", "s = 'ab'\nt = s\nu = t.upper()",
+        "s = f'{k}'\nt = s\nt += 'x'", "d = {'a': 1}\nv = d.get('a')\nks = list(d.keys())",
+        "xs = [1]\ni = xs.index(1) + xs.count(1)", "t = (1, 2)\nn = t.count(1)",
+        "st = {1}\nu = st.union({2})\nok = st.issubset(u)", "n = 3\nm = n.bit_length()",
+    ],
+)
+def test_reading_builtins_and_read_only_methods_are_not_writes(code: str) -> None:
+    *setup, last = code.splitlines()
+    root = next(iter(analyze_cell("\n".join(setup)).writes))  # the value read by `last`
+    p = load(("\n".join(setup), ["step:a"]), (last, ["step:b"]), (f"z = {root}", ["step:z"]))
+    assert p.step("z").input_map[root] == "a"
+    assert root not in p.step("b").outputs
+
+
+@pytest.mark.parametrize(
+    "code, written",
+    [
+        ("it = iter(xs)\nm = max(it)", "it"),
+        ("it = iter(xs)\nrest = list(it)", "it"),
+        ("it = iter(xs)\nfor v in it:\n    break", "it"),
+        ("it = iter(xs)\nsq = [v * v for v in it]", "it"),
+        ("g = (v for v in xs)\nn = sum(g)", "g"),
+        ("import itertools\nc = itertools.count()\nfirst = next(c)", "c"),
+        ("def gen():\n    yield 1\ng = gen()\nn = sorted(g)", "g"),
+        ("it = iter(xs)\nm = map(str, it)\nout = list(m)", "it"),
+        ("fh = open(p)\nhead = fh.readline()", "fh"),
+        ("it = zip(xs, xs)\na, b = next(it)", "it"),
+        ("import random\nrng = random.Random(0)\npick = rng.sample(xs, 1)", "rng"),
+        ("import numpy as np\nrng = np.random.default_rng(0)\nv = rng.integers(3)", "rng"),
+        ("xs = [1]\nxs.sort()", "xs"),
+        ("d = {}\nd.update(a=1)", "d"),
+        ("st = set()\nst.add(1)", "st"),
+    ],
+)
+def test_iterators_and_mutators_are_written_when_used(code: str, written: str) -> None:
+    setup = "\n".join(line for line in code.splitlines()[:-1])
+    last = code.splitlines()[-1]
+    if code.count("\n") > 1 and code.splitlines()[-1].startswith("    "):
+        setup, last = code.splitlines()[0], "\n".join(code.splitlines()[1:])
+    p = load(("xs = [1, 2]\np = 'f.txt'", ["step:data"]), (setup, ["step:a"]),
+             (last, ["step:b"]), (f"n = {written}", ["step:c"]))
+    assert p.step("c").input_map[written] == "b"
+
+
+def test_unknown_kinds_keep_the_method_table() -> None:
+    assert "df" not in analyze_cell("top = df.head()\nstats = df.describe()").writes
+    assert "model" not in analyze_cell("p = model.predict(X)\nt = model.transform(X)").writes
+    assert "model" in analyze_cell("model.fit(X, y)").writes
+    # A slice of something that is not known to be a list may be a view (numpy, pandas).
+    f = analyze_cell("import numpy as np\narr = np.zeros(3)\nv = arr[1:]\nv[0] = 1")
+    assert f.writes["arr"] == (None, 4)
+    f = analyze_cell("v = data[1:]\nv[0] = 1")
+    assert "data" in f.writes
+
+
+def test_kinds_follow_control_flow_and_steps() -> None:
+    # A name whose kind differs between paths has none: a slice may be a view again.
+    f = analyze_cell("xs = [1]\nif c:\n    xs = arr\nys = xs[1:]\nys[0] = 2")
+    assert f.writes["xs"] == (None, 5)
+    f = analyze_cell("xs = [1]\nfor v in r:\n    xs = xs + [v]\nys = xs[1:]\nys[0] = 2")
+    assert f.writes["xs"] == (None, 3)  # list + list stays a list: its slice is a copy
+    # Kinds travel from step to step (like aliases) and start at the parameters' types.
+    p = load(("name = 'x'\nsizes = [1]", ["pipeline-parameters"]), ("s = 'ab'", ["step:a"]),
+             ("t = s\nu = name\nv = sizes[1:]\nv.append(1)", ["step:b"]),
+             ("w = s + name + str(len(sizes))", ["step:c"]))
+    assert p.step("c").input_map == {"s": "a"} and "sizes" in p.step("c").parameters
+    p = load(("s = 'ab'", ["step:a"]), ("s = load()", ["step:b"]),
+             ("t = s\nt.append(1)", ["step:c"]), ("u = s", ["step:d"]))
+    assert p.step("d").input_map["s"] == "c"  # after b, s has no kind: t = s shares it
+
+
+def test_chained_assignment_aliases_every_target() -> None:
+    f = analyze_cell("a = b = []\na.append(1)")
+    assert f.writes["b"] == (None, 2)
+    p = load(("a = b = []", ["step:s1"]), ("a.append(1)", ["step:s2"]),
+             ("n = len(b)", ["step:s3"]))
+    assert p.step("s3").input_map == {"b": "s2"}
+    assert p.step("s2").input_map == {"a": "s1", "b": "s1"}  # loaded together: one object
+    f = analyze_cell("x = y = z = 0\nx += 1")
+    assert set(f.writes) == {"x", "y", "z"} and "y" not in f.reads
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["setattr(obj, 'a', 1)", "delattr(obj, 'a')", "vars(obj).update(a=1)",
+     "obj.__dict__.update(a=1)", "obj.__dict__['a'] = 1", "vars(obj)['a'] = 1",
+     "obj.a = 1", "obj.items.append(1)"],
+)
+def test_attribute_writes_count_as_writes_of_the_object(code: str) -> None:
+    p = load(("from types import SimpleNamespace\nobj = SimpleNamespace(a=0, items=[])",
+              ["step:a"]), (code, ["step:b"]), ("v = obj", ["step:c"]))
+    assert p.step("c").input_map == {"obj": "b"}
+
+
+def test_containers_hold_what_is_stored_in_them() -> None:
+    p = load(("from types import SimpleNamespace\no = SimpleNamespace()\nxs = [1]",
+              ["step:a"]), ("o.v = xs\nd = {}\nd['k'] = xs\nbag = []\nbag.append(xs)",
+                            ["step:b"]),
+             ("xs.append(2)", ["step:c"]), ("r = (o, d, bag)", ["step:d"]))
+    assert p.step("d").input_map == {"o": "c", "d": "c", "bag": "c"}
+
+
+@pytest.mark.parametrize(
+    "code", ["exec('x = 1')", "y = eval('1 + 1')", "globals()['x'] = 1", "ns = locals()",
+             "vars()['x'] = 1"],
+)
+def test_dynamic_code_is_a_diagnostic(code: str) -> None:
+    p = load((code, ["step:a"]), ("print(x)", ["step:b"]))
+    diag = next(d for d in p.diagnostics if d.kind == "dynamic-code")
+    assert (diag.cell, diag.line, diag.severity) == (0, 1, "warning")
+    assert "when the step runs" in diag.message and "verify" in (diag.fix or "")
+    assert "undefined-name" not in kinds(p)  # the name may exist: no false warning either

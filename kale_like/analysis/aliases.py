@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import rules
 from .facts import BlockFacts, Loc, Scope
+from .kinds import ATOMIC
 
 
 class AliasMap(dict[str, frozenset[str]]):
@@ -62,6 +63,10 @@ class AliasRules:
         def loc(self, node: ast.AST) -> Loc: ...
         def _local(self, name: str) -> bool: ...
         def read(self, name: str, node: ast.AST) -> None: ...
+        def kind_of(self, node: ast.AST | None) -> str | None: ...
+        def is_iter(self, node: ast.AST) -> bool: ...
+        def is_builtin(self, name: str) -> bool: ...
+        def slice_copies(self, node: ast.Subscript) -> bool: ...
 
     @property
     def aliases(self) -> AliasMap:
@@ -84,9 +89,11 @@ class AliasRules:
 
     def alias_roots(self, node: ast.AST) -> frozenset[str]:
         if isinstance(node, ast.Name):
-            if node.id in self.modmap:
-                return frozenset()
+            if node.id in self.modmap or self.kind_of(node) in ATOMIC:
+                return frozenset()  # a str or number: sharing it changes nothing
             return frozenset({node.id}) | self.aliases.get(node.id, frozenset())
+        if isinstance(node, ast.Subscript) and self.slice_copies(node):
+            return frozenset()  # a list slice is a new list (a numpy slice is a view)
         if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
             return self.alias_roots(node.value)
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):  # a = [b]: a holds b
@@ -105,7 +112,14 @@ class AliasRules:
             if isinstance(f, ast.Attribute) and f.attr in rules.RETURNS_PART:
                 return self.alias_roots(f.value)
             if isinstance(f, ast.Name) and f.id in rules.RETURNS_ARG and f.id not in self.defined:
+                if f.id in ("max", "min") and len(node.args) == 1:
+                    # An item of one iterable, like `sorted(xs)`'s items: not tracked.
+                    return frozenset()
                 return frozenset().union(*(self.alias_roots(a) for a in node.args))
+            if isinstance(f, ast.Name) and f.id in rules.LAZY_BUILTINS and self.is_builtin(f.id):
+                # map(g, it): consuming the result consumes the iterator it wraps.
+                args = [a.value if isinstance(a, ast.Starred) else a for a in node.args]
+                return frozenset().union(*(self.alias_roots(a) for a in args if self.is_iter(a)))
         return frozenset()
 
     def alias_plan(self, t: ast.AST, value: ast.AST) -> list[tuple[str, frozenset[str], bool]]:
@@ -121,6 +135,16 @@ class AliasRules:
                     plan += self.alias_plan(te, ve)
         return plan
 
+    def hold(self, container: str, values: list[ast.expr], at: ast.AST) -> None:
+        """``o.v = a``, ``d[k] = a``, ``setattr(o, n, a)``, ``lst.append(a)``: the container
+        now holds a's object, so a later change of ``a`` changes it too."""
+        if container in self.modmap or self._local(container):
+            return
+        roots = frozenset().union(*(self.alias_roots(v) for v in values)) - {container}
+        if roots:
+            merged = self.aliases.get(container, frozenset()) | roots
+            self.alias(at, [(container, merged, False)])
+
     def alias(self, t: ast.AST, plan: list[tuple[str, frozenset[str], bool]]) -> None:
         for name, roots, whole in plan:
             self.aliases[name] = roots
@@ -128,7 +152,11 @@ class AliasRules:
                 continue
             if not whole:
                 for r in roots:  # saved with the part taken from it, when at hand
-                    if r in self.facts.reads or r in self.facts.writes:
+                    if (
+                        r in self.facts.reads
+                        or r in self.facts.soft_reads
+                        or r in self.facts.writes
+                    ):
                         self.facts.writes[r] = self.loc(t)
                 continue
             # The names now share one object: save them all (with every other name already

@@ -40,6 +40,10 @@ class CallRules:
         def lookup(self, name: str) -> FuncFacts | None: ...
         def expr(self, node: ast.AST) -> None: ...
         def stmts(self, body: Iterable[ast.stmt]) -> None: ...
+        def is_builtin(self, name: str) -> bool: ...
+        def is_iter(self, node: ast.AST) -> bool: ...
+        def method_writes(self, receiver: ast.AST, method: str, inplace: bool) -> bool: ...
+        def hold(self, container: str, values: list[ast.expr], at: ast.AST) -> None: ...
 
     def e_Call(self, node: ast.Call) -> None:
         if self.magic(node):
@@ -57,14 +61,16 @@ class CallRules:
             and func.id not in self.defined
             and func.id not in self.facts.writes
         ):
-            if func.id in ("exec", "globals"):
+            if func.id != "__import__":
                 # Names it may define are unknown: do not report them as undefined either.
                 self.facts.star_import = True
             self.warn(
                 "dynamic-code",
-                f"`{func.id}()` makes the analysis uncertain",
+                f"`{func.id}()` makes the analysis uncertain: the names it reads, binds or"
+                " changes are only known when the step runs",
                 node,
-                fix="pass values through plain variables instead",
+                fix="pass values through plain variables; `kale-like verify NOTEBOOK` compares"
+                " the pipeline with a top-to-bottom run",
             )
         q = self.qualify(func)
         if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
@@ -78,6 +84,8 @@ class CallRules:
                 root = self.root(node.args[0])
                 if root:
                     self.mutate(root, node)
+                    if q == "setattr":
+                        self.hold(root, node.args[2:], node)
         for k in node.keywords:
             if k.arg == "out":
                 for e in k.value.elts if isinstance(k.value, ast.Tuple) else [k.value]:
@@ -89,10 +97,21 @@ class CallRules:
                 k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
                 for k in node.keywords
             )
-            if func.attr not in rules.PURE_METHODS or inplace:
+            if self.method_writes(func.value, func.attr, inplace):
                 root = self.root(func.value)
                 if root:
                     self.mutate(root, node)
+                    if func.attr in rules.STORING_METHODS:
+                        values = [*node.args, *(k.value for k in node.keywords)]
+                        self.hold(root, [v for v in values if not isinstance(v, ast.Starred)], node)
+        if not (
+            isinstance(func, ast.Name)
+            and func.id in rules.NON_CONSUMING | rules.LAZY_BUILTINS
+            and self.is_builtin(func.id)
+        ):
+            # max(it), list(it), np.array(it)...: an iterator passed to a call is used up.
+            for a in [*node.args, *(k.value for k in node.keywords)]:
+                self.consume(a.value if isinstance(a, ast.Starred) else a, node)
         if isinstance(func, ast.Name) and self.scope is None:
             facts = self.lookup(func.id)
             if facts is not None:
@@ -103,6 +122,13 @@ class CallRules:
                     facts = self.lookup(a.id)
                     if facts is not None:
                         self.apply(self.resolve(a.id, facts), node, ())
+
+    def consume(self, node: ast.AST, at: ast.AST) -> None:
+        """Iterating ``node`` (a call argument, a `for` loop) changes it if it is an iterator."""
+        if self.is_iter(node):
+            root = self.root(node)
+            if root:
+                self.mutate(root, at)
 
     def resolve(self, name: str, facts: FuncFacts) -> FuncFacts:
         """A function's effects including those of the known functions it calls."""

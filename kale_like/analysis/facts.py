@@ -23,6 +23,7 @@ class FuncFacts:
     state_reads: frozenset[str] = frozenset()
     state_writes: frozenset[str] = frozenset()
     modules: frozenset[str] = frozenset()
+    generator: bool = False  # its body yields: calling it makes an iterator
 
 
 @dataclass
@@ -73,6 +74,7 @@ def merge(a: FuncFacts, b: FuncFacts, keep_params: bool = True) -> FuncFacts:
         state_reads=a.state_reads | b.state_reads,
         state_writes=a.state_writes | b.state_writes,
         modules=a.modules | b.modules,
+        generator=a.generator,
     )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .aliases import merge_aliases
 from .facts import BlockFacts, Scope
+from .kinds import merge_kinds
 
 
 class FlowRules:
@@ -22,6 +23,7 @@ class FlowRules:
     defined: set[str]
     scope: Scope | None
     depth: int  # > 0 inside a branch, loop or try: statements there may not run
+    kinds: dict[str, str]
 
     if TYPE_CHECKING:
         from .aliases import AliasMap
@@ -35,10 +37,13 @@ class FlowRules:
         def target(self, t: ast.AST) -> None: ...
         def write(self, name: str, node: ast.AST, define: bool = True) -> None: ...
         def alias_roots(self, node: ast.AST) -> frozenset[str]: ...
+        def consume(self, node: ast.AST, at: ast.AST) -> None: ...
 
     def s_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
+        self.consume(node.iter, node)
         snap = set(self.defined)
+        kinds = dict(self.kinds)
         self.depth += 1
         self.target(node.target)
         it = node.iter
@@ -52,17 +57,20 @@ class FlowRules:
         self.stmts(node.orelse)
         self.depth -= 1
         self.defined = snap
+        self.kinds = merge_kinds(kinds, self.kinds)  # the body may not run
 
     s_AsyncFor = s_For
 
     def s_While(self, node: ast.While) -> None:
         self.expr(node.test)
         snap = set(self.defined)
+        kinds = dict(self.kinds)
         self.depth += 1
         self.loop_body(node.body)
         self.stmts(node.orelse)
         self.depth -= 1
         self.defined = snap
+        self.kinds = merge_kinds(kinds, self.kinds)
 
     def loop_body(self, body: list[ast.stmt]) -> None:
         """A loop body may run 0..n times: aliases it creates reach its next iteration."""
@@ -78,13 +86,15 @@ class FlowRules:
         self.expr(node.test)
         snap = set(self.defined)
         before = dict(self.aliases)
+        kinds = dict(self.kinds)
         self.depth += 1
         self.stmts(node.body)
-        after_body, body_aliases = self.defined, self.aliases
-        self.defined, self.aliases = set(snap), dict(before)
+        after_body, body_aliases, body_kinds = self.defined, self.aliases, self.kinds
+        self.defined, self.aliases, self.kinds = set(snap), dict(before), dict(kinds)
         self.stmts(node.orelse)
         self.depth -= 1
         self.defined = snap | (after_body & self.defined)
+        self.kinds = merge_kinds(body_kinds, self.kinds)
         # A branch may not run: an alias it breaks may still hold afterwards.
         self.aliases = merge_aliases(before, body_aliases, self.aliases)
 
@@ -95,11 +105,12 @@ class FlowRules:
                 self.target(item.optional_vars)
         if any(_suppresses(item.context_expr) for item in node.items):
             # `with suppress(E):` is a `try` in disguise: its body may stop half-way.
-            snap = set(self.defined)
+            snap, kinds = set(self.defined), dict(self.kinds)
             self.depth += 1
             self.stmts(node.body)
             self.depth -= 1
             self.defined = snap
+            self.kinds = merge_kinds(kinds, self.kinds)
             return
         self.stmts(node.body)
 
@@ -108,14 +119,17 @@ class FlowRules:
     def s_Try(self, node: ast.Try) -> None:
         snap = set(self.defined)
         before = dict(self.aliases)
+        kinds = dict(self.kinds)
         self.depth += 1
         self.stmts(node.body)
         self.stmts(node.orelse)
         outcomes = [self.defined]
         alias_maps = [before, self.aliases]
+        kind_maps = [kinds, self.kinds]
         for h in node.handlers:
             self.defined = set(snap)
             self.aliases = merge_aliases(*alias_maps)
+            self.kinds = merge_kinds(*kind_maps)  # the body may stop anywhere
             if h.type is not None:
                 self.expr(h.type)
             if h.name:
@@ -126,9 +140,11 @@ class FlowRules:
                 self.defined.discard(h.name)
             outcomes.append(self.defined)
             alias_maps.append(self.aliases)
+            kind_maps.append(self.kinds)
         self.depth -= 1
         self.defined = snap | set.intersection(*outcomes)
         self.aliases = merge_aliases(*alias_maps)
+        self.kinds = merge_kinds(*kind_maps[1:])  # handlers start from merged kinds
         self.stmts(node.finalbody)
 
     s_TryStar = s_Try
@@ -136,10 +152,13 @@ class FlowRules:
     def s_Match(self, node: ast.Match) -> None:
         self.expr(node.subject)
         snap = set(self.defined)
+        kinds = dict(self.kinds)
         outcomes: list[set[str]] = []
+        kind_maps = [kinds]
         self.depth += 1
         for case in node.cases:
             self.defined = set(snap)
+            self.kinds = dict(kinds)
             for sub in ast.walk(case.pattern):
                 if isinstance(sub, ast.expr):
                     self.expr(sub)
@@ -150,7 +169,9 @@ class FlowRules:
                 self.expr(case.guard)
             self.stmts(case.body)
             outcomes.append(self.defined)
+            kind_maps.append(self.kinds)
         self.depth -= 1
+        self.kinds = merge_kinds(*kind_maps)
         last = node.cases[-1] if node.cases else None
         if last is not None and last.guard is None and irrefutable(last.pattern):
             # `case _:` (or a bare capture) always matches: one of the cases runs.

@@ -81,6 +81,37 @@ RETURNS_PART: frozenset[str] = frozenset(
 )
 RETURNS_ARG: frozenset[str] = frozenset("getattr max min next".split())
 
+# Methods that store their arguments in the receiver (`lst.append(a)`: lst holds a).
+STORING_METHODS: frozenset[str] = frozenset(
+    "append insert add appendleft setdefault update put put_nowait".split()
+)
+
+# Builtins that wrap an iterable lazily: the result moves on when the wrapped iterator does.
+LAZY_BUILTINS: frozenset[str] = frozenset("iter map filter zip enumerate reversed".split())
+# Builtins that look at an argument without iterating it (an iterator passed to any other
+# call may be consumed by it).
+NON_CONSUMING: frozenset[str] = frozenset(
+    "id type isinstance issubclass print repr str callable hasattr getattr setattr delattr"
+    " vars dir bool len".split()
+)
+_ITER_CALLS = frozenset(
+    "os.scandir os.walk re.finditer csv.reader csv.DictReader glob.iglob fileinput.input".split()
+)
+_RNG_CALLS = frozenset(
+    "random.Random random.SystemRandom numpy.random.default_rng numpy.random.RandomState"
+    " numpy.random.Generator".split()
+)
+
+
+def qualified_kind(q: str) -> str | None:
+    """The likely kind (see :mod:`~kale_like.analysis.kinds`) of what call ``q`` returns."""
+    if q.startswith("itertools.") or q in _ITER_CALLS:
+        return "iter"
+    if q in _RNG_CALLS:
+        return "rng"
+    return None
+
+
 # Calls (qualified) that mutate their first positional argument.
 ARG_MUTATORS: frozenset[str] = frozenset(
     """

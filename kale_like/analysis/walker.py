@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from ..diagnostics import Diagnostic
 from . import rules
@@ -25,9 +26,10 @@ from .facts import (
     target_names,
 )
 from .flow import FlowRules
+from .kinds import ATOMIC, IMMUTABLE, KindRules
 
 
-class Walker(AliasRules, FlowRules, CallRules):
+class Walker(AliasRules, FlowRules, CallRules, KindRules):
     """Walks statements in execution order, tracking what is definitely defined."""
 
     def __init__(
@@ -37,6 +39,7 @@ class Walker(AliasRules, FlowRules, CallRules):
         fixed: Iterable[str] = (),
         scope: Scope | None = None,
         aliases: Mapping[str, frozenset[str]] | None = None,
+        kinds: Mapping[str, str] | None = None,
     ) -> None:
         self.facts = BlockFacts()
         self.known = known or {}
@@ -46,6 +49,8 @@ class Walker(AliasRules, FlowRules, CallRules):
         self.defined: set[str] = set(scope.locals) if scope else set()
         # Names bound to the same object (`a = b`), carried from step to step.
         self._aliases = AliasMap(aliases or {})
+        # Likely kinds of values (`xs = [1]`: a list), carried from step to step too.
+        self.kinds: dict[str, str] = dict(kinds or {})
         self.frames: list[set[str]] = []
         self.depth = 0
         self.cell: int | None = None
@@ -72,6 +77,7 @@ class Walker(AliasRules, FlowRules, CallRules):
 
     def write(self, name: str, node: ast.AST, define: bool = True) -> None:
         self.aliases.pop(name, None)
+        self.kinds.pop(name, None)
         self.modmap.pop(name, None)
         if self.scope is not None:
             if name in self.scope.globals:
@@ -142,6 +148,14 @@ class Walker(AliasRules, FlowRules, CallRules):
                 and node.func.attr not in rules.PURE_METHODS
             ):
                 node = node.func.value  # a mutator that may return self (c.add(1).add(2))
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "vars"
+                and len(node.args) == 1
+                and self.is_builtin("vars")
+            ):
+                node = node.args[0]  # vars(obj) is obj's attribute dict
             else:
                 return None
 
@@ -209,13 +223,37 @@ class Walker(AliasRules, FlowRules, CallRules):
             return
         self.expr(node.value)
         plans = [self.alias_plan(t, node.value) for t in node.targets]  # before rebinding
-        for t, plan in zip(node.targets, plans, strict=True):
+        kind = self.kind_of(node.value)
+        kinds = [self.kind_plan(t, node.value) for t in node.targets]
+        for t, plan, kplan in zip(node.targets, plans, kinds, strict=True):
             self.target(t)
             self.alias(t, plan)
+            self.store(t, node.value)
+            self.kinds.update(kplan)
+        if kind in ATOMIC:
+            return
+        if self.is_iter(node.value) and any(not isinstance(t, ast.Name) for t in node.targets):
+            root = self.root(node.value)  # `a, b = it` takes items from it
+            if root:
+                self.mutate(root, node)
+        # `a = b = []`: the targets are one object; a change through one is seen by all.
+        chained = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        if len(chained) > 1:
+            for name in chained:
+                others = frozenset(chained) - {name}
+                self.alias(node, [(name, self.aliases.get(name, frozenset()) | others, True)])
 
     def s_AugAssign(self, node: ast.AugAssign) -> None:
         self.expr(node.value)
         t = node.target
+        if isinstance(t, ast.Name) and self.kind_of(t) in IMMUTABLE:
+            # `s += "x"` on a str/number/tuple makes a new object: nothing shared changes.
+            kind = self.kind_of(ast.BinOp(t, node.op, node.value))
+            self.read(t.id, t)
+            self.write(t.id, t)
+            if kind is not None:
+                self.kinds[t.id] = kind
+            return
         if isinstance(t, ast.Name):
             self.read(t.id, t)
             if self.scope is not None and t.id in self.scope.globals:
@@ -233,8 +271,11 @@ class Walker(AliasRules, FlowRules, CallRules):
         if node.value is not None:
             self.expr(node.value)
             plan = self.alias_plan(node.target, node.value)
+            kinds = self.kind_plan(node.target, node.value)
             self.target(node.target)
             self.alias(node.target, plan)
+            self.store(node.target, node.value)
+            self.kinds.update(kinds)
 
     def s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for d in node.decorator_list:
@@ -322,6 +363,27 @@ class Walker(AliasRules, FlowRules, CallRules):
     s_Nonlocal = s_Global
 
     # ----------------------------------------------------------------- targets
+    def kind_plan(self, t: ast.AST, value: ast.AST) -> list[tuple[str, str]]:
+        """The likely kinds of the names ``t = value`` binds (taken before binding them)."""
+        if isinstance(t, ast.Name):
+            k = self.kind_of(value)
+            return [(t.id, k)] if k is not None else []
+        plan: list[tuple[str, str]] = []
+        if isinstance(t, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
+            if len(t.elts) == len(value.elts) and not any(
+                isinstance(e, ast.Starred) for e in [*t.elts, *value.elts]
+            ):
+                for te, ve in zip(t.elts, value.elts, strict=True):
+                    plan += self.kind_plan(te, ve)
+        return plan
+
+    def store(self, t: ast.AST, value: ast.expr) -> None:
+        """``o.v = a`` / ``d[k] = a``: the object rooted at ``o`` / ``d`` now holds a's."""
+        if isinstance(t, ast.Attribute | ast.Subscript):
+            root = self.root(t)
+            if root is not None:
+                self.hold(root, [value], t)
+
     def target(self, t: ast.AST) -> None:
         if isinstance(t, ast.Name):
             self.write(t.id, t)
@@ -395,6 +457,8 @@ class Walker(AliasRules, FlowRules, CallRules):
         for i, gen in enumerate(gens):
             self.expr(gen.iter)
             if i == 0:
+                self.consume(gen.iter, node)
+            if i == 0:
                 self.frames.append(frame)
             frame.update(target_names(gen.target))
             for cond in gen.ifs:
@@ -438,7 +502,19 @@ def function_facts(
             w.stmt(part)
         else:
             w.expr(part)
-    return _facts_of(w, params)
+    return replace(_facts_of(w, params), generator=_yields(body))
+
+
+def _yields(body: list[ast.AST]) -> bool:
+    """Does this function body (not its nested functions) contain ``yield``?"""
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return True
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def class_facts(node: ast.ClassDef, modmap: Mapping[str, str]) -> tuple[FuncFacts, FuncFacts]:
