@@ -33,6 +33,9 @@ RUN_STEP_KEYWORDS = [
     "state_output",
     "parameters",
     "report_path",
+    "workspace_inputs",
+    "workspace_output",
+    "isolate",
 ]
 
 
@@ -48,6 +51,8 @@ class Component:
     parameters: dict[str, str]  # user parameter -> argument name
     report: bool
     logs_metrics: bool
+    workspace_inputs: list[str] = field(default_factory=list)  # argument names, in order
+    workspace_output: str = ""
 
 
 @dataclass
@@ -55,6 +60,8 @@ class Task:
     var: str
     function: str
     kwargs: dict[str, str]  # argument -> source of the value expression
+    # workspace inputs (argument -> source), apart: every step takes all its ancestors'
+    workspaces: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
 
 
@@ -156,6 +163,17 @@ def _component(fn: ast.FunctionDef) -> Component:
     kws = {k.arg: k.value for k in call.keywords}
     assert ast.unparse(kws["state_output"]) == "kale_state.path"
     report_src = ast.unparse(kws["report_path"])
+    ws_in = kws["workspace_inputs"]
+    assert isinstance(ws_in, ast.List)
+    ws_args = []
+    for elt in ws_in.elts:
+        assert isinstance(elt, ast.Attribute) and elt.attr == "path"
+        assert isinstance(elt.value, ast.Name)
+        ws_args.append(elt.value.id)
+    ws_out = kws["workspace_output"]
+    assert isinstance(ws_out, ast.Attribute) and ws_out.attr == "path"
+    assert isinstance(ws_out.value, ast.Name)
+    assert _lit(kws["isolate"]) is True
     assert report_src in ("report.path", "None")
     logs = False
     if body:
@@ -178,6 +196,8 @@ def _component(fn: ast.FunctionDef) -> Component:
         parameters=_parameters(kws["parameters"], decodes),
         report=report_src == "report.path",
         logs_metrics=logs,
+        workspace_inputs=ws_args,
+        workspace_output=ws_out.value.id,
     )
 
 
@@ -213,7 +233,13 @@ def _pipeline(fn: ast.FunctionDef, components: dict[str, Component]) -> tuple[An
                     assert v.value.attr == "outputs" and isinstance(v.value.value, ast.Name)
                     assert v.value.value.id in tasks and isinstance(_lit(v.slice), str), src
                 kw[k.arg or ""] = src
-            tasks[target.id] = Task(target.id, call.func.id, kw)
+            ws_args = components[call.func.id].workspace_inputs
+            tasks[target.id] = Task(
+                target.id,
+                call.func.id,
+                {k: v for k, v in kw.items() if k not in ws_args},
+                workspaces={k: v for k, v in kw.items() if k in ws_args},
+            )
             continue
         assert isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call), ast.unparse(stmt)
         call = stmt.value

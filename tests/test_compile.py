@@ -18,6 +18,7 @@ from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_sett
 from kale_like.api.compile import compile as compile_pipeline
 from kale_like.backends.kfp import compile_dsl
 from kale_like.codegen.names import allocate_names
+from kale_like.codegen.workspace import ancestors as workspace_ancestors
 from kale_like.errors import InputError
 from kale_like.model import Step, StepSettings
 
@@ -78,10 +79,12 @@ def test_yaml_tasks_follow_the_steps_and_edges(tmp_path: Path) -> None:
     for step in pipe.steps:
         _, task = by_display[step.name]
         deps = {tasks[d]["taskInfo"]["name"] for d in task.get("dependentTasks", [])}
-        assert deps == set(step.after)
+        # every ancestor's workspace artifact is an input too (codegen/workspace.py)
+        assert deps == set(step.after) | set(workspace_ancestors(pipe, step))
         arts = task.get("inputs", {}).get("artifacts", {})
         producers = {a["taskOutputArtifact"]["producerTask"] for a in arts.values()}
         expected = {p for _, p in step.inputs} | {p for _, p in step.state_inputs}
+        expected |= set(workspace_ancestors(pipe, step))
         assert {tasks[p]["taskInfo"]["name"] for p in producers} == expected
 
 

@@ -20,6 +20,7 @@ from ..runtime.spec import step_spec
 from .literals import check_literal, render_literal
 from .names import Names, allocate_names, pipeline_kfp_name
 from .settings import settings_lines, uses_kubernetes
+from .workspace import WorkspaceNames, workspace_names
 
 __all__ = [
     "Names",
@@ -105,14 +106,15 @@ def generate_dsl(
     needs_k8s = any(uses_kubernetes(s.settings) for s in pipeline.steps)
     needs_metrics = any(s.metrics for s in pipeline.steps)
     needs_report = any(s.settings.report is not False for s in pipeline.steps)
-    needs_input = any(s.inputs or s.state_inputs for s in pipeline.steps)
+    needs_input = any(s.inputs or s.state_inputs or s.after for s in pipeline.steps)
+    ws = workspace_names(pipeline, names)
 
     parts = [_header(pipeline, notebook_name)]
     parts.append(_imports(needs_k8s, needs_metrics, needs_report, needs_input))
     for step in pipeline.steps:
         image = step_image(pipeline, step, images, base_image)
-        parts.append(_component(pipeline, step, names, params, image))
-    parts.append(_pipeline_function(pipeline, names))
+        parts.append(_component(pipeline, step, names, params, image, ws))
+    parts.append(_pipeline_function(pipeline, names, ws))
     parts.append(_main())
     return parts[0] + "\n\n" + "\n\n\n".join(parts[1:]) + "\n"
 
@@ -224,7 +226,12 @@ def _param_default(param: Parameter) -> object:
 
 
 def _component(
-    pipeline: Pipeline, step: Step, names: Names, params: dict[str, Parameter], image: str
+    pipeline: Pipeline,
+    step: Step,
+    names: Names,
+    params: dict[str, Parameter],
+    image: str,
+    ws: WorkspaceNames,
 ) -> str:
     fn = names.functions[step.name]
     required: list[str] = []
@@ -238,9 +245,12 @@ def _component(
     )
     for producer in producers:
         required.append(f"{names.state_input(producer)}: Input[Artifact]")
+    for _ancestor, arg in ws.inputs[step.name]:
+        required.append(f"{arg}: Input[Artifact]")
     for var in step.outputs:
         required.append(f"{names.variables[var]}: Output[Artifact]")
     required.append("kale_state: Output[Artifact]")
+    required.append(f"{ws.outputs[step.name]}: Output[Artifact]")
     if step.metrics:
         required.append("mlpipeline_metrics: Output[Metrics]")
     report = step.settings.report is not False
@@ -280,6 +290,10 @@ def _component(
         "        state_output=kale_state.path,",
         f"        parameters={parameters},",
         f"        report_path={'report.path' if report else 'None'},",
+        # Files the step's cells write travel to later steps (runtime/workspace.py).
+        f"        workspace_inputs=[{', '.join(f'{arg}.path' for _a, arg in ws.inputs[step.name])}],",
+        f"        workspace_output={ws.outputs[step.name]}.path,",
+        "        isolate=True,",
         "    )",
     ]
     if step.metrics:
@@ -303,7 +317,7 @@ def _mapping(items: dict[str, str], indent: int) -> str:
     return "{\n" + "".join(f"{pad}    {p},\n" for p in pairs) + pad + "}"
 
 
-def _pipeline_function(pipeline: Pipeline, names: Names) -> str:
+def _pipeline_function(pipeline: Pipeline, names: Names, ws: WorkspaceNames) -> str:
     kfp_name = pipeline_kfp_name(pipeline.name)
     decorator = ["@dsl.pipeline(", f"    name={kfp_name!r},"]
     if kfp_name != pipeline.name:
@@ -336,6 +350,9 @@ def _pipeline_function(pipeline: Pipeline, names: Names) -> str:
                 f"{names.state_input(producer)}={tasks[producer]}.outputs['kale_state']"
             )
         data_producers.update(state_producers)
+        for ancestor, arg in ws.inputs[step.name]:  # implies order; .after() kept for prev:
+            out = ws.outputs[ancestor]
+            call_args.append(f"{arg}={tasks[ancestor]}.outputs[{out!r}]")
         body.append("")
         if call_args:
             body.append(f"    {task} = {fn}(")

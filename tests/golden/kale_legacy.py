@@ -17,6 +17,7 @@ def make_radii(
     radius: int,
     radii: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'make_radii': notebook cells 4."""
@@ -44,6 +45,9 @@ def make_radii(
             'state_inputs': [],
             'metrics': [],
             'report': True,
+            'writes': ['radii'],
+            'later': {'area': ['compute_areas'], 'math': ['compute_areas']},
+            'carry_environment': True,
         },
         inputs={},
         state_inputs={},
@@ -51,14 +55,19 @@ def make_radii(
         state_output=kale_state.path,
         parameters={'radius': radius},
         report_path=report.path,
+        workspace_inputs=[],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
 @dsl.component(base_image='python:3.11-slim', install_kfp_package=False)
 def compute_areas(
     radii: Input[Artifact],
+    kale_workspace_from_make_radii: Input[Artifact],
     areas: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'compute_areas': notebook cells 5."""
@@ -86,6 +95,9 @@ def compute_areas(
             'state_inputs': [],
             'metrics': [],
             'report': True,
+            'writes': ['areas'],
+            'later': {},
+            'carry_environment': True,
         },
         inputs={'radii': radii.path},
         state_inputs={},
@@ -93,14 +105,20 @@ def compute_areas(
         state_output=kale_state.path,
         parameters={},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_make_radii.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
 @dsl.component(base_image='python:3.11-slim', install_kfp_package=False)
 def total(
     areas: Input[Artifact],
+    kale_workspace_from_make_radii: Input[Artifact],
+    kale_workspace_from_compute_areas: Input[Artifact],
     total_area: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     mlpipeline_metrics: Output[Metrics],
     report: Output[HTML],
 ):
@@ -135,6 +153,9 @@ print(total_area)''',
             'state_inputs': [],
             'metrics': ['total_area'],
             'report': True,
+            'writes': ['total_area'],
+            'later': {},
+            'carry_environment': True,
         },
         inputs={'areas': areas.path},
         state_inputs={},
@@ -142,6 +163,9 @@ print(total_area)''',
         state_output=kale_state.path,
         parameters={},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_make_radii.path, kale_workspace_from_compute_areas.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
     for _name, _value in outcome.metrics.items():
         if isinstance(_value, (int, float)) and not isinstance(_value, bool):
@@ -164,11 +188,14 @@ def pipeline(
 
     compute_areas_task = compute_areas(
         radii=make_radii_task.outputs['radii'],
+        kale_workspace_from_make_radii=make_radii_task.outputs['kale_workspace'],
     )
     compute_areas_task.set_display_name('compute_areas')
 
     total_task = total(
         areas=compute_areas_task.outputs['areas'],
+        kale_workspace_from_make_radii=make_radii_task.outputs['kale_workspace'],
+        kale_workspace_from_compute_areas=compute_areas_task.outputs['kale_workspace'],
     )
     total_task.set_display_name('total')
 

@@ -18,6 +18,7 @@ def generate(
     seed: int,
     samples: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'generate': notebook cells 3."""
@@ -53,6 +54,14 @@ import statistics''',
             'state_inputs': [],
             'metrics': [],
             'report': True,
+            'writes': ['samples'],
+            'later': {
+                'bins': ['histogram'],
+                'json': ['report'],
+                's': ['histogram'],
+                'statistics': ['stats'],
+            },
+            'carry_environment': True,
         },
         inputs={},
         state_inputs={},
@@ -60,6 +69,9 @@ import statistics''',
         state_output=kale_state.path,
         parameters={'n_samples': n_samples, 'seed': seed},
         report_path=report.path,
+        workspace_inputs=[],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
@@ -67,9 +79,11 @@ import statistics''',
 def stats(
     samples: Input[Artifact],
     state_from_generate: Input[Artifact],
+    kale_workspace_from_generate: Input[Artifact],
     mean: Output[Artifact],
     stdev: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     mlpipeline_metrics: Output[Metrics],
     report: Output[HTML],
 ):
@@ -106,6 +120,14 @@ import statistics''',
             'state_inputs': ['random'],
             'metrics': ['mean'],
             'report': True,
+            'writes': ['mean', 'stdev'],
+            'later': {
+                'bins': ['histogram'],
+                'json': ['report'],
+                's': ['histogram'],
+                'samples': ['histogram'],
+            },
+            'carry_environment': True,
         },
         inputs={'samples': samples.path},
         state_inputs={'random': state_from_generate.path},
@@ -113,6 +135,9 @@ import statistics''',
         state_output=kale_state.path,
         parameters={},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_generate.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
     for _name, _value in outcome.metrics.items():
         if isinstance(_value, (int, float)) and not isinstance(_value, bool):
@@ -124,8 +149,10 @@ def histogram(
     bins: int,
     samples: Input[Artifact],
     state_from_generate: Input[Artifact],
+    kale_workspace_from_generate: Input[Artifact],
     counts: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'histogram': notebook cells 5."""
@@ -164,6 +191,9 @@ import statistics''',
             'state_inputs': ['random'],
             'metrics': [],
             'report': True,
+            'writes': ['counts', 'high', 'low', 's', 'samples', 'width'],
+            'later': {'json': ['report'], 'mean': ['report'], 'stdev': ['report']},
+            'carry_environment': True,
         },
         inputs={'samples': samples.path},
         state_inputs={'random': state_from_generate.path},
@@ -171,6 +201,9 @@ import statistics''',
         state_output=kale_state.path,
         parameters={'bins': bins},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_generate.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
@@ -180,8 +213,12 @@ def report_2(
     stdev: Input[Artifact],
     counts: Input[Artifact],
     state_from_generate: Input[Artifact],
+    kale_workspace_from_generate: Input[Artifact],
+    kale_workspace_from_stats: Input[Artifact],
+    kale_workspace_from_histogram: Input[Artifact],
     peak_bin: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     mlpipeline_metrics: Output[Metrics],
     report: Output[HTML],
 ):
@@ -218,6 +255,9 @@ import statistics''',
             'state_inputs': ['random'],
             'metrics': ['peak_bin'],
             'report': True,
+            'writes': ['peak_bin', 'summary'],
+            'later': {},
+            'carry_environment': True,
         },
         inputs={
             'mean': mean.path,
@@ -229,6 +269,9 @@ import statistics''',
         state_output=kale_state.path,
         parameters={},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_generate.path, kale_workspace_from_stats.path, kale_workspace_from_histogram.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
     for _name, _value in outcome.metrics.items():
         if isinstance(_value, (int, float)) and not isinstance(_value, bool):
@@ -255,6 +298,7 @@ def pipeline(
     stats_task = stats(
         samples=generate_task.outputs['samples'],
         state_from_generate=generate_task.outputs['kale_state'],
+        kale_workspace_from_generate=generate_task.outputs['kale_workspace'],
     )
     stats_task.set_display_name('stats')
 
@@ -262,6 +306,7 @@ def pipeline(
         bins=bins,
         samples=generate_task.outputs['samples'],
         state_from_generate=generate_task.outputs['kale_state'],
+        kale_workspace_from_generate=generate_task.outputs['kale_workspace'],
     )
     histogram_task.set_display_name('histogram')
 
@@ -270,6 +315,9 @@ def pipeline(
         stdev=stats_task.outputs['stdev'],
         counts=histogram_task.outputs['counts'],
         state_from_generate=generate_task.outputs['kale_state'],
+        kale_workspace_from_generate=generate_task.outputs['kale_workspace'],
+        kale_workspace_from_stats=stats_task.outputs['kale_workspace'],
+        kale_workspace_from_histogram=histogram_task.outputs['kale_workspace'],
     )
     report_2_task.set_display_name('report')
 

@@ -16,6 +16,7 @@ from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 def load(
     df: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'load': notebook cells 3."""
@@ -54,6 +55,19 @@ from sklearn.model_selection import train_test_split''',
             'state_inputs': [],
             'metrics': [],
             'report': True,
+            'writes': ['df', 'iris'],
+            'later': {
+                'C': ['train'],
+                'LogisticRegression': ['train'],
+                'accuracy_score': ['evaluate'],
+                'max_iter': ['train'],
+                'np': ['evaluate'],
+                'pd': ['evaluate'],
+                'random_state': ['split'],
+                'test_size': ['split'],
+                'train_test_split': ['split'],
+            },
+            'carry_environment': True,
         },
         inputs={},
         state_inputs={},
@@ -61,6 +75,9 @@ from sklearn.model_selection import train_test_split''',
         state_output=kale_state.path,
         parameters={},
         report_path=report.path,
+        workspace_inputs=[],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
@@ -69,11 +86,13 @@ def split(
     test_size: float,
     random_state: int,
     df: Input[Artifact],
+    kale_workspace_from_load: Input[Artifact],
     x_train: Output[Artifact],
     x_test: Output[Artifact],
     y_train: Output[Artifact],
     y_test: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'split': notebook cells 4."""
@@ -115,6 +134,25 @@ from sklearn.model_selection import train_test_split''',
             'state_inputs': [],
             'metrics': [],
             'report': True,
+            'writes': [
+                'df',
+                'features',
+                'iris',
+                'target',
+                'x_test',
+                'x_train',
+                'y_test',
+                'y_train',
+            ],
+            'later': {
+                'C': ['train'],
+                'LogisticRegression': ['train'],
+                'accuracy_score': ['evaluate'],
+                'max_iter': ['train'],
+                'np': ['evaluate'],
+                'pd': ['evaluate'],
+            },
+            'carry_environment': True,
         },
         inputs={'df': df.path},
         state_inputs={},
@@ -127,6 +165,9 @@ from sklearn.model_selection import train_test_split''',
         state_output=kale_state.path,
         parameters={'test_size': test_size, 'random_state': random_state},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_load.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
@@ -136,8 +177,11 @@ def train(
     max_iter: int,
     x_train: Input[Artifact],
     y_train: Input[Artifact],
+    kale_workspace_from_load: Input[Artifact],
+    kale_workspace_from_split: Input[Artifact],
     model: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     report: Output[HTML],
 ):
     """Step 'train': notebook cells 5."""
@@ -175,6 +219,15 @@ from sklearn.model_selection import train_test_split''',
             'state_inputs': [],
             'metrics': [],
             'report': True,
+            'writes': ['model'],
+            'later': {
+                'accuracy_score': ['evaluate'],
+                'np': ['evaluate'],
+                'pd': ['evaluate'],
+                'x_test': ['evaluate'],
+                'y_test': ['evaluate'],
+            },
+            'carry_environment': True,
         },
         inputs={'x_train': x_train.path, 'y_train': y_train.path},
         state_inputs={},
@@ -182,6 +235,9 @@ from sklearn.model_selection import train_test_split''',
         state_output=kale_state.path,
         parameters={'C': c, 'max_iter': max_iter},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_load.path, kale_workspace_from_split.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
 
 
@@ -190,8 +246,12 @@ def evaluate(
     model: Input[Artifact],
     x_test: Input[Artifact],
     y_test: Input[Artifact],
+    kale_workspace_from_load: Input[Artifact],
+    kale_workspace_from_split: Input[Artifact],
+    kale_workspace_from_train: Input[Artifact],
     accuracy: Output[Artifact],
     kale_state: Output[Artifact],
+    kale_workspace: Output[Artifact],
     mlpipeline_metrics: Output[Metrics],
     report: Output[HTML],
 ):
@@ -232,6 +292,9 @@ from sklearn.model_selection import train_test_split''',
             'state_inputs': [],
             'metrics': ['accuracy'],
             'report': True,
+            'writes': ['accuracy', 'confusion', 'predictions'],
+            'later': {},
+            'carry_environment': True,
         },
         inputs={
             'model': model.path,
@@ -243,6 +306,9 @@ from sklearn.model_selection import train_test_split''',
         state_output=kale_state.path,
         parameters={},
         report_path=report.path,
+        workspace_inputs=[kale_workspace_from_load.path, kale_workspace_from_split.path, kale_workspace_from_train.path],
+        workspace_output=kale_workspace.path,
+        isolate=True,
     )
     for _name, _value in outcome.metrics.items():
         if isinstance(_value, (int, float)) and not isinstance(_value, bool):
@@ -268,6 +334,7 @@ def pipeline(
         test_size=test_size,
         random_state=random_state,
         df=load_task.outputs['df'],
+        kale_workspace_from_load=load_task.outputs['kale_workspace'],
     )
     split_task.set_display_name('split')
 
@@ -276,6 +343,8 @@ def pipeline(
         max_iter=max_iter,
         x_train=split_task.outputs['x_train'],
         y_train=split_task.outputs['y_train'],
+        kale_workspace_from_load=load_task.outputs['kale_workspace'],
+        kale_workspace_from_split=split_task.outputs['kale_workspace'],
     )
     train_task.set_display_name('train')
 
@@ -283,6 +352,9 @@ def pipeline(
         model=train_task.outputs['model'],
         x_test=split_task.outputs['x_test'],
         y_test=split_task.outputs['y_test'],
+        kale_workspace_from_load=load_task.outputs['kale_workspace'],
+        kale_workspace_from_split=split_task.outputs['kale_workspace'],
+        kale_workspace_from_train=train_task.outputs['kale_workspace'],
     )
     evaluate_task.set_display_name('evaluate')
 
