@@ -123,7 +123,7 @@ def const_path(node: ast.AST | None, env: Mapping[str, str]) -> str | None:
     return None
 
 
-def _arg(call: ast.Call, index: int, keywords: Iterable[str]) -> ast.AST | None:
+def _arg(call: ast.Call, index: int, keywords: tuple[str, ...]) -> ast.AST | None:
     if len(call.args) > index:
         return call.args[index]
     for kw in call.keywords:
@@ -150,7 +150,9 @@ class _Collector(ast.NodeVisitor):
     def _add(self, node: ast.AST, kind: str, expr: ast.AST | None) -> None:
         path = normalize(const_path(expr, self.env) or "")
         if path is not None:
-            self.events.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), kind, path))
+            self.events.append(
+                (getattr(node, "lineno", 0), getattr(node, "col_offset", 0), kind, path)
+            )
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
@@ -195,7 +197,9 @@ class _Collector(ast.NodeVisitor):
             self._add(node, "r", fn.value)
         elif last in AMBIGUOUS_WRITES or last in AMBIGUOUS_READS:
             kind = "w" if last in AMBIGUOUS_WRITES else "r"
-            candidates = list(node.args) + [k.value for k in node.keywords if k.arg in PATH_KEYWORDS]
+            candidates = list(node.args) + [
+                k.value for k in node.keywords if k.arg in PATH_KEYWORDS
+            ]
             for cand in candidates:
                 if normalize(const_path(cand, self.env) or ""):
                     self._add(node, kind, cand)

@@ -437,8 +437,9 @@ class StepWorkspace:
         if self.output is None:
             return None
         reads = self.recorder.stop() if self.recorder is not None else {}
-        return save(self.root, self.before, snapshot(self.root), self.output, step=self.step,
-                    reads=reads)
+        return save(
+            self.root, self.before, snapshot(self.root), self.output, step=self.step, reads=reads
+        )
 
     def close(self) -> None:
         if self.recorder is not None:
