@@ -149,6 +149,9 @@ class Step:
     file_reads: tuple[str, ...] = ()
     file_writes: tuple[str, ...] = ()
     file_inputs: tuple[tuple[str, str], ...] = ()
+    # Inputs that come over an *observed* edge: a local run saw the producer write them
+    # although the analysis did not (api/observed.py); a subset of ``inputs``' variables.
+    observed: tuple[str, ...] = ()
 
     @property
     def input_map(self) -> dict[str, str]:
@@ -176,6 +179,8 @@ class Step:
             "settings": self.settings.to_json(),
             **({"notebook": self.notebook} if self.notebook is not None else {}),
             **self._files_json(),
+            # Only when there are any, so the JSON of other notebooks is unchanged.
+            **({"observed": list(self.observed)} if self.observed else {}),
         }
 
     def _files_json(self) -> dict[str, Any]:

@@ -18,14 +18,20 @@ __all__ = ["parse_cli_parameters", "prepare", "run", "verify"]
 NotebookLike = str | os.PathLike[str] | Pipeline
 
 
-def prepare(notebook: NotebookLike, *, pipeline_name: str | None = None) -> Pipeline:
-    """The checked pipeline of ``notebook`` (a path, or an already built Pipeline)."""
+def prepare(
+    notebook: NotebookLike,
+    *,
+    pipeline_name: str | None = None,
+    run_root: str | os.PathLike[str] | None = None,
+) -> Pipeline:
+    """The checked pipeline of ``notebook`` (a path, or an already built Pipeline), with the
+    observed facts stored under ``run_root`` (see :mod:`kale_like.api.observed`)."""
     if isinstance(notebook, Pipeline):
         pipeline = notebook
     else:
         from .analyze import load_pipeline
 
-        pipeline = load_pipeline(notebook)
+        pipeline = load_pipeline(notebook, run_root=run_root)
         if not pipeline.notebook_path:
             pipeline = dataclasses.replace(pipeline, notebook_path=str(Path(notebook).absolute()))
     if pipeline_name is not None:
@@ -80,7 +86,7 @@ def run(
     eng = engines.get(engine)  # unknown engine fails before any work
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}", kind="bad-jobs")
-    pipeline = prepare(notebook, pipeline_name=pipeline_name)
+    pipeline = prepare(notebook, pipeline_name=pipeline_name, run_root=run_root)
     values = params.resolve(pipeline, parameters)
     if engine in ("kfp-local", "docker", "kfp"):
         from ..codegen import kfp_arguments
@@ -105,7 +111,13 @@ def run(
         keep_values=keep_values,
         options=dict(engine_options or {}),
     )
-    return eng.run(request)
+    result = eng.run(request)
+    if getattr(eng, "name", engine) == "local" and nb_path is not None:
+        from .observed import record_run
+
+        # Writes the analysis missed feed later analyses of the same code.
+        record_run(dataclasses.replace(pipeline, notebook_path=str(nb_path)), result.run_dir, run_root)
+    return result
 
 
 def verify(*args: Any, **kwargs: Any) -> Any:

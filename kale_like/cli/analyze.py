@@ -73,7 +73,8 @@ def text(p: Pipeline, path: str | None = None) -> str:
             line += f"  after: {', '.join(s.after)}"
         out.append(line)
         for var, producer in s.inputs:
-            out.append(f"     {var} <- {producer}")
+            seen = " (observed)" if var in s.observed else ""  # a local run saw the write
+            out.append(f"     {var} <- {producer}{seen}")
         for kind, producer in s.state_inputs:
             out.append(f"     <{kind} state> <- {producer}")
         for path, producer in s.file_inputs:
@@ -133,9 +134,12 @@ def mermaid(p: Pipeline) -> str:
         for kind, producer in s.state_inputs:
             if producer in carried:
                 carried[producer].append(f"<{kind}>")
+        observed = {p for v, p in s.inputs if v in s.observed}
         for producer in s.after:
             vs = carried[producer]
-            if vs:
+            if vs and producer in observed:  # an edge a local run observed: dotted, labelled
+                out.append(f"  {ids[producer]} -.->|{_label(', '.join(vs))}| {ids[s.name]}")
+            elif vs:
                 out.append(f"  {ids[producer]} -->|{_label(', '.join(vs))}| {ids[s.name]}")
             else:
                 out.append(f"  {ids[producer]} -.-> {ids[s.name]}")
