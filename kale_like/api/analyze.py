@@ -74,15 +74,21 @@ def load_pipeline(
     description: str | None = None,
     base_image: str | None = None,
     path: str | None = None,
+    run_root: str | Path | None = None,
 ) -> Pipeline:
     """Analyse a notebook (path, ``NotebookNode`` or dict) into the pipeline IR.
 
     Keyword arguments override the notebook's ``kubeflow_notebook`` metadata when given.
+    Writes earlier local runs observed for the current code (stored under ``run_root``,
+    default ``.kale_like/`` beside the notebook) become observed edges (api/observed.py).
     """
     nb_path = path or (str(notebook) if isinstance(notebook, (str, Path)) else None)
     try:
         nb = read_notebook(notebook, collect_tag_errors=True)
-        return _build(nb, nb_path, pipeline_name, experiment, description, base_image)
+        pipeline = _build(nb, nb_path, pipeline_name, experiment, description, base_image)
+        from .observed import with_observed
+
+        return with_observed(pipeline, run_root)
     except KaleError as err:
         err.path = err.path or nb_path
         raise
