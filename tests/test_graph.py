@@ -155,3 +155,25 @@ def test_layout_collects_every_tag_error() -> None:
     graph.check_prev(lay, None, errors)
     assert [(e.kind, e.cell) for e in errors] == [
         ("conflicting-tags", 0), ("conflicting-tags", 1), ("unknown-prev", 2), ("later-prev", 2)]
+
+
+def test_data_flow_soft_reads_take_the_producer_and_never_warn() -> None:
+    """A name a step binds on some paths only and reads after (a soft read): the earlier
+    producer's value may pass through (edge), but a missing producer is no warning."""
+    from kale_like.analysis import BUILTIN_NAMES, analyze_cell
+
+    facts = {
+        "a": analyze_cell("x = 1"),
+        "b": analyze_cell("try:\n    x = int('2')\nexcept ValueError:\n    pass\ny = x"),
+        "c": analyze_cell("if y:\n    z = 1\nw = z"),
+        "d": analyze_cell("del x"),
+        "e": analyze_cell("for x in []:\n    pass\nv = x"),
+    }
+    flow = graph.data_flow(list(facts), facts, [], [], BUILTIN_NAMES, star_import=False)
+    assert flow.inputs == {"a": {}, "b": {"x": "a"}, "c": {"y": "b"}, "d": {"x": "b"},
+                           "e": {}}
+    assert flow.diagnostics == []
+    # A read before any binding is a real read: warned when nothing defines it.
+    facts = {"a": analyze_cell("y = q\nif y:\n    q = 1")}
+    flow = graph.data_flow(["a"], facts, [], [], [], star_import=False)
+    assert [d.kind for d in flow.diagnostics] == ["undefined-name"]
