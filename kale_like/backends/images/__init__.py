@@ -19,7 +19,7 @@ from typing import Any
 
 from ...diagnostics import Diagnostic
 from ...errors import EnvironmentProblem, InputError, UsageError
-from ...model import Pipeline
+from ...model import Pipeline, Step
 from . import builder
 from .context import (
     ContextInputs,
@@ -115,7 +115,8 @@ def plan_pipeline(
             continue
         r = reqs[step.name]
         step_base = validate_image_ref(own, what=f"image of step {step.name!r}") if own else base
-        envs.append(StepEnv(step.name, step_base, r.requirements, r.local_files))
+        files = tuple(sorted({*r.local_files, *input_files(step, notebook_dir)}))
+        envs.append(StepEnv(step.name, step_base, r.requirements, files))
     repository = f"{reg}/{slug(pipeline.name)}" if reg else f"kale-like/{slug(pipeline.name)}"
     digests = {
         f: file_digest(notebook_dir / f)
@@ -271,3 +272,16 @@ def build_plans(
             out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
             out.pushed.append(p.ref)
     return out
+
+
+def input_files(step: Step, notebook_dir: Path | None) -> list[str]:
+    """Files beside the notebook the step reads by literal path and no earlier step writes.
+
+    The image carries them (under its app folder, which the runtime mirrors into the step's
+    working directory), so ``pd.read_csv('data/raw.csv')`` reads in a container what it
+    reads beside the notebook.
+    """
+    if notebook_dir is None:
+        return []
+    produced = {path for path, _ in step.file_inputs}
+    return [p for p in step.file_reads if p not in produced and (notebook_dir / p).is_file()]
