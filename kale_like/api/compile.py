@@ -50,8 +50,13 @@ def prepare_pipeline(
     experiment: str | None = None,
     description: str | None = None,
     base_image: str | None = None,
+    observe: bool = False,
+    run_root: str | os.PathLike[str] | None = None,
 ) -> Pipeline:
-    """Load (unless given a Pipeline), apply explicit overrides, refuse error diagnostics."""
+    """Load (unless given a Pipeline), apply explicit overrides, refuse error diagnostics.
+
+    ``observe`` first runs the notebook locally when no run observed its current code, so
+    the writes the analysis cannot see become edges (:mod:`kale_like.api.observed`)."""
     if pipeline_name is not None and not pipeline_name.strip():
         raise UsageError("the pipeline name is empty", kind="bad-name", tag="--name")
     overrides: dict[str, Any] = {
@@ -68,8 +73,14 @@ def prepare_pipeline(
     else:
         from .analyze import load_pipeline
 
-        pipeline = load_pipeline(notebook, **given)
+        pipeline = load_pipeline(notebook, run_root=run_root, **given)
     from .analyze import check_pipeline
+
+    if observe:
+        from .observed import observe_pipeline
+
+        check_pipeline(pipeline)  # an error is bad input, before any run
+        pipeline = observe_pipeline(pipeline, run_root=run_root)
 
     check_pipeline(pipeline)  # error diagnostics refuse the compile; warnings go to the caller
     return pipeline
@@ -84,12 +95,16 @@ def compile(  # noqa: A001 - the verb's public name
     description: str | None = None,
     base_image: str | None = None,
     images: dict[str, str] | None = None,
+    observe: bool = False,
+    run_root: str | os.PathLike[str] | None = None,
 ) -> CompileResult:
     """Compile a notebook (path, nbformat dict, or an analysed Pipeline) for KFP v2.
 
     Writes ``<output_dir>/<name>.py`` and ``<output_dir>/<name>.yaml`` (``<name>`` is the
     KFP pipeline name). ``images`` maps step names to built images that replace their base
     image. Raises :class:`InputError` for a notebook with errors, leaving nothing written.
+    ``observe`` runs the notebook locally first when no run observed its current code
+    (under ``run_root``); a failed run raises :class:`RunFailed` and nothing is written.
     """
     from ..backends.kfp import compile_dsl
     from ..codegen import dsl_filename, generate_dsl
@@ -100,6 +115,8 @@ def compile(  # noqa: A001 - the verb's public name
         experiment=experiment,
         description=description,
         base_image=base_image,
+        observe=observe,
+        run_root=run_root,
     )
     notebook_name = Path(pipeline.notebook_path).name if pipeline.notebook_path else None
     if notebook_name is None and isinstance(notebook, (str, os.PathLike)):

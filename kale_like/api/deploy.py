@@ -159,6 +159,8 @@ def _materialize(
     notebook: Any,
     out_dir: Path,
     images: Mapping[str, str] | None,
+    observe: bool = False,
+    run_root: str | Path | None = None,
 ) -> tuple[Path, Pipeline | None]:
     """(yaml path, pipeline) for a notebook, a Pipeline, or an already compiled YAML."""
     if isinstance(notebook, (str, Path)) and str(notebook).endswith((".yaml", ".yml")):
@@ -168,7 +170,13 @@ def _materialize(
         return path, None
     from .compile import compile as compile_notebook
 
-    res = compile_notebook(notebook, out_dir, images=dict(images) if images else None)
+    res = compile_notebook(
+        notebook,
+        out_dir,
+        images=dict(images) if images else None,
+        observe=observe,
+        run_root=run_root,
+    )
     return Path(res.yaml_path), res.pipeline
 
 
@@ -256,15 +264,19 @@ def deploy(
     run_name: str | None = None,
     poll: float = 2.0,
     timeout: float | None = None,
+    observe: bool = False,
+    run_root: str | Path | None = None,
 ) -> DeployResult:
     """Upload ``notebook`` (a path, notebook dict, Pipeline or compiled ``.yaml``) to KFP.
 
     A new pipeline is created when none has its name, otherwise a new version is added
     (named ``version`` or ``NAME-DIGEST-TIMESTAMP``). Unless ``upload_only``, a run with
     ``parameters`` starts in ``experiment`` (created if missing); ``watch`` follows it.
+    ``observe`` runs a notebook locally first when no run observed its current code (see
+    :mod:`kale_like.api.observed`); if that run fails, nothing is uploaded.
     """
     with tempfile.TemporaryDirectory(prefix="kale-like-deploy-") as tmp:
-        yaml_path, pipeline = _materialize(notebook, Path(tmp), images)
+        yaml_path, pipeline = _materialize(notebook, Path(tmp), images, observe, run_root)
         spec = _read_spec(yaml_path)
         overrides = check_parameters(spec, pipeline, parameters)
         info = spec.get("pipelineInfo") or {}

@@ -45,6 +45,8 @@ __all__ = [
     "apply_facts",
     "collect",
     "covered",
+    "has_facts",
+    "observe_pipeline",
     "facts_for",
     "merge_run",
     "read_store",
@@ -200,8 +202,8 @@ def apply_facts(pipeline: Pipeline, facts: Iterable[Fact]) -> Pipeline:
         for name in readers:
             consumer = steps[name]
             source = dict(consumer.state_inputs if state else consumer.inputs).get(fact.variable)
-            if source is not None and pos[source] > pos[writer.name]:
-                continue  # a step after the writer already provides it
+            if source is not None and pos[source] >= pos[writer.name]:
+                continue  # the writer, or a step after it, already provides it
             if name in _ancestors(steps, writer.name):
                 blocked.append(name)
                 continue
@@ -398,23 +400,41 @@ def record_run(
     return path
 
 
-def collect(
-    notebook: str | os.PathLike[str],
-    *,
-    run_root: Any = None,
-    progress: Any = None,
-    **overrides: Any,
-) -> bool:
-    """Run ``notebook`` locally once if no run observed its current code; True if it ran.
+def observe_pipeline(
+    notebook: Any, *, run_root: Any = None, progress: Any = None, **overrides: Any
+) -> Pipeline:
+    """``--observe``: the pipeline of ``notebook`` (a path or a loaded Pipeline) with the
+    facts of its current code, collected by one local run first when a step has none."""
+    from ..errors import UsageError
+    from .analyze import load_pipeline
+
+    if isinstance(notebook, Pipeline):
+        pipeline = notebook
+    elif isinstance(notebook, (str, os.PathLike)):
+        pipeline = load_pipeline(notebook, run_root=run_root, **overrides)
+    else:
+        pipeline = replace(load_pipeline(notebook, **overrides), notebook_path=None)
+    if not pipeline.notebook_path:
+        raise UsageError(
+            "--observe needs a saved notebook: observed facts are kept per notebook file",
+            kind="observe-needs-path",
+            fix="save the notebook and pass its path",
+        )
+    if collect(pipeline, run_root=run_root, progress=progress):
+        pipeline = with_observed(pipeline, run_root)
+    return pipeline
+
+
+def collect(pipeline: Pipeline, *, run_root: Any = None, progress: Any = None) -> bool:
+    """Run ``pipeline`` locally once if no run observed its current code; True if it ran.
 
     A failed run raises :class:`RunFailed` naming the step, cell and error: nothing is
     compiled from a notebook that does not run.
     """
     from ..errors import RunFailed
-    from .analyze import load_pipeline
     from .run import run
 
-    pipeline = load_pipeline(notebook, run_root=run_root, **overrides)
+    notebook = pipeline.notebook_path or pipeline.name
     if has_facts(pipeline, run_root):
         return False
     result = run(pipeline, run_root=run_root, progress=progress)

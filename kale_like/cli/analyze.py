@@ -34,6 +34,12 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
     )
     options.add_json_option(parser, help="same as --format json")
     options.add_pipeline_options(parser, base_image_help="default image of the steps")
+    parser.add_argument(
+        "--run-root",
+        metavar="DIR",
+        help="run root whose observed facts to use (default: .kale_like beside the notebook, "
+        "or $KALE_LIKE_RUN_ROOT)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -43,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     # `--format json` also makes errors come out as JSON on stdout.
     args.json = args.json or args.format == "json"
-    pipeline = load_pipeline(args.notebook, **options.pipeline_overrides(args))
+    pipeline = load_pipeline(
+        args.notebook, run_root=args.run_root, **options.pipeline_overrides(args)
+    )
     fmt = "json" if args.json else args.format
     if fmt == "json":
         options.print_json(pipeline.to_json(), ensure_ascii=False)

@@ -10,8 +10,27 @@ from . import options
 HELP = """examples:
   kale-like compile notebook.ipynb -o out/
   kale-like compile notebook.ipynb -o out/ --name my-pipeline --base-image python:3.11-slim
+  kale-like compile notebook.ipynb -o out/ --observe  # run locally first if the code is new
   python out/<pipeline>.py      # the DSL is standalone: rewrites out/<pipeline>.yaml
-exit codes: 0 ok, 2 bad input (nothing written), 3 environment problem"""
+exit codes: 0 ok, 1 the --observe run failed (nothing written), 2 bad input (nothing
+written), 3 environment problem"""
+
+
+def add_observe_options(parser: argparse.ArgumentParser) -> None:
+    """``--observe`` and the ``--run-root`` that keeps the observed facts."""
+    parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="when no local run observed the current code, run the notebook locally once "
+        "first, so writes the analysis cannot see (exec, globals(), state of prelude "
+        "functions) become edges of the pipeline",
+    )
+    parser.add_argument(
+        "--run-root",
+        metavar="DIR",
+        help="run root holding observed facts and the --observe run (default: .kale_like "
+        "beside the notebook, or $KALE_LIKE_RUN_ROOT)",
+    )
 
 
 def register(sub: Any, name: str) -> argparse.ArgumentParser:
@@ -36,6 +55,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
     from .build import add_image_options
 
     add_image_options(parser, base_image=False)
+    add_observe_options(parser)
     options.add_json_option(parser, help="print a JSON result")
     parser.set_defaults(func=run)
     return parser
@@ -49,9 +69,14 @@ def run(args: argparse.Namespace) -> int:
         args.notebook,
         args.output,
         images=images_for_compile(args),
+        observe=args.observe,
+        run_root=args.run_root,
         **options.pipeline_overrides(args),
     )
     options.print_diagnostics(result.pipeline.diagnostics, args.notebook)
+    # The edges a local run observed are part of what was compiled: say so.
+    observed = [d for d in result.pipeline.diagnostics if d.kind == "observed-write"]
+    options.print_diagnostics(observed, args.notebook, ("info",))
     if args.json:
         options.print_json(result.to_json(), ensure_ascii=False)
     else:

@@ -46,6 +46,9 @@ def register(sub: Any, name: str) -> None:
         help="step -> image mapping (JSON/YAML, e.g. the images.json of `kale-like build`)",
     )
     p.add_argument("--upload-only", action="store_true", help="upload, do not start a run")
+    from .compile import add_observe_options
+
+    add_observe_options(p)
     p.add_argument(
         "--version",
         dest="pipeline_version",
@@ -69,8 +72,9 @@ def register(sub: Any, name: str) -> None:
     p.set_defaults(func=run)
 
 
-def _pipeline_for(target: str) -> Any:
-    """The Pipeline (for parameter types) of a notebook, or a stub for a compiled YAML."""
+def _pipeline_for(target: str, observe: bool = False, run_root: str | None = None) -> Any:
+    """The Pipeline (for parameter types) of a notebook, or a stub for a compiled YAML.
+    ``observe``: with the facts of a local run of the current code (one is made if none)."""
     if target.endswith((".yaml", ".yml")):
         from ..api.deploy import _read_spec, spec_parameters
         from ..model import Pipeline
@@ -83,9 +87,16 @@ def _pipeline_for(target: str) -> Any:
         return None, Pipeline(
             name="pipeline", steps=(), parameters=tuple(spec_parameters(_read_spec(path)))
         )
+    if observe:
+        from ..api.analyze import check_pipeline
+        from ..api.observed import observe_pipeline
+
+        pipe = observe_pipeline(target, run_root=run_root)
+        check_pipeline(pipe)
+        return pipe, pipe
     from ..api.analyze import load_pipeline
 
-    pipe = load_pipeline(target)
+    pipe = load_pipeline(target, run_root=run_root)
     return pipe, pipe
 
 
@@ -162,7 +173,15 @@ def run(args: argparse.Namespace) -> int:
     from .. import params
     from ..api.deploy import deploy
 
-    pipeline, typed = _pipeline_for(args.notebook)
+    if args.observe and args.notebook.endswith((".yaml", ".yml")):
+        from ..errors import UsageError
+
+        raise UsageError(
+            "--observe applies to a notebook; a compiled YAML is deployed as it is",
+            kind="bad-observe",
+            fix="pass the notebook (.ipynb), or leave out --observe",
+        )
+    pipeline, typed = _pipeline_for(args.notebook, args.observe, args.run_root)
     given = args.parameter
     if pipeline is None:  # a compiled YAML: `-p LEARNING_RATE` names the input learning_rate
         from ..api.deploy import input_name

@@ -2,13 +2,15 @@
 the server root, call ``kale_like.api`` (through ``verbs``), map domain errors to JSON.
 
     POST analyze            {"path"} | {"notebook"}  -> the `kale-like analyze --format json` dict
-    POST compile            {"path", "output_dir"?, "options"?}
+    POST compile            {"path", "output_dir"?, "observe"?, "options"?} (observe: run
+                            locally first when no run observed the current code)
     POST run                {"path" | "notebook", "parameters"?, "options"?} -> {"id"} (background)
     GET  runs               jobs of this server
     GET  runs/ID            status: per-step states, elapsed, report links, metrics
     POST runs/ID/cancel
     POST build|deploy|sweep {"path", "options"?, "hints"?}  -> {"id"} (background; hints are
-                            panel settings passed only to verbs that take them)
+                            panel settings passed only to verbs that take them; deploy takes
+                            "observe" beside or in the options)
     GET  reports/REL        a step HTML report, confined to the run root
 """
 
@@ -157,7 +159,8 @@ class AnalyzeHandler(KaleHandler):
     async def post(self) -> None:
         async def work() -> None:
             notebook, _ = self.notebook_arg(self.body())
-            self.send(200, await self.in_thread(verbs.analyze, notebook))
+            # Observed facts of the server's local runs live under its run root.
+            self.send(200, await self.in_thread(verbs.analyze, notebook, self.run_root))
 
         await self.guard(work())
 
@@ -175,8 +178,14 @@ class CompileHandler(KaleHandler):
                 out = nb.parent / f"{nb.stem}_pipeline"
             else:
                 raise UsageError("compile needs 'output_dir' or a notebook 'path'", kind="no-path")
+            options = self.verb_options(data)
+            if data.get("observe") is not None:  # also accepted beside the options
+                options["observe"] = data["observe"]
+            if not isinstance(options.get("observe", False), bool):
+                raise UsageError("'observe' must be true or false", kind="bad-options")
+            options["run_root"] = self.run_root  # facts and the --observe run: the server's
             result = await self.in_thread(
-                verbs.compile_notebook, notebook, out, self.root, **self.verb_options(data)
+                verbs.compile_notebook, notebook, out, self.root, **options
             )
             self.send(200, result)
 
@@ -221,6 +230,10 @@ class VerbJobHandler(KaleHandler):
                 self.verb,
             )
             hints = self.verb_options(data, "hints") if isinstance(data.get("hints"), dict) else {}
+            if verb == "deploy" and data.get("observe") is not None:
+                if not isinstance(data["observe"], bool):
+                    raise UsageError("'observe' must be true or false", kind="bad-options")
+                options["observe"] = data["observe"]
             self.start_job(
                 verb,
                 lambda ctx: verbs.generic_job(

@@ -94,8 +94,10 @@ def accepts(fn: Callable[..., Any], name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def analyze(notebook: Any) -> dict[str, Any]:
-    return api.verb("analyze")(notebook)
+def analyze(notebook: Any, run_root: Path | None = None) -> dict[str, Any]:
+    if run_root is None:
+        return api.verb("analyze")(notebook)
+    return api.verb("analyze")(notebook, run_root=run_root)
 
 
 def compile_notebook(notebook: Any, output_dir: Path, root: Path, **options: Any) -> dict[str, Any]:
