@@ -242,3 +242,13 @@ def test_kfp_local_engine_hands_files_over_like_top_to_bottom(tmp_path: Path) ->
     assert result.status == "succeeded", {k: v.error for k, v in result.steps.items()}
     assert _values(result) == truth
     assert sorted(os.listdir(nb.parent / "data")) == ["raw.csv"]
+
+
+def test_a_step_overwriting_a_notebook_file_leaves_the_users_copy_alone(tmp_path: Path) -> None:
+    from kale_like import api
+
+    nb = files_notebook(tmp_path / "nb")
+    (nb.parent / "data" / "train.csv").write_text("stale from an earlier run\n")
+    result = api.run(nb, run_root=tmp_path / "root")
+    assert result.metrics["total"] == 36.0
+    assert (nb.parent / "data" / "train.csv").read_text() == "stale from an earlier run\n"

@@ -27,13 +27,23 @@ WORKSPACE = "workspace"  # folder of a cache entry
 WORKDIR = "work"  # folder of a step's run directory
 
 
-def prepare_workdir(work: Path, base_dir: Path | None) -> None:
-    """A fresh working directory seeded from the notebook folder."""
+def prepare_workdir(work: Path, base_dir: Path | None, writes: tuple[str, ...] = ()) -> None:
+    """A fresh working directory seeded from the notebook folder.
+
+    Files the step writes by literal path (``writes``) that exist beside the notebook are
+    copied rather than linked, so writing them never changes the user's file.
+    """
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     if base_dir is not None and base_dir.is_dir():
         ws.mirror(base_dir, work)
+    for rel in writes:
+        link = work / rel
+        if link.is_symlink() and link.is_file():
+            target = link.resolve()
+            link.unlink()
+            shutil.copy2(target, link)
 
 
 def upstream(pipeline: Pipeline, step: Step) -> list[str]:
