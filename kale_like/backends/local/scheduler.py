@@ -277,7 +277,7 @@ class Scheduler:
         outcome = Outcome(ok=False, error="not run")
         for attempt in range(attempts):
             try:
-                workspaces.prepare_workdir(Path(job.cwd), self.base_dir)
+                workspaces.prepare_workdir(Path(job.cwd), self.base_dir, step.file_writes)
                 outcome = self.executor(job)
             except Exception as exc:  # the engine's own failure still ends as a failed step
                 import traceback
