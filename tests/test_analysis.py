@@ -302,6 +302,7 @@ MAYBE_BOUND = {
     "        model = 4\n",
     "match": "match 3:\n    case 1:\n        model = 1\n    case int():\n        model = 3\n",
     "walrus-in-if": "if (model := 7) > 100:\n    pass\n",
+    "global-in-function": "def setup():\n    global model\n    model = 3\nsetup()\n",
 }
 
 
@@ -610,6 +611,7 @@ def test_fan_out_of_list_readers_is_parallel() -> None:
     ],
 )
 def test_reading_builtins_and_read_only_methods_are_not_writes(code: str) -> None:
+    """Each `last` line only reads the value made above it (`max(xs)`, a list slice...)."""
     *setup, last = code.splitlines()
     root = next(iter(analyze_cell("\n".join(setup)).writes))  # the value read by `last`
     p = load(("\n".join(setup), ["step:a"]), (last, ["step:b"]), (f"z = {root}", ["step:z"]))
@@ -645,6 +647,12 @@ def test_iterators_and_mutators_are_written_when_used(code: str, written: str) -
     p = load(("xs = [1, 2]\np = 'f.txt'", ["step:data"]), (setup, ["step:a"]),
              (last, ["step:b"]), (f"n = {written}", ["step:c"]))
     assert p.step("c").input_map[written] == "b"
+
+
+def test_shadowed_builtins_are_not_trusted() -> None:
+    p = load(("xs = [1, 2]\ndef max(v):\n    return v.pop()", ["step:a"]),
+             ("m = max(xs)", ["step:b"]), ("n = xs", ["step:c"]))
+    assert p.step("c").input_map == {"xs": "b"}
 
 
 def test_unknown_kinds_keep_the_method_table() -> None:

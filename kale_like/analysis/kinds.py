@@ -95,6 +95,7 @@ class KindRules:
     facts: BlockFacts
     defined: set[str]
     modmap: dict[str, str]
+    known: Mapping[str, FuncFacts | None]
 
     if TYPE_CHECKING:
 
@@ -108,7 +109,7 @@ class KindRules:
             and name not in self.defined
             and name not in self.facts.writes
             and name not in self.modmap
-            and self.lookup(name) is None
+            and name not in self.known  # functions, and every name an earlier step bound
             and name not in self.kinds
         )
 

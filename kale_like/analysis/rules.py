@@ -1,8 +1,9 @@
 """Tables behind the analysis: pure methods, argument-mutating calls, global-state effects.
 
-Kept apart from the walker so the rules are easy to read and extend. Anything not listed
-as pure is treated as mutating its receiver (a wrong "write" only costs parallelism; a
-wrong "pure" would pass a stale value).
+Kept apart from the walker so the rules are easy to read and extend. For a value of
+unknown kind, a method not listed as pure is treated as mutating its receiver (a wrong
+"write" only costs parallelism; a wrong "pure" would pass a stale value); values of a
+known kind (a str, a list, an iterator...) follow the tables of :mod:`.kinds`.
 """
 
 from __future__ import annotations
