@@ -152,6 +152,7 @@ class Step:
     # Inputs that come over an *observed* edge: a local run saw the producer write them
     # although the analysis did not (api/observed.py); a subset of ``inputs``' variables.
     observed: tuple[str, ...] = ()
+    observed_state: tuple[str, ...] = ()  # likewise for state kinds (a subset of state_inputs')
 
     @property
     def input_map(self) -> dict[str, str]:
@@ -181,6 +182,7 @@ class Step:
             **self._files_json(),
             # Only when there are any, so the JSON of other notebooks is unchanged.
             **({"observed": list(self.observed)} if self.observed else {}),
+            **({"observed_state": list(self.observed_state)} if self.observed_state else {}),
         }
 
     def _files_json(self) -> dict[str, Any]:

@@ -73,7 +73,8 @@ def prepare_pipeline(
     else:
         from .analyze import load_pipeline
 
-        pipeline = load_pipeline(notebook, run_root=run_root, **given)
+        root = os.fspath(run_root) if run_root is not None else None
+        pipeline = load_pipeline(notebook, run_root=root, **given)
     from .analyze import check_pipeline
 
     if observe:

@@ -64,15 +64,20 @@ _FINISHED = ("succeeded", "cached")
 
 @dataclass(frozen=True)
 class Fact:
-    """One undeclared write a run observed for the current code of step ``step``."""
+    """One undeclared effect a run observed for the current code of step ``step``.
+
+    ``state`` False: the step bound, rebound, deleted or changed the variable ``name``.
+    ``state`` True: ``name`` is a global-state kind (model.STATE_KINDS) the step changed
+    (``how == "changed"``) or drew from (``how == "drew"``) without the analysis seeing it.
+    """
 
     step: str
-    variable: str
-    how: str  # bound | rebound | deleted | changed (runtime/observe.py)
+    name: str
+    how: str
     cell: int | None
     run: str
+    state: bool = False
     prelude: bool = False
-    later: tuple[str, ...] = ()  # readers when observed (used for state kinds)
 
 
 # ------------------------------------------------------------------------ pure core
@@ -100,16 +105,21 @@ def merge_run(
     """``store`` plus what run ``run_id`` observed (``steps``: run.json's ``steps``).
 
     Entries of code no step has any more are dropped (an edit invalidates its facts);
-    a finished step adds its run and its undeclared writes (one per variable, the newest).
+    a finished step adds its run, its undeclared writes (``observed``, one per variable)
+    and its undeclared state effects (``state_observed``, or what ``state_replanned``
+    implies: the producer changed the kind, the consumer drew from it).
     """
     codes = {s.name: step_code(pipeline, s) for s in pipeline.steps}
-    old = store.get("steps") if isinstance(store.get("steps"), dict) else {}
+    old = store.get("steps")
+    if not isinstance(old, Mapping):
+        old = {}
     live = set(codes.values())
     out: dict[str, Any] = {k: _copy_entry(v) for k, v in old.items() if k in live}
-    for name, rec in steps.items():
-        if name not in codes or rec.get("status") not in _FINISHED:
-            continue
-        entry = out.setdefault(codes[name], {"step": name, "runs": [], "writes": []})
+    finished = {n for n, rec in steps.items() if n in codes and rec.get("status") in _FINISHED}
+    found_state = _state_effects(steps, finished)
+    for name in sorted(finished):
+        rec = steps[name]
+        entry = out.setdefault(codes[name], {"step": name, "runs": [], "writes": [], "state": []})
         entry["step"] = name
         if run_id not in entry["runs"]:
             entry["runs"] = [*entry["runs"], run_id][-5:]  # a few, newest last
@@ -120,24 +130,71 @@ def merge_run(
             writes[w["variable"]] = {
                 "variable": w["variable"],
                 "how": str(w.get("how") or "changed"),
-                "cell": w.get("cell") if isinstance(w.get("cell"), int) else None,
+                "cell": _int(w.get("cell")),
                 "prelude": bool(w.get("prelude")),
                 "later": [str(x) for x in w.get("later") or ()],
                 "run": run_id,
             }
         entry["writes"] = [writes[v] for v in sorted(writes)]
+        state = {(e["kind"], e["how"]): e for e in entry["state"]}
+        for kind, how, cell in found_state.get(name, ()):
+            state[(kind, how)] = {"kind": kind, "how": how, "cell": cell, "run": run_id}
+        entry["state"] = [state[k] for k in sorted(state)]
     return {"version": STORE_VERSION, "notebook": store.get("notebook"), "steps": out}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _state_effects(
+    steps: Mapping[str, Mapping[str, Any]], finished: set[str]
+) -> dict[str, list[tuple[str, str, int | None]]]:
+    """Per step: (kind, "changed" | "drew", cell) the analysis did not see."""
+    out: dict[str, list[tuple[str, str, int | None]]] = {}
+    for name in finished:
+        for f in steps[name].get("state_observed") or ():
+            if not isinstance(f, Mapping) or f.get("kind") not in STATE_KINDS:
+                continue
+            kind = str(f["kind"])
+            if f.get("drew") and not f.get("received"):
+                out.setdefault(name, []).append((kind, "drew", _int(f.get("first_cell"))))
+            if not f.get("declared"):
+                out.setdefault(name, []).append((kind, "changed", _int(f.get("cell"))))
+        replanned = steps[name].get("state_replanned") or {}
+        if isinstance(replanned, Mapping):
+            for kind, producer in replanned.items():
+                if kind not in STATE_KINDS or producer not in finished:
+                    continue
+                out.setdefault(name, []).append((str(kind), "drew", None))
+                out.setdefault(str(producer), []).append((str(kind), "changed", None))
+    for name, effects in out.items():  # one per (kind, how); a located one wins
+        best: dict[tuple[str, str], tuple[str, str, int | None]] = {}
+        for e in effects:
+            if (e[0], e[1]) not in best or best[(e[0], e[1])][2] is None:
+                best[(e[0], e[1])] = e
+        out[name] = sorted(best.values(), key=lambda e: (e[0], e[1]))
+    return out
 
 
 def _copy_entry(entry: Any) -> dict[str, Any]:
     if not isinstance(entry, Mapping):
-        return {"step": "", "runs": [], "writes": []}
+        return {"step": "", "runs": [], "writes": [], "state": []}
     writes = [dict(w) for w in entry.get("writes") or () if isinstance(w, Mapping)]
+    state = [
+        dict(e)
+        for e in entry.get("state") or ()
+        if isinstance(e, Mapping) and e.get("kind") in STATE_KINDS and e.get("how") in _HOWS
+    ]
     return {
         "step": str(entry.get("step") or ""),
         "runs": [str(r) for r in entry.get("runs") or ()],
         "writes": writes,
+        "state": state,
     }
+
+
+_HOWS = ("changed", "drew")
 
 
 def covered(store: Mapping[str, Any], pipeline: Pipeline) -> bool:
@@ -154,90 +211,132 @@ def facts_for(store: Mapping[str, Any], pipeline: Pipeline) -> list[Fact]:
         entry = steps.get(step_code(pipeline, s))
         if not isinstance(entry, Mapping):
             continue
-        for w in entry.get("writes") or ():
-            if not isinstance(w, Mapping) or not isinstance(w.get("variable"), str):
-                continue
+        entry = _copy_entry(entry)
+        for w in entry["writes"]:
+            if isinstance(w.get("variable"), str):
+                how = str(w.get("how") or "changed")
+                run = str(w.get("run") or "")
+                prelude = bool(w.get("prelude"))
+                out.append(
+                    Fact(s.name, w["variable"], how, _int(w.get("cell")), run, False, prelude)
+                )
+        for e in entry["state"]:
             out.append(
                 Fact(
-                    step=s.name,
-                    variable=w["variable"],
-                    how=str(w.get("how") or "changed"),
-                    cell=w.get("cell") if isinstance(w.get("cell"), int) else None,
-                    run=str(w.get("run") or ""),
-                    prelude=bool(w.get("prelude")),
-                    later=tuple(str(x) for x in w.get("later") or ()),
+                    s.name, e["kind"], e["how"], _int(e.get("cell")), str(e.get("run") or ""), True
                 )
             )
     return out
 
 
 def apply_facts(pipeline: Pipeline, facts: Iterable[Fact]) -> Pipeline:
-    """The pipeline with an observed edge per fact: each later step that reads the name
-    (and would otherwise take it from before the writer) receives it from the writer.
+    """The pipeline with the observed edges the facts imply.
 
-    Writers are taken in notebook order, so a later writer of the same name wins, as top to
-    bottom. An edge that would close a cycle (a ``prev:`` chain runs the reader first) is
-    left out with a warning naming the fix.
+    A variable: each later step that reads the name (and would otherwise take it from
+    before the writer) receives it from the writer, which now declares it. Writers are
+    taken in notebook order, so a later writer of the same name wins, as top to bottom.
+    A state kind: an observed change makes the step a writer of the kind; a step that
+    draws from it (observed, or a reader the analysis saw) takes it from the last writer
+    before it in notebook order when that writer or the draw was observed.
+    An edge that would close a cycle (``prev:`` runs the reader first) is left out with a
+    warning naming the fix.
     """
-    from ..runtime.spec import later_readers
-
     facts = list(facts)
     if not facts:
         return pipeline
     pos = {s.name: i for i, s in enumerate(pipeline.reading_order())}
     steps = {s.name: s for s in pipeline.steps}
     diags: list[Diagnostic] = []
-    for fact in sorted(facts, key=lambda f: (pos.get(f.step, -1), f.variable)):
-        writer = steps.get(fact.step)
-        if writer is None:
-            continue
-        state = fact.variable in STATE_KINDS
-        if state:  # a global-state kind: its readers are what the run saw
-            readers = [n for n in fact.later if n in steps and pos[n] > pos[writer.name]]
-        else:
-            current = replace(pipeline, steps=tuple(steps.values()))
-            readers = later_readers(current, writer).get(fact.variable, [])
-        routed: list[str] = []
-        blocked: list[str] = []
-        for name in readers:
-            consumer = steps[name]
-            source = dict(consumer.state_inputs if state else consumer.inputs).get(fact.variable)
-            if source is not None and pos[source] >= pos[writer.name]:
-                continue  # the writer, or a step after it, already provides it
-            if name in _ancestors(steps, writer.name):
-                blocked.append(name)
-                continue
-            steps[name] = _receive(consumer, writer.name, fact.variable, state)
-            routed.append(name)
-        if routed:
-            steps[writer.name] = _provide(steps[writer.name], fact.variable, state)
-            diags.append(_routed_diagnostic(writer, fact, routed))
-        if blocked:
-            diags.append(_blocked_diagnostic(writer, fact, blocked))
+    facts = [f for f in facts if f.step in steps]
+    for fact in sorted(facts, key=lambda f: (pos[f.step], f.name)):
+        if not fact.state:
+            diags += _route_variable(pipeline, steps, pos, fact)
+    diags += _route_state(steps, pos, [f for f in facts if f.state])
     if not diags:
         return pipeline
     ordered = _topological(pipeline, steps)
     return replace(pipeline, steps=ordered, diagnostics=_sorted([*pipeline.diagnostics, *diags]))
 
 
-def _receive(consumer: Step, writer: str, var: str, state: bool) -> Step:
-    after = consumer.after if writer in consumer.after else (*consumer.after, writer)
-    if state:
-        pairs = [(k, p) for k, p in consumer.state_inputs if k != var] + [(var, writer)]
-        return replace(consumer, state_inputs=tuple(pairs), after=after)
-    inputs = [(v, p) for v, p in consumer.inputs if v != var] + [(var, writer)]
-    observed = tuple(dict.fromkeys([*consumer.observed, var]))
-    return replace(consumer, inputs=tuple(inputs), after=after, observed=observed)
+def _route_variable(
+    pipeline: Pipeline, steps: dict[str, Step], pos: Mapping[str, int], fact: Fact
+) -> list[Diagnostic]:
+    from ..runtime.spec import later_readers
+
+    writer = steps[fact.step]
+    current = replace(pipeline, steps=tuple(steps.values()))
+    routed: list[str] = []
+    blocked: list[str] = []
+    for name in later_readers(current, writer).get(fact.name, []):
+        consumer = steps[name]
+        source = consumer.input_map.get(fact.name)
+        if source is not None and pos[source] >= pos[writer.name]:
+            continue  # the writer, or a step after it, already provides it
+        if name in _ancestors(steps, writer.name):
+            blocked.append(name)
+            continue
+        after = consumer.after if writer.name in consumer.after else (*consumer.after, writer.name)
+        inputs = [(v, p) for v, p in consumer.inputs if v != fact.name] + [(fact.name, writer.name)]
+        observed = tuple(dict.fromkeys([*consumer.observed, fact.name]))
+        steps[name] = replace(consumer, inputs=tuple(inputs), after=after, observed=observed)
+        routed.append(name)
+    out: list[Diagnostic] = []
+    if routed:  # the writer declares it: the runtime saves it instead of failing the step
+        w = steps[writer.name]
+        outputs = w.outputs if fact.name in w.outputs else (*w.outputs, fact.name)
+        steps[writer.name] = replace(
+            w, outputs=outputs, writes=tuple(sorted({*w.writes, fact.name}))
+        )
+        out.append(_routed_diagnostic(writer, fact, routed))
+    if blocked:
+        out.append(_blocked_diagnostic(writer, fact, blocked[0]))
+    return out
 
 
-def _provide(writer: Step, var: str, state: bool) -> Step:
-    """The writer declares the name, so the runtime saves it instead of failing the step."""
-    if state:
-        kinds = {*writer.state_outputs, var}
-        return replace(writer, state_outputs=tuple(k for k in STATE_KINDS if k in kinds))
-    outputs = writer.outputs if var in writer.outputs else (*writer.outputs, var)
-    writes = tuple(sorted({*writer.writes, var}))
-    return replace(writer, outputs=outputs, writes=writes)
+def _route_state(
+    steps: dict[str, Step], pos: Mapping[str, int], facts: list[Fact]
+) -> list[Diagnostic]:
+    changed = {(f.step, f.name): f for f in facts if f.how == "changed"}
+    drew = {(f.step, f.name): f for f in facts if f.how == "drew"}
+    for step, kind in changed:
+        w = steps[step]
+        kinds = {*w.state_outputs, kind}
+        steps[step] = replace(w, state_outputs=tuple(k for k in STATE_KINDS if k in kinds))
+    order = sorted(steps, key=pos.__getitem__)
+    out: list[Diagnostic] = []
+    routed: dict[tuple[str, str], list[str]] = {}
+    for kind in STATE_KINDS:
+        for i, name in enumerate(order):
+            consumer = steps[name]
+            current = dict(consumer.state_inputs).get(kind)
+            if (name, kind) not in drew and current is None:
+                continue  # neither observed drawing nor a reader the analysis saw
+            writer = next((w for w in reversed(order[:i]) if kind in steps[w].state_outputs), None)
+            if writer is None or writer == current:
+                continue
+            if (writer, kind) not in changed and (name, kind) not in drew:
+                continue  # nothing observed about this pair: the analysis' choice stands
+            if current is not None and pos[current] > pos[writer]:
+                continue
+            if name in _ancestors(steps, writer):
+                fact = drew.get((name, kind)) or changed[(writer, kind)]
+                out.append(_blocked_diagnostic(steps[writer], replace(fact, step=writer), name))
+                continue
+            after = consumer.after if writer in consumer.after else (*consumer.after, writer)
+            pairs = [(k, p) for k, p in consumer.state_inputs if k != kind] + [(kind, writer)]
+            seen = tuple(dict.fromkeys([*consumer.observed_state, kind]))
+            steps[name] = replace(
+                consumer, state_inputs=tuple(pairs), after=after, observed_state=seen
+            )
+            routed.setdefault((writer, kind), []).append(name)
+    for (writer, kind), names in routed.items():
+        change = changed.get((writer, kind))
+        if change is not None:
+            out.append(_routed_diagnostic(steps[writer], change, names))
+            continue
+        for n in names:  # the analysis saw the change; the draws were observed
+            out.append(_drew_diagnostic(steps[n], drew[(n, kind)], writer))
+    return out
 
 
 def _ancestors(steps: Mapping[str, Step], name: str) -> set[str]:
@@ -269,16 +368,22 @@ def _where(cell: int | None) -> str:
     return f" in cell {cell}" if cell is not None else ""
 
 
+def _what(fact: Fact) -> str:
+    return f"<{fact.name} state>" if fact.state else repr(fact.name)
+
+
+def _run(fact: Fact) -> str:
+    return f"run {fact.run}" if fact.run else "a local run"
+
+
 def _routed_diagnostic(writer: Step, fact: Fact, routed: list[str]) -> Diagnostic:
     readers = ", ".join(repr(r) for r in routed)
-    what = f"<{fact.variable} state>" if fact.variable in STATE_KINDS else repr(fact.variable)
-    run = f"run {fact.run}" if fact.run else "a local run"
     return Diagnostic(
         "info",
         "observed-write",
-        f"{run} saw step {writer.name!r} {_verb(fact.how)} {what}{_where(fact.cell)} although "
-        f"the analysis did not; {readers} now receive{'s' if len(routed) == 1 else ''} it from "
-        f"{writer.name!r} (observed edge)",
+        f"{_run(fact)} saw step {writer.name!r} {_verb(fact.how)} {_what(fact)}"
+        f"{_where(fact.cell)} although the analysis did not; {readers} now "
+        f"receive{'s' if len(routed) == 1 else ''} it from {writer.name!r} (observed edge)",
         fact.cell,
         None,
         None,
@@ -287,23 +392,40 @@ def _routed_diagnostic(writer: Step, fact: Fact, routed: list[str]) -> Diagnosti
     )
 
 
-def _blocked_diagnostic(writer: Step, fact: Fact, blocked: list[str]) -> Diagnostic:
-    first = blocked[0]
+def _drew_diagnostic(reader: Step, fact: Fact, writer: str) -> Diagnostic:
+    return Diagnostic(
+        "info",
+        "observed-write",
+        f"{_run(fact)} saw step {reader.name!r} draw from {_what(fact)}{_where(fact.cell)} "
+        f"although the analysis did not; it now receives it from {writer!r}, which changes "
+        "it before (observed edge)",
+        fact.cell,
+        None,
+        None,
+        reader.name,
+        reader.notebook,
+    )
+
+
+def _blocked_diagnostic(writer: Step, fact: Fact, reader: str) -> Diagnostic:
     return Diagnostic(
         "warning",
         "observed-write-unrouted",
-        f"step {writer.name!r} {_verb(fact.how)} {fact.variable!r}{_where(fact.cell)}, which "
-        f"step {first!r} reads, but {first!r} runs before it (prev:); the value cannot be passed",
+        f"step {writer.name!r} {_verb(fact.how)}s {_what(fact)}{_where(fact.cell)}, which "
+        f"step {reader!r} reads, but {reader!r} runs before it (prev:); the value cannot be "
+        "passed",
         fact.cell,
         None,
-        f"remove the prev: tags that make {first!r} run before {writer.name!r}",
+        f"remove the prev: tags that make {reader!r} run before {writer.name!r}",
         writer.name,
         writer.notebook,
     )
 
 
 def _verb(how: str) -> str:
-    return {"bound": "bind", "rebound": "rebind", "deleted": "delete"}.get(how, "change")
+    return {"bound": "bind", "rebound": "rebind", "deleted": "delete", "drew": "draw from"}.get(
+        how, "change"
+    )
 
 
 def _sorted(diags: list[Diagnostic]) -> tuple[Diagnostic, ...]:

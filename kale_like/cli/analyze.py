@@ -84,7 +84,8 @@ def text(p: Pipeline, path: str | None = None) -> str:
             seen = " (observed)" if var in s.observed else ""  # a local run saw the write
             out.append(f"     {var} <- {producer}{seen}")
         for kind, producer in s.state_inputs:
-            out.append(f"     <{kind} state> <- {producer}")
+            seen = " (observed)" if kind in s.observed_state else ""
+            out.append(f"     <{kind} state> <- {producer}{seen}")
         for path, producer in s.file_inputs:
             out.append(f"     file:{path} <- {producer}")
         if s.parameters:
@@ -143,6 +144,7 @@ def mermaid(p: Pipeline) -> str:
             if producer in carried:
                 carried[producer].append(f"<{kind}>")
         observed = {p for v, p in s.inputs if v in s.observed}
+        observed |= {p for k, p in s.state_inputs if k in s.observed_state}
         for producer in s.after:
             vs = carried[producer]
             if vs and producer in observed:  # an edge a local run observed: dotted, labelled
