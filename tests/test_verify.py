@@ -145,3 +145,22 @@ def test_a_failed_run_is_not_reported_as_metrics_only(tmp_path: Path) -> None:
     assert report.run_status == "failed"
     assert any("both runs failed in step 'a'" in n for n in report.notes)
     assert not any("not compared" in n or "only metrics" in n for n in report.notes), report.notes
+
+
+def test_verify_leaves_the_notebook_folder_as_it_was(tmp_path: Path) -> None:
+    # Both runs read the folder's files; what they write stays in their own directories.
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "data.txt").write_text("4\n", encoding="utf-8")
+    nb = write(
+        folder / "files.ipynb",
+        cell("n = int(open('data.txt').read())\nopen('out.txt', 'w').write(str(n * 2))",
+             "step:make"),
+        cell("doubled = int(open('out.txt').read())", "step:use", "prev:make"),
+        cell("print(doubled)", "pipeline-metrics"),
+    )
+    before = sorted(p.name for p in folder.iterdir())
+    report = run_verify(nb, tmp_path)
+    assert report.ok, report.to_text()
+    assert "metric:doubled" in report.compared
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -153,6 +153,17 @@ def top_to_bottom_notebook(
     return nb, index_map
 
 
+def _working_copy(folder: Path, work: Path) -> str:
+    """A private working directory seeded with ``folder``'s files (as links): the run reads
+    the notebook's data as usual, while the files it writes stay out of the user's folder
+    (as in the pipeline run, whose steps each get such a directory)."""
+    from ..runtime.workspace import mirror
+
+    cwd = work / "cwd"
+    mirror(folder, cwd)
+    return str(cwd)
+
+
 def _kernel_name(nb: dict[str, Any]) -> str | None:
     spec = nb.get("metadata", {}).get("kernelspec") or {}
     return spec.get("name") if isinstance(spec, dict) else None
@@ -188,7 +199,7 @@ def run_top_to_bottom(
             parameters=parameters or None,
             progress_bar=False,
             log_output=False,
-            cwd=str(notebook.parent),
+            cwd=_working_copy(notebook.parent, work),
             # Kale's sub-notebooks often have no kernelspec: a Python notebook runs in python3.
             kernel_name=None if _kernel_name(nb) else "python3",
         )
