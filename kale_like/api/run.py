@@ -31,7 +31,7 @@ def prepare(
     else:
         from .analyze import load_pipeline
 
-        pipeline = load_pipeline(notebook, run_root=run_root)
+        pipeline = load_pipeline(notebook, run_root=os.fspath(run_root) if run_root else None)
         if not pipeline.notebook_path:
             pipeline = dataclasses.replace(pipeline, notebook_path=str(Path(notebook).absolute()))
     if pipeline_name is not None:
@@ -116,7 +116,8 @@ def run(
         from .observed import record_run
 
         # Writes the analysis missed feed later analyses of the same code.
-        record_run(dataclasses.replace(pipeline, notebook_path=str(nb_path)), result.run_dir, run_root)
+        ran = dataclasses.replace(pipeline, notebook_path=str(nb_path))
+        record_run(ran, result.run_dir, run_root)
     return result
 
 
