@@ -16,8 +16,8 @@ from typing import Any
 
 from .. import compose, graph
 from ..analysis import BUILTIN_NAMES, files, parse_cell, parse_metrics, parse_parameters
-from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.kinds import param_kinds
+from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
 from ..analysis.walker import BlockFacts, FuncFacts, Walker
 from ..diagnostics import Diagnostic
 from ..envcheck import secret_env_diagnostics
@@ -174,7 +174,7 @@ def _build(
     # referenced notebook's steps see its own imports and functions (replayed before them).
     facts: dict[str, BlockFacts] = {}
     aliases: dict[str, frozenset[str]] = {}
-    kinds = param_kinds(parameters)  # likely value kinds, carried like the aliases
+    value_kinds = param_kinds(parameters)  # likely value kinds, carried like the aliases
     current: str | None = None
     for part, g in comp.steps:
         if part.key != current:
@@ -182,7 +182,9 @@ def _build(
             known.update(own.facts.functions)
             fixed = {n for n, f in own.facts.functions.items() if f is not None}
             modmap = {**modmap, **own.modmap}
-        w = Walker(known=dict(known), modmap=modmap, fixed=fixed, aliases=aliases, kinds=kinds)
+        w = Walker(
+            known=dict(known), modmap=modmap, fixed=fixed, aliases=aliases, kinds=value_kinds
+        )
         step_tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
         with composed.located(part):
             for c in g.cells:
@@ -191,7 +193,7 @@ def _build(
         known.update(w.facts.functions)
         modmap = dict(w.modmap)
         aliases = _live_aliases(w)
-        kinds = w.live_kinds()
+        value_kinds = w.live_kinds()
         star = star or w.facts.star_import
         for d in w.facts.diagnostics:
             diags.append(_with_step(d, g.name, part.key))
