@@ -88,6 +88,8 @@ class StepOutcome:
     notebook_path: str | None = None
     report_path: str | None = None
     observed: list[dict[str, Any]] = field(default_factory=list)  # undeclared writes
+    # RNG kinds the step changed or drew from (runtime/state_watch.py).
+    state_observed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +99,7 @@ class StepOutcome:
             "notebook_path": self.notebook_path,
             "report_path": self.report_path,
             "observed": self.observed,
+            "state_observed": self.state_observed,
         }
 
 
@@ -146,7 +149,7 @@ def run_step(
     cells create, change or delete; ``isolate`` runs in a private working directory seeded
     like a container's (KFP components). See :mod:`kale_like.runtime.workspace`.
     """
-    from . import artifacts, marshal, observe, state
+    from . import artifacts, marshal, observe, state, state_watch
     from .execute import CellResult, CellRunner
     from .workspace import StepWorkspace
 
@@ -183,12 +186,15 @@ def run_step(
     absent: dict[str, str] = {}  # inputs their producer left unbound -> producer
     # Write detection (observe.py); the local engine gives observe_dir, others fail instead.
     obs = observe.Observer(spec) if observe.enabled() and "writes" in spec else None
+    watch = state_watch.StateWatch(spec) if observe.enabled() else None
 
     def run(role: str, cell: dict[str, Any]) -> None:
         res = runner.run(cell["index"], cell["source"])
         executed.append((role, res))
         if obs is not None and role == "step" and res.error is None:
             obs.after_cell(cell["index"], runner.ns)
+        if watch is not None and role == "step":
+            watch.after_cell(cell["index"])
         if res.error is not None:
             err = res.error
             finish_reports()
@@ -238,9 +244,21 @@ def run_step(
             received.update({k: runner.ns[k] for k in loaded if k in runner.ns})
             obs.start(runner.ns, received)
         workspace.before_cells()
-        for cell in spec.get("cells", []):
-            run("step", cell)
+        if watch is not None:
+            watch.begin(runner.ns)
+        try:
+            for cell in spec.get("cells", []):
+                run("step", cell)
+        finally:
+            facts = watch.end(runner.ns) if watch is not None else []
         workspace.after_cells()
+        if facts and observe_dir is None:
+            last = spec["cells"][-1]["index"] if spec.get("cells") else None
+            try:
+                state_watch.check(step, facts, spec, last)
+            except StepFailed:
+                finish_reports()
+                raise
 
         observed: list[observe.Write] = []
         extra: dict[str, Any] = {}
@@ -284,6 +302,7 @@ def run_step(
             notebook_path=notebook_path,
             report_path=report_path if spec.get("report", True) else None,
             observed=[w.to_json() for w in observed],
+            state_observed=[f.to_json() for f in facts],
         )
     finally:
         runner.close()

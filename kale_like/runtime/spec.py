@@ -49,6 +49,8 @@ def step_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         "writes": sorted(step.writes),
         "later": later_readers(pipeline, step),
         "carry_environment": carry_environment(pipeline),
+        # Observed global state (runtime/state_watch.py): what a KFP engine's step checks.
+        "state": state_spec(pipeline, step),
     }
 
 
@@ -74,6 +76,40 @@ def later_readers(pipeline: Pipeline, step: Step) -> dict[str, list[str]]:
             if producer is None or pos[producer] < here:
                 out.setdefault(var, []).append(consumer.name)
     return dict(sorted(out.items()))
+
+
+def state_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
+    """Per RNG kind: whether the analysis sees ``step`` change it (``outputs``); the latest
+    earlier step (notebook order) it sees change a kind ``step`` does not receive
+    (``earlier``: top to bottom, a draw in ``step`` continues from that step's state); and
+    the later steps that would continue from an unseen change by ``step`` (``later``: they
+    take the kind from no step, or from one before ``step``)."""
+    from .state_watch import RNG_KINDS
+
+    order = notebook_order(pipeline)
+    pos = {s.name: i for i, s in enumerate(order)}
+    here = pos[step.name]
+    received = dict(step.state_inputs)
+    earlier: dict[str, str] = {}
+    later: dict[str, list[str]] = {}
+    for kind in RNG_KINDS:
+        if kind not in received:
+            writers = [s.name for s in order[:here] if kind in s.state_outputs]
+            if writers:
+                earlier[kind] = writers[-1]
+        if kind not in step.state_outputs:
+            names = [
+                c.name
+                for c in order[here + 1 :]
+                if pos.get(dict(c.state_inputs).get(kind, ""), -1) < here
+            ]
+            if names:
+                later[kind] = names
+    return {
+        "outputs": [k for k in RNG_KINDS if k in step.state_outputs],
+        "earlier": earlier,
+        "later": later,
+    }
 
 
 def carry_environment(pipeline: Pipeline) -> bool:

@@ -202,6 +202,11 @@ def record(
             "inputs_replanned": {
                 v: p for v, p in sched.steps[step.name].inputs if (v, p) not in step.inputs
             },
+            "state_replanned": {
+                k: p
+                for k, p in sched.steps[step.name].state_inputs
+                if (k, p) not in step.state_inputs
+            },
         }
     now = time.time()
     return {

@@ -77,6 +77,7 @@ class Outcome:
     cell: int | None = None
     traceback: str | None = None
     observed: list[dict[str, Any]] = field(default_factory=list)  # undeclared writes
+    state_observed: list[dict[str, Any]] = field(default_factory=list)  # RNG kinds changed
     kind: str | None = None  # the runtime's error kind, e.g. "undeclared-write"
 
 
@@ -225,6 +226,7 @@ def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -
         cell=err.get("cell"),
         traceback=err.get("traceback") or (None if ok else _tail(log_path)),
         observed=list(data.get("observed") or []),
+        state_observed=list(data.get("state_observed") or []),
         kind=err.get("error"),
     )
 

@@ -145,3 +145,121 @@ def _parallel_change(
                 fix_cell=min(step2.cells) if step2.cells else None,
             )
     return None
+
+
+# -- global state (runtime/state_watch.py) ----------------------------------------------
+# A step reports, per RNG kind it changed, whether it *drew* (its result depends on the
+# state it started with). Top to bottom a drawer continues from the state the latest
+# earlier step (notebook order) that changed the kind left: the drawer now receives the
+# kind from that step and runs after it. Steps that do not draw gain no edge, so they stay
+# parallel.
+
+
+def _at(cell: int | None) -> str:
+    return f" (cell {cell})" if cell is not None else ""
+
+
+@dataclass(frozen=True)
+class StateRoute:
+    """``consumer`` draws from ``kind`` and now receives it from ``writer``."""
+
+    writer: str
+    consumer: str
+    kind: str
+    cell: int | None  # where the writer changed it
+    draw_cell: int | None  # where the consumer first drew
+    writer_seen: bool  # the analysis saw the writer change it
+
+    def message(self) -> str:
+        if not self.writer_seen:
+            return (
+                f"step {self.consumer} draws from {self.kind} state, which {self.writer} "
+                f"changed{_at(self.cell)} although the analysis did not see it; "
+                f"{self.consumer} now receives it from {self.writer}"
+            )
+        return (
+            f"step {self.consumer} draws from {self.kind} state{_at(self.draw_cell)} although "
+            f"the analysis did not see it; {self.writer} changed it before{_at(self.cell)}, so "
+            f"{self.consumer} now receives it from {self.writer}"
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The writer's entry in the run record (the shape of an observed write)."""
+        return {
+            "variable": self.kind,
+            "how": "changed",
+            "cell": self.cell,
+            "later": [self.consumer],
+            "prelude": False,
+            "saved": False,
+            "state": True,
+        }
+
+
+@dataclass(frozen=True)
+class StateConflict:
+    """A drawer runs before the step whose state it continues from top to bottom."""
+
+    writer: str
+    consumer: str
+    kind: str
+    cell: int | None
+    draw_cell: int | None
+
+    def message(self) -> str:
+        return (
+            f"step {self.consumer} draws from {self.kind} state{_at(self.draw_cell)}, which "
+            f"{self.writer} changed{_at(self.cell)} before it top to bottom, but the pipeline "
+            f"runs {self.consumer} before {self.writer}"
+        )
+
+    def fix(self) -> str:
+        from ...runtime.state_watch import fix_for_reader
+
+        return fix_for_reader(self.kind, self.consumer, None)
+
+
+def route_state(
+    pipeline: Pipeline,
+    steps: dict[str, Step],
+    facts: dict[str, list[dict[str, Any]]],
+) -> tuple[list[StateRoute], StateConflict | None]:
+    """New state edges for every known drawer; ``steps`` is updated in place.
+
+    ``facts``: per step that ran (or was cached), the RNG kinds it changed
+    (``StepOutcome.state_observed``)."""
+    from ...runtime.state_watch import RNG_KINDS
+
+    pos = notebook_position(pipeline)
+    routes: list[StateRoute] = []
+    for kind in RNG_KINDS:
+        changed = {
+            s: f for s, fs in facts.items() if s in pos for f in fs if f.get("kind") == kind
+        }
+        changers = sorted(changed, key=pos.__getitem__)
+        for i, name in enumerate(changers):
+            fact = changed[name]
+            if not fact.get("drew") or i == 0:
+                continue
+            writer = changers[i - 1]  # the latest earlier step that changed it
+            consumer = steps[name]
+            if dict(consumer.state_inputs).get(kind) == writer:
+                continue
+            if writer in descendants(steps, {name}):  # an edge would close a cycle
+                return routes, StateConflict(
+                    writer, name, kind, changed[writer].get("cell"), fact.get("first_cell")
+                )
+            pairs = [(k, p) for k, p in consumer.state_inputs if k != kind] + [(kind, writer)]
+            after = consumer.after if writer in consumer.after else (*consumer.after, writer)
+            steps[name] = replace(consumer, state_inputs=tuple(pairs), after=tuple(after))
+            routes.append(
+                StateRoute(
+                    writer=writer,
+                    consumer=name,
+                    kind=kind,
+                    cell=changed[writer].get("cell"),
+                    draw_cell=fact.get("first_cell"),
+                    writer_seen=bool(changed[writer].get("declared")),
+                )
+            )
+    return routes, None

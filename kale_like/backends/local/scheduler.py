@@ -105,6 +105,11 @@ class Scheduler:
         self.notices: dict[str, list[str]] = {}
         self._stale: set[str] = set()
         self._conflict: replan.Conflict | None = None
+        # Observed RNG state (replan.route_state): what each step changed or drew from, and
+        # the writers' entries for the run record (a kind passed on to the steps that draw).
+        self.state_facts: dict[str, list[dict[str, Any]]] = {}
+        self._state_records: dict[str, list[dict[str, Any]]] = {}
+        self._state_conflict: replan.StateConflict | None = None
 
     # -- events -------------------------------------------------------------------------
     def _observe(self, name: str, writes: list[dict[str, Any]]) -> str | None:
@@ -124,6 +129,61 @@ class Scheduler:
         self.notices.setdefault(name, []).extend(lines)
         self.results[name].notes = list(self.notices[name])
         return "; ".join(lines) or None
+
+    def _observe_all(self, name: str, writes: list[dict[str, Any]], state: Any) -> str | None:
+        """Both kinds of observations of one step; the combined notice."""
+        notes = [self._observe(name, writes), self._observe_state(name, list(state or []))]
+        return "; ".join(n for n in notes if n) or None
+
+    def _observe_state(self, name: str, facts: list[dict[str, Any]]) -> str | None:
+        """Route the steps that drew from RNG state to the step whose state they continue
+        from top to bottom (replan.route_state); the notice to show, if any."""
+        self.state_facts[name] = facts
+        lines: list[str] = []
+        if any(f.get("drew") for fs in self.state_facts.values() for f in fs):
+            routes, conflict = replan.route_state(self.pipeline, self.steps, self.state_facts)
+            for r in routes:
+                self._rerun(r.consumer)
+                records = self._state_records.setdefault(r.writer, [])
+                mine = next((e for e in records if e["variable"] == r.kind), None)
+                if mine is None:
+                    records.append(r.record())
+                elif r.consumer not in mine["later"]:
+                    mine["later"].append(r.consumer)
+                for who in dict.fromkeys((r.writer, r.consumer)):
+                    self.notices.setdefault(who, []).append(r.message())
+                    self.results[who].notes = list(self.notices[who])
+                lines.append(r.message())
+            if conflict is not None and self._state_conflict is None:
+                self._state_conflict = conflict
+                lines.append(conflict.message())
+        for writer, records in self._state_records.items():
+            kept = [w for w in self.observed.get(writer, []) if not w.get("state")]
+            self.observed[writer] = kept + [dict(e, later=list(e["later"])) for e in records]
+        return "; ".join(lines) or None
+
+    def _replanned(self, step: Step) -> bool:
+        """``step`` (as it ran) was re-planned by what it or another step just reported: it
+        runs again with its new inputs (its cache entry stays valid for the old ones)."""
+        if self.steps[step.name] is step:
+            return False
+        self._stale.discard(step.name)
+        self.resolved.pop(step.name, None)
+        self.metrics.pop(step.name, None)
+        self.results[step.name].status = "pending"
+        return True
+
+    def _halt_on_state_conflict(self) -> bool:
+        c = self._state_conflict
+        if c is None or self.results[c.consumer].status == "failed":
+            return False
+        res = self.results[c.consumer]
+        res.error = f"{c.message()}; fix: {c.fix()}"
+        res.cell = c.draw_cell
+        res.status = "failed"
+        if self.progress is not None:
+            self.progress(RunEvent(self.run_id, c.consumer, "failed", res.seconds, res.error))
+        return True
 
     def _rerun(self, consumer: str) -> None:
         """A re-planned consumer and what follows it run (again) with the new inputs."""
@@ -202,12 +262,16 @@ class Scheduler:
         sdir = self.step_dir(name)
         (sdir / "metrics.json").write_text(json.dumps(entry.metrics, default=repr), "utf-8")
         link = sdir / "artifacts"
+        if link.is_symlink():  # a step that ran again (re-planned) links its new entry
+            link.unlink()
         if not link.exists():
             try:
                 link.symlink_to(os.path.relpath(entry.path / OUTPUTS, sdir))
             except OSError:
                 (sdir / "artifacts.txt").write_text(str(entry.path / OUTPUTS), "utf-8")
         files = sdir / workspaces.WORKSPACE  # the files the step wrote, for the user
+        if files.is_symlink():
+            files.unlink()
         if (entry.path / workspaces.WORKSPACE).is_dir() and not files.exists():
             try:
                 files.symlink_to(os.path.relpath(entry.path / workspaces.WORKSPACE, sdir))
@@ -324,6 +388,7 @@ class Scheduler:
             "seconds": outcome.seconds,
             "created": time.time(),
             "observed": outcome.observed,
+            "state_observed": outcome.state_observed,
             **workspaces.commit_meta(tmp),
         }
         entry = self.cache.commit(key, tmp, meta)
@@ -363,7 +428,10 @@ class Scheduler:
             raise self._missing_producer(step)
         self.results[step.name].seconds = 0.0
         self._use_entry(step, entry)
-        self._set(step.name, "cached", self._observe(step.name, entry.meta.get("observed") or []))
+        note = self._observe_all(
+            step.name, entry.meta.get("observed") or [], entry.meta.get("state_observed")
+        )
+        self._set(step.name, "cached", note)
 
     def _missing_producer(self, missing: Step) -> UsageError:
         """Name what a selected step needs and which producer has no cached result."""
@@ -431,9 +499,15 @@ class Scheduler:
                         entry = self._lookup(step, key)
                         if entry is not None:
                             self._use_entry(step, entry)
-                            note = self._observe(step.name, entry.meta.get("observed") or [])
+                            note = self._observe_all(
+                                step.name,
+                                entry.meta.get("observed") or [],
+                                entry.meta.get("state_observed"),
+                            )
                             self._set(step.name, "cached", note)
                             failed = self._halt_on_conflict(step.name) or failed
+                            failed = self._halt_on_state_conflict() or failed
+                            self._replanned(step)
                             progressed = True
                             continue
                         job = self._job(step, key)
@@ -470,10 +544,15 @@ class Scheduler:
                         continue
                     if outcome.ok:
                         self._commit(step, key, outcome)
-                        note = self._observe(step.name, outcome.observed)
+                        note = self._observe_all(
+                            step.name, outcome.observed, outcome.state_observed
+                        )
                         self._set(step.name, "succeeded", note)
                         if self._halt_on_conflict(step.name):
                             failed = True
+                        if self._halt_on_state_conflict():
+                            failed = True
+                        self._replanned(step)
                     else:
                         self.cache.discard(self._tmp.pop(step.name))
                         result.error = outcome.error
