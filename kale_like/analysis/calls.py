@@ -77,7 +77,11 @@ class CallRules:
             if func.id not in self.defined and func.id not in self.facts.writes:
                 q = func.id
         if q:
-            reads, writes = rules.call_state(q)
+            given = {
+                k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
+                for k in node.keywords
+            }
+            reads, writes = rules.call_state(q, given)
             if reads or writes:
                 self.state(reads, writes, node)
             if q in rules.ARG_MUTATORS and node.args:

@@ -146,6 +146,44 @@ _MPL_WRITERS = frozenset(
     """.split()
 )
 
+# scikit-learn functions and estimators that draw from NumPy's global RNG when called or
+# built without `random_state=` (check_random_state(None) is the global RandomState); an
+# estimator draws when fitted, its construction stands for that. Splitters marked in
+# _SKLEARN_SHUFFLE draw only with `shuffle=True`.
+_SKLEARN_DRAWS = frozenset(
+    """
+    train_test_split shuffle resample make_classification make_regression make_blobs
+    make_moons make_circles make_friedman1 make_friedman2 make_friedman3 make_gaussian_quantiles
+    make_hastie_10_2 make_low_rank_matrix make_sparse_coded_signal make_spd_matrix
+    make_swiss_roll make_s_curve make_multilabel_classification make_biclusters
+    make_checkerboard KFold StratifiedKFold StratifiedGroupKFold ShuffleSplit
+    StratifiedShuffleSplit GroupShuffleSplit RepeatedKFold RepeatedStratifiedKFold
+    RandomForestClassifier RandomForestRegressor ExtraTreesClassifier ExtraTreesRegressor
+    DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier ExtraTreeRegressor
+    GradientBoostingClassifier GradientBoostingRegressor HistGradientBoostingClassifier
+    HistGradientBoostingRegressor BaggingClassifier BaggingRegressor AdaBoostClassifier
+    AdaBoostRegressor IsolationForest RandomTreesEmbedding KMeans MiniBatchKMeans
+    BisectingKMeans MLPClassifier MLPRegressor SGDClassifier SGDRegressor SGDOneClassSVM
+    Perceptron PassiveAggressiveClassifier PassiveAggressiveRegressor GaussianMixture
+    BayesianGaussianMixture TSNE
+    """.split()
+)
+_SKLEARN_SHUFFLE = frozenset("KFold StratifiedKFold StratifiedGroupKFold".split())
+
+
+def sklearn_draws(q: str, keywords: dict[str | None, object]) -> bool:
+    """A call ``q`` (qualified) with ``keywords`` (name -> constant value, or ``...`` when not
+    a constant; ``None`` names ``**kwargs``) draws from NumPy's global RNG."""
+    if not q.startswith("sklearn.") or None in keywords:
+        return False
+    name = q.rsplit(".", 1)[1]
+    if name not in _SKLEARN_DRAWS:
+        return False
+    if keywords.get("random_state", None) is not None:
+        return False
+    return name not in _SKLEARN_SHUFFLE or keywords.get("shuffle", False) not in (False, None)
+
+
 Effect = tuple[frozenset[str], frozenset[str]]  # (state reads, state writes)
 _NONE: Effect = (frozenset(), frozenset())
 
@@ -176,8 +214,11 @@ def _rng_effect(
     return _rw(kind)
 
 
-def call_state(q: str) -> Effect:
-    """Global-state reads/writes of a call to the qualified name ``q``."""
+def call_state(q: str, keywords: dict[str | None, object] | None = None) -> Effect:
+    """Global-state reads/writes of a call to the qualified name ``q`` (``keywords``: see
+    :func:`sklearn_draws`)."""
+    if keywords is not None and sklearn_draws(q, keywords):
+        return _rw("numpy.random")
     head, _, rest = q.partition(".")
     if head == "random" and rest:
         return _rng_effect("random", rest, _RANDOM_INDEPENDENT, "getstate", ("seed", "setstate"))
