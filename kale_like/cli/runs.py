@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from typing import Any
 
@@ -113,6 +114,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"parameters: {json.dumps(rec.get('parameters', {}), default=repr)}")
     if rec.get("metrics"):
         print("metrics: " + ", ".join(f"{k}={v!r}" for k, v in rec["metrics"].items()))
+    base = os.path.dirname(nb["path"]) if nb.get("path") else None
     for name, s in rec.get("steps", {}).items():
         key = str(s.get("cache_key") or "")[:12]
         print(
@@ -124,8 +126,42 @@ def _show(args: argparse.Namespace) -> int:
             print(f"      out {var} ({str(digest)[:12]})")
         if s.get("metrics"):
             print("      metrics " + ", ".join(f"{k}={v!r}" for k, v in s["metrics"].items()))
+        if s.get("rerun_reason"):
+            print(f"      re-ran: {str(s['rerun_reason']).split(': ', 1)[-1]}")
+        for line in _read_lines(s.get("reads") or {}, base):
+            print(f"      {line}")
         if s.get("report"):
             print(f"      report {s['report']}")
         if s.get("error"):
             print(f"      error (cell {s.get('cell')}): {s['error']}")
     return 0
+
+
+MAX_READS_SHOWN = 20
+
+
+def _read_lines(reads: dict[str, Any], base: str | None) -> list[str]:
+    """What a step read from outside its inputs (lineage), one line each, the first 20."""
+    from ..runtime.reads import show_path
+
+    lines = [
+        f"read {show_path(p, base)} ({_short(d)})" for p, d in (reads.get("files") or {}).items()
+    ]
+    for path, digest in (reads.get("dirs") or {}).items():
+        count = str(digest).split(":", 1)[0].lstrip("m") or "?"
+        lines.append(f"listed {show_path(path, base).rstrip('/')}/ ({count} entries)")
+    lines += [f"network {a}" for a in reads.get("network") or []]
+    lines += [f"process {c}" for c in reads.get("processes") or []]
+    if len(lines) > MAX_READS_SHOWN:
+        more = len(lines) - MAX_READS_SHOWN
+        lines = [*lines[:MAX_READS_SHOWN], f"... and {more} more (--json lists them all)"]
+    return lines
+
+
+def _short(digest: str) -> str:
+    if not digest:
+        return "missing"
+    if digest.startswith("large:"):
+        size = digest.split(":")[1]
+        return f"{size} bytes, size+mtime+ends {digest.rsplit(':', 1)[-1][:12]}"
+    return "sha256 " + digest[:12] if len(digest) == 64 else digest

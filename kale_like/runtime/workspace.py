@@ -13,9 +13,9 @@ runtime carries those files itself, the same way in every engine:
 
 Artifacts are size-limited (``$KALE_LIKE_WORKSPACE_LIMIT``, default 1 GiB): above it the
 biggest files stay behind and a warning names the step and the files.
-Files a step *reads* from its seed (the notebook folder's own files) are recorded with a
-content fingerprint through an audit hook, so the local cache can tell when a data file
-next to the notebook changed.
+What a step reads from outside its inputs (files anywhere, folders listed, network,
+subprocesses) is recorded by :mod:`kale_like.runtime.reads` and saved in the manifest
+(``reads``), so the local cache can tell when an entry went stale.
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import reads as reads_mod
+from .reads import Recorder
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -76,7 +79,7 @@ class WorkspaceSummary:
     dirs: list[str] = field(default_factory=list)  # new folders
     deleted: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # path -> size, above the limit
-    reads: dict[str, str] = field(default_factory=dict)  # seed file read -> fingerprint
+    reads: dict[str, Any] = field(default_factory=dict)  # runtime.reads.Reads.to_json()
     bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -184,7 +187,7 @@ def save(
     *,
     step: str,
     limit: int | None = None,
-    reads: dict[str, str] | None = None,
+    reads: dict[str, Any] | None = None,
 ) -> WorkspaceSummary:
     """Write the step's changed files and deletions to ``out_dir`` (manifest + files/)."""
     limit = parse_limit(os.environ.get(ENV_LIMIT)) if limit is None else limit
@@ -344,44 +347,6 @@ def isolated_workdir(step: str) -> Iterator[str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-class ReadRecorder:
-    """Records files opened for reading under ``root`` (an audit hook on ``open``).
-
-    Only paths that were seed links before the step (the notebook folder's own files) are
-    of interest: they are what a cache must check for changes.
-    """
-
-    def __init__(self, root: str, seed_links: Iterable[str]) -> None:
-        self.root = os.path.realpath(root)
-        self.links = set(seed_links)
-        self.read: set[str] = set()
-        self.active = False
-
-    def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if not self.active or event != "open" or not args:
-            return
-        path, mode = args[0], args[1] if len(args) > 1 else "r"
-        if not isinstance(path, str) or (isinstance(mode, str) and set(mode) & set("wax+")):
-            return
-        try:
-            full = os.path.join(os.getcwd(), path) if not os.path.isabs(path) else path
-            rel = os.path.relpath(os.path.normpath(full), self.root)
-        except (OSError, ValueError):
-            return
-        if rel in self.links:
-            self.read.add(rel)
-
-    def start(self) -> ReadRecorder:
-        sys.addaudithook(self.hook)  # hooks cannot be removed: ``active`` switches it
-        self.active = True
-        return self
-
-    def stop(self) -> dict[str, str]:
-        """Seed files read -> content fingerprint."""
-        self.active = False
-        return {rel: fingerprint(os.path.join(self.root, rel)) for rel in sorted(self.read)}
-
-
 def seed_links(root: str, snap: Snapshot | None = None) -> list[str]:
     """Relative paths of the symlinks a mirror put under ``root``."""
     out = []
@@ -412,7 +377,7 @@ class StepWorkspace:
         self.isolate = isolate
         self.root = ""
         self.before: Snapshot = {}
-        self.recorder: ReadRecorder | None = None
+        self.recorder: Recorder | None = None
         self._stack = contextlib.ExitStack()
 
     @property
@@ -430,13 +395,19 @@ class StepWorkspace:
         if self.output is None:
             return
         self.before = snapshot(self.root)
-        links = seed_links(self.root, self.before)
-        self.recorder = ReadRecorder(self.root, links).start()
+        if reads_mod.enabled():
+            links = seed_links(self.root, self.before)
+            run_root = reads_mod.find_run_root(self.root, self.output)
+            self.recorder = Recorder(
+                self.root,
+                base=reads_mod.seed_base(self.root, links),
+                skip=[p for p in (run_root, os.path.dirname(self.output)) if p],
+            ).start()
 
     def after_cells(self) -> WorkspaceSummary | None:
         if self.output is None:
             return None
-        reads = self.recorder.stop() if self.recorder is not None else {}
+        reads = self.recorder.stop().to_json() if self.recorder is not None else {}
         return save(
             self.root, self.before, snapshot(self.root), self.output, step=self.step, reads=reads
         )

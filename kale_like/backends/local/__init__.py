@@ -199,6 +199,10 @@ def record(
             # Writes the analysis did not see (runtime/observe.py) and the re-planning they caused.
             "observed": sched.observed.get(step.name, []),
             "notes": sched.notices.get(step.name, []),
+            # What the step read from outside its inputs (runtime/reads.py): lineage, and
+            # why it ran although it had a cache entry.
+            "reads": (resolved.entry.meta.get("reads") or {}) if resolved else {},
+            "rerun_reason": sched.rerun_reasons.get(step.name),
             "inputs_replanned": {
                 v: p for v, p in sched.steps[step.name].inputs if (v, p) not in step.inputs
             },

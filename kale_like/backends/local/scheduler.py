@@ -105,6 +105,8 @@ class Scheduler:
         self.notices: dict[str, list[str]] = {}
         self._stale: set[str] = set()
         self._conflict: replan.Conflict | None = None
+        # Why a step ran although it had a cache entry (something it read changed, ...).
+        self.rerun_reasons: dict[str, str] = {}
         # Observed RNG state (replan.route_state): what each step changed or drew from, and
         # the writers' entries for the run record (a kind passed on to the steps that draw).
         self.state_facts: dict[str, list[dict[str, Any]]] = {}
@@ -389,7 +391,7 @@ class Scheduler:
             "created": time.time(),
             "observed": outcome.observed,
             "state_observed": outcome.state_observed,
-            **workspaces.commit_meta(tmp),
+            **workspaces.commit_meta(tmp, step, self.base_dir),
         }
         entry = self.cache.commit(key, tmp, meta)
         shutil.rmtree(sdir / workspaces.WORKDIR, ignore_errors=True)  # now in the entry
@@ -416,8 +418,13 @@ class Scheduler:
         entry = self.cache.lookup(key)
         if entry is not None and self.keep_values and not (entry.path / VALUES).is_dir():
             return None  # computed without final values: run again to get them
-        if entry is not None and not workspaces.reads_unchanged(entry.meta, self.base_dir):
-            return None  # a notebook-folder file it read at run time has changed
+        why = workspaces.stale_reason(entry.meta, step, self.base_dir) if entry else None
+        if why is not None:  # a file or folder it read changed, or it used the network
+            note = self.rerun_reasons[step.name] = f"step {step.name} re-ran: {why}"
+            if note not in self.notices.setdefault(step.name, []):
+                self.notices[step.name].insert(0, note)
+                self.results[step.name].notes = list(self.notices[step.name])
+            return None
         return entry
 
     # -- the walk -----------------------------------------------------------------------
@@ -547,6 +554,8 @@ class Scheduler:
                         note = self._observe_all(
                             step.name, outcome.observed, outcome.state_observed
                         )
+                        why = self.rerun_reasons.get(step.name)  # shown first
+                        note = "; ".join(filter(None, (why, note))) or None
                         self._set(step.name, "succeeded", note)
                         if self._halt_on_conflict(step.name):
                             failed = True

@@ -6,20 +6,23 @@ container would be: the notebook folder's files (symlinked, so reading ``data/ra
 works as top to bottom while new files stay private), then the runtime restores the
 workspaces of every ancestor step in topological order. The step's own workspace is saved in
 its cache entry. Cache keys take the ancestors' workspace digests and the content of the
-notebook-folder files the step reads — by literal path (analysis) before the run, and as
-observed at run time (checked when an entry is looked up).
+notebook-folder files the step reads by literal path (analysis); what the step read at run
+time (:mod:`kale_like.runtime.reads`: files anywhere, folders listed, network, subprocesses)
+is stored in the entry and checked when it is looked up (:func:`stale_reason`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ...model import Pipeline, Step
+from ...runtime import reads as reads_mod
 from ...runtime import workspace as ws
 from .plan import ancestors
 
@@ -66,25 +69,52 @@ def workspace_digest(entry_path: Path) -> str:
 def key_extra(
     step: Step, upstream_entries: Mapping[str, Path], base_dir: Path | None
 ) -> dict[str, Any]:
-    """Cache-key ingredients: non-empty upstream workspaces and literal notebook-file reads."""
+    """Cache-key ingredients: non-empty upstream workspaces.
+
+    Notebook-folder files the step reads (by literal path or as recorded at run time) are
+    not in the key but checked on lookup (:func:`stale_reason`), so a re-run can say which
+    file changed. With recording off the literal ones stay in the key, as before.
+    """
     extra: dict[str, Any] = {}
     digests = {name: workspace_digest(path) for name, path in upstream_entries.items()}
     digests = {k: v for k, v in digests.items() if v}
     if digests:
         extra["workspaces"] = digests
-    produced = {path for path, _ in step.file_inputs}
-    reads = [p for p in step.file_reads if p not in produced]
-    if reads and base_dir is not None:
-        extra["files"] = {p: ws.fingerprint(base_dir / p) for p in reads}
+    reads = literal_reads(step, base_dir)
+    if reads and not reads_mod.enabled():
+        extra["files"] = {rel: ws.fingerprint(path) for rel, path in reads.items()}
     return extra
 
 
-def commit_meta(tmp: Path) -> dict[str, Any]:
-    """What a new cache entry records about its workspace."""
+def literal_reads(step: Step, base_dir: Path | None) -> dict[str, Path]:
+    """Notebook-folder files the analysis saw the step read by literal path (no producer)."""
+    if base_dir is None:
+        return {}
+    produced = {path for path, _ in step.file_inputs}
+    return {p: base_dir / p for p in step.file_reads if p not in produced}
+
+
+def commit_meta(
+    tmp: Path, step: Step | None = None, base_dir: Path | None = None
+) -> dict[str, Any]:
+    """What a new cache entry records about its workspace and what its step read.
+
+    Literal-path reads the audit hook did not see (native readers such as OpenCV or h5py
+    open files below Python) join the recorded reads, fingerprinted now.
+    """
     manifest = ws.read_manifest(tmp / WORKSPACE)
+    recorded = dict(manifest.get("reads") or {})
+    if "files" in recorded and step is not None:
+        files = dict(recorded["files"])
+        for path in literal_reads(step, base_dir).values():
+            real = os.path.realpath(path)
+            if real not in files:
+                files[real] = reads_mod.fingerprint(real)
+        recorded["files"] = dict(sorted(files.items()))
     return {
         "workspace_digest": workspace_digest(tmp),
-        "file_reads": manifest.get("reads") or {},
+        # runtime.reads.Reads.to_json(); older entries have "file_reads" (rel -> digest)
+        "reads": recorded if "files" in recorded else {},
         "workspace": {
             "files": len(manifest.get("files") or {}),
             "deleted": len(manifest.get("deleted") or []),
@@ -94,9 +124,22 @@ def commit_meta(tmp: Path) -> dict[str, Any]:
     }
 
 
-def reads_unchanged(meta: Mapping[str, Any], base_dir: Path | None) -> bool:
-    """Whether the notebook-folder files the entry's step read still have their content."""
-    reads = meta.get("file_reads") or {}
-    if not reads or base_dir is None:
-        return True
-    return all(ws.fingerprint(base_dir / rel) == fp for rel, fp in reads.items())
+def stale_reason(meta: Mapping[str, Any], step: Step, base_dir: Path | None) -> str | None:
+    """Why the entry ``meta`` of ``step`` cannot be reused now (None: it can).
+
+    A recorded file or folder changed, or the step used the network or a subprocess and
+    has no ``cache:enabled`` tag.
+    """
+    old = meta.get("file_reads") or {}  # entries written before reads were recorded fully
+    if old and base_dir is not None:
+        for rel, fp in old.items():
+            if ws.fingerprint(base_dir / rel) != fp:
+                return f"{rel} changed"
+    return reads_mod.stale_reason(
+        meta.get("reads"), allow_external=step.settings.cache is True, base=base_dir
+    )
+
+
+def reads_unchanged(meta: Mapping[str, Any], step: Step, base_dir: Path | None) -> bool:
+    """Whether the entry ``meta`` of ``step`` may be reused (see :func:`stale_reason`)."""
+    return stale_reason(meta, step, base_dir) is None
