@@ -95,6 +95,28 @@ test('tag a cell as a new step, see the DAG, run locally', async ({ page }) => {
   expect(await report.text()).toContain('ratio');
 });
 
+for (const [file, keyword] of [
+  ['kale07.ipynb', 'block'],
+  ['kale23.ipynb', 'step']
+]) {
+  test(`a Kale notebook (${keyword}:) round-trips through the cell editor`, async ({ page }) => {
+    await openNotebook(page, file);
+    const panel = await openPanel(page);
+    // The empty tag continues `load`: the DAG has two steps, load -> report.
+    await expect(panel.locator('.kale-dag-edge[data-from="load"][data-to="report"]')).toBeVisible();
+    await expect(panel.locator('.kale-dag-node')).toHaveCount(2);
+    // Rename `report` in the editor; its spelling (block: or step:) and every other tag stay.
+    const name = cell(page, 3).locator('input.kale-step-name');
+    await name.fill('summary');
+    await name.press('Enter');
+    await expect(panel.locator('.kale-dag-node[data-step="summary"]')).toBeVisible();
+    await save(page);
+    await expect
+      .poll(() => savedTags(file))
+      .toEqual([['imports'], [`${keyword}:load`], [`${keyword}:`], [`${keyword}:summary`, 'prev:load']]);
+  });
+}
+
 test('a bad tag shows its diagnostic next to the cell', async ({ page }) => {
   await openNotebook(page, 'pipeline.ipynb');
   const panel = await openPanel(page);

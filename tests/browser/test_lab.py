@@ -85,6 +85,20 @@ def pipeline_notebook() -> nbformat.NotebookNode:
     )
 
 
+def kale_notebook(keyword: str) -> nbformat.NotebookNode:
+    """A notebook as Kale 0.7 (``block:``) or 2.3 (``step:``) writes it, with an empty step
+    tag continuing ``load``; the browser test edits it and checks the spelling is kept."""
+    return v4.new_notebook(
+        metadata=KERNEL,
+        cells=[
+            code("import math", "imports"),
+            code("xs = [1, 2, 3]", f"{keyword}:load"),
+            code("xs.append(4)", f"{keyword}:"),
+            code("total = sum(xs)", f"{keyword}:report", "prev:load"),
+        ],
+    )
+
+
 def failing_notebook() -> nbformat.NotebookNode:
     """The second step divides by zero (cell 2)."""
     return v4.new_notebook(
@@ -112,6 +126,8 @@ def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     nbformat.write(pipeline_notebook(), root / "pipeline.ipynb")
     nbformat.write(widgets_notebook(), root / "widgets.ipynb")
     nbformat.write(failing_notebook(), root / "failing.ipynb")
+    nbformat.write(kale_notebook("block"), root / "kale07.ipynb")
+    nbformat.write(kale_notebook("step"), root / "kale23.ipynb")
     # User settings: no news/update toast over the UI.
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
