@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -26,5 +25,8 @@ def write_text_atomic(path: Path, text: str | bytes) -> None:
 
 
 def write_json_atomic(path: Path, data: Any, *, newline: bool = True) -> None:
-    """``data`` as indented JSON (``repr`` of what JSON cannot hold), ending in a newline."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=repr) + ("\n" if newline else ""))
+    """``data`` as indented strict JSON (``repr`` of what JSON cannot hold, ``null`` for
+    NaN/Infinity), ending in a newline."""
+    from .jsonsafe import dumps
+
+    write_text_atomic(path, dumps(data, indent=2, default=repr) + ("\n" if newline else ""))

@@ -7,7 +7,6 @@ every command; the help text of a flag may differ per command and is passed in.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -116,8 +115,11 @@ def add_json_option(
 
 
 def print_json(data: Any, **dumps: Any) -> None:
-    """``data`` as indented JSON on stdout (``dumps``: extra :func:`json.dumps` options)."""
-    print(json.dumps(data, indent=2, **dumps))
+    """``data`` as indented strict JSON on stdout (NaN/Infinity -> null; ``dumps``: extra
+    :func:`json.dumps` options)."""
+    from ..jsonsafe import dumps as strict_dumps
+
+    print(strict_dumps(data, indent=2, **dumps))
 
 
 def print_diagnostics(
