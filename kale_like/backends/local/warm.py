@@ -1,4 +1,5 @@
-"""Executor that starts step processes from the zygote (see :mod:`.zygote`)."""
+"""Executor that starts step processes from the zygote (see :mod:`.zygote`), the keeper
+that owns them (see :mod:`.procs` for the lifecycle rules)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from .executor import (
     Outcome,
     SubprocessExecutor,
     _child_env,
-    _stop_group,
     read_outcome,
     timed_out,
 )
+from .procs import GRACE, kill_step
 
 STEPMAIN = "kale_like.backends.local.stepmain"
 
@@ -32,6 +33,7 @@ class _Waiter:
         self.done = threading.Event()
         self.pid: int | None = None
         self.code: int = -1
+        self.timed_out = False  # the keeper enforced the step's `timeout:`
 
 
 class Zygote:
@@ -68,6 +70,7 @@ class Zygote:
                 waiter.started.set()
             elif "code" in msg:
                 waiter.code = int(msg["code"])
+                waiter.timed_out = bool(msg.get("timed_out"))
                 with self._lock:
                     self._waiters.pop(msg["id"], None)
                 waiter.started.set()
@@ -75,7 +78,9 @@ class Zygote:
         self.alive = False
         with self._lock:
             waiters, self._waiters = list(self._waiters.values()), {}
-        for waiter in waiters:  # the zygote died: its steps are lost
+        for waiter in waiters:  # the zygote died: its steps are lost, and so is their group
+            if waiter.pid is not None:
+                kill_step(waiter.pid, signal.SIGKILL)
             waiter.code = -signal.SIGKILL
             waiter.started.set()
             waiter.done.set()
@@ -107,12 +112,17 @@ def zygote(python: str, env: dict[str, str]) -> Zygote:
 
 
 class WarmExecutor:
-    """Step processes forked from a warm zygote; same contract as SubprocessExecutor."""
+    """Step processes forked by the zygote; same contract as SubprocessExecutor.
 
-    def __init__(self, python: str | None = None) -> None:
+    ``fresh=True`` makes the forked child exec a new interpreter (``KALE_LIKE_EXECUTOR=
+    subprocess``): slower, but the same keeper owns it, so the same lifecycle rules hold.
+    """
+
+    def __init__(self, python: str | None = None, *, fresh: bool = False) -> None:
         self.python = python or sys.executable
+        self.fresh = fresh
         self._env = _child_env()
-        self._pids: set[int] = set()
+        self._live: dict[int, _Waiter] = {}
         self._lock = threading.Lock()
         self._cancelled = False
         self._fallback = SubprocessExecutor(self.python)
@@ -127,6 +137,8 @@ class WarmExecutor:
             "cwd": job.cwd,
             "env": {**self._env, **job.env},
             "preload": sorted(job.modules),
+            "timeout": job.timeout,  # enforced by the keeper, with or without us
+            **({"exec": self.python} if self.fresh else {}),
         }
         start = time.perf_counter()
         with self._lock:
@@ -142,51 +154,44 @@ class WarmExecutor:
         pid = waiter.pid
         if pid is not None:
             with self._lock:
-                self._pids.add(pid)
+                self._live[pid] = waiter
                 cancelled = self._cancelled
             if cancelled:
-                _kill(pid, signal.SIGTERM)
-        if not waiter.done.wait(timeout=job.timeout) and pid is not None:
-            _stop_group(pid)
-            waiter.done.wait()
-            with self._lock:
-                self._pids.discard(pid)
-            return timed_out(job, time.perf_counter() - start)
-        if pid is not None:
-            with self._lock:
-                self._pids.discard(pid)
+                kill_step(pid, signal.SIGTERM)
+        try:
+            # The keeper times the step out; this is only a backstop should it hang.
+            backstop = job.timeout + 2 * GRACE + 5 if job.timeout else None
+            if not waiter.done.wait(timeout=backstop) and pid is not None:
+                kill_step(pid, signal.SIGKILL)
+                waiter.done.wait()
+                return timed_out(job, time.perf_counter() - start)
+        finally:
+            if pid is not None:
+                with self._lock:
+                    self._live.pop(pid, None)
         seconds = time.perf_counter() - start
+        if waiter.timed_out:
+            return timed_out(job, seconds)
         return read_outcome(Path(job.result_path), waiter.code, Path(job.log_path), seconds)
 
     def cancel(self) -> None:
+        """Stop every running step (SIGTERM to its group, SIGKILL after a grace period);
+        steps asked for later are refused."""
         self._fallback.cancel()
         with self._lock:
             self._cancelled = True
-            pids = list(self._pids)
-        for pid in pids:
-            _kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._pids:
-                    return
-            time.sleep(0.05)
-        with self._lock:
-            pids = list(self._pids)
-        for pid in pids:
-            _kill(pid, signal.SIGKILL)
-
-
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the step called setsid(): its group is its pid
-    except (ProcessLookupError, PermissionError):
-        pass
+            live = dict(self._live)
+        for pid in live:
+            kill_step(pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        for pid, waiter in live.items():
+            if not waiter.done.wait(timeout=max(0.0, deadline - time.monotonic())):
+                kill_step(pid, signal.SIGKILL)
 
 
 def default_executor() -> Any:
     """Warm (zygote) step processes on POSIX; a new interpreter per step elsewhere or when
     ``KALE_LIKE_EXECUTOR=subprocess``."""
-    if os.environ.get("KALE_LIKE_EXECUTOR") == "subprocess" or not hasattr(os, "fork"):
+    if not hasattr(os, "fork"):
         return SubprocessExecutor()
-    return WarmExecutor()
+    return WarmExecutor(fresh=os.environ.get("KALE_LIKE_EXECUTOR") == "subprocess")

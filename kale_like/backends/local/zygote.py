@@ -7,9 +7,13 @@ working directory, environment, log file and session (so it can be stopped with 
 it started); the ``random`` module is reseeded from the OS as in a fresh interpreter.
 
 Protocol (JSON lines): requests on the zygote's stdin
-``{"id", "module", "job", "log", "cwd", "env"}``; replies on its stdout ``{"id", "pid"}``
-when a step starts and ``{"id", "code"}`` when it ends. The zygote ends when its stdin closes.
-Set ``KALE_LIKE_EXECUTOR=subprocess`` to start a new interpreter per step instead.
+``{"id", "module", "job", "log", "cwd", "env", "timeout"?, "exec"?}``; replies on its stdout
+``{"id", "pid"}`` when a step starts and ``{"id", "code", "timed_out"?}`` when it ends. With
+``"exec": PYTHON`` the child starts a new interpreter (``KALE_LIKE_EXECUTOR=subprocess``).
+
+The zygote is also the keeper of the steps it starts (:mod:`.procs`): it enforces their
+``timeout:``, and when its stdin closes (the runner ended, however it ended) or it gets
+``SIGTERM``/``SIGHUP`` it kills every step group it started and exits.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import select
 import signal
 import sys
 from typing import Any
+
+from .procs import Keeper, die_with_parent
 
 STEPMAIN = "kale_like.backends.local.stepmain"
 
@@ -42,9 +48,10 @@ def _warm() -> None:
         pass
 
 
-def _child(req: dict[str, Any]) -> int:
+def _child(req: dict[str, Any], keeper: int) -> int:
     """Body of a forked step process."""
-    os.setsid()
+    os.setsid()  # its own group: stopped with everything it starts
+    die_with_parent(keeper)
     fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -54,8 +61,13 @@ def _child(req: dict[str, Any]) -> int:
     os.close(null)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.chdir(req["cwd"])
+    if req.get("exec"):  # a fresh interpreter, still in the group the keeper owns
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # SIG_IGN would survive exec
+        python = str(req["exec"])
+        os.execve(python, [python, "-m", req["module"], req["job"]], dict(req["env"]))
     # `python -m` puts the working directory first on sys.path: modules beside the notebook
     # import as they would in a fresh step interpreter.
     sys.path[0] = os.getcwd()
@@ -94,13 +106,15 @@ def _reseed() -> None:
 
 
 def _fork(req: dict[str, Any]) -> int:
-    _preload(list(req.get("preload") or ()))
+    if not req.get("exec"):
+        _preload(list(req.get("preload") or ()))
+    keeper = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:
-        code = _child(req)
+        code = _child(req, keeper)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -121,40 +135,52 @@ def serve() -> None:
     _warm()
     out = sys.stdout
     stdin = sys.stdin.buffer
-    running: dict[int, str] = {}
+    keeper = Keeper()
     buf = b""
-    open_ = True
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
 
     def reply(data: dict[str, Any]) -> None:
-        out.write(json.dumps(data) + "\n")
-        out.flush()
+        try:
+            out.write(json.dumps(data) + "\n")
+            out.flush()
+        except (BrokenPipeError, ValueError):  # the runner is gone: nobody to tell
+            pass
 
-    while open_ or running:
-        if open_:
-            ready, _, _ = select.select([stdin], [], [], 0.02)
-            if ready:
-                chunk = os.read(stdin.fileno(), 65536)
-                if not chunk:
-                    open_ = False
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    req = json.loads(line)
-                    pid = _fork(req)
-                    running[pid] = req["id"]
-                    reply({"id": req["id"], "pid": pid})
-        else:
-            select.select([], [], [], 0.02)
-        while running:
+    while not stopping:
+        try:
+            ready, _, _ = select.select([stdin], [], [], keeper.wakeup(0.02))
+        except InterruptedError:
+            continue
+        if ready:
+            chunk = os.read(stdin.fileno(), 65536)
+            if not chunk:  # the runner ended, however it ended: its steps end with it
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                req = json.loads(line)
+                pid = _fork(req)
+                timeout = req.get("timeout")
+                keeper.add(pid, req["id"], float(timeout) if timeout else None)
+                reply({"id": req["id"], "pid": pid})
+        keeper.enforce()
+        while keeper.running:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            rid = running.pop(pid, None)
-            if rid is not None:
-                reply({"id": rid, "code": os.waitstatus_to_exitcode(status)})
+            done = keeper.ended(pid, status)
+            if done is not None:
+                reply(done)
+    keeper.kill_all()
 
 
 if __name__ == "__main__":
