@@ -10,6 +10,7 @@ An engine is any object with ``name`` and ``run(request: RunRequest) -> RunResul
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -30,6 +31,62 @@ BUILTIN_ENGINES: dict[str, str] = {
     "kfp": "kale_like.backends.kfp_engine:KfpEngine",
 }
 
+# The options each built-in engine reads from ``RunRequest.options`` (``-o KEY=VALUE``,
+# REST ``engine_options``); any other name is refused, so a typo or a token given to an
+# engine that ignores it never passes silently. Third-party engines declare theirs as an
+# ``option_names`` attribute (without one, their options are not checked).
+BUILTIN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "local": (),
+    "kfp-local": (),
+    "docker": ("base_image", "wheelhouse", "registry", "user", "extend_images", "client"),
+    "kfp": (
+        "host",
+        "namespace",
+        "experiment",
+        "token_file",
+        "client",
+        "poll",
+        "timeout",
+        "images",
+        "mlmd",
+    ),
+}
+
+
+class CancelToken(threading.Event):
+    """A cancel request for a run: ``set()`` it from any thread; the engine stops its running
+    steps within seconds and the run ends "cancelled". Callbacks registered with
+    :meth:`on_cancel` run (once, in the cancelling thread) when it is set, so an engine need
+    not poll. A plain :class:`threading.Event` works too (engines then watch it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: list[Callable[[], None]] = []
+        self._cb_lock = threading.Lock()
+
+    def on_cancel(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn`` when cancelled (now, if already); returns a function that unregisters."""
+        with self._cb_lock:
+            if not self.is_set():
+                self._callbacks.append(fn)
+                return lambda: self._forget(fn)
+        fn()
+        return lambda: None
+
+    def _forget(self, fn: Callable[[], None]) -> None:
+        with self._cb_lock:
+            if fn in self._callbacks:
+                self._callbacks.remove(fn)
+
+    def set(self) -> None:
+        with self._cb_lock:
+            first = not self.is_set()
+            super().set()
+            callbacks, self._callbacks = self._callbacks, []
+        if first:
+            for fn in callbacks:
+                fn()
+
 
 @dataclass
 class RunRequest:
@@ -49,6 +106,7 @@ class RunRequest:
     progress: ProgressCallback | None = None
     keep_values: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific extras
+    cancel: threading.Event | None = None  # set -> stop running steps, status "cancelled"
 
 
 class Engine(Protocol):
@@ -92,6 +150,38 @@ def _load(target: Callable[[], Any] | str) -> Any:
         module = importlib.import_module(module_name)
         return getattr(module, attr)
     return target
+
+
+def option_names(name: str, engine: Any = None) -> tuple[str, ...] | None:
+    """The options engine ``name`` takes (None: it does not say, so nothing is checked)."""
+    declared = getattr(engine, "option_names", None) if engine is not None else None
+    if declared is not None:
+        return tuple(declared)
+    return BUILTIN_OPTIONS.get(name)
+
+
+def check_options(name: str, options: Any, engine: Any = None) -> None:
+    """Refuse engine options ``name`` does not take (UsageError, exit 2 / HTTP 400)."""
+    if options is None:
+        return
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise UsageError(
+            "engine options must map option names to values",
+            kind="bad-engine-option",
+            fix="-o KEY=VALUE on the command line; an object in a REST request",
+        )
+    valid = option_names(name, engine)
+    if valid is None:
+        return
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        takes = f"it takes: {', '.join(valid)}" if valid else "it takes none"
+        raise UsageError(
+            f"unknown option(s) {', '.join(unknown)} for engine {name!r}",
+            kind="unknown-engine-option",
+            tag="-o/--engine-option",
+            fix=f"drop them; engine {name!r} would ignore them ({takes})",
+        )
 
 
 def get(name: str) -> Engine:

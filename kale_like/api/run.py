@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def run(
     pipeline_name: str | None = None,
     keep_values: bool = False,
     engine_options: Mapping[str, Any] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run ``notebook`` as a pipeline and return its :class:`~kale_like.results.RunResult`.
 
@@ -81,11 +83,14 @@ def run(
     against their types); ``engine_options`` reach the engine as ``RunRequest.options``
     (e.g. ``host`` for ``kfp``). A failed step does not raise: the result has
     ``status == "failed"`` and ``failed_step`` set. Bad input raises ``InputError``; a
-    missing engine or an unwritable run root raises ``EnvironmentProblem``.
+    missing engine or an unwritable run root raises ``EnvironmentProblem``. ``cancel`` (a
+    :class:`~kale_like.engines.CancelToken` or any ``threading.Event``) stops the run when
+    set: running steps are killed within seconds and the result's status is "cancelled".
     """
     eng = engines.get(engine)  # unknown engine fails before any work
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {jobs}", kind="bad-jobs")
+    engines.check_options(engine, engine_options, eng)  # and options it would ignore
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise UsageError(f"--jobs must be a whole number of at least 1, got {jobs!r}", kind="bad-jobs")
     pipeline = prepare(notebook, pipeline_name=pipeline_name, run_root=run_root)
     values = params.resolve(pipeline, parameters)
     if engine in ("kfp-local", "docker", "kfp"):
@@ -110,6 +115,7 @@ def run(
         progress=progress,
         keep_values=keep_values,
         options=dict(engine_options or {}),
+        cancel=cancel,
     )
     result = eng.run(request)
     if getattr(eng, "name", engine) == "local" and nb_path is not None:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ..errors import TagError, UsageError
+from ..tags import is_valid_image
 from ..model import Parameter, Pipeline, Step
 from ..runtime.spec import step_spec
 from .literals import check_literal, render_literal
@@ -91,6 +92,17 @@ def generate_dsl(
                 kind="unknown-step",
                 fix=f"steps are: {', '.join(pipeline.step_names)}",
             )
+    # The same rule as the image: tag: a reference a shell or Python string cannot misread.
+    bad = {s: r for s, r in (images or {}).items() if not is_valid_image(r)}
+    if base_image is not None and not is_valid_image(base_image):
+        bad["base image"] = base_image
+    if bad:
+        raise UsageError(
+            "not an image reference: "
+            + ", ".join(f"{r!r} (for {s})" for s, r in sorted(bad.items(), key=str)),
+            kind="bad-image",
+            fix="an image is REGISTRY/PATH:TAG or PATH@sha256:DIGEST (letters, digits, ._/:@+-)",
+        )
     for step in pipeline.steps:
         if not STEP_NAME.fullmatch(step.name):
             raise TagError(
@@ -157,7 +169,7 @@ def _header(pipeline: Pipeline, notebook_name: str | None) -> str:
 
 def _imports(k8s: bool, metrics: bool, report: bool, inputs: bool) -> str:
     lines = ["from pathlib import Path", ""]
-    lines.append("from kfp import compiler, dsl" + (", kubernetes" if k8s else ""))
+    lines.append("from kfp import dsl" + (", kubernetes" if k8s else ""))
     io = ["Artifact", "Output"] + (["HTML"] if report else []) + (["Input"] if inputs else [])
     io += ["Metrics"] if metrics else []
     io.sort(key=lambda n: (not n.isupper(), n))  # isort's order: constants, then classes
@@ -372,6 +384,9 @@ def _main() -> str:
     return "\n".join(
         [
             'if __name__ == "__main__":',
-            "    compiler.Compiler().compile(pipeline, str(Path(__file__).with_suffix('.yaml')))",
+            "    # kale-like's own writer: the same YAML as `kale-like compile` (safe header)",
+            "    from kale_like.backends.kfp import write_yaml",
+            "",
+            "    write_yaml(pipeline, Path(__file__).with_suffix('.yaml'))",
         ]
     )

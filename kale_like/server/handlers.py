@@ -17,9 +17,7 @@ the server root, call ``kale_like.api`` (through ``verbs``), map domain errors t
 from __future__ import annotations
 
 import asyncio
-import json
 import mimetypes
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,49 +27,45 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from .. import api
 from ..errors import UsageError
-from . import verbs
+from ..jsonsafe import dumps
+from . import reports, verbs
 from .jobs import JobContext, JobManager
+from .validate import (
+    Forbidden,
+    Limits,
+    NotFound,
+    Request,
+    TooLarge,
+    confine,
+    parse_body,
+    read_request,
+    too_large_body,
+)
 from .verbs import error_body
 
 NAMESPACE = "kale-like"
 
+# Reports hold user output: shown, never scripted, never able to reach the lab's origin.
+REPORT_CSP = (
+    "sandbox; default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; "
+    "font-src data:; frame-ancestors 'self'"
+)
 
-# Options a request may not set: injected clients and callbacks, and the run root, which the
-# server chooses (its reports are served from there).
-SERVER_ONLY_OPTIONS = ("client", "k8s_client", "run_fn", "progress", "cancel", "run_root")
-# Path-valued options: confined to the server root like notebook paths (and resolved there).
-PATH_OPTIONS = ("output_dir", "wheelhouse", "token_file", "config_path")
-
-
-class Forbidden(Exception):
-    """A path outside the server root (or the run root)."""
+__all__ = ["Forbidden", "NotFound", "confine", "setup_handlers"]
 
 
-class NotFound(Exception):
-    """A notebook or job that does not exist (answered as JSON like every other error)."""
-
-
-def confine(root: Path, rel: Any, *, must_exist: bool = True) -> Path:
-    """Resolve ``rel`` inside ``root``; absolute paths, ``..`` and symlink escapes -> Forbidden."""
-    if not isinstance(rel, str) or not rel.strip():
-        raise UsageError(
-            "a notebook 'path' relative to the server root is required", kind="no-path"
-        )
-    if rel.startswith(("/", "\\")) or os.path.isabs(rel) or (len(rel) > 1 and rel[1] == ":"):
-        raise Forbidden(rel)
-    if ".." in Path(rel).parts:
-        raise Forbidden(rel)
-    full = (root / rel).resolve()
-    if not full.is_relative_to(root):
-        raise Forbidden(rel)
-    if must_exist and not full.exists():
-        raise NotFound(f"no such file: {rel}")
-    return full
-
-
+@tornado.web.stream_request_body
 class KaleHandler(APIHandler):
-    """Shared plumbing: JSON bodies, root confinement and error mapping."""
+    """Shared plumbing: bounded JSON bodies, request checks and error mapping.
+
+    Bodies are streamed so an oversized one is refused (413) from its Content-Length, or
+    as soon as it passes the limit, without ever being held in memory whole."""
+
+    def initialize(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
 
     @property
     def root(self) -> Path:
@@ -85,39 +79,46 @@ class KaleHandler(APIHandler):
     def run_root(self) -> Path:
         return Path(self.settings["kale_like_run_root"]).resolve()
 
+    @property
+    def limits(self) -> Limits:
+        return self.settings["kale_like_limits"]  # type: ignore[no-any-return]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        if not self.current_user:
+            raise tornado.web.HTTPError(403)  # read no body for a stranger
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.limits.max_bytes:
+            self.refuse(too_large_body(int(length), self.limits))
+            return
+        # A chunked body is counted in data_received; past twice the limit tornado itself
+        # drops the connection instead of reading on.
+        self.request.connection.set_max_body_size(2 * self.limits.max_bytes)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._size += len(chunk)
+        if self._size > self.limits.max_bytes:
+            self._chunks.clear()
+            self.refuse(too_large_body(self._size, self.limits))
+            return
+        self._chunks.append(chunk)
+
+    def refuse(self, exc: TooLarge) -> None:
+        self.send(413, verbs.error_json(exc))
+
     def body(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the request body is not JSON: {exc}", kind="bad-json") from exc
-        if not isinstance(data, dict):
-            raise UsageError("the request body must be a JSON object", kind="bad-json")
-        return data
+        raw = b"".join(self._chunks)
+        self._chunks = []
+        return parse_body(raw, self.limits)
 
-    def notebook_arg(self, data: dict[str, Any]) -> tuple[Any, str | None]:
-        """The notebook to act on: unsaved JSON content wins over a saved path."""
-        if isinstance(data.get("notebook"), dict):
-            return data["notebook"], data.get("path")
-        if "notebook" in data:
-            raise UsageError("'notebook' must be a notebook JSON object", kind="bad-notebook")
-        path = data.get("path")
-        return str(confine(self.root, path)), path
-
-    def verb_options(self, data: dict[str, Any], key: str = "options") -> dict[str, Any]:
-        opts = data.get(key) or {}
-        if not isinstance(opts, dict):
-            raise UsageError(f"'{key}' must be an object", kind="bad-options")
-        opts = dict(opts)
-        refused = sorted(set(opts) & set(SERVER_ONLY_OPTIONS))
-        if refused:
-            raise UsageError(
-                f"option(s) {', '.join(refused)} cannot be set in a request",
-                kind="unknown-option",
-            )
-        for name in PATH_OPTIONS:
-            if opts.get(name) not in (None, ""):
-                opts[name] = str(confine(self.root, opts[name], must_exist=False))
-        return opts
+    def checked(self, verb: str) -> Request:
+        """The request body of ``verb``, checked and with its paths confined."""
+        fn = None if verb == "analyze" else api.verb(verb)
+        return read_request(verb, self.body(), self.root, self.limits, fn)
 
     def report_url(self, report: str) -> str:
         rel = Path(report).resolve().relative_to(self.run_root).as_posix()
@@ -125,8 +126,8 @@ class KaleHandler(APIHandler):
 
     def send(self, status: int, payload: Any) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload, default=str))
+        # Strict JSON: a NaN metric must not make the whole answer unreadable to the lab.
+        self.finish(dumps(payload, default=str))
 
     def start_job(self, verb: str, work: Callable[[JobContext], Any], path: str | None) -> None:
         """Run ``work(ctx)`` as a background job and answer 202 with its id."""
@@ -135,6 +136,9 @@ class KaleHandler(APIHandler):
 
     async def guard(self, coro: Any) -> None:
         """Run a handler body, turning domain errors into JSON responses."""
+        if self._finished:  # refused while the body arrived (413)
+            coro.close()
+            return
         try:
             await coro
         except Forbidden as exc:
@@ -158,9 +162,9 @@ class AnalyzeHandler(KaleHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         async def work() -> None:
-            notebook, _ = self.notebook_arg(self.body())
+            req = self.checked("analyze")
             # Observed facts of the server's local runs live under its run root.
-            self.send(200, await self.in_thread(verbs.analyze, notebook, self.run_root))
+            self.send(200, await self.in_thread(verbs.analyze, req.notebook, self.run_root))
 
         await self.guard(work())
 
@@ -169,23 +173,19 @@ class CompileHandler(KaleHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         async def work() -> None:
-            data = self.body()
-            notebook, path = self.notebook_arg(data)
-            if data.get("output_dir"):
-                out = confine(self.root, data["output_dir"], must_exist=False)
-            elif path:
-                nb = confine(self.root, path, must_exist=False)
-                out = nb.parent / f"{nb.stem}_pipeline"
+            req = self.checked("compile")
+            if req.output_dir is not None:
+                out = req.output_dir
+            elif req.saved is not None:
+                out = req.saved.parent / f"{req.saved.stem}_pipeline"
             else:
                 raise UsageError("compile needs 'output_dir' or a notebook 'path'", kind="no-path")
-            options = self.verb_options(data)
-            if data.get("observe") is not None:  # also accepted beside the options
-                options["observe"] = data["observe"]
-            if not isinstance(options.get("observe", False), bool):
-                raise UsageError("'observe' must be true or false", kind="bad-options")
+            options = dict(req.options)
+            if req.observe is not None:  # also accepted beside the options
+                options["observe"] = req.observe
             options["run_root"] = self.run_root  # facts and the --observe run: the server's
             result = await self.in_thread(
-                verbs.compile_notebook, notebook, out, self.root, **options
+                verbs.compile_notebook, req.notebook, out, self.root, **options
             )
             self.send(200, result)
 
@@ -196,18 +196,16 @@ class RunHandler(KaleHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         async def work() -> None:
-            data = self.body()
-            notebook, path = self.notebook_arg(data)
-            options = self.verb_options(data)
-            if data.get("parameters"):
-                if not isinstance(data["parameters"], dict):
-                    raise UsageError("'parameters' must be an object", kind="bad-parameters")
-                options["parameters"] = data["parameters"]
+            req = self.checked("run")
+            options = dict(req.options)
+            if req.parameters:
+                options["parameters"] = req.parameters
             root, run_root, report_url = self.root, self.run_root, self.report_url
+            notebook = verbs.Target(req.notebook, req.saved)
             self.start_job(
                 "run",
                 lambda ctx: verbs.run_job(ctx, notebook, root, run_root, report_url, **options),
-                path,
+                req.path,
             )
 
         await self.guard(work())
@@ -221,25 +219,18 @@ class VerbJobHandler(KaleHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         async def work() -> None:
-            data = self.body()
-            notebook, path = self.notebook_arg(data)
-            options, root, run_root, verb = (
-                self.verb_options(data),
-                self.root,
-                self.run_root,
-                self.verb,
-            )
-            hints = self.verb_options(data, "hints") if isinstance(data.get("hints"), dict) else {}
-            if verb == "deploy" and data.get("observe") is not None:
-                if not isinstance(data["observe"], bool):
-                    raise UsageError("'observe' must be true or false", kind="bad-options")
-                options["observe"] = data["observe"]
+            verb = self.verb
+            req = self.checked(verb)
+            options, hints, root, run_root = dict(req.options), req.hints, self.root, self.run_root
+            if verb == "deploy" and req.observe is not None:
+                options["observe"] = req.observe
+            notebook = verbs.Target(req.notebook, req.saved)
             self.start_job(
                 verb,
                 lambda ctx: verbs.generic_job(
                     ctx, verb, notebook, root, run_root, hints, **options
                 ),
-                path,
+                req.path,
             )
 
         await self.guard(work())
@@ -283,7 +274,12 @@ class RunCancelHandler(KaleHandler):
 
 
 class ReportHandler(KaleHandler):
-    """Step HTML reports, only from inside the run root."""
+    """Step reports (HTML, rendered like the notebook on first view), only from inside the
+    run root, as ``text/html`` under a sandboxing Content-Security-Policy."""
+
+    @property
+    def content_security_policy(self) -> str:
+        return REPORT_CSP
 
     @tornado.web.authenticated
     async def get(self, rel: str) -> None:
@@ -291,14 +287,18 @@ class ReportHandler(KaleHandler):
             full = confine(self.run_root, rel)
         except Forbidden:
             raise tornado.web.HTTPError(403, "report path outside the run root") from None
-        except NotFound:
+        except (NotFound, UsageError):
             raise tornado.web.HTTPError(404) from None
         if not full.is_file():
             raise tornado.web.HTTPError(404)
-        self.set_header("Content-Type", mimetypes.guess_type(full.name)[0] or "text/plain")
-        # Reports contain user output: never let them script the lab origin.
-        self.set_header("Content-Security-Policy", "sandbox allow-scripts")
-        self.finish(full.read_bytes())
+        # Rendering costs ~1 s: done here, on first view, never on the run's critical path.
+        served = await self.in_thread(reports.rendered, full)
+        kind = mimetypes.guess_type(served.name)[0] or "text/plain"
+        if kind.startswith("text/"):
+            kind += "; charset=utf-8"
+        self.set_header("Content-Security-Policy", REPORT_CSP)
+        # APIHandler.finish would label any answer application/json: say what it is.
+        self.finish(served.read_bytes(), set_content_type=kind)
 
 
 def setup_handlers(web_app: Any, run_root: Path | None = None) -> JobManager:
@@ -306,6 +306,7 @@ def setup_handlers(web_app: Any, run_root: Path | None = None) -> JobManager:
     root = Path(web_app.settings["server_root_dir"]).expanduser().resolve()
     jobs = JobManager()
     web_app.settings["kale_like_jobs"] = jobs
+    web_app.settings["kale_like_limits"] = Limits.from_settings(web_app.settings)
     web_app.settings["kale_like_run_root"] = str(run_root or root / ".kale_like" / "runs")
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
     routes: list[tuple[str, type[KaleHandler]]] = [

@@ -34,7 +34,11 @@ def error_json(exc: BaseException) -> dict[str, Any]:
 
 
 def http_status(exc: BaseException) -> int:
-    """Domain errors to status codes: bad input 400, environment 503, anything else 500."""
+    """Domain errors to status codes: bad input 400 (413 when too large), environment 503,
+    a failed run 409, anything else 500."""
+    status = getattr(exc, "http_status", None)
+    if isinstance(status, int):
+        return status
     if isinstance(exc, RunFailed):
         return 409
     if isinstance(exc, KaleError):
@@ -149,8 +153,36 @@ def _trial_message(event: Any) -> str | None:
     return params or None
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What a job acts on: a saved notebook (absolute path) or the unsaved JSON of one,
+    with the saved file's path when known (its folder is where the steps run)."""
+
+    notebook: dict[str, Any] | str
+    saved: Path | None = None
+
+
+# Verbs that take a path or a Pipeline, not notebook JSON: the JSON is analysed for them.
+_NEEDS_PIPELINE = ("run", "build", "sweep")
+
+
+def resolve(target: Any, verb: str, run_root: Path | None = None) -> Any:
+    """The notebook argument of ``verb`` for ``target`` (a :class:`Target` or as is)."""
+    if not isinstance(target, Target):
+        return target
+    if isinstance(target.notebook, dict) and verb in _NEEDS_PIPELINE:
+        from ..api.analyze import load_pipeline
+
+        path = str(target.saved) if target.saved is not None else None
+        return load_pipeline(target.notebook, path=path, run_root=run_root)
+    return target.notebook
+
+
 def pipeline_steps(notebook: Any) -> list[str]:
     """Step names, shown as pending before the first event arrives."""
+    steps = getattr(notebook, "steps", None)
+    if steps is not None:  # already a Pipeline
+        return [s.name for s in steps]
     try:
         return [s["name"] for s in api.verb("analyze")(notebook)["steps"]]
     except Exception:  # noqa: BLE001 - the verb itself will report the problem
@@ -166,6 +198,7 @@ def run_job(
     **options: Any,
 ) -> dict[str, Any]:
     """Run the notebook with the local engine; the result carries report links."""
+    notebook = resolve(notebook, "run", run_root)
     ctx.set_steps(pipeline_steps(notebook))
     kwargs: dict[str, Any] = dict(options)
     kwargs["progress"] = progress_callback(ctx)
@@ -199,6 +232,7 @@ def generic_job(
     **options: Any,
 ) -> Any:
     """build / deploy / sweep: call the verb with progress when it takes it."""
+    notebook = resolve(notebook, verb, run_root)
     fn = api.verb(verb)
     kwargs = dict(options)
     # Panel settings (registry, KFP host, experiment...) go only to verbs that take them.
