@@ -33,7 +33,6 @@ import re
 import site
 import stat
 import sys
-import sysconfig
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,14 +96,17 @@ def enabled() -> bool:
 def fingerprint(path: str | os.PathLike[str]) -> str:
     """A file's content digest ("" when missing; see :data:`HASH_LIMIT` for big files)."""
     try:
-        st = os.stat(path)
+        fh = open(path, "rb", buffering=0)  # one open + fstat: lookups check many files
+    except IsADirectoryError:
+        return listing(path)
     except OSError:
         return ""
-    if stat.S_ISDIR(st.st_mode):
-        return listing(path)
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
+        with fh:
+            st = os.fstat(fh.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                return listing(path)
+            h = hashlib.sha256()
             if st.st_size <= HASH_LIMIT:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
@@ -188,9 +190,8 @@ def _interpreter_prefixes() -> tuple[str, ...]:
         # A venv or conda prefix is the interpreter's own; /usr is not (its lib/pythonX.Y is).
         if os.path.realpath(prefix) not in generic:
             paths.add(prefix)
-    for key in ("stdlib", "platstdlib", "purelib", "platlib", "include", "platinclude"):
-        with _ignore():
-            paths.add(sysconfig.get_paths()[key])
+    # The standard library (lib-dynload is inside it); sysconfig would cost a step ~2 ms.
+    paths.add(os.path.dirname(os.__file__))
     with _ignore():
         paths.update(site.getsitepackages())
     with _ignore():

@@ -1,0 +1,134 @@
+"""Recorded reads (runtime/reads.py): what recording costs, and what checking them costs.
+
+    .venv/bin/python benchmarks/cache_reads.py [--repeat N] [--files N]
+
+Each figure is a ratio measured in this run (best of N):
+
+- recording on / off (``KALE_LIKE_RECORD_READS=0``) for cold local runs
+  (``use_cache=False``) of the corpus' median notebook (by size, among those that run);
+  each mode runs in its own process so the warm step-process pool starts with that
+  environment                                                                  (<= 1.05)
+- a cached re-run / its cold run, for a notebook whose steps read 1,000 files (listed by
+  ``glob`` and opened one by one); the re-run checks every recorded file and folder
+                                                                               (<= 0.10)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+COLD = """
+import sys, time
+from kale_like.api.run import run
+best = None
+for i in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    r = run(sys.argv[1], run_root=sys.argv[3], use_cache=False)
+    assert r.status == "succeeded", r.failed_step and r.failed_step.error
+    s = time.perf_counter() - t
+    best = s if best is None else min(best, s)
+print(best)
+"""
+
+COLD_THEN_CACHED = """
+import json, sys, time
+from kale_like.api.run import run
+cold = cached = None
+for i in range(int(sys.argv[2])):
+    root = f"{sys.argv[3]}/{i}"
+    t = time.perf_counter()
+    r = run(sys.argv[1], run_root=root)
+    c = time.perf_counter() - t
+    assert r.status == "succeeded", r.failed_step and r.failed_step.error
+    t = time.perf_counter()
+    r = run(sys.argv[1], run_root=root)
+    w = time.perf_counter() - t
+    assert {s.status for s in r.steps.values()} == {"cached"}, r.steps
+    cold = c if cold is None else min(cold, c)
+    cached = w if cached is None else min(cached, w)
+print(json.dumps([cold, cached]))
+"""
+
+
+def median_corpus_notebook() -> Path:
+    entries = json.loads((CORPUS / "manifest.json").read_text())
+    ok = [e["file"] for e in entries if e.get("valid") and not e.get("expected_failure")]
+    ok.sort(key=lambda f: (CORPUS / f).stat().st_size)
+    return CORPUS / ok[len(ok) // 2]
+
+
+def many_files_notebook(folder: Path, count: int) -> Path:
+    """Two steps each read ``count`` small files of ``data/``; a third combines them."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from nb_kit import cell, write_notebook
+
+    (folder / "data").mkdir(parents=True)
+    for i in range(count):
+        (folder / "data" / f"f{i:05d}.txt").write_text(f"{i}\n" * 20)
+    read = "sum(int(open(p).readline()) for p in sorted(glob.glob('data/*.txt')))"
+    return write_notebook(
+        folder / "many.ipynb",
+        cell("import glob", "imports"),
+        cell(f"a = {read}", "step:first"),
+        cell(f"b = {read} + 1", "step:second"),
+        cell("total = a + b", "step:combine"),
+        cell("print(total)", "pipeline-metrics"),
+    )
+
+
+def _python(code: str, args: list[str], work: Path, record: bool) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KALE_LIKE_RECORD_READS="1" if record else "0")
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--files", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        source = median_corpus_notebook()
+        median = work / "median" / source.name
+        median.parent.mkdir()
+        median.write_bytes(source.read_bytes())
+        times = {}
+        for record in (False, True, False, True):  # interleaved: drift hits both modes
+            root = str(work / f"root-{record}")
+            t = float(_python(COLD, [str(median), str(args.repeat), root], work, record))
+            times[record] = min(times.get(record, t), t)
+        ratio = times[True] / times[False]
+        print(
+            f"recording reads, median corpus notebook ({source.name}): on {times[True]:.3f}s / "
+            f"off {times[False]:.3f}s = {ratio:.3f} (<= 1.05) {'ok' if ratio <= 1.05 else 'OVER'}"
+        )
+        nb = many_files_notebook(work / "many", args.files)
+        cold, cached = json.loads(
+            _python(COLD_THEN_CACHED, [str(nb), str(args.repeat), str(work / "runs")], work, True)
+        )
+        ratio = cached / cold
+        print(
+            f"cached re-run, steps reading {args.files} files: cached {cached:.3f}s / "
+            f"cold {cold:.3f}s = {ratio:.3f} (<= 0.10) {'ok' if ratio <= 0.10 else 'OVER'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
