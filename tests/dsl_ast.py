@@ -13,8 +13,8 @@ from typing import Any
 ALLOWED_IMPORTS = {
     ("pathlib", ("Path",)),
     ("typing", ("Optional",)),
-    ("kfp", ("compiler", "dsl")),
-    ("kfp", ("compiler", "dsl", "kubernetes")),
+    ("kfp", ("dsl",)),
+    ("kfp", ("dsl", "kubernetes")),
 }
 IO_NAMES = {"Artifact", "HTML", "Input", "Metrics", "Output"}
 TASK_METHODS = {
@@ -283,7 +283,8 @@ def inspect_dsl(source: str) -> DslFacts:
     main = body.pop()
     assert ast.unparse(main) == (
         "if __name__ == '__main__':\n"
-        "    compiler.Compiler().compile(pipeline, str(Path(__file__).with_suffix('.yaml')))"
+        "    from kale_like.backends.kfp import write_yaml\n"
+        "    write_yaml(pipeline, Path(__file__).with_suffix('.yaml'))"
     ), ast.unparse(main)
     pipe = body.pop()
     components = {}

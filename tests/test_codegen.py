@@ -180,7 +180,7 @@ def test_generation_is_deterministic_and_templated() -> None:
     assert first.startswith("# Kubeflow Pipelines v2 pipeline 'diamond-demo'")
     assert "diamond.ipynb" not in first  # only what the caller names appears in the header
     assert "'diamond.ipynb'" in generate_dsl(diamond(), notebook_name="diamond.ipynb")
-    assert "\n\n\n@dsl.component(" in first and first.endswith(".yaml')))\n")
+    assert "\n\n\n@dsl.component(" in first and first.endswith(".yaml'))\n")
     assert "\t" not in first and " \n" not in first
 
 

@@ -56,15 +56,23 @@ def compile_dsl(dsl_path: str | Path, yaml_path: str | Path, pipeline: Any = Non
     (:func:`.kfp_errors.compile_refusal`); ``pipeline`` (the IR the module was generated
     from) lets it also name the notebook and the cell carrying the tag.
     """
-    compiler = _compiler()
     try:
         module = load_dsl_module(dsl_path)
-        pipeline_func = getattr(module, PIPELINE_FUNCTION)
-        compiler.Compiler().compile(pipeline_func, str(yaml_path))
+        write_yaml(getattr(module, PIPELINE_FUNCTION), yaml_path)
     except (ValueError, TypeError) as exc:
         from .kfp_errors import compile_refusal
 
         raise compile_refusal(exc, Path(dsl_path), pipeline) from exc
+    return Path(yaml_path)
+
+
+def write_yaml(pipeline_func: Any, yaml_path: str | Path) -> Path:
+    """KFP-compile ``pipeline_func`` to ``yaml_path`` and make its comment header safe.
+
+    The one writer of IR YAML: ``kale-like compile`` and the generated module's
+    ``__main__`` (``python out/<pipeline>.py``) both call it, so they write the same bytes.
+    """
+    _compiler().Compiler().compile(pipeline_func, str(yaml_path))
     _harden_header(pipeline_func, Path(yaml_path))
     return Path(yaml_path)
 

@@ -14,8 +14,20 @@ WIDTH = 92  # soft line width of the generated file
 INDENT = "    "
 
 
-def check_literal(value: Any, where: str = "value") -> None:
-    """Raise ``ValueError`` unless ``value`` is JSON-compatible (finite floats, str keys)."""
+# Deepest list/dict nesting a value may have. Python's parser refuses source nested ~200
+# deep and the generated module adds levels around a value; KFP's protobuf Struct stops at
+# 100. No real parameter default comes near this.
+MAX_NESTING = 50
+
+
+def check_literal(value: Any, where: str = "value", depth: int = 0) -> None:
+    """Raise ``ValueError`` unless ``value`` is JSON-compatible (finite floats, str keys)
+    and nested at most :data:`MAX_NESTING` lists/dicts deep."""
+    if depth > MAX_NESTING:
+        raise ValueError(
+            f"{where.split('[', 1)[0]}: the value is nested more than {MAX_NESTING} lists/dicts "
+            "deep; flatten it or build it inside a step"
+        )
     if value is None or isinstance(value, (bool, int, str)):
         return
     if isinstance(value, float):
@@ -24,13 +36,13 @@ def check_literal(value: Any, where: str = "value") -> None:
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            check_literal(item, f"{where}[{i}]")
+            check_literal(item, f"{where}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{where}: dict key {key!r} is not a string")
-            check_literal(item, f"{where}[{key!r}]")
+            check_literal(item, f"{where}[{key!r}]", depth + 1)
         return
     raise ValueError(f"{where}: {type(value).__name__} is not a JSON-compatible value")
 

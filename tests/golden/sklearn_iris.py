@@ -8,7 +8,7 @@
 
 from pathlib import Path
 
-from kfp import compiler, dsl
+from kfp import dsl
 from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 
 
@@ -388,4 +388,7 @@ def pipeline(
 
 
 if __name__ == "__main__":
-    compiler.Compiler().compile(pipeline, str(Path(__file__).with_suffix('.yaml')))
+    # kale-like's own writer: the same YAML as `kale-like compile` (safe header)
+    from kale_like.backends.kfp import write_yaml
+
+    write_yaml(pipeline, Path(__file__).with_suffix('.yaml'))
