@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from .errors import EnvironmentProblem
+
+# How a full disk (or an exhausted quota) reads: errno, or the text of libraries that raise
+# OSError without one (numpy's `tofile`: "Not enough free space to write N bytes").
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_TEXTS = ("no space left on device", "not enough free space", "disk quota exceeded")
+# A folder with less room than this counts as full when a step died without saying why.
+NEARLY_FULL_BYTES = 1 << 20
 
 
 def write_text_atomic(path: Path, text: str | bytes) -> None:
@@ -30,3 +41,41 @@ def write_json_atomic(path: Path, data: Any, *, newline: bool = True) -> None:
     from .jsonsafe import dumps
 
     write_text_atomic(path, dumps(data, indent=2, default=repr) + ("\n" if newline else ""))
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the disk is full."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return True
+        if mentions_disk_full(str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def mentions_disk_full(text: str | None) -> bool:
+    """Whether an error message (e.g. a failed step's) says the disk is full."""
+    low = (text or "").lower()
+    return "errno 28" in low or any(t in low for t in _FULL_TEXTS)
+
+
+def nearly_full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has (almost) no room left."""
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def disk_full_error(folder: Path, what: str = "the run") -> EnvironmentProblem:
+    """The exit-3 error for a full disk, naming the folder that could not be written."""
+    return EnvironmentProblem(
+        f"no space left on the device holding {folder}: {what} could not be saved",
+        kind="disk-full",
+        path=None,
+        fix=f"free space on that disk (e.g. remove old runs under {folder}), or choose "
+        "another folder (--run-root / $KALE_LIKE_RUN_ROOT, or -o for compile)",
+    )

@@ -86,6 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kale-like: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        from pathlib import Path
+
+        from ..fsutil import disk_full_error, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        # A full disk outside an engine (compile, sweep files): exit 3, never a traceback.
+        name = exc.filename if isinstance(exc.filename, str) else None
+        where = os.path.dirname(os.path.abspath(name)) if name else os.getcwd()
+        err = disk_full_error(Path(where), "the output")
+        print(f"kale-like {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
     except BrokenPipeError:
         # `kale-like analyze nb | head`: the reader left. Silence the final flush too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

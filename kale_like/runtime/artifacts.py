@@ -138,7 +138,7 @@ def save_value(name: str, value: Any, path: str | Path, reg: MarshalRegistry | N
             digest = backend.save(value, tmp)
         except Exception as exc:
             raise SaveError(
-                name, type_name(value), f"{type(exc).__name__}: {exc}", _fix_for(value)
+                name, type_name(value), f"{type(exc).__name__}: {exc}", _fix_for(value, exc)
             ) from exc
         result["digest"] = digest
         _write_meta(
@@ -171,7 +171,10 @@ def save_group(members: dict[str, Any], paths: Mapping[str, str | Path]) -> dict
         except Exception as exc:
             bad = _first_unpicklable(members)
             raise SaveError(
-                bad, type_name(members[bad]), f"{type(exc).__name__}: {exc}", _fix_for(members[bad])
+                bad,
+                type_name(members[bad]),
+                f"{type(exc).__name__}: {exc}",
+                _fix_for(members[bad], exc),
             ) from exc
         digests: dict[str, str] = {}
         for name in names:
@@ -293,7 +296,14 @@ def _first_unpicklable(members: dict[str, Any]) -> str:
     return next(iter(members))
 
 
-def _fix_for(value: Any) -> str:
+def _fix_for(value: Any, exc: BaseException | None = None) -> str:
+    from ..fsutil import is_disk_full
+
+    if is_disk_full(exc):  # the value is fine; the disk is not
+        return (
+            "the disk holding the run folder is full: free space there or choose another "
+            "run root (--run-root / $KALE_LIKE_RUN_ROOT)"
+        )
     kind = type(value).__name__
     if kind in ("generator", "coroutine", "async_generator"):
         return (

@@ -40,7 +40,9 @@ _HIDDEN = re.compile(
 
 
 def _artifact(run_dir: str, step: str, var: str) -> Path:
-    sdir = Path(run_dir) / "steps" / step
+    from ..backends.local.records import step_dirname
+
+    sdir = Path(run_dir) / "steps" / step_dirname(step)
     link = sdir / "artifacts"
     if link.exists():
         return link / var

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ... import fsutil
 from ...engines import RunRequest
 from ...errors import InputError
 from ...model import Pipeline
@@ -102,15 +103,45 @@ class LocalEngine:
             # Raised before any step ran (e.g. --only without cached inputs): leave no run.
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
+        except Exception as exc:
+            # An engine error must not leave the record "running" (if it can still be saved).
+            result.status = "failed"
+            _try(save)
+            if fsutil.is_disk_full(exc):
+                raise fsutil.disk_full_error(root) from exc
+            raise
         failed = any(s.status == "failed" for s in result.steps.values())
         result.status = "failed" if failed else "succeeded"
         result.metrics = collect_metrics(pipeline, sched.metrics)
         if request.keep_values:
             result.values = load_values(pipeline, sched)
+        full = failed and _disk_full(result, root)
+        if full:  # not the notebook's fault: exit 3 naming the folder, not a step failure
+            _try(save)
+            raise fsutil.disk_full_error(root, f"step {full}'s results")
         save()
         if request.progress is not None:
             request.progress(RunEvent(run_id, None, result.status, time.time() - started))
         return result
+
+
+def _try(save: Any) -> None:
+    try:
+        save()
+    except OSError:  # e.g. the disk is full: the error raised next says so
+        pass
+
+
+def _disk_full(result: RunResult, root: Path) -> str | None:
+    """The first failed step that failed because the run root's disk is full, if any."""
+    for name, step in result.steps.items():
+        if step.status != "failed":
+            continue
+        if fsutil.mentions_disk_full(step.error) or fsutil.mentions_disk_full(step.traceback):
+            return name
+        if step.cell is None and fsutil.nearly_full(root):  # died before it could report
+            return name
+    return None
 
 
 def notebook_info(pipeline: Pipeline, nb_path: Path | None) -> dict[str, Any]:

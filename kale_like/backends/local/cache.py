@@ -67,7 +67,7 @@ def code_hash(pipeline: Pipeline, step: Step) -> str:
 
 
 def local_module_files(base_dir: Path | None, modules: tuple[str, ...]) -> list[Path]:
-    """Files beside the notebook that the step's imports resolve to (``m.py``, ``m/``)."""
+    """Files beside the notebook that the step's imports resolve to (``m.py``, all of ``m/``)."""
     if base_dir is None:
         return []
     files: list[Path] = []
@@ -78,8 +78,23 @@ def local_module_files(base_dir: Path | None, modules: tuple[str, ...]) -> list[
         if single.is_file():
             files.append(single)
         if package.is_dir():
-            files.extend(sorted(p for p in package.rglob("*.py") if p.is_file()))
+            # Every file of the package, not only its .py: a module may read its own data
+            # (``conf.json``, templates) and an edit there changes what the step computes.
+            files.extend(
+                sorted(p for p in package.rglob("*") if _package_file(p.relative_to(package), p))
+            )
     return files
+
+
+def _package_file(rel: Path, path: Path) -> bool:
+    """A file of a local package that can change what it computes: not bytecode caches,
+    not hidden files or folders (``.ipynb_checkpoints``, editor swap files)."""
+    return (
+        "__pycache__" not in rel.parts
+        and rel.suffix not in (".pyc", ".pyo")
+        and not any(part.startswith(".") for part in rel.parts)
+        and path.is_file()
+    )
 
 
 def modules_hash(base_dir: Path | None, modules: tuple[str, ...]) -> str:

@@ -27,6 +27,7 @@ from . import replan
 from . import workspaces
 from .executor import Executor, Job, Outcome
 from .plan import Plan, _edges, ancestors
+from .records import step_dirname
 
 OUTPUTS = "outputs"
 VALUES = "values"  # every final global of the step, for keep_values runs
@@ -205,7 +206,7 @@ class Scheduler:
             self.progress(RunEvent(self.run_id, name, status, result.seconds, message))
 
     def step_dir(self, name: str) -> Path:
-        return self.run_dir / "steps" / name
+        return self.run_dir / "steps" / step_dirname(name)
 
     # -- keys ---------------------------------------------------------------------------
     def _key(self, step: Step) -> str:
