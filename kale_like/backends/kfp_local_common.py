@@ -42,6 +42,12 @@ __all__ = [
 
 # The runtime's own message, as KFP logs the task's traceback.
 STEP_FAILED = re.compile(r"StepFailed: step '.*?' failed in cell (\d+): (.*)")
+TASK_FAILED = re.compile(
+    r"Task (?:\x1b\[\d+m)?'(.+?)'(?:\x1b\[0m)? finished with status (?:\x1b\[\d+m)?FAILURE"
+)
+# Observed data flow failures (runtime/observe.py, state_watch.py): the message names the
+# step and the cell; the fix follows on its own line.
+OBSERVED_FAILED = re.compile(r"StepFailed: (step \S+ [^\n]*?\(cell (\d+)\)[^\n]*)\n\s*fix: ([^\n]*)")
 
 _LOG_LINE = re.compile(
     r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) - \w+ - (?:Executing task|Task) (?:\x1b\[\d+m)?'(.+?)'"
@@ -185,19 +191,31 @@ def finish(
     per_step = _task_outputs(pipeline, names.kfp_tasks, run.pipeline_root)
     timings = task_seconds(_tail(run.log_path, 2_000_000))
     failed_seen = False
+    # The task KFP reports failed (sibling tasks run in any order under kfp.local).
+    by_task = {task: name for name, task in names.kfp_tasks.items()}
+    failed_tasks = [by_task.get(t) for t in TASK_FAILED.findall(_tail(run.log_path, 20000))]
+    failed_task = next((t for t in failed_tasks if t and t not in per_step), None)
     for step in pipeline.steps:
         res = result.steps[step.name]
         res.seconds = timings.get(names.kfp_tasks[step.name], 0.0)
         if step.name in per_step:
             res.status = "succeeded"
-        elif not failed_seen and all(p in per_step for p in step.after):
+        elif (
+            not failed_seen
+            and failed_task in (None, step.name)
+            and all(p in per_step for p in step.after)
+        ):
             res.status, failed_seen = "failed", True
             log = _tail(run.log_path, 20000)
             res.error = error or failure
             res.traceback = log[-4000:]
             found = STEP_FAILED.findall(log)
+            observed = OBSERVED_FAILED.findall(log)
             if found:
                 res.cell, res.error = int(found[-1][0]), found[-1][1].strip()
+            elif observed:
+                text, cell, fix = observed[-1]
+                res.cell, res.error = int(cell), f"{text.strip()}; fix: {fix.strip()}"
         else:
             res.status = "skipped"
         run.emit(RunEvent(run.run_id, step.name, res.status, res.seconds, res.error))
