@@ -6,7 +6,7 @@ import { Cell, ICellModel } from '@jupyterlab/cells';
 import { Widget } from '@lumino/widgets';
 
 import { ICellRole, KIND_LABELS, readRole, writeRole, CellKind } from './celltags';
-import { h, rerender, typingIn, uid } from './dom';
+import { cellLabel, h, rerender, typingIn, uid } from './dom';
 import { editStepSettings } from './settingsdialog';
 import { IDiagnostic } from './tokens';
 
@@ -33,6 +33,8 @@ export interface ICellEditorContext {
   /** The colour of a step (by its position in the pipeline). */
   colorOf(step: string): string;
   revealDiagnostic(d: IDiagnostic): void;
+  /** A step was renamed: point the `prev:` tags of other cells at its new name. */
+  renameStep(from: string, to: string): void;
 }
 
 export class CellEditor extends Widget {
@@ -67,7 +69,7 @@ export class CellEditor extends Widget {
     }
     const role = readRole(cellTags(this._cell.model));
     const index = this._context.index();
-    this.node.setAttribute('aria-label', `Pipeline role of cell ${index}`);
+    this.node.setAttribute('aria-label', `Pipeline role of ${cellLabel(index)}`);
     this.node.dataset.cellIndex = String(index);
     if (!typingIn(this._controls)) {
       rerender(this._controls, this._render(role));
@@ -95,7 +97,7 @@ export class CellEditor extends Widget {
           }, `${d.severity}${d.line ? ` (line ${d.line})` : ''}:`),
           ' ',
           h('span', { class: 'kale-diagnostic-message' }, d.message),
-          d.fix ? h('span', { class: 'kale-diagnostic-fix' }, ` — fix: ${d.fix}`) : null
+          d.fix ? h('div', { class: 'kale-diagnostic-fix' }, `Fix: ${d.fix}`) : null
         )
       )
     );
@@ -119,7 +121,7 @@ export class CellEditor extends Widget {
         this._write(next); // re-renders through metadataChanged, keeping the focus
       }
     }, KIND_LABELS.map(([value, label]) => h('option', { value, selected: value === role.kind }, label)));
-    const out: HTMLElement[] = [h('label', { class: 'kale-sr-only', for: kindId }, 'Cell kind'), kind];
+    const out: HTMLElement[] = [h('label', { class: 'kale-control-label', for: kindId }, 'Pipeline'), kind];
     if (role.kind !== 'step') {
       const step = this._context.stepOf();
       if (role.kind === 'none' && step) {
@@ -127,10 +129,18 @@ export class CellEditor extends Widget {
       }
       return out;
     }
+    const nameId = uid('kale-name');
     const nameInput = h('input', {
-      type: 'text', class: 'kale-step-name', value: role.name, 'aria-label': 'Step name',
-      spellcheck: 'false', placeholder: 'step name',
-      onchange: (e: Event) => this._write({ ...role, name: (e.target as HTMLInputElement).value.trim() }),
+      id: nameId, type: 'text', class: 'kale-step-name', value: role.name, 'aria-label': 'Step name',
+      spellcheck: 'false',
+      onchange: (e: Event) => {
+        const name = (e.target as HTMLInputElement).value.trim();
+        const old = readRole(cellTags(this._cell.model)).name;
+        this._write({ ...readRole(cellTags(this._cell.model)), name });
+        if (old && name && old !== name) {
+          this._context.renameStep(old, name);
+        }
+      },
       onkeydown: (e: KeyboardEvent) => {
         if (e.key === 'Enter') {
           (e.target as HTMLInputElement).blur();
@@ -138,7 +148,7 @@ export class CellEditor extends Widget {
         e.stopPropagation(); // keep notebook shortcuts out of the text field
       }
     });
-    out.push(nameInput, this._renderDepends(role), h('button', {
+    out.push(h('label', { class: 'kale-control-label', for: nameId }, 'name'), nameInput, this._renderDepends(role), h('button', {
       type: 'button', class: 'kale-settings-button', 'aria-label': `Settings of step ${role.name}`,
       title: 'Step settings (image, resources, cache, retries, env, secrets, config maps, volumes, security context)',
       onclick: () => {
@@ -160,7 +170,17 @@ export class CellEditor extends Widget {
       }
     }
     const summary = role.prev.length ? `depends on: ${role.prev.join(', ')}` : 'depends on: (data only)';
-    return h('details', { class: 'kale-depends' },
+    return h('details', {
+      class: 'kale-depends',
+      onkeydown: (e: KeyboardEvent) => {
+        e.stopPropagation(); // notebook shortcuts stay out of the list
+        if (e.key === 'Escape') {
+          const details = e.currentTarget as HTMLDetailsElement;
+          details.open = false;
+          (details.querySelector('summary') as HTMLElement | null)?.focus();
+        }
+      }
+    },
       h('summary', { 'aria-label': `Depends on, ${summary}` }, summary),
       h('div', { class: 'kale-depends-list', role: 'group', 'aria-label': 'Depends on' },
         choices.length === 0 ? h('span', { class: 'kale-muted' }, 'no earlier steps') : null,

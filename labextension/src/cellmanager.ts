@@ -6,7 +6,7 @@ import { Cell } from '@jupyterlab/cells';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout } from '@lumino/widgets';
 
-import { CellEditor, cellTags } from './celleditor';
+import { CellEditor, cellTags, setCellTags } from './celleditor';
 import { stepOfCells, stepsBefore } from './celltags';
 import { readSettings } from './metadata';
 import { stepColor, stepColorAt } from './dom';
@@ -49,13 +49,29 @@ export class CellEditorManager {
         earlierSteps: () => stepsBefore(this._allTags(), notebook.widgets.indexOf(cell)),
         stepOf: () => this._stepOf(notebook.widgets.indexOf(cell)),
         colorOf: step => this._colorOf(step),
-        revealDiagnostic: d => d.cell !== null && this._model.revealCell(d.cell)
+        revealDiagnostic: d => d.cell !== null && this._model.revealCell(d.cell),
+        renameStep: (from, to) => this.renameStep(from, to, cell)
       });
       (cell.layout as PanelLayout).insertWidget(0, editor);
       editor.setHidden(!enabled);
       this._editors.set(cell, editor);
     });
     this._refreshAll();
+  }
+
+  /** Point every other cell's `prev:FROM` tag at `to` (the step `from` was renamed). */
+  renameStep(from: string, to: string, renamed?: Cell): void {
+    for (const cell of this._panel.content.widgets) {
+      if (cell === renamed || cell.model.type !== 'code') {
+        continue;
+      }
+      const tags = cellTags(cell.model);
+      if (tags.includes(`prev:${from}`)) {
+        // Only the prev tag changes: order, spelling and every other tag stay as written.
+        const next = tags.map(t => (t === `prev:${from}` ? `prev:${to}` : t));
+        setCellTags(cell.model, next.filter((t, i) => next.indexOf(t) === i));
+      }
+    }
   }
 
   private _enabled(): boolean {

@@ -103,3 +103,11 @@ export function rerender(root: HTMLElement, children: HTMLElement[]): void {
     again?.focus();
   }
 }
+
+/**
+ * "cell N" for the cell at 0-based `index` (the JSON `cell` field, JupyterLab's API index),
+ * numbered from 1 as JupyterLab's status bar ("Cell N of M") and the CLI's text number it.
+ */
+export function cellLabel(index: number): string {
+  return `cell ${index + 1}`;
+}

@@ -14,6 +14,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { CellEditorManager } from './cellmanager';
 import { KaleModel } from './model';
 import { ACTIONS, KalePanel } from './panel';
+import { reportWidget } from './reportview';
 import { IKaleModel } from './tokens';
 
 const pipelineIcon = new LabIcon({
@@ -82,7 +83,20 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         s.changed.connect(apply);
       })
       .catch(reason => console.warn('kale-like: settings not loaded', reason));
-    const panel = new KalePanel(model, { pollMs: () => pollMs });
+    const openReport = (url: string, title: string) => {
+      // One tab per report: clicking the link again shows (and reloads) the open tab.
+      const widget = reportWidget(url, title);
+      const open = Array.from(app.shell.widgets('main')).find(w => w.id === widget.id);
+      if (open) {
+        widget.dispose();
+        void (open as typeof widget).content.load();
+        app.shell.activateById(open.id);
+        return;
+      }
+      app.shell.add(widget, 'main', { mode: 'split-right' });
+      app.shell.activateById(widget.id);
+    };
+    const panel = new KalePanel(model, { pollMs: () => pollMs, openReport });
     panel.title.icon = pipelineIcon;
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id);

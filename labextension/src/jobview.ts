@@ -4,7 +4,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { h } from './dom';
+import { cellLabel, h } from './dom';
 import { requestAPI } from './request';
 import { toErrorBody } from './model';
 import { IErrorBody, IJobStatus } from './tokens';
@@ -12,18 +12,39 @@ import { IErrorBody, IJobStatus } from './tokens';
 const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 export class JobView extends Widget {
-  constructor(options: { revealCell: (index: number) => void; pollMs?: () => number }) {
+  constructor(options: {
+    revealCell: (index: number) => void;
+    pollMs?: () => number;
+    openReport?: (url: string, title: string) => void;
+  }) {
     super();
     this.addClass('kale-job');
     this.node.setAttribute('aria-live', 'polite');
     this._revealCell = options.revealCell;
     this._pollMs = options.pollMs ?? (() => 500);
+    this._openReport = options.openReport;
+  }
+
+  /** Ask the server to cancel; say "cancelling…" at once (the running step ends first). */
+  async cancel(job: IJobStatus): Promise<void> {
+    this._cancelling = job.id;
+    this.render(job);
+    try {
+      const status = await requestAPI<IJobStatus>(`runs/${job.id}/cancel`, { method: 'POST' });
+      if (this._cancelling === status.id && this._last?.id === status.id && !FINAL.includes(this._last.status)) {
+        this.render(status);
+      }
+    } catch (reason) {
+      this._cancelling = null;
+      this.showError(toErrorBody(reason));
+    }
   }
 
   /** Follow a job until it ends; resolves to its final status. */
   async follow(id: string, title: string): Promise<IJobStatus | null> {
     const token = ++this._token;
     this._title = title;
+    this._cancelling = null;
     this.showMessage(`${title}: starting…`);
     for (;;) {
       let status: IJobStatus;
@@ -53,15 +74,21 @@ export class JobView extends Widget {
   }
 
   render(job: IJobStatus): void {
+    this._last = job;
     const result = job.result ?? {};
     const steps = Object.entries(job.steps);
-    const header = h('div', { class: `kale-job-header kale-${job.status}`, 'data-status': job.status },
-      `${this._title}: ${job.status} (${job.elapsed.toFixed(1)} s)`,
-      job.status === 'running' || job.status === 'queued'
+    const live = job.status === 'running' || job.status === 'queued';
+    const cancelling = live && this._cancelling === job.id;
+    const header = h('div', {
+      class: `kale-job-header kale-${cancelling ? 'cancelling' : job.status}`, 'data-status': job.status,
+      'data-cancelling': cancelling ? 'true' : null
+    },
+      h('span', {}, `${this._title}: ${cancelling ? 'cancelling…' : job.status} (${job.elapsed.toFixed(1)} s)`),
+      live
         ? h('button', {
-            type: 'button', class: 'kale-cancel', 'aria-label': `Cancel ${this._title}`,
-            onclick: () => void requestAPI(`runs/${job.id}/cancel`, { method: 'POST' }).catch(() => undefined)
-          }, 'Cancel')
+            type: 'button', class: 'kale-cancel', 'aria-label': `Cancel ${this._title}`, disabled: cancelling,
+            onclick: () => void this.cancel(job)
+          }, cancelling ? 'Cancelling…' : 'Cancel')
         : null
     );
     const resultSteps = (result.steps ?? {}) as { [k: string]: any };
@@ -70,12 +97,23 @@ export class JobView extends Widget {
       h('tbody', {}, steps.map(([name, st]) => {
         const final = resultSteps[name] ?? {};
         const report = final.report_url ?? st.report_url;
+        const stopping = cancelling && st.status === 'running';
         return h('tr', { 'data-step': name, 'data-status': st.status },
           h('td', {}, name),
-          h('td', { class: `kale-status kale-${st.status}` }, st.status),
+          h('td', { class: `kale-status kale-${st.status}` }, stopping ? 'running (cancelling…)' : st.status),
           h('td', {}, `${st.seconds.toFixed(1)} s`),
           h('td', {}, report
-            ? h('a', { href: report, target: '_blank', rel: 'noopener', 'aria-label': `Report of step ${name}` }, 'report')
+            ? h('a', {
+                href: report, target: '_blank', rel: 'noopener', 'aria-label': `Report of step ${name}`,
+                title: 'Open the report in a JupyterLab tab',
+                onclick: (e: MouseEvent) => {
+                  // Plain click: a tab inside JupyterLab; Ctrl/middle click keeps the browser's way.
+                  if (this._openReport && !e.ctrlKey && !e.metaKey && !e.shiftKey && e.button === 0) {
+                    e.preventDefault();
+                    this._openReport(report, `Report: ${name}`);
+                  }
+                }
+              }, 'report')
             : st.message ? h('span', { class: 'kale-muted' }, st.message) : '')
         );
       }))
@@ -84,6 +122,11 @@ export class JobView extends Widget {
       ? h('pre', { class: 'kale-log', 'aria-label': 'Log' }, job.log.slice(-8).join('\n'))
       : null;
     const parts: (HTMLElement | null)[] = [header, table, log];
+    if (job.status === 'cancelled') {
+      const stopped = steps.filter(([, st]) => st.status !== 'pending').map(([n, st]) => `${n} ${st.status}`);
+      parts.push(h('p', { class: 'kale-muted kale-cancel-summary' },
+        `Cancelled${stopped.length ? `; steps: ${stopped.join(', ')}` : ' before any step ran'}.`));
+    }
     if (job.error) {
       parts.push(this._error(job.error));
     }
@@ -135,22 +178,25 @@ export class JobView extends Widget {
 
   private _error(error: IErrorBody): HTMLElement {
     const cell = error.cell;
+    const go = (index: number) =>
+      h('button', { type: 'button', class: 'kale-link', 'aria-label': `Go to ${cellLabel(index)}`, onclick: () => this._revealCell(index) },
+        `Go to ${cellLabel(index)}`);
     return h('div', { class: 'kale-error', role: 'alert' },
-      h('span', {}, error.message),
-      error.fix ? h('span', { class: 'kale-diagnostic-fix' }, ` — fix: ${error.fix}`) : null,
-      cell !== null && cell !== undefined
-        ? h('button', { type: 'button', class: 'kale-link', 'aria-label': `Go to cell ${cell}`, onclick: () => this._revealCell(cell) }, ` go to cell ${cell}`)
-        : null,
+      h('p', { class: 'kale-error-message' }, error.message),
+      error.fix ? h('p', { class: 'kale-diagnostic-fix' }, `Fix: ${error.fix}`) : null,
+      cell !== null && cell !== undefined ? h('p', {}, go(cell)) : null,
       (error.diagnostics ?? []).length
         ? h('ul', {}, error.diagnostics.map(d => h('li', {},
-            h('button', { type: 'button', class: 'kale-link', onclick: () => d.cell !== null && this._revealCell(d.cell) },
-              `cell ${d.cell ?? '?'}: `), d.message)))
+            d.cell !== null ? go(d.cell) : null, d.cell !== null ? ': ' : '', d.message)))
         : null
     );
   }
 
   private _revealCell: (index: number) => void;
   private _pollMs: () => number;
+  private _openReport?: (url: string, title: string) => void;
+  private _cancelling: string | null = null;
+  private _last: IJobStatus | null = null;
   private _token = 0;
   private _title = '';
 }

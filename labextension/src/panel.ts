@@ -5,15 +5,15 @@
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
-import { renderDag } from './dag';
-import { h, rerender, typingIn, uid } from './dom';
+import { DagView } from './dagview';
+import { cellLabel, h, rerender, typingIn, uid } from './dom';
 import { JobView } from './jobview';
 import { FIELDS, IPipelineSettings, readSettings, writeSetting } from './metadata';
 import { toErrorBody } from './model';
 import { postAPI } from './request';
 import { choiceFromKatib, katibFromChoice } from './katibmeta';
 import { askSweep } from './sweepdialog';
-import { IAnalysisState, IJobStarted, IKaleModel, METADATA_KEY } from './tokens';
+import { IAnalysis, IAnalysisState, IJobStarted, IKaleModel, METADATA_KEY } from './tokens';
 
 export type Action = 'run' | 'compile' | 'build' | 'deploy' | 'sweep';
 
@@ -25,34 +25,66 @@ export const ACTIONS: Array<[Action, string]> = [
   ['sweep', 'Sweep…']
 ];
 
+export interface IPanelOptions {
+  pollMs?: () => number;
+  /** Open a step's HTML report inside JupyterLab (a main-area tab). */
+  openReport?: (url: string, title: string) => void;
+}
+
+/** A collapsible section of the panel (open by default). */
+function section(title: string, cls: string, ...body: HTMLElement[]): HTMLDetailsElement {
+  return h('details', { class: `kale-section ${cls}`, open: true },
+    h('summary', { class: 'kale-section-title' }, title), ...body);
+}
+
 export class KalePanel extends Widget {
-  constructor(model: IKaleModel, options: { pollMs?: () => number } = {}) {
+  constructor(model: IKaleModel, options: IPanelOptions = {}) {
     super();
     this.id = 'kale-like-panel';
     this.addClass('kale-panel');
     this.title.caption = 'Kubeflow pipeline (kale-like)';
     this._model = model;
-    this._job = new JobView({ revealCell: i => model.revealCell(i), pollMs: options.pollMs });
+    this._options = options;
     this._settings = h('div', { class: 'kale-settings' });
     this._graph = h('div', { class: 'kale-graph', 'aria-live': 'polite' });
     this._actions = h('div', { class: 'kale-actions' });
+    this._results = h('div', { class: 'kale-results-body' });
+    this._resultsSection = section('Results', 'kale-results-section', this._results);
+    this._graphSection = section('Steps and data', 'kale-graph-section', this._graph);
     this.node.append(
       h('h2', { class: 'kale-title' }, 'Kubeflow pipeline'),
-      this._settings,
+      section('Pipeline settings', 'kale-settings-section', this._settings),
       this._actions,
-      this._job.node,
-      h('h3', {}, 'Steps and data'),
-      this._graph
+      this._resultsSection,
+      this._graphSection
     );
     this._actions.append(...this._renderSplitButton());
     model.changed.connect((_, state) => this._onState(state));
     this._onState(model.state);
   }
 
+  /** The job view of the active notebook: each notebook keeps its own last results. */
+  private get _job(): JobView {
+    const key = this._panel ?? this;
+    let view = this._jobs.get(key);
+    if (!view) {
+      view = new JobView({
+        revealCell: i => this._model.revealCell(i),
+        pollMs: this._options.pollMs,
+        openReport: this._options.openReport
+      });
+      this._jobs.set(key, view);
+    }
+    return view;
+  }
+
   private _onState(state: IAnalysisState): void {
     if (state.panel !== this._panel) {
       this._panel = state.panel;
       this._panel?.model?.metadataChanged.connect(() => this._renderSettings());
+    }
+    if (this._results.firstChild !== this._job.node) {
+      this._results.replaceChildren(this._job.node);
     }
     this._renderSettings();
     this._renderGraph(state);
@@ -74,7 +106,8 @@ export class KalePanel extends Widget {
     }
     const current = readSettings(model);
     this._actions.hidden = !current.enabled;
-    this._graph.hidden = !current.enabled;
+    this._graphSection.hidden = !current.enabled;
+    this._resultsSection.hidden = !current.enabled;
     const toggleId = uid('kale-enable');
     const rows: HTMLElement[] = [
       h('div', { class: 'kale-field kale-toggle' },
@@ -159,12 +192,14 @@ export class KalePanel extends Widget {
       return;
     }
     const label = ACTIONS.find(([a]) => a === action)![1].replace('…', '');
+    const job = this._job; // the notebook's own results, even if the user switches away
+    this._resultsSection.open = true;
     try {
       if (action === 'sweep') {
         await this._model.refresh();
         const analysis = this._model.state.analysis;
         if (!analysis) {
-          this._job.showError(this._model.state.error ?? toErrorBody('the notebook has errors'), label);
+          job.showError(this._model.state.error ?? toErrorBody('the notebook has errors'), label);
           return;
         }
         // The sweep lives in Kale's katib_metadata block, which `kale-like sweep` reads too.
@@ -181,14 +216,14 @@ export class KalePanel extends Widget {
         await this._save(panel);
         const body = { ...options, maximize: options.maximize, trials: options.trials ?? undefined };
         const started = await postAPI<IJobStarted>('sweep', { path: panel.context.path, options: body });
-        await this._job.follow(started.id, label);
+        await job.follow(started.id, label);
         return;
       }
       await this._save(panel);
       const path = panel.context.path;
       if (action === 'compile') {
-        this._job.showMessage('Compile: running…');
-        this._job.renderCompiled(await postAPI('compile', { path }));
+        job.showMessage('Compile: running…');
+        job.renderCompiled(await postAPI('compile', { path }));
         return;
       }
       const hints = {
@@ -203,9 +238,9 @@ export class KalePanel extends Widget {
       const started = action === 'run'
         ? await postAPI<IJobStarted>('run', { path, options: settings.enable_caching ? {} : { use_cache: false } })
         : await postAPI<IJobStarted>(action, { path, hints });
-      await this._job.follow(started.id, label);
+      await job.follow(started.id, label);
     } catch (reason) {
-      this._job.showError(toErrorBody(reason), label);
+      job.showError(toErrorBody(reason), label);
     }
   }
 
@@ -217,11 +252,12 @@ export class KalePanel extends Widget {
 
   private _renderGraph(state: IAnalysisState): void {
     const parts: HTMLElement[] = [];
-    if (state.analysis) {
-      const wrap = h('div', { class: 'kale-dag-wrap' });
-      wrap.appendChild(renderDag(state.analysis));
-      parts.push(wrap);
+    const panel = state.panel;
+    if (panel && state.analysis) {
+      this._lastGood.set(panel, state.analysis);
     }
+    // With an error the analysis is gone: keep the last good graph, greyed, under it.
+    const shown: IAnalysis | null = state.analysis ?? (panel && state.error ? this._lastGood.get(panel) ?? null : null);
     const diagnostics = [...(state.analysis?.diagnostics ?? [])];
     if (state.error) {
       diagnostics.unshift({
@@ -229,13 +265,30 @@ export class KalePanel extends Widget {
         message: state.error.message, fix: state.error.fix ?? null
       }, ...(state.error.diagnostics ?? []).filter(d => d.message !== state.error!.message));
     }
-    if (diagnostics.length) {
-      parts.push(h('ul', { class: 'kale-diagnostics', 'aria-label': 'Diagnostics' },
-        diagnostics.map(d => h('li', { class: `kale-diagnostic kale-${d.severity}`, 'data-kind': d.kind },
+    // What needs action goes above the graph; info findings (inferred edges...) below it.
+    const list = (items: typeof diagnostics, label: string) =>
+      h('ul', { class: 'kale-diagnostics', 'aria-label': label },
+        items.map(d => h('li', { class: `kale-diagnostic kale-${d.severity}`, 'data-kind': d.kind },
           d.cell !== null
-            ? h('button', { type: 'button', class: 'kale-link', 'aria-label': `Go to cell ${d.cell}`, onclick: () => this._model.revealCell(d.cell!) }, `cell ${d.cell}`)
+            ? h('button', { type: 'button', class: 'kale-link', 'aria-label': `Go to ${cellLabel(d.cell)}`, onclick: () => this._model.revealCell(d.cell!) }, cellLabel(d.cell))
             : null,
-          ` ${d.severity}: ${d.message}`))));
+          h('span', { class: 'kale-diagnostic-message' }, ` ${d.severity}: ${d.message}`),
+          d.fix ? h('span', { class: 'kale-diagnostic-fix' }, `Fix: ${d.fix}`) : null)));
+    const urgent = diagnostics.filter(d => d.severity !== 'info');
+    const info = diagnostics.filter(d => d.severity === 'info');
+    if (urgent.length) {
+      parts.push(list(urgent, 'Diagnostics'));
+    }
+    if (shown) {
+      const stale = shown !== state.analysis;
+      if (stale) {
+        parts.push(h('p', { class: 'kale-muted kale-stale-note' }, 'Last good graph, until the error above is fixed:'));
+      }
+      this._dag.show(shown, stale);
+      parts.push(this._dag.node);
+    }
+    if (info.length) {
+      parts.push(list(info, 'Notes'));
     }
     if (!parts.length) {
       parts.push(h('p', { class: 'kale-muted' }, state.pending ? 'Analysing…' : 'No analysis yet.'));
@@ -245,8 +298,14 @@ export class KalePanel extends Widget {
   }
 
   private _model: IKaleModel;
+  private _options: IPanelOptions;
   private _panel: NotebookPanel | null = null;
-  private _job: JobView;
+  private _jobs = new WeakMap<object, JobView>();
+  private _lastGood = new WeakMap<NotebookPanel, IAnalysis>();
+  private _dag = new DagView();
+  private _results: HTMLDivElement;
+  private _resultsSection: HTMLDetailsElement;
+  private _graphSection: HTMLDetailsElement;
   private _settings: HTMLDivElement;
   private _graph: HTMLDivElement;
   private _actions: HTMLDivElement;

@@ -1,7 +1,7 @@
 /**
  * Step settings as form fields <-> the setting tags the CLI reads, pure.
  */
-import { tryParseTag } from './tags';
+import { TagError, tryParseTag } from './tags';
 
 export interface IFields {
   image: string;
@@ -35,6 +35,30 @@ export const LIMITS: Array<[keyof IFields, string]> = [
   ['gpu', 'nvidia.com/gpu']
 ];
 
+/** The text fields whose tags are one per line. */
+const LINE_FIELDS: Array<keyof IFields> = ['env', 'secret', 'configmap', 'volume'];
+
+/**
+ * The field an invalid tag belongs to, with its raw value, so the dialog shows it (as an
+ * error) where the user would fix it; clearing the field then removes the tag.
+ */
+function fieldOfInvalid(text: string): [keyof IFields, string] | null {
+  const colon = text.indexOf(':');
+  const keyword = colon < 0 ? text : text.slice(0, colon);
+  const rest = colon < 0 ? '' : text.slice(colon + 1);
+  if (keyword === 'limit') {
+    const limit = LIMITS.find(([, res]) => rest.startsWith(res + ':'));
+    return limit ? [limit[0], rest.slice(limit[1].length + 1)] : null;
+  }
+  if (keyword === 'image' || keyword === 'cache' || keyword === 'retry' || keyword === 'timeout') {
+    return [keyword, rest];
+  }
+  if ((LINE_FIELDS as string[]).includes(keyword)) {
+    return [keyword as keyof IFields, rest];
+  }
+  return null;
+}
+
 /** Settings tags -> form fields (tags the form does not show are kept in `rest`). */
 export function tagsToFields(tags: readonly string[]): IFields {
   const f: IFields = {
@@ -46,7 +70,14 @@ export function tagsToFields(tags: readonly string[]): IFields {
   for (const text of tags) {
     const tag = tryParseTag(text);
     if (tag instanceof Error) {
-      f.rest.push(text);
+      const field = fieldOfInvalid(text);
+      if (field && (LINE_FIELDS as string[]).includes(field[0])) {
+        lines[field[0]].push(field[1]);
+      } else if (field && !(f as any)[field[0]]) {
+        (f as any)[field[0]] = field[1];
+      } else {
+        f.rest.push(text);
+      }
       continue;
     }
     const limit = LIMITS.find(([, res]) => tag.kind === 'limit' && tag.args[0] === res);
@@ -80,32 +111,52 @@ export function tagsToFields(tags: readonly string[]): IFields {
   return f;
 }
 
+/** The form fields in the order their tags are written. */
+export const FIELD_ORDER: Array<keyof IFields> = [
+  'image', 'cpu', 'memory', 'gpu', 'cache', 'retry', 'timeout', 'env', 'secret', 'configmap', 'volume',
+  'runAsUser', 'runAsGroup', 'runAsNonRoot'
+];
+
+/** The tags one form field writes (security fields: each alone, for its own validation). */
+export function fieldTags(f: IFields, key: keyof IFields): string[] {
+  const value = String(f[key] ?? '').trim();
+  const limit = LIMITS.find(([k]) => k === key);
+  const security = SECURITY.find(([k]) => k === key);
+  if (limit) {
+    return value ? [`limit:${limit[1]}:${value}`] : [];
+  }
+  if (security) {
+    return value ? [`security-context:${security[1]}=${value}`] : [];
+  }
+  if ((LINE_FIELDS as string[]).includes(key)) {
+    return String(f[key]).split('\n').map(l => l.trim()).filter(Boolean).map(l => `${key}:${l}`);
+  }
+  return value ? [`${key}:${value}`] : [];
+}
+
+/** Per field, what the tag grammar says is wrong with the tags it would write. */
+export function fieldErrors(f: IFields): Map<keyof IFields, string[]> {
+  const out = new Map<keyof IFields, string[]>();
+  for (const key of FIELD_ORDER) {
+    const messages = fieldTags(f, key)
+      .map(tag => tryParseTag(tag))
+      .filter((t): t is TagError => t instanceof TagError)
+      .map(e => e.message + (e.fix ? ` (fix: ${e.fix})` : ''));
+    if (messages.length) {
+      out.set(key, messages);
+    }
+  }
+  return out;
+}
+
 /** Form fields -> settings tags. */
 export function fieldsToTags(f: IFields): string[] {
   const tags: string[] = [];
-  if (f.image.trim()) {
-    tags.push(`image:${f.image.trim()}`);
-  }
-  for (const [key, res] of LIMITS) {
-    const v = String(f[key]).trim();
-    if (v) {
-      tags.push(`limit:${res}:${v}`);
+  for (const key of FIELD_ORDER) {
+    if (!SECURITY.some(([k]) => k === key)) {
+      tags.push(...fieldTags(f, key));
     }
   }
-  if (f.cache) {
-    tags.push(`cache:${f.cache}`);
-  }
-  if (f.retry.trim()) {
-    tags.push(`retry:${f.retry.trim()}`);
-  }
-  if (f.timeout.trim()) {
-    tags.push(`timeout:${f.timeout.trim()}`);
-  }
-  const lines = (text: string) => text.split('\n').map(l => l.trim()).filter(Boolean);
-  tags.push(...lines(f.env).map(l => `env:${l}`));
-  tags.push(...lines(f.secret).map(l => `secret:${l}`));
-  tags.push(...lines(f.configmap).map(l => `configmap:${l}`));
-  tags.push(...lines(f.volume).map(l => `volume:${l}`));
   const security = SECURITY.map(([key, name]) => [name, String(f[key]).trim()])
     .filter(([, v]) => v)
     .map(([name, v]) => `${name}=${v}`);

@@ -1,8 +1,8 @@
 /**
  * The step settings dialog's mapping between form fields and setting tags.
  */
-import { fieldsToTags, tagsToFields } from '../src/settingtags';
-import { parseTag } from '../src/tags';
+import { fieldErrors, fieldsToTags, fieldTags, tagsToFields } from '../src/settingtags';
+import { parseTag, tryParseTag } from '../src/tags';
 
 describe('step settings <-> tags', () => {
   const tags = [
@@ -67,5 +67,33 @@ describe('step settings <-> tags', () => {
       'security-context:run_as_group=abc'
     ]);
     expect(() => parseTag(out[2])).toThrow(/run_as_group must be a whole number/);
+  });
+});
+
+describe('settings dialog validation (same grammar as the CLI)', () => {
+  it('puts invalid tags in their field, where clearing removes them', () => {
+    const fields = tagsToFields(['retry:two', 'limit:memory:lots', 'limit:cpu:500m', 'label:team:ml']);
+    expect([fields.retry, fields.memory, fields.cpu]).toEqual(['two', 'lots', '500m']);
+    expect(fields.rest).toEqual(['label:team:ml']);
+    const errors = fieldErrors(fields);
+    expect(Array.from(errors.keys()).sort()).toEqual(['memory', 'retry']);
+    fields.retry = '';
+    fields.memory = '1Gi';
+    expect(fieldErrors(fields).size).toBe(0);
+    expect(fieldsToTags(fields)).toEqual(['limit:cpu:500m', 'limit:memory:1Gi', 'label:team:ml']);
+  });
+
+  it('checks each field as typed: the tags it writes parse, or the field has an error', () => {
+    const fields = tagsToFields([]);
+    for (const [key, bad, good] of [
+      ['retry', 'lots', '3'], ['timeout', 'soon', '600'], ['memory', '2 GB', '2Gi'],
+      ['env', '1BAD=x', 'GOOD=x'], ['runAsUser', 'root', '1000'], ['image', 'bad image', 'python:3.11']
+    ] as Array<[keyof typeof fields, string, string]>) {
+      (fields as any)[key] = bad;
+      expect(fieldErrors(fields).has(key)).toBe(true);
+      expect(fieldTags(fields, key).every(t => tryParseTag(t) instanceof Error)).toBe(true);
+      (fields as any)[key] = good;
+      expect(fieldErrors(fields).has(key)).toBe(false);
+    }
   });
 });
