@@ -183,7 +183,10 @@ def sweep(
         return _resume(resume, _run_root(run_root, nb_path), run_fn, progress, cancel)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
-    pipeline, nb_path = _load(notebook)
+    pipeline, nb_path = _load(notebook, run_root)
+    from .analyze import check_pipeline
+
+    check_pipeline(pipeline)  # as `run` does: an error diagnostic fails every trial
     katib = katib_metadata(pipeline)
     dims = _space_arg(pipeline, params, katib)
     metric = check_objective(

@@ -13,6 +13,7 @@ from .marshal_io import (
     HashingWriter,
     _mro_roots,
     file_digest,
+    holds_step_class,
     json_exact,
     pickle_dump,
     pickle_load,
@@ -161,7 +162,8 @@ class JoblibBackend:
     roots = ("sklearn", "xgboost", "lightgbm")
 
     def accepts(self, value: Any) -> bool:
-        return bool(_mro_roots(value) & set(self.roots))
+        # joblib pickles classes by reference: a step-defined class goes to cloudpickle.
+        return bool(_mro_roots(value) & set(self.roots)) and not holds_step_class(value)
 
     def save(self, value: Any, directory: Path) -> str:
         import joblib
@@ -182,7 +184,8 @@ class TorchBackend:
         if "torch" not in sys.modules:
             return False
         torch = sys.modules["torch"]
-        return isinstance(value, (torch.Tensor, torch.nn.Module))
+        # torch.save pickles classes by reference: a step-defined class goes to cloudpickle.
+        return isinstance(value, (torch.Tensor, torch.nn.Module)) and not holds_step_class(value)
 
     def save(self, value: Any, directory: Path) -> str:
         import torch

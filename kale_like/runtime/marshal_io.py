@@ -127,7 +127,9 @@ def _mro_roots(value: Any) -> set[str]:
 # Objects the runtime replays in every step (classes and functions of the imports/functions
 # cells) pickle by reference to ``__main__``: the consumer's own replayed class is then the
 # class of the loaded instance, exactly as in a top-to-bottom run. Everything else defined in
-# ``__main__`` (lambdas, closures, step-defined classes) travels by value (cloudpickle).
+# ``__main__`` (lambdas, closures, step-defined classes) travels by value (cloudpickle): a
+# value holding an instance of a step-defined class (``class Net(nn.Module)`` in a step
+# cell) is never handed to a by-reference backend (torch.save, joblib): holds_step_class.
 _BY_REFERENCE: dict[int, Any] = {}
 
 
@@ -149,6 +151,46 @@ def pickle_new_definitions(namespace: Mapping[str, Any], before: Mapping[str, An
             and getattr(v, "__module__", None) == "__main__"
         ]
     )
+
+
+_ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None))
+_WALK_BUDGET = 10_000
+
+
+def holds_step_class(value: Any) -> bool:
+    """Whether ``value`` is, or holds, an instance of a class a step cell defined.
+
+    Such a class exists in ``__main__`` of the producing step only: pickled by reference
+    (as ``torch.save`` and ``joblib.dump`` do) the consumer cannot find it
+    (``Can't get attribute 'Net' on <module '__main__'>``). Classes replayed in every step
+    (imports/functions cells, :func:`pickle_by_reference`) are fine. A bounded walk through
+    containers and instance attributes (an ``nn.Module``'s sub-modules, a scikit-learn
+    pipeline's steps).
+    """
+    seen: set[int] = set()
+    stack = [value]
+    budget = _WALK_BUDGET
+    while stack and budget > 0:
+        obj = stack.pop()
+        if isinstance(obj, _ATOMS) or id(obj) in seen:
+            continue
+        budget -= 1
+        seen.add(id(obj))
+        cls = obj if isinstance(obj, type) else type(obj)
+        if getattr(cls, "__module__", None) == "__main__" and id(cls) not in _BY_REFERENCE:
+            return True
+        if isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            continue
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            if len(obj) <= budget:
+                stack.extend(obj)
+        else:
+            attrs = getattr(obj, "__dict__", None)
+            if isinstance(attrs, dict):
+                stack.extend(attrs.values())
+    return False
 
 
 def _pickler_class() -> Any:
