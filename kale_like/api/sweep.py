@@ -183,7 +183,7 @@ def sweep(
         return _resume(resume, _run_root(run_root, nb_path), run_fn, progress, cancel)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
-    pipeline, nb_path = _load(notebook, run_root)
+    pipeline, nb_path = _load(notebook)
     from .analyze import check_pipeline
 
     check_pipeline(pipeline)  # as `run` does: an error diagnostic fails every trial
