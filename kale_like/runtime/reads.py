@@ -84,6 +84,7 @@ _EVENTS = {
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR
 _FINDERS = ("<frozen importlib", "<frozen zipimport")
+_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # kale_like/
 _FINDER_FILES = re.compile(r"[/\\](importlib[/\\]|pkgutil\.py$|pkg_resources[/\\])")
 
 
@@ -196,7 +197,7 @@ def _interpreter_prefixes() -> tuple[str, ...]:
         paths.update(site.getsitepackages())
     with _ignore():
         paths.add(site.getusersitepackages())
-    paths.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # kale_like
+    paths.add(_OWN)  # kale_like
     paths.update(("/proc", "/sys", "/dev"))
     out = {os.path.realpath(p) for p in paths if p} | {os.path.abspath(p) for p in paths if p}
     return tuple(sorted(p.rstrip(os.sep) + os.sep for p in out))
@@ -253,7 +254,7 @@ class Recorder:
     def __init__(self, workdir: str, base: str | None = None, skip: Iterable[str] = ()) -> None:
         self.work = os.path.abspath(workdir)
         self.work_prefix = self.work.rstrip(os.sep) + os.sep
-        self.base = os.path.realpath(base) if base else None
+        self.base = base  # may be set later (before stop)
         extra = {os.path.abspath(p) for p in skip} | {os.path.realpath(p) for p in skip}
         self.skip = _interpreter_prefixes() + tuple(p.rstrip(os.sep) + os.sep for p in extra)
         self.files: dict[str, tuple[int, int] | None] = {}  # path -> (size, mtime) at open
@@ -276,8 +277,10 @@ class Recorder:
                 # The import system and package metadata (entry points) list sys.path
                 # folders, the working directory among them, to find modules: not a read.
                 caller = sys._getframe(1).f_code.co_filename
+                # Nor are the runtime's own listings (the workspace snapshot).
                 if not caller.startswith(_FINDERS) and not _FINDER_FILES.search(caller):
-                    self._list(args[0] if args else None)
+                    if not caller.startswith(_OWN):
+                        self._list(args[0] if args else None)
             elif kind == _NET:
                 self._net(args)
             elif kind == _PROC:
@@ -396,6 +399,14 @@ class Recorder:
                 continue
             out.dirs[real] = listing(real, mirrored)
         return out
+
+    @property
+    def base(self) -> str | None:
+        return self._base
+
+    @base.setter
+    def base(self, value: str | None) -> None:
+        self._base = os.path.realpath(value) if value else None
 
     def _in_work(self, path: str) -> str | None:
         if path == self.work:

@@ -359,8 +359,9 @@ def seed_links(root: str, snap: Snapshot | None = None) -> list[str]:
 class StepWorkspace:
     """The workspace side of one :func:`~kale_like.runtime.run_step` call.
 
-    ``open()`` (before the prelude) enters the working directory and restores upstream
-    workspaces; ``before_cells()`` snapshots; ``after_cells()`` saves the artifact;
+    ``open()`` (before the prelude) enters the working directory, restores upstream
+    workspaces and starts recording reads (local engine); ``before_cells()`` snapshots;
+    ``after_cells()`` saves the artifact with the reads;
     ``close()`` leaves an isolated directory. All no-ops when the engine passes nothing.
     """
 
@@ -390,19 +391,21 @@ class StepWorkspace:
         self.root = os.getcwd()
         if self.inputs:
             restore(self.inputs, self.root)
+        # The local engine checks what a step read before it reuses the step's cache entry;
+        # KFP components (isolate) cache by KFP's own key, so nothing would read the record.
+        if self.output is not None and not self.isolate and reads_mod.enabled():
+            # From here on: the prelude's imports count too (a library on PYTHONPATH or
+            # installed editable is read from its source folder, which no version pins).
+            run_root = reads_mod.find_run_root(self.root, self.output)
+            skip = [p for p in (run_root, os.path.dirname(self.output)) if p]
+            self.recorder = Recorder(self.root, skip=skip).start()
 
     def before_cells(self) -> None:
         if self.output is None:
             return
         self.before = snapshot(self.root)
-        if reads_mod.enabled():
-            links = seed_links(self.root, self.before)
-            run_root = reads_mod.find_run_root(self.root, self.output)
-            self.recorder = Recorder(
-                self.root,
-                base=reads_mod.seed_base(self.root, links),
-                skip=[p for p in (run_root, os.path.dirname(self.output)) if p],
-            ).start()
+        if self.recorder is not None:  # where the working directory's links point
+            self.recorder.base = reads_mod.seed_base(self.root, seed_links(self.root, self.before))
 
     def after_cells(self) -> WorkspaceSummary | None:
         if self.output is None:

@@ -164,6 +164,30 @@ def test_an_absolute_path_outside_the_notebook_folder_is_checked(tmp_path: Path)
     assert f"step chdir re-ran: {outside.resolve() / 'y.txt'} changed" in shown
 
 
+def test_an_edited_library_outside_the_notebook_folder_reruns_its_importers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. an editable install or PYTHONPATH: no package version changes when it is edited
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "mylib.py").write_text("K = 3\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(lib), os.environ.get("PYTHONPATH", "")]))
+    nb = metrics_notebook(
+        tmp_path / "nb",
+        cell("import mylib", "imports"),
+        cell("v = mylib.K", "step:uses"),
+        cell("w = 1", "step:plain"),
+        metrics="print(v)",
+    )
+    first, _ = run(nb, tmp_path / "root")
+    assert first.metrics == top_to_bottom(nb, ["v"], tmp_path) == {"v": 3}
+    (lib / "mylib.py").write_text("K = 40\n")
+    again, shown = run(nb, tmp_path / "root")
+    assert again.metrics == top_to_bottom(nb, ["v"], tmp_path) == {"v": 40}
+    assert statuses(again)["uses"] == "succeeded"
+    assert f"step uses re-ran: {(lib / 'mylib.py').resolve()} changed" in shown
+
+
 def test_files_the_step_wrote_itself_are_not_reads(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
