@@ -8,7 +8,13 @@ from typing import Any
 
 from ..backends.local import records
 
-__all__ = ["runs_list", "runs_show"]
+__all__ = ["default_run_root", "runs_list", "runs_show"]
+
+
+def default_run_root(folder: str | os.PathLike[str]) -> Path:
+    """Where runs of notebooks in ``folder`` live unless told otherwise: ``$KALE_LIKE_RUN_ROOT``,
+    else ``folder/.kale_like`` (what `kale-like run` and `kale-like runs list` use there)."""
+    return records.default_run_root(Path(folder).absolute() / "notebook.ipynb").absolute()
 
 
 def _root(run_root: str | os.PathLike[str] | None, notebook: str | os.PathLike[str] | None) -> Path:

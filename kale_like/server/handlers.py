@@ -28,6 +28,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import api
+from ..api.runs import default_run_root
 from ..errors import UsageError
 from ..jsonsafe import dumps
 from . import reports, verbs
@@ -307,7 +308,9 @@ def setup_handlers(web_app: Any, run_root: Path | None = None) -> JobManager:
     jobs = JobManager()
     web_app.settings["kale_like_jobs"] = jobs
     web_app.settings["kale_like_limits"] = Limits.from_settings(web_app.settings)
-    web_app.settings["kale_like_run_root"] = str(run_root or root / ".kale_like" / "runs")
+    # The CLI's run root (``$KALE_LIKE_RUN_ROOT``, else ``.kale_like`` in the folder it runs
+    # from): runs started here show in `kale-like runs list` and share the CLI's cache.
+    web_app.settings["kale_like_run_root"] = str(run_root or default_run_root(root))
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
     routes: list[tuple[str, type[KaleHandler]]] = [
         ("analyze", AnalyzeHandler),

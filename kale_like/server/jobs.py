@@ -2,18 +2,26 @@
 small thread pool; the front end polls their state and may cancel them.
 
 The manager knows nothing of HTTP; a job is a callable taking a :class:`JobContext`, through
-which it reports per-step progress and checks for cancellation.
+which it reports per-step progress and checks for cancellation. A job's cancel token is a
+:class:`~kale_like.engines.CancelToken` handed to the verb (``run(cancel=...)``): the local
+engine kills the running step as soon as it is set. Workers are daemon threads and
+:meth:`JobManager.shutdown` cancels every job and waits a bounded time, so stopping the
+server never hangs on a job.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..engines import CancelToken
 
 JobStatus = str  # "queued" | "running" | "succeeded" | "failed" | "cancelled"
 _FINAL = ("succeeded", "failed", "cancelled")
@@ -47,7 +55,7 @@ class Job:
     result: Any = None  # JSON-able result of the verb
     error: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_event: threading.Event = field(default_factory=CancelToken)
     future: Future[Any] | None = None
 
     @property
@@ -127,10 +135,34 @@ class JobManager:
     """A bounded pool of background jobs, looked up by id."""
 
     def __init__(self, max_workers: int = 2, keep: int = 100) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kale-like")
+        # Daemon workers, not a ThreadPoolExecutor: the interpreter joins those at exit, so a
+        # job that does not end would hang the server's shutdown.
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._workers = [
+            threading.Thread(target=self._work, name=f"kale-like-{i}", daemon=True)
+            for i in range(max_workers)
+        ]
+        for worker in self._workers:
+            worker.start()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._keep = keep
+        self._closed = False
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - kept on the future
+                future.set_exception(exc)
 
     def submit(
         self,
@@ -169,7 +201,12 @@ class JobManager:
                     status = str(result["status"])
                 self._finish(job, status)
 
-        job.future = self._pool.submit(work)
+        job.future = Future()
+        if self._closed:
+            job.future.cancel()
+            self._finish(job, "cancelled")
+            return job
+        self._queue.put((job.future, work))
         return job
 
     def _finish(self, job: Job, status: str) -> None:
@@ -209,7 +246,18 @@ class JobManager:
                 self._finish(job, "cancelled")
         return job
 
-    def shutdown(self) -> None:
-        for job in list(self._jobs.values()):
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel every job (running steps are killed) and wait at most ``timeout`` seconds
+        for them to end, so their run records say "cancelled"; never longer."""
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+        for job in jobs:
             job.cancel_event.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            if job.future is not None and job.future.cancel():
+                self._finish(job, "cancelled")
+        for _ in self._workers:
+            self._queue.put(None)
+        pending = [j.future for j in jobs if j.future is not None and not j.future.done()]
+        if pending:
+            wait_futures(pending, timeout=timeout)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,7 @@ class LocalEngine:
         sched.on_change = save
         if request.progress is not None:
             request.progress(RunEvent(run_id, None, "running"))
+        unwatch = watch_cancel(request.cancel, executor)
         try:
             sched.run()
         except KeyboardInterrupt:
@@ -105,13 +108,17 @@ class LocalEngine:
             raise
         except Exception as exc:
             # An engine error must not leave the record "running" (if it can still be saved).
-            result.status = "failed"
+            result.status = "cancelled" if _cancelled(request) else "failed"
             _try(save)
             if fsutil.is_disk_full(exc):
                 raise fsutil.disk_full_error(root) from exc
             raise
+        finally:
+            unwatch()
         failed = any(s.status == "failed" for s in result.steps.values())
         result.status = "failed" if failed else "succeeded"
+        if _cancelled(request):
+            result.status = "cancelled"
         result.metrics = collect_metrics(pipeline, sched.metrics)
         if request.keep_values:
             result.values = load_values(pipeline, sched)
@@ -123,6 +130,36 @@ class LocalEngine:
         if request.progress is not None:
             request.progress(RunEvent(run_id, None, result.status, time.time() - started))
         return result
+
+
+def watch_cancel(token: threading.Event | None, executor: Any) -> Callable[[], None]:
+    """Stop the executor's running steps as soon as ``token`` is set (a
+    :class:`~kale_like.engines.CancelToken` calls back; a plain Event is watched by a thread).
+    Returns the function that ends the watch."""
+    stop = getattr(executor, "cancel", None)
+    if token is None or stop is None:
+        return lambda: None
+
+    def stop_in_thread() -> None:  # never block the canceller (e.g. the server's event loop)
+        threading.Thread(target=stop, name="kale-cancel", daemon=True).start()
+
+    on_cancel = getattr(token, "on_cancel", None)
+    if on_cancel is not None:
+        return on_cancel(stop_in_thread)  # type: ignore[no-any-return]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if token.wait(0.1):
+                stop()
+                return
+
+    threading.Thread(target=watch, name="kale-cancel-watch", daemon=True).start()
+    return done.set
+
+
+def _cancelled(request: RunRequest) -> bool:
+    return request.cancel is not None and request.cancel.is_set()
 
 
 def _try(save: Any) -> None:
@@ -261,6 +298,9 @@ def record(
         },
         "run_root": str(root),
         "run_dir": result.run_dir,
+        # Who is running it: readers show a "running" record whose runner is gone as
+        # "interrupted" (records.reconcile).
+        "runner": records.runner_identity(),
         "started": started,
         "finished": None if result.status == "running" else now,
         "seconds": round(now - started, 3),

@@ -80,12 +80,67 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fsutil.write_json_atomic(path, data, newline=False)
 
 
+def runner_identity() -> dict[str, Any]:
+    """Who writes a running record: pid + process start time (a reused pid is not us)."""
+    return {"pid": os.getpid(), "start": _start_time(os.getpid())}
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux ``/proc``), else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:  # the command name (field 2) may hold spaces and parentheses: split after it
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def runner_alive(runner: Any) -> bool:
+    """Is the process recorded as ``runner`` still the one running?"""
+    if not isinstance(runner, dict) or not isinstance(runner.get("pid"), int):
+        return True  # an older record: no way to tell
+    pid = runner["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = runner.get("start")
+    now = _start_time(pid)
+    if start is not None and now is not None and now != start:
+        return False  # the pid was reused
+    try:  # a zombie (killed, never reaped) is no runner either
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def reconcile(record: dict[str, Any]) -> dict[str, Any]:
+    """A "running" record whose runner is gone reads "interrupted" (so do its running steps)."""
+    if record.get("status") != "running" or runner_alive(record.get("runner")):
+        return record
+    record = dict(record, status="interrupted")
+    steps = record.get("steps")
+    if isinstance(steps, dict):
+        record["steps"] = {
+            name: dict(s, status="interrupted")
+            if isinstance(s, dict) and s.get("status") == "running"
+            else s
+            for name, s in steps.items()
+        }
+    return record
+
+
 def read_record(run_dir: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return reconcile(data) if isinstance(data, dict) else None
 
 
 def list_records(root: Path, notebook: Path | None = None) -> list[dict[str, Any]]:
