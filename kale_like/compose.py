@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 
 from . import graph
-from .errors import InputError, KaleError, TagError
+from .errors import InputError, KaleError, TagError, cell_label
 from .model import CellRole
 from .notebook import Cell, NotebookSource, combine_tag_errors, read_notebook
 from .tags import Tag, parse_tag
@@ -165,7 +165,7 @@ def _reference(
 ) -> list[str]:
     tag = cell.first("notebook")
     assert tag is not None
-    where = f"{Path(path).name}, cell {cell.index}"
+    where = f"{Path(path).name}, {cell_label(cell.index)}"
     absolute = str(sub_path.absolute())
     chain = [name for _, name, _ in stack]
     if any(a == absolute for a, _, _ in stack):
@@ -177,7 +177,7 @@ def _reference(
             cell=cell.index,
             tag=tag.text,
             path=path,
-            fix=f"remove the {tag.text} cell (cell {cell.index} of {Path(path).name})",
+            fix=f"remove the {tag.text} cell ({cell_label(cell.index)} of {Path(path).name})",
         )
     seen = next(
         (p for p in comp.parts if p.path and str(Path(p.path).absolute()) == absolute), None
@@ -248,7 +248,7 @@ def _check_reference_cell(cell: Cell, path: str, errors: list[TagError]) -> None
                 line=code[0],
                 tag=tag.text,
                 path=path,
-                fix=f"move the code to a new cell tagged step:NAME below cell {cell.index}",
+                fix=f"move the code to a new cell tagged step:NAME below {cell_label(cell.index)}",
             )
         )
     others = [t.text for t in cell.tags if t is not tag and t.kind != "notebook"]
@@ -286,12 +286,12 @@ def _held_cells_to_steps(nb: NotebookSource, path: str, errors: list[TagError]) 
         first = next(c for c in cells if c.source.strip())
         errors.append(
             TagError(
-                f"cell {first.index} is untagged code below {ref.first('notebook').text!r}"  # type: ignore[union-attr]
-                f" (cell {ref.index}) and {why}, so it belongs to no step",
+                f"{cell_label(first.index)} is untagged code below {ref.first('notebook').text!r}"  # type: ignore[union-attr]
+                f" ({cell_label(ref.index)}) and {why}, so it belongs to no step",
                 kind="orphan-code",
                 cell=first.index,
                 path=path,
-                fix=f"tag cell {first.index} step:NAME (or skip), or move it above cell"
+                fix=f"tag {cell_label(first.index)} step:NAME (or skip), or move it above cell"
                 f" {ref.index}",
             )
         )
@@ -299,7 +299,9 @@ def _held_cells_to_steps(nb: NotebookSource, path: str, errors: list[TagError]) 
     for cell in nb.cells:
         if is_reference(cell):
             if after is not None and any(c.source.strip() for c in held):
-                orphan(held, after, f"the next notebook: cell (cell {cell.index}) comes first")
+                orphan(
+                    held, after, f"the next notebook: cell ({cell_label(cell.index)}) comes first"
+                )
             out += [Cell(c.index, "markdown", c.source) for c in held]
             held, after = [], cell
             out.append(Cell(cell.index, "markdown", ""))
@@ -331,8 +333,8 @@ def _check_unique_names(comp: Composition) -> None:
         prefix = step_name_from(Path(part.key).stem if part.key else "main")
         tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
         raise TagError(
-            f"step {g.name!r} of {part.label} (cell {g.position}) has the same name as step"
-            f" {g.name!r} of {other.label} (cell {og.position}); step names must be unique"
+            f"step {g.name!r} of {part.label} ({cell_label(g.position)}) has the same name as step"
+            f" {g.name!r} of {other.label} ({cell_label(og.position)}); step names must be unique"
             " across the notebooks of a pipeline",
             kind="step-name-clash",
             cell=g.position,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import cell_label
+
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
@@ -43,7 +45,7 @@ class Diagnostic:
         if self.notebook is not None:
             where.append(self.notebook)
         if self.cell is not None:
-            where.append(f"cell {self.cell}")
+            where.append(cell_label(self.cell))
         if self.line is not None:
             where.append(f"line {self.line}")
         loc = ", ".join(where)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 from .diagnostics import Diagnostic
+from .errors import cell_label
 from .model import Step
 
 CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL|AUTH", re.IGNORECASE)
@@ -72,7 +73,8 @@ def secret_env_diagnostics(
                     Diagnostic(
                         "warning",
                         "environment-not-carried",
-                        f"step {step.name!r} sets environment variable {name} (cell {cell}), "
+                        f"step {step.name!r} sets environment variable {name}"
+                        f" ({cell_label(cell)}), "
                         f"which {why}; later steps ({', '.join(needs)}) run without it",
                         cell,
                         None,

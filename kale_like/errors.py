@@ -12,6 +12,11 @@
 Every error carries ``kind`` (kebab-case, e.g. ``unknown-prev``), and where known the notebook
 ``cell`` index (0-based), ``line`` (1-based, inside the cell), the ``tag`` at fault and a
 ``fix`` suggestion. ``str(err)`` gives a one-paragraph message fit for a terminal.
+
+Cell numbers: ``cell`` fields (and every JSON ``cell``) are the 0-based position in the
+notebook's cell list, as JupyterLab's API indexes cells; text a person reads says
+``cell N`` numbered from 1 over all cells, as JupyterLab's status bar does. Text gets its
+number from :func:`cell_label` / :func:`cell_number` only.
 """
 
 from __future__ import annotations
@@ -22,6 +27,16 @@ EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3
+
+
+def cell_number(index: int) -> int:
+    """The number a person reads for the cell at 0-based ``index`` (JupyterLab's "Cell N")."""
+    return index + 1
+
+
+def cell_label(index: int) -> str:
+    """``cell N`` for the cell at 0-based ``index``, numbered as JupyterLab's status bar."""
+    return f"cell {cell_number(index)}"
 
 
 class KaleError(Exception):
@@ -53,12 +68,12 @@ class KaleError(Exception):
         self.diagnostics = list(diagnostics or [])
 
     def where(self) -> str:
-        """Human location: ``file, cell 3, line 2, tag prev:x``."""
+        """Human location: ``file, cell 3, line 2, tag prev:x`` (cell numbered as Jupyter does)."""
         parts = []
         if self.path:
             parts.append(str(self.path))
         if self.cell is not None:
-            parts.append(f"cell {self.cell}")
+            parts.append(cell_label(self.cell))
         if self.line is not None:
             parts.append(f"line {self.line}")
         if self.tag is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .analysis.walker import BlockFacts
 from .diagnostics import Diagnostic
-from .errors import AnalysisError, TagError
+from .errors import AnalysisError, TagError, cell_label
 from .model import CellRole
 from .notebook import Cell, NotebookSource
 
@@ -144,12 +144,16 @@ def layout(
                     Diagnostic(
                         "warning",
                         "outside-pipeline",
-                        f"cell {c.index} is untagged and above every tagged cell, so it is not"
-                        " part of the pipeline (Kale's rule)",
+                        f"{cell_label(c.index)} is untagged and above every tagged cell, so it"
+                        " is not part of the pipeline (Kale's rule)",
                         c.index,
                         None,
                         "tag it imports (run in every step) or step:NAME, or skip to silence"
-                        + (f"; the first step starts at cell {first}" if first is not None else ""),
+                        + (
+                            f"; the first step starts at {cell_label(first)}"
+                            if first is not None
+                            else ""
+                        ),
                     )
                 )
     if not steps and not errors:
@@ -241,13 +245,15 @@ def check_prev(lay: Layout, path: str | None = None, errors: list[TagError] | No
                 )
             elif by_name[target].position > cell:
                 err = TagError(
-                    f"{text!r} names step {target!r}, which is defined below (cell"
-                    f" {by_name[target].position}); a step can only follow steps above it",
+                    f"{text!r} names step {target!r}, which is defined below"
+                    f" ({cell_label(by_name[target].position)}); a step can only follow steps"
+                    " above it",
                     kind="later-prev",
                     cell=cell,
                     tag=text,
                     path=path,
-                    fix=f"move step {target!r} above cell {cell}, or remove the tag {text!r}",
+                    fix=f"move step {target!r} above {cell_label(cell)}, or remove the tag"
+                    f" {text!r}",
                 )
             if err is not None:
                 if errors is None:

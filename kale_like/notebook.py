@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .errors import InputError, NotebookError, TagError
+from .errors import InputError, NotebookError, TagError, cell_label
 from .notebook_metadata import check_metadata, usable
 from .tags import Tag, parse_tag
 
@@ -120,8 +120,14 @@ def combine_tag_errors(errors: list[TagError], path: str | None) -> TagError:
         first.path = first.path or path
         return first
     diags = [
-        Diagnostic("error", e.kind, f"{e.message}" + (f" (tag {e.tag!r})" if e.tag else ""),
-                   e.cell, e.line, e.fix)
+        Diagnostic(
+            "error",
+            e.kind,
+            f"{e.message}" + (f" (tag {e.tag!r})" if e.tag else ""),
+            e.cell,
+            e.line,
+            e.fix,
+        )
         for e in errors
     ]
     return TagError(
@@ -214,13 +220,14 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
     for index, rc in enumerate(raw_cells):
         if not isinstance(rc, dict):
             raise NotebookError(
-                f"cell {index} is not an object", kind="not-a-notebook", path=path, cell=index
+                f"{cell_label(index)} is not an object",
+                kind="not-a-notebook",
+                path=path,
+                cell=index,
             )
         cells.append(_cell(index, rc, path, diags, tag_errors))
     # A composition notebook may hold only `notebook:` cells, which are empty by design.
-    if not any(
-        c.cell_type == "code" and (c.source.strip() or c.has("notebook")) for c in cells
-    ):
+    if not any(c.cell_type == "code" and (c.source.strip() or c.has("notebook")) for c in cells):
         raise NotebookError(
             "the notebook has no code to run (no non-empty code cell)",
             kind="empty",

@@ -45,7 +45,7 @@ def test_every_corpus_notebook(
         assert code == 2
         assert entry["error"] in json.loads(out)["error"]
         if entry["cell"] is not None:
-            assert f"cell {entry['cell']}" in err
+            assert f"cell {entry['cell'] + 1}" in err  # text numbers cells from 1
 
 
 def test_text_format(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,7 +56,7 @@ def test_text_format(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> No
     steps = [ln.split()[1] for ln in lines if ln[:1].isdigit()]
     assert steps == ["load", "weigh", "label", "report"]
     assert "     weights <- weigh" in lines
-    assert any("warning[missing-dependency] cell 3" in ln for ln in lines)
+    assert any("warning[missing-dependency] cell 4" in ln for ln in lines)
 
 
 def test_text_shows_parameters_and_settings(

@@ -123,7 +123,7 @@ def test_analyze_shows_notebooks_and_edges(
     mermaid = capsys.readouterr().out
     assert 'subgraph nb1["sub_b.ipynb"]' in mermaid
     assert main(["analyze", str(composed / "mixed.ipynb")]) == 0
-    assert "fit  [sub_b.ipynb cell 1]" in capsys.readouterr().out
+    assert "fit  [sub_b.ipynb cell 2]" in capsys.readouterr().out
 
 
 def test_compile_and_verify(composed: Path, tmp_path: Path) -> None:
@@ -172,19 +172,19 @@ def test_code_in_notebook_cell(tmp_path: Path, capsys: pytest.CaptureFixture[str
     _subs(tmp_path)
     c = cell("# a comment is fine\nx = 1", "notebook:sub_a")
     write_notebook(tmp_path / "main.ipynb", c, _ref("sub_b"))
-    _bad(tmp_path, capsys, "code-in-notebook-cell", "cell 0", "main.ipynb", "line 2")
+    _bad(tmp_path, capsys, "code-in-notebook-cell", "cell 1", "main.ipynb", "line 2")
 
 
 def test_missing_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_notebook(tmp_path / "main.ipynb", cell("a = 1", "step:a"), _ref("nowhere"))
-    _bad(tmp_path, capsys, "missing-notebook", "cell 1", "nowhere.ipynb")
+    _bad(tmp_path, capsys, "missing-notebook", "cell 2", "nowhere.ipynb")
 
 
 def test_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_notebook(tmp_path / "a.ipynb", cell("x = 1", "step:x"), _ref("b"))
     write_notebook(tmp_path / "b.ipynb", cell("y = 1", "step:y"), _ref("a"))
     write_notebook(tmp_path / "main.ipynb", _ref("a"))
-    _bad(tmp_path, capsys, "composition-cycle", "a.ipynb -> b.ipynb -> a.ipynb", "b.ipynb, cell 1")
+    _bad(tmp_path, capsys, "composition-cycle", "a.ipynb -> b.ipynb -> a.ipynb", "b.ipynb, cell 2")
 
 
 def test_self_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -195,7 +195,7 @@ def test_self_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_orphan_code_after_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _subs(tmp_path)
     write_notebook(tmp_path / "main.ipynb", _ref("sub_a"), cell("z = 1"))
-    _bad(tmp_path, capsys, "orphan-code", "cell 1")
+    _bad(tmp_path, capsys, "orphan-code", "cell 2")
 
 
 def test_clashing_step_names_and_the_fix(
@@ -209,7 +209,7 @@ def test_clashing_step_names_and_the_fix(
     )
     _main(tmp_path)
     _bad(
-        tmp_path, capsys, "step-name-clash", "sub_b.ipynb, cell 0", "sub_a.ipynb", "step:sub_b_load"
+        tmp_path, capsys, "step-name-clash", "sub_b.ipynb, cell 1", "sub_a.ipynb", "step:sub_b_load"
     )
     # The suggested fix: rename the step and the prev: tags that name it.
     data = json.loads((tmp_path / "sub_b.ipynb").read_text())

@@ -145,5 +145,5 @@ def test_cli_lists_every_tag_error_and_writes_nothing(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     for i in range(7):
-        assert f"cell {i}" in err
+        assert f"cell {i + 1}" in err
     assert not out.exists()

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..errors import InputError, TagError
+from ..errors import InputError, TagError, cell_label, cell_number
 from ..model import StepSettings
 from ..notebook_metadata import enable_caching, ignored_field, pipeline_timeout
 from ..tags import SECURITY_FIELDS, SETTING_KINDS, Tag, parse_tag
@@ -121,7 +121,11 @@ def _add(
         return
     old, old_cell = seen[key]
     if old.args != tag.args:
-        where = f"cell {old_cell}" if old_cell == cell else f"cells {old_cell} and {cell}"
+        where = (
+            cell_label(old_cell)
+            if old_cell == cell
+            else f"cells {cell_number(old_cell)} and {cell_number(cell)}"
+        )
         raise TagError(
             f"conflicting settings in {where}: {old.text!r} and {tag.text!r}",
             kind="conflicting-settings",

@@ -38,6 +38,7 @@ from typing import Any
 
 from .. import fsutil
 from ..diagnostics import Diagnostic
+from ..errors import cell_label
 from ..model import STATE_KINDS, Pipeline, Step
 
 __all__ = [
@@ -365,7 +366,7 @@ def _topological(pipeline: Pipeline, steps: Mapping[str, Step]) -> tuple[Step, .
 
 
 def _where(cell: int | None) -> str:
-    return f" in cell {cell}" if cell is not None else ""
+    return f" in {cell_label(cell)}" if cell is not None else ""
 
 
 def _what(fact: Fact) -> str:
@@ -563,7 +564,9 @@ def collect(pipeline: Pipeline, *, run_root: Any = None, progress: Any = None) -
     failed = result.failed_step
     if result.status != "succeeded" or failed is not None:
         name = failed.name if failed is not None else "?"
-        where = f", cell {failed.cell}" if failed is not None and failed.cell is not None else ""
+        where = (
+            f", {cell_label(failed.cell)}" if failed is not None and failed.cell is not None else ""
+        )
         error = failed.error if failed is not None and failed.error else result.status
         raise RunFailed(
             f"--observe: the local run of {Path(notebook).name} failed at step {name!r}{where}: "

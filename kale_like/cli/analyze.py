@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from ..errors import cell_number
 from ..model import CellRole, Pipeline
 from . import options
 
@@ -74,7 +75,7 @@ def text(p: Pipeline, path: str | None = None) -> str:
     if p.metrics:
         out.append("metrics: " + ", ".join(f"{m.name} (from {m.step})" for m in p.metrics))
     for i, s in enumerate(p.steps, 1):
-        cells = ", ".join(str(c) for c in s.cells)
+        cells = ", ".join(str(cell_number(c)) for c in s.cells)
         where = f"{s.notebook} " if s.notebook is not None else ""
         line = f"{i}. {s.name}  [{where}cell{'s' if len(s.cells) != 1 else ''} {cells}]"
         if s.after:

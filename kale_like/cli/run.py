@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import EXIT_OK, EXIT_RUN_FAILED
+from ..errors import EXIT_OK, EXIT_RUN_FAILED, cell_label
 from . import options
 
 RUN_HELP = """examples:
@@ -242,12 +242,16 @@ def format_result(result: Any) -> str:
 
 
 def format_failure(step: Any) -> str:
-    where = f"step {step.name!r}" + (f", cell {step.cell}" if step.cell is not None else "")
-    error = str(step.error or "")
+    where = f"step {step.name!r}" + (f", {cell_label(step.cell)}" if step.cell is not None else "")
+    text = str(step.error or "").strip()
+    error, _, rest = text.partition("\n")  # one line; the rest goes above it
     # The runtime's summary may already say where ("step 'x' failed in cell 3: ...").
-    text = f"kale-like run: {error if error.startswith('step ') else f'{where} failed: {error}'}"
-    if step.traceback:
-        text += "\n" + step.traceback.rstrip()
+    summary = error if error.startswith(f"step {step.name!r}") else f"{where} failed: {error}"
+    # Details first: the last line (what a terminal or CI log shows) names the step.
+    lines = [step.traceback.rstrip()] if step.traceback else []
+    if rest.strip() and rest.strip() not in (step.traceback or ""):
+        lines.append(rest.strip())
     if step.report:
-        text += f"\nreport: {step.report}"
-    return text
+        lines.append(f"report: {step.report}")
+    lines.append(f"kale-like run: {summary}")
+    return "\n".join(lines)

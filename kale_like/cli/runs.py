@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+from ..errors import cell_label
 from . import options
 
 EXAMPLES = """examples:
@@ -133,7 +134,8 @@ def _show(args: argparse.Namespace) -> int:
         if s.get("report"):
             print(f"      report {s['report']}")
         if s.get("error"):
-            print(f"      error (cell {s.get('cell')}): {s['error']}")
+            where = f" ({cell_label(s['cell'])})" if isinstance(s.get("cell"), int) else ""
+            print(f"      error{where}: {s['error']}")
     return 0
 
 

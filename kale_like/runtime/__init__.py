@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RunFailed
+from ..errors import RunFailed, cell_label
 
 __all__ = ["StepFailed", "StepOutcome", "run_step"]
 
@@ -206,7 +206,7 @@ def run_step(
                     "it is assigned there only on some paths)"
                 )
             raise StepFailed(
-                f"step {step!r} failed in cell {err.cell}: {message}",
+                f"step {step!r} failed in {cell_label(err.cell)}: {message}",
                 step=step,
                 cell=err.cell,
                 exc_type=err.exc_type,

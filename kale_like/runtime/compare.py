@@ -15,6 +15,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+from ..errors import cell_label
+
 _MAX_DEPTH = 40
 
 
@@ -222,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         for cell in job.get("prelude", []):
             res = runner.run(cell["index"], cell["source"])
             if res.error is not None:
-                problems.append(f"cell {cell['index']}: {res.error.exc_type}: {res.error.message}")
+                problems.append(
+                    f"{cell_label(cell['index'])}: {res.error.exc_type}: {res.error.message}"
+                )
         marshal.pickle_new_definitions(runner.ns, before)
         results = compare_saved(job["pairs"])
     finally:

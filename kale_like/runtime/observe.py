@@ -27,6 +27,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import cell_label
 from .digest import digest, parts
 
 ENV_SWITCH = "KALE_LIKE_OBSERVE"
@@ -335,7 +336,7 @@ def _join(d: dict[str, str]) -> str:
 def message(step: str, write: Write, consumers: list[str]) -> str:
     """ "step draw_a changed `rng` (cell 5) although the analysis did not see it"."""
     verb = {"bound": "bound", "rebound": "rebound", "deleted": "deleted"}.get(write.how, "changed")
-    where = f" (cell {write.cell})" if write.cell is not None else ""
+    where = f" ({cell_label(write.cell)})" if write.cell is not None else ""
     text = f"step {step} {verb} `{write.variable}`{where} although the analysis did not see it"
     if consumers:
         text += f"; {', '.join(consumers)} {'reads' if len(consumers) == 1 else 'read'} it"
@@ -347,7 +348,7 @@ def fix_for(write: Write, last_cell: int | None) -> str:
     v = write.variable
     if write.how == "deleted":
         return f"delete `{v}` with a plain `del {v}` statement the analysis can see"
-    cell = f" (cell {last_cell})" if last_cell is not None else ""
+    cell = f" ({cell_label(last_cell)})" if last_cell is not None else ""
     return (
         f"add the line `{v} = {v}` at the end of the step's last cell{cell}, so the analysis "
         f"sees the write and passes `{v}` on; or run with the local engine, which re-plans"

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..errors import cell_label
 from .execute import CellResult
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -176,7 +177,7 @@ def render_html(nb: dict[str, Any]) -> str:
     for cell in nb["cells"]:
         km = cell["metadata"].get("kale_like", {})
         failed = " failed" if km.get("error") else ""
-        where = "parameters" if km.get("index") is None else f"cell {km['index']}"
+        where = "parameters" if km.get("index") is None else cell_label(km["index"])
         parts.append(
             f'<div class="cell{failed}"><div class="meta">{html.escape(where)} '
             f"({html.escape(str(km.get('role')))})</div>"

@@ -26,6 +26,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import cell_label
+
 # The kinds observed and acted on: their reads cannot be seen, but a draw changes them.
 RNG_KINDS: tuple[str, ...] = ("random", "numpy.random", "torch.random")
 
@@ -202,7 +204,7 @@ class StateWatch:
 
 
 def _at(cell: int | None) -> str:
-    return f" (cell {cell})" if cell is not None else ""
+    return f" ({cell_label(cell)})" if cell is not None else ""
 
 
 def check(step: str, facts: list[StateFact], spec: dict[str, Any], last_cell: int | None) -> None:
@@ -259,7 +261,7 @@ def fix_for_reader(kind: str, step: str, first_cell: int | None) -> str:
 
 def fix_for_writer(kind: str, step: str, cell: int | None) -> str:
     """Keep the global state unchanged, or make the analysis see the change."""
-    where = f"cell {cell}" if cell is not None else "the step's last cell"
+    where = cell_label(cell) if cell is not None else "the step's last cell"
     return (
         f"leave the global state alone ({_KEEP_HINT[kind]}); or "
         f"add the line `{TOUCH_LINE[kind]}` at the end of {where} of step {step}, so the "

@@ -12,6 +12,7 @@ with its likely cause. The user's notebook is never modified.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,11 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
+from ..errors import cell_label
 from .report import Mismatch, VerifyReport
 from .top_to_bottom import run_top_to_bottom, top_to_bottom_notebook
 
@@ -149,7 +150,7 @@ def _compare(
         mismatch = _failure_mismatch(failed, tb_step, tb_cell, tb_exc)
         if mismatch is None:
             report.notes.append(
-                f"both runs failed in step {tb_step!r}, cell {tb_cell} with {tb_exc}; the "
+                f"both runs failed in step {tb_step!r}, {cell_label(tb_cell)} with {tb_exc}; the "
                 "values before the failure were compared"
             )
         else:
@@ -220,11 +221,12 @@ def _failure_mismatch(
         and tb_exc is not None
         and failed.name == tb_step
         and failed.cell == tb_cell
-        and re.search(rf"\b{re.escape(tb_exc)}\b", failed.error or "")
+        # Alike means the same exception type; the messages may name different objects.
+        and re.search(rf"\b{re.escape(tb_exc.split(':', 1)[0])}\b", failed.error or "")
     ):
         return None
     pipeline_side = f"step {failed.name!r} failed ({failed.error})" if failed else "succeeded"
-    notebook_side = f"cell {tb_cell} raised {tb_exc}" if tb_exc else "succeeded"
+    notebook_side = f"{cell_label(tb_cell)} raised {tb_exc}" if tb_exc else "succeeded"
     detail = f"pipeline: {pipeline_side}; top to bottom: {notebook_side}"
     if failed is None:
         return Mismatch(

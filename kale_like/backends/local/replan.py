@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ...errors import cell_label
 from ...model import Pipeline, Step
 from .plan import _edges
 
@@ -27,7 +28,7 @@ class Route:
     cell: int | None
 
     def message(self) -> str:
-        where = f" (cell {self.cell})" if self.cell is not None else ""
+        where = f" ({cell_label(self.cell)})" if self.cell is not None else ""
         return (
             f"step {self.writer} changed `{self.variable}`{where} although the analysis did "
             f"not see it; {self.consumer} now receives it from {self.writer}"
@@ -47,7 +48,7 @@ class Conflict:
 
     def message(self) -> str:
         def at(cell: int | None) -> str:
-            return f" (cell {cell})" if cell is not None else ""
+            return f" ({cell_label(cell)})" if cell is not None else ""
 
         return (
             f"steps {self.first}{at(self.first_cell)} and {self.second}{at(self.second_cell)} "
@@ -56,7 +57,11 @@ class Conflict:
         )
 
     def fix(self) -> str:
-        cell = f" (cell {self.fix_cell}, the first of step {self.second})" if self.fix_cell else ""
+        cell = (
+            f" ({cell_label(self.fix_cell)}, the first of step {self.second})"
+            if self.fix_cell
+            else ""
+        )
         return f"add the tag `prev:{self.first}` to the first cell of step {self.second}{cell}"
 
 
@@ -156,7 +161,7 @@ def _parallel_change(
 
 
 def _at(cell: int | None) -> str:
-    return f" (cell {cell})" if cell is not None else ""
+    return f" ({cell_label(cell)})" if cell is not None else ""
 
 
 @dataclass(frozen=True)
@@ -233,9 +238,7 @@ def route_state(
     pos = notebook_position(pipeline)
     routes: list[StateRoute] = []
     for kind in RNG_KINDS:
-        changed = {
-            s: f for s, fs in facts.items() if s in pos for f in fs if f.get("kind") == kind
-        }
+        changed = {s: f for s, fs in facts.items() if s in pos for f in fs if f.get("kind") == kind}
         changers = sorted(changed, key=pos.__getitem__)
         for i, name in enumerate(changers):
             fact = changed[name]
