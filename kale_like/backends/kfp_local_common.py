@@ -212,7 +212,8 @@ def finish(
             found = STEP_FAILED.findall(log)
             observed = OBSERVED_FAILED.findall(log)
             if found:
-                res.cell, res.error = int(found[-1][0]), found[-1][1].strip()
+                # The text numbers cells from 1 (errors.cell_label); JSON keeps the index.
+                res.cell, res.error = int(found[-1][0]) - 1, found[-1][1].strip()
             elif observed:
                 text, cell, fix = observed[-1]
                 res.cell, res.error = int(cell), f"{text.strip()}; fix: {fix.strip()}"
