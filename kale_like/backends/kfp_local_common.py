@@ -216,7 +216,7 @@ def finish(
                 res.cell, res.error = int(found[-1][0]) - 1, found[-1][1].strip()
             elif observed:
                 text, cell, fix = observed[-1]
-                res.cell, res.error = int(cell), f"{text.strip()}; fix: {fix.strip()}"
+                res.cell, res.error = int(cell) - 1, f"{text.strip()}; fix: {fix.strip()}"
         else:
             res.status = "skipped"
         run.emit(RunEvent(run.run_id, step.name, res.status, res.seconds, res.error))
