@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import api
-from .errors import KaleError
+from .errors import KaleError, cell_label
 from .results import RunEvent
 
 _STATUS_COLOURS = {
@@ -58,6 +58,53 @@ def steps_table(steps: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def default_output_dir(notebook: Path) -> Path:
+    """``<notebook folder>/<stem>_pipeline``: where the JupyterLab panel compiles to."""
+    return notebook.parent / f"{notebook.stem}_pipeline"
+
+
+def trials_html(data: dict[str, Any]) -> str:
+    """The sweep's trials (one column per parameter) and the best trial, as HTML tables."""
+    trials = data.get("trials") or []
+    names = list(dict.fromkeys(n for t in trials for n in (t.get("parameters") or {})))
+    best = data.get("best") or None
+    objective = data.get("objective") or {}
+    metric = html.escape(str(objective.get("metric") or "objective"))
+
+    def cell(value: Any) -> str:
+        return f"<td>{html.escape('—' if value is None else str(value))}</td>"
+
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    for i, t in enumerate(trials):
+        is_best = bool(best) and t.get("number", i) == best.get("number", -1)
+        style = ' style="font-weight:600;background:#e8f5e9"' if is_best else ""
+        params = t.get("parameters") or {}
+        rows.append(
+            f"<tr{style}>{cell(t.get('number', i))}"
+            + "".join(cell(params.get(n)) for n in names)
+            + cell(t.get("objective"))
+            + cell(t.get("status"))
+            + "</tr>"
+        )
+    out = (
+        '<table class="kale-widget-trials"><tr><th>#</th>'
+        f"{head}<th>{metric}</th><th>status</th></tr>{''.join(rows)}</table>"
+    )
+    if best:
+        params = best.get("parameters") or {}
+        best_rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th>{cell(v)}</tr>" for k, v in params.items()
+        )
+        out += (
+            f"<p><b>Best trial</b> ({html.escape(str(objective.get('direction') or ''))}"
+            f" {metric})</p>"
+            f'<table class="kale-widget-best">{best_rows}'
+            f"<tr><th>{metric}</th>{cell(best.get('objective'))}</tr></table>"
+        )
+    return out
+
+
 def metrics_html(metrics: dict[str, Any]) -> str:
     items = "".join(
         f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in metrics.items()
@@ -78,7 +125,8 @@ class DeployPanel:
         w = _widgets()
         self.notebook = Path(notebook)
         self.run_root = run_root
-        self.output_dir = Path(output_dir) if output_dir else self.notebook.with_suffix("")
+        # The JupyterLab panel's folder too (server compile): one place for compiled files.
+        self.output_dir = Path(output_dir) if output_dir else default_output_dir(self.notebook)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._steps: dict[str, dict[str, Any]] = {}
@@ -166,7 +214,7 @@ class DeployPanel:
     def _show_error(self, exc: BaseException) -> None:
         where = ""
         if isinstance(exc, KaleError) and exc.cell is not None:
-            where = f" (cell {exc.cell})"
+            where = f" ({cell_label(exc.cell)})"
         self._set_status(f"failed{where}: {exc}", _STATUS_COLOURS["failed"])
 
     def _on_event(self, event: RunEvent) -> None:
@@ -221,13 +269,16 @@ class DeployPanel:
             if result.status != "succeeded":
                 failed = result.failed_step
                 detail = f" in step {failed.name}: {failed.error}" if failed else ""
-                where = f" (cell {failed.cell})" if failed and failed.cell is not None else ""
+                where = (
+                    f" ({cell_label(failed.cell)})" if failed and failed.cell is not None else ""
+                )
                 self._set_status(f"run {result.status}{detail}{where}", _STATUS_COLOURS["failed"])
 
         self._start("run", work, wait)
 
     def compile(self, wait: bool = False) -> None:
-        """Compile to ``<notebook>/`` next to the notebook (DSL + IR YAML)."""
+        """Compile to ``<notebook>_pipeline/`` next to the notebook (DSL + IR YAML), as the
+        JupyterLab panel does."""
 
         def work() -> None:
             result = api.verb("compile")(str(self.notebook), self.output_dir)
@@ -240,8 +291,10 @@ class DeployPanel:
         self._start("compile", work, wait)
 
     def sweep(self, wait: bool = False) -> None:
-        """Sweep the parameters with a non-empty spec, optimizing the chosen metric."""
+        """Sweep the parameters with a non-empty spec, optimizing the chosen metric; the
+        other parameters keep the values typed in their fields."""
         space = {n: box.value.strip() for n, box in self.sweep_specs.items() if box.value.strip()}
+        fixed = {n: v for n, v in self._parameters().items() if n not in space}
 
         def work() -> None:
             if not space:
@@ -254,19 +307,10 @@ class DeployPanel:
                 algorithm=self.algorithm.value,
                 # a grid runs every point once; the trial count is for sampled searches
                 trials=None if self.algorithm.value == "grid" else self.trials.value,
+                parameters=fixed or None,
                 run_root=self.run_root,
             )
             self.result = result
-            data = result.to_json()
-            rows = "".join(
-                f"<tr><td>{html.escape(str(t['parameters']))}</td>"
-                f"<td>{html.escape(str(t['objective']))}</td><td>{html.escape(t['status'])}</td></tr>"
-                for t in data["trials"]
-            )
-            best = data.get("best")
-            self.metrics.value = (
-                f"<table><tr><th>parameters</th><th>objective</th><th>status</th></tr>{rows}</table>"
-                + (f"<p><b>best</b>: {html.escape(str(best))}</p>" if best else "")
-            )
+            self.metrics.value = trials_html(result.to_json())
 
         self._start("sweep", work, wait)

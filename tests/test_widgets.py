@@ -83,7 +83,7 @@ def test_a_failing_step_names_the_step_and_cell(tmp_path: Path) -> None:
     panel.run(wait=True)
     assert "run failed in step b" in panel.status.value
     assert "ZeroDivisionError" in panel.status.value
-    assert "(cell 1)" in panel.status.value
+    assert "(cell 2)" in panel.status.value
 
 
 def test_a_bad_notebook_shows_the_error_instead_of_raising(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_a_bad_notebook_shows_the_error_instead_of_raising(tmp_path: Path) -> No
     nb.cells.append(cell)
     nbformat.write(nb, tmp_path / "bad.ipynb")
     panel = DeployPanel(tmp_path / "bad.ipynb")
-    assert "failed (cell 0)" in panel.status.value
+    assert "failed (cell 1)" in panel.status.value
     assert "Bad-Name" in panel.status.value
 
 
