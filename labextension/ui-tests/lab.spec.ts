@@ -93,6 +93,17 @@ test('tag a cell as a new step, see the DAG, run locally', async ({ page }) => {
   const report = await page.request.get(href!);
   expect(report.status()).toBe(200);
   expect(await report.text()).toContain('ratio');
+
+  // Clicking it opens the rendered report in a JupyterLab tab, in a sandboxed iframe.
+  await panel.locator('tr[data-step="report"] a').click();
+  const tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Report: report' });
+  await expect(tab).toBeVisible();
+  const frame = page.locator('.kale-report-frame');
+  await expect(frame).toBeVisible();
+  await expect(frame).toHaveAttribute('sandbox', '');
+  await expect(page.frameLocator('.kale-report-frame').locator('body')).toContainText('ratio');
+  await page.screenshot({ path: path.join(SHOTS, 'report-tab.png') });
+  expect(await page.locator('.jp-NotebookPanel').count()).toBeGreaterThan(0); // the notebook stays open
 });
 
 for (const [file, keyword] of [
@@ -224,8 +235,12 @@ test('a failing step shows its error and jumps to its cell', async ({ page }) =>
   await expect(panel.locator('.kale-error')).toContainText('ZeroDivisionError');
   await cell(page, 0).click();
   await expect(cell(page, 2)).not.toHaveClass(/jp-mod-active/);
-  await panel.getByRole('button', { name: 'Go to cell 2' }).first().click();
+  // Cell numbers read as JupyterLab's status bar counts (1-based): index 2 is "cell 3".
+  await panel.getByRole('button', { name: 'Go to cell 3' }).first().click();
   await expect(cell(page, 2)).toHaveClass(/jp-mod-active/);
+  // The error's fix and its link are separate lines, never run together.
+  const error = panel.locator('.kale-error').first();
+  await expect(error.locator('.kale-error-message')).toContainText('ZeroDivisionError');
 });
 
 test('the sweep dialog runs a grid sweep and marks the best trial', async ({ page }) => {
@@ -292,4 +307,187 @@ test('the ipywidgets panel renders and starts a local run', async ({ page }) => 
   await expect(status).toContainText('succeeded', { timeout: 90_000 });
   await expect(page.locator('.kale-widget-metrics')).toContainText('1.875');
   await page.locator('.jp-OutputArea-output').first().screenshot({ path: path.join(SHOTS, 'widgets.png') });
+});
+
+test('settings dialog: invalid tags show in their field, Save waits, clearing removes', async ({ page }) => {
+  await openNotebook(page, 'settings.ipynb');
+  const train = cell(page, 0);
+  await train.getByRole('button', { name: 'Settings of step train' }).click();
+  const dialog = page.locator('.jp-Dialog');
+  const retries = dialog.getByLabel('Retries');
+  const memory = dialog.getByLabel('Memory limit');
+  // The bad tags are in their fields, marked invalid with the parser's message.
+  await expect(retries).toHaveValue('two');
+  await expect(retries).toHaveAttribute('aria-invalid', 'true');
+  await expect(memory).toHaveValue('lots');
+  await expect(dialog.locator('[data-field="retry"] .kale-field-error')).not.toBeEmpty();
+  await expect(dialog.getByLabel('CPU limit')).toHaveAttribute('aria-invalid', 'false');
+  const save = dialog.getByRole('button', { name: 'Save' });
+  await expect(save).toBeDisabled();
+  // Examples are help text, not placeholders that look like values.
+  expect(await dialog.getByLabel('Image').getAttribute('placeholder')).toBeNull();
+  await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'settings-invalid.png') });
+  // Typing checks as you go, with the same rules as the CLI.
+  await retries.fill('2');
+  await expect(retries).toHaveAttribute('aria-invalid', 'false');
+  await memory.fill('');
+  await expect(save).toBeEnabled();
+  await dialog.getByLabel('Timeout (seconds)').fill('soon');
+  await expect(save).toBeDisabled();
+  await dialog.getByLabel('Timeout (seconds)').fill('');
+  await save.click();
+  await save(page);
+  await expect.poll(() => savedTags('settings.ipynb')[0]).toEqual(['step:train', 'limit:cpu:500m', 'retry:2']);
+  // Reopened, the saved values are there.
+  await train.getByRole('button', { name: 'Settings of step train' }).click();
+  await expect(dialog.getByLabel('Retries')).toHaveValue('2');
+  await dialog.getByLabel('CPU limit').fill('');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await save(page);
+  await expect.poll(() => savedTags('settings.ipynb')[0]).toEqual(['step:train', 'retry:2']);
+});
+
+test('cancel says "cancelling…" at once, then each step\'s state', async ({ page }) => {
+  await openNotebook(page, 'cancel.ipynb');
+  const panel = await openPanel(page);
+  await panel.getByRole('button', { name: 'Deploy: run locally' }).click();
+  await expect(panel.locator('tr[data-step="wait"]')).toHaveAttribute('data-status', 'running', { timeout: 60_000 });
+  await panel.getByRole('button', { name: 'Cancel Run locally' }).click();
+  // Before the step can end (it waits for the gate file), the panel says so.
+  const header = panel.locator('.kale-job-header');
+  await expect(header).toHaveAttribute('data-cancelling', 'true');
+  await expect(header).toContainText('cancelling…');
+  await expect(panel.locator('tr[data-step="wait"] .kale-status')).toHaveText('running (cancelling…)');
+  await panel.screenshot({ path: path.join(SHOTS, 'cancelling.png') });
+  expect(fs.existsSync(process.env.KALE_LIKE_GATE!)).toBe(false);
+  fs.writeFileSync(process.env.KALE_LIKE_GATE!, 'go');
+  await expect(header).toHaveAttribute('data-status', 'cancelled', { timeout: 60_000 });
+  await expect(panel.locator('tr[data-step="after"]')).not.toHaveAttribute('data-status', /running|succeeded/);
+  await expect(panel.locator('.kale-cancel-summary')).toContainText('wait');
+});
+
+test('each notebook keeps its own results; sections collapse, the DAG stays reachable', async ({ page }) => {
+  await openNotebook(page, 'failing.ipynb');
+  const panel = await openPanel(page);
+  await panel.getByRole('button', { name: 'Deploy: run locally' }).click();
+  await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'failed', { timeout: 90_000 });
+  // Open another notebook in the same page (file browser), run it.
+  await page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]').click();
+  await page.locator('.jp-DirListing-item', { hasText: 'pipeline.ipynb' }).dblclick();
+  await expect(page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current', { hasText: 'pipeline.ipynb' })).toBeVisible();
+  await openPanel(page);
+  // Not failing.ipynb's run: this notebook has no results yet.
+  await expect(panel.locator('.kale-job-header')).toHaveCount(0);
+  await expect(panel.locator('.kale-dag-node[data-step="load"]')).toBeVisible();
+  await panel.getByRole('button', { name: 'Deploy: run locally' }).click();
+  await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'succeeded', { timeout: 90_000 });
+  // Back to failing.ipynb: its own failed run is shown again.
+  await page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'failing.ipynb' }).click();
+  await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'failed');
+  await expect(panel.locator('tr[data-step="divide"]')).toBeVisible();
+  // Sections collapse; results scroll inside their own section.
+  const results = panel.locator('details.kale-results-section');
+  await results.locator('summary').click();
+  await expect(panel.locator('.kale-results-body')).toBeHidden();
+  await expect(panel.locator('.kale-dag-node[data-step="divide"]')).toBeInViewport();
+  await results.locator('summary').click();
+  const box = await panel.locator('.kale-results-body').boundingBox();
+  expect(box!.height).toBeLessThanOrEqual(0.46 * page.viewportSize()!.height);
+});
+
+test('DAG: layered layout, labels apart, zoom and fit, file and order edges, last good graph greyed', async ({ page }) => {
+  await openNotebook(page, 'dag.ipynb');
+  const panel = await openPanel(page);
+  const skip = panel.locator('.kale-dag-edge[data-from="a"][data-to="c"][data-kind="data"]');
+  await expect(skip).toHaveAttribute('data-variables', 'mean,stdev');
+  await expect(panel.locator('.kale-dag-edge[data-from="b"][data-to="c"][data-kind="data"]')).toHaveAttribute('data-variables', 'counts');
+  // The file b writes and c reads is its own edge, drawn differently.
+  const file = panel.locator('.kale-dag-edge[data-from="b"][data-to="c"][data-kind="file"]');
+  await expect(file).toHaveAttribute('data-files', 'counts.txt');
+  await expect(panel.locator('.kale-dag-legend')).toContainText('files');
+  const geometry = await panel.locator('svg.kale-dag').evaluate((svg: SVGSVGElement) => {
+    const rect = (el: Element) => (el as SVGGraphicsElement).getBBox();
+    const nodes = Object.fromEntries(Array.from(svg.querySelectorAll('.kale-dag-node')).map(n =>
+      [n.getAttribute('data-step'), rect(n.querySelector('rect')!)]));
+    const skipPath = svg.querySelector('.kale-dag-edge[data-from="a"][data-to="c"][data-kind="data"] .kale-dag-line') as SVGPathElement;
+    const samples = Array.from({ length: 50 }, (_, i) => skipPath.getPointAtLength((skipPath.getTotalLength() * i) / 49));
+    const b = nodes.b;
+    const through = samples.some(p => p.x > b.x && p.x < b.x + b.width && p.y > b.y && p.y < b.y + b.height);
+    const labels = Array.from(svg.querySelectorAll('.kale-dag-label-box rect')).map(rect);
+    const overlap = (p: DOMRect, q: DOMRect) => p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height;
+    const labelsOverlap = labels.some((p, i) => labels.some((q, j) => i < j && overlap(p, q)));
+    const labelOnNode = labels.some(p => Object.values(nodes).some(n => overlap(p, n as DOMRect)));
+    const box = svg.getBoundingClientRect();
+    const wrap = svg.parentElement!.getBoundingClientRect();
+    return { through, labelsOverlap, labelOnNode, labels: labels.length, fits: box.right <= wrap.right + 1 && box.left >= wrap.left - 1 };
+  });
+  expect(geometry).toEqual({ through: false, labelsOverlap: false, labelOnNode: false, labels: 4, fits: true });
+  // Full variable names on hover.
+  await expect(skip.locator('title')).toHaveText('a → c: mean, stdev');
+  await panel.screenshot({ path: path.join(SHOTS, 'dag.png') });
+  // Zoom in, then fit again.
+  const svg = panel.locator('svg.kale-dag');
+  const fitted = await svg.getAttribute('viewBox');
+  await panel.getByRole('button', { name: 'Zoom in' }).click();
+  await expect(svg).not.toHaveAttribute('viewBox', fitted!);
+  await expect(svg).toHaveAttribute('data-zoomed', 'true');
+  await panel.locator('.kale-dag-viewport').focus();
+  await page.keyboard.press('ArrowRight');
+  await panel.getByRole('button', { name: 'Fit graph' }).click();
+  await expect(svg).toHaveAttribute('viewBox', fitted!);
+
+  // Item 6: renaming a step renames the prev: tags naming it.
+  const name = cell(page, 1).locator('input.kale-step-name');
+  await name.fill('alpha');
+  await name.press('Enter');
+  await expect(cell(page, 3).locator('details.kale-depends summary')).toHaveText('depends on: alpha');
+  await expect(panel.locator('.kale-dag-node[data-step="alpha"]')).toBeVisible();
+  await expect(panel.locator('.kale-diagnostics .kale-error')).toHaveCount(0);
+  await save(page);
+  await expect.poll(() => savedTags('dag.ipynb')[3]).toEqual(['step:c', 'prev:alpha']);
+
+  // An error keeps the last good graph, greyed, with the diagnostics above it.
+  await cell(page, 2).locator('input.kale-step-name').fill('Bad-Name');
+  await cell(page, 2).locator('input.kale-step-name').press('Enter');
+  const diag = panel.locator('.kale-diagnostics .kale-diagnostic[data-kind="invalid-step-name"]');
+  await expect(diag).toBeVisible();
+  // Cell numbers as JupyterLab counts them: index 2 is cell 3.
+  await expect(diag.locator('button')).toHaveText('cell 3');
+  await expect(panel.locator('.kale-dag-wrap.kale-dag-stale')).toBeVisible();
+  await expect(panel.locator('.kale-dag-stale .kale-dag-node[data-step="alpha"]')).toBeVisible();
+  const [d, g] = [await diag.boundingBox(), await panel.locator('.kale-dag-wrap').boundingBox()];
+  expect(d!.y).toBeLessThan(g!.y);
+  await panel.screenshot({ path: path.join(SHOTS, 'dag-stale.png') });
+  await diag.locator('button').click();
+  await expect(cell(page, 2)).toHaveClass(/jp-mod-active/);
+  await cell(page, 2).locator('input.kale-step-name').fill('b');
+  await cell(page, 2).locator('input.kale-step-name').press('Enter');
+  await expect(panel.locator('.kale-dag-wrap.kale-dag-stale')).toHaveCount(0);
+});
+
+test('step editor: readable, labelled and keyboard-accessible', async ({ page }) => {
+  await openNotebook(page, 'dag.ipynb');
+  const target = cell(page, 3);
+  const kind = target.locator('select.kale-kind');
+  const size = await kind.evaluate(el => parseFloat(getComputedStyle(el).fontSize));
+  expect(size).toBeGreaterThanOrEqual(12);
+  const box = await kind.boundingBox();
+  expect(box!.height).toBeGreaterThanOrEqual(24);
+  // Visible labels, not only aria-labels.
+  await expect(target.locator('label.kale-control-label', { hasText: 'Pipeline' })).toBeVisible();
+  await expect(target.locator('label.kale-control-label', { hasText: 'name' })).toBeVisible();
+  // Keyboard: Tab moves kind -> name -> depends-on; Enter opens the list, Escape closes it.
+  await kind.focus();
+  await page.keyboard.press('Tab');
+  await expect(target.locator('input.kale-step-name')).toBeFocused();
+  await page.keyboard.press('Tab');
+  const summary = target.locator('details.kale-depends summary');
+  await expect(summary).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(target.getByRole('checkbox', { name: 'Depends on b' })).toBeVisible();
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Escape');
+  await expect(target.getByRole('checkbox', { name: 'Depends on b' })).toBeHidden();
+  await expect(summary).toBeFocused();
+  await target.screenshot({ path: path.join(SHOTS, 'step-editor.png') });
 });

@@ -111,6 +111,59 @@ def failing_notebook() -> nbformat.NotebookNode:
     )
 
 
+def dag_notebook() -> nbformat.NotebookNode:
+    """``a -> b -> c`` plus ``a -> c`` skipping a level (two variables), ``b -> c`` with a
+    variable and a file hand-off, and ``c`` naming ``a`` in a ``prev:`` tag (for renames)."""
+    return v4.new_notebook(
+        metadata={**KERNEL, "kubeflow_notebook": {"pipeline_name": "dag"}},
+        cells=[
+            code("import statistics", "imports"),
+            code(
+                "xs = [1.0, 2.0, 4.0]\nmean = sum(xs) / len(xs)\nstdev = statistics.pstdev(xs)",
+                "step:a",
+            ),
+            code(
+                "counts = {x: xs.count(x) for x in xs}\n"
+                "with open('counts.txt', 'w') as f:\n    f.write(str(len(counts)))",
+                "step:b",
+            ),
+            code(
+                "with open('counts.txt') as f:\n    n = int(f.read())\n"
+                "summary = (mean, stdev, counts, n)",
+                "step:c",
+                "prev:a",
+            ),
+        ],
+    )
+
+
+def settings_notebook() -> nbformat.NotebookNode:
+    """A step with setting tags the grammar refuses (as an old editor wrote them)."""
+    return v4.new_notebook(
+        metadata={**KERNEL, "kubeflow_notebook": {"pipeline_name": "settings"}},
+        cells=[
+            code("x = 1", "step:train", "retry:two", "limit:memory:lots", "limit:cpu:500m"),
+            code("y = x + 1", "step:report"),
+        ],
+    )
+
+
+def cancel_notebook(gate: Path) -> nbformat.NotebookNode:
+    """``wait`` runs until the test creates ``gate`` (outside the server root); ``after``
+    follows it. The test cancels while ``wait`` runs."""
+    return v4.new_notebook(
+        metadata={**KERNEL, "kubeflow_notebook": {"pipeline_name": "cancel"}},
+        cells=[
+            code(
+                "import os, time\n"
+                f"while not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\nz = 1",
+                "step:wait",
+            ),
+            code("w = z + 1", "step:after"),
+        ],
+    )
+
+
 def widgets_notebook() -> nbformat.NotebookNode:
     return v4.new_notebook(
         metadata=KERNEL,
@@ -128,6 +181,10 @@ def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     nbformat.write(failing_notebook(), root / "failing.ipynb")
     nbformat.write(kale_notebook("block"), root / "kale07.ipynb")
     nbformat.write(kale_notebook("step"), root / "kale23.ipynb")
+    nbformat.write(dag_notebook(), root / "dag.ipynb")
+    nbformat.write(settings_notebook(), root / "settings.ipynb")
+    gate = base / "cancel.gate"
+    nbformat.write(cancel_notebook(gate), root / "cancel.ipynb")
     # User settings: no news/update toast over the UI.
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -174,7 +231,7 @@ def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                     + (base / "lab.log").read_text()[-3000:]
                 )
             time.sleep(0.5)
-        yield {"url": url, "root": str(root), "log": str(base / "lab.log")}
+        yield {"url": url, "root": str(root), "log": str(base / "lab.log"), "gate": str(gate)}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -190,6 +247,7 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         **os.environ,
         "KALE_LIKE_LAB_URL": lab["url"],
         "KALE_LIKE_ROOT": lab["root"],
+        "KALE_LIKE_GATE": lab["gate"],
         "KALE_LIKE_CHROMIUM": CHROMIUM,
         "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
     }
@@ -215,6 +273,12 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         "cell-diagnostic.png",
         "sweep-dialog.png",
         "widgets.png",
+        "report-tab.png",
+        "settings-invalid.png",
+        "cancelling.png",
+        "dag.png",
+        "dag-stale.png",
+        "step-editor.png",
     )
     for shot in shots:
         assert (OUTPUT / "screenshots" / shot).stat().st_size > 1000, shot
