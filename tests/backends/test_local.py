@@ -250,45 +250,69 @@ def test_unwritable_run_root_is_environment_problem(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_real_step_processes(tmp_path: Path) -> None:
-    """SIGINT during a run: the step process is stopped, no cache entry, record cancelled."""
+    """SIGINT during a run: the step process is stopped, no cache entry, record cancelled.
+
+    Event-driven: the step reports its pid over a socket once it runs, and the SIGINT is
+    sent only then and only while the run is still in progress (a blind SIGINT after a
+    deadline could land after the run ended, or in the next test).
+    """
     import os
     import signal
+    import socket
+    import uuid
 
-    pid_file = tmp_path / "pid.txt"
-    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
-    pipeline = Pipeline(name="slow", steps=(Step("slow", (0,), (code,)),))
-
-    def interrupt_when_running(event: Any) -> None:
-        if event.step == "slow" and event.status == "running":
-
-            def fire() -> None:
-                deadline = time.monotonic() + 20
-                while not pid_file.exists() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                os.kill(os.getpid(), signal.SIGINT)
-
-            threading.Thread(target=fire, daemon=True).start()
-
-    req = RunRequest(
-        pipeline=pipeline,
-        parameters={},
-        run_root=tmp_path / "root",
-        progress=interrupt_when_running,
+    sock_path = f"/tmp/kale-ctrlc-{uuid.uuid4().hex[:10]}.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(sock_path)
+    listener.listen(1)
+    listener.settimeout(90)
+    code = (
+        "import os, socket, time\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        f"s.connect({sock_path!r})\n"
+        "s.sendall(str(os.getpid()).encode())\n"
+        "s.close()\n"
+        "time.sleep(600)"
     )
-    start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        LocalEngine().run(req)
-    assert time.monotonic() - start < 30
-    pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    alive = True
-    while alive and time.monotonic() < deadline:
+    pipeline = Pipeline(name="slow", steps=(Step("slow", (0,), (code,)),))
+    reported: list[int] = []
+    in_run = threading.Lock()  # held by the test while LocalEngine.run is in progress
+    in_run.acquire()
+
+    def fire() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            reported.append(int(conn.recv(64)))
+        if not in_run.acquire(blocking=False):  # still running: interrupt it
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            in_run.release()
+
+    threading.Thread(target=fire, daemon=True).start()
+    req = RunRequest(pipeline=pipeline, parameters={}, run_root=tmp_path / "root")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                LocalEngine().run(req)
+            finally:
+                in_run.release()
+    finally:
+        listener.close()
+        os.unlink(sock_path)
+    [pid] = reported
+    # The step is gone: its pidfd turns readable when it exits (bounded wait, no polling).
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        fd = None
+    if fd is not None:
         try:
-            os.kill(pid, 0)
-            time.sleep(0.05)
-        except ProcessLookupError:
-            alive = False
-    assert not alive
+            ready, _, _ = select.select([fd], [], [], 10)
+            assert ready, "the step process outlived Ctrl-C"
+        finally:
+            os.close(fd)
     cache = tmp_path / "root" / "cache"
     assert [p for p in cache.iterdir() if not p.name.startswith(".")] == []
     run_dir = next((tmp_path / "root" / "runs").iterdir())
