@@ -57,6 +57,8 @@ class VerifyReport:
             "compared": len(self.compared),
             "mismatches": [m.to_json() for m in self.mismatches],
             "notes": self.notes,
+            # The pipeline run itself, as `run --json` prints it (status, steps, metrics).
+            "run": self.result.to_json() if hasattr(self.result, "to_json") else None,
         }
 
     def to_text(self) -> str:

@@ -164,6 +164,13 @@ def _working_copy(folder: Path, work: Path) -> str:
     return str(cwd)
 
 
+def _exception_text(error: dict[str, Any]) -> str:
+    """``Type: message`` of an nbformat error output (the message's first line)."""
+    name = str(error.get("ename") or "Exception")
+    value = str(error.get("evalue") or "").strip().splitlines()
+    return f"{name}: {value[0]}" if value else name
+
+
 def _kernel_name(nb: dict[str, Any]) -> str | None:
     spec = nb.get("metadata", {}).get("kernelspec") or {}
     return spec.get("name") if isinstance(spec, dict) else None
@@ -176,7 +183,8 @@ def run_top_to_bottom(
     work: Path,
     raw: dict[str, Any] | None = None,
 ) -> tuple[str, int | None, str | None]:
-    """Run the instrumented copy with papermill; return (dump dir, failed cell, exception).
+    """Run the instrumented copy with papermill; return (dump dir, failed cell, exception
+    as ``"Type: message"``).
     ``raw`` replaces the notebook's own cells (a composition's flattened notebook)."""
     try:
         import nbformat
@@ -202,6 +210,9 @@ def run_top_to_bottom(
             cwd=_working_copy(notebook.parent, work),
             # Kale's sub-notebooks often have no kernelspec: a Python notebook runs in python3.
             kernel_name=None if _kernel_name(nb) else "python3",
+            # The kernel warns on every start that its local TCP ports are unencrypted:
+            # noise for a verify run; real kernel errors still show.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except papermill.PapermillExecutionError as exc:
         # papermill inserted its own cells (parameters, error banners): find the failed cell
@@ -212,6 +223,7 @@ def run_top_to_bottom(
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if pm.get("exception") or errors:
                 original = cell["metadata"].get(INDEX_KEY)
-                return dump_dir, original, errors[0]["ename"] if errors else exc.ename
-        return dump_dir, None, exc.ename
+                err = errors[0] if errors else {"ename": exc.ename, "evalue": exc.evalue}
+                return dump_dir, original, _exception_text(err)
+        return dump_dir, None, _exception_text({"ename": exc.ename, "evalue": exc.evalue})
     return dump_dir, None, None
