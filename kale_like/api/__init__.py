@@ -27,6 +27,7 @@ _VERBS: dict[str, str] = {
     "remote_run_show": "deploy",
     "sweep": "sweep",
     "trial": "trial",
+    "suggest": "suggest",
 }
 
 __all__ = sorted(_VERBS)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the notebook as a pipeline (local engine by default)"),
     "verify": ("run", "run the notebook top to bottom and as a pipeline, and compare"),
     "runs": ("runs", "list or show past runs"),
+    "suggest": ("suggest", "propose step tags for an untagged notebook from its data flow"),
     "build": ("build", "build (and push) one image per distinct step environment"),
     "deploy": ("deploy", "upload the pipeline to Kubeflow Pipelines and start a run"),
     "sweep": ("sweep", "hyperparameter sweep over the whole pipeline"),
