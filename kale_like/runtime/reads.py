@@ -506,3 +506,6 @@ def stale_reason(
                 return f"folder {shown} changed ({before_n} -> {now_n} entries)"
             return f"folder {shown} changed (a file in it was modified, added or removed)"
     return None
+
+
+_interpreter_prefixes()  # at import: a warm step-process starter computes it once for all

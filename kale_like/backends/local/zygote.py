@@ -40,7 +40,17 @@ def _warm() -> None:
         import traitlets.config  # noqa: F401
 
         from ...runtime import __main__ as runtime_main  # noqa: F401
-        from ...runtime import artifacts, execute, marshal, report, state  # noqa: F401
+
+        # workspace + reads: every local step records what it reads (compiled once here)
+        from ...runtime import (  # noqa: F401
+            artifacts,
+            execute,
+            marshal,
+            reads,
+            report,
+            state,
+            workspace,
+        )
         from . import stepmain  # noqa: F401
 
         marshal.registry.backends()  # the entry point scan
