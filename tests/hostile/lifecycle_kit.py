@@ -19,7 +19,9 @@ def endless_notebook(path: Path, sock: str, marker: str, *tags: str) -> Path:
     ``"<step pid> <grandchild pid>"`` on ``sock`` and then never ends."""
     code = (
         "import os, socket, subprocess, sys, time\n"
-        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)', {marker!r}])\n"
+        "child = subprocess.Popen(\n"
+        f"    [sys.executable, '-c', 'import time; time.sleep(3600)', {marker!r}]\n"
+        ")\n"
         "s = socket.socket(socket.AF_UNIX)\n"
         f"s.connect({sock!r})\n"
         "s.sendall(f'{os.getpid()} {child.pid}'.encode())\n"
