@@ -2,8 +2,12 @@
 
 Each output path is a directory::
 
-    PATH/meta.json     {"format": 1, "variable", "backend", "type", "digest", "group"}
+    PATH/meta.json     {"format": 1, "variable", "backend", "type", "digest", "group",
+                        "files": {NAME: {"size", "sha256" (files up to 16 MB)}}}
     PATH/value.*       the backend's data files
+
+The recorded sizes and digests are checked before a value is loaded (:func:`damage`), so a
+cut or edited file fails clearly (:class:`DamagedValue`) instead of deep inside a library.
 
 A variable its step left unbound (assigned only on a branch not taken) is saved as a
 ``meta.json`` with backend ``absent``: consumers then run without the name, as top to bottom.
@@ -27,7 +31,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .marshal import HashingWriter, MarshalRegistry, pickle_dump, pickle_load, registry
+from .marshal import (
+    HashingWriter,
+    MarshalRegistry,
+    file_digest,
+    pickle_dump,
+    pickle_load,
+    registry,
+)
 
 FORMAT = 1
 ABSENT = "absent"  # the backend name of "the producer left this name unbound"
@@ -123,8 +134,59 @@ def _atomic_dir(path: Path, fill: Callable[[Path], None]) -> None:
         raise
 
 
+# Files up to this size also get their sha256 recorded (re-reading a file just written costs
+# little); larger ones are checked by size, which catches the usual damage: a cut file.
+DIGEST_MAX_BYTES = 16 << 20
+
+
 def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta.json`` with the size (and digest) of every data file beside it."""
+    meta = {**meta, "files": _file_facts(directory)}
     (directory / "meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+
+
+def _file_facts(directory: Path) -> dict[str, dict[str, Any]]:
+    facts: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.name == "meta.json" or not path.is_file():
+            continue
+        size = path.stat().st_size
+        fact: dict[str, Any] = {"size": size}
+        if size <= DIGEST_MAX_BYTES:
+            fact["sha256"] = file_digest(path)
+        facts[path.relative_to(directory).as_posix()] = fact
+    return facts
+
+
+class DamagedValue(Exception):
+    """A saved value's files differ from what was saved (cut, edited or missing)."""
+
+    def __init__(self, variable: str, path: Path, reason: str) -> None:
+        super().__init__(
+            f"the saved value of {variable!r} is damaged ({reason}, under {path}); it cannot "
+            "be loaded. The local engine recomputes a damaged cache entry on the next run"
+        )
+        self.variable = variable
+        self.reason = reason
+
+
+def damage(path: str | Path, meta: dict[str, Any], *, digests: bool = True) -> str | None:
+    """Why the variable directory ``path`` no longer holds what was saved, or None.
+
+    Sizes are always compared (a ``stat``); ``digests`` also re-hashes the small files.
+    Directories saved before sizes were recorded pass.
+    """
+    for rel, fact in (meta.get("files") or {}).items():
+        file = Path(path) / rel
+        try:
+            size = file.stat().st_size
+        except OSError:
+            return f"{rel} is missing"
+        if size != fact.get("size"):
+            return f"{rel} has {size} bytes, {fact.get('size')} were saved"
+        if digests and fact.get("sha256") and file_digest(file) != fact["sha256"]:
+            return f"{rel} changed since it was saved (sha256 differs)"
+    return None
 
 
 def save_value(name: str, value: Any, path: str | Path, reg: MarshalRegistry | None = None) -> str:
@@ -257,7 +319,13 @@ def load_inputs(
     groups: dict[str, dict[str, Any]] = {}
     out: dict[str, Any] = {}
     for name, path in paths.items():
-        meta = read_meta(path)
+        try:
+            meta = read_meta(path)
+        except (OSError, ValueError) as exc:
+            raise DamagedValue(name, Path(path), "its meta.json is unreadable") from exc
+        why = damage(path, meta)
+        if why is not None:
+            raise DamagedValue(name, Path(path), why)
         if meta.get("backend") == ABSENT:
             if absent is not None:
                 absent[name] = str(meta.get("step") or "?")

@@ -191,3 +191,59 @@ def test_a_full_disk_exits_3_naming_the_folder(tmp_path: Path, size: str) -> Non
     assert "Traceback" not in done.stderr
     assert f"no space left on the device holding {mnt}/root" in done.stderr
     assert "marshal backend" not in done.stderr  # the value is fine: the disk is not
+
+
+# -- 12. a damaged cached value is detected and recomputed, with a note -------------------
+def _array_notebook(path: Path) -> Path:
+    return write_notebook(
+        path,
+        cell("import numpy as np", "imports"),
+        cell("a = np.arange(50_000, dtype=np.float64)\nb = {'k': [1, 2, 3]}", "step:make"),
+        cell("s = float(a.sum()) + sum(b['k'])", "step:use"),
+        cell("print(s)", "pipeline-metrics"),
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["cut", "same-size", "deleted"],
+)
+def test_a_damaged_cached_value_is_recomputed_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    nb = _array_notebook(tmp_path / "nb.ipynb")
+    root = tmp_path / "root"
+    assert cli(capsys, "run", nb, "--run-root", root)[0] == 0
+    (npy,) = root.glob("cache/*/outputs/a/value.npy")
+    if damage == "cut":
+        with open(npy, "r+b") as fh:
+            fh.truncate(1000)
+    elif damage == "same-size":
+        data = bytearray(npy.read_bytes())
+        data[-8:] = b"\x00" * 8
+        npy.write_bytes(bytes(data))
+    else:
+        npy.unlink()
+    # The consumer's cell changes too, so it must load `a` again.
+    from nb_kit import edit_cell
+
+    edit_cell(nb, 2, lambda src: src + "\ns = s + 0")
+    code, out, err = cli(capsys, "run", nb, "--json", "--run-root", root)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["metrics"] == top_to_bottom(nb, ["s"])
+    assert data["steps"]["make"]["status"] == "succeeded"
+    assert any("damaged" in n for n in data["steps"]["make"]["notes"])
+    code, out, _ = cli(capsys, "run", nb, "--json", "--run-root", root)  # healed
+    assert code == 0 and {s["status"] for s in json.loads(out)["steps"].values()} == {"cached"}
+
+
+def test_loading_a_damaged_value_fails_clearly(tmp_path: Path) -> None:
+    from kale_like.runtime.artifacts import DamagedValue, load_value, save_value
+
+    path = tmp_path / "x"
+    save_value("x", list(range(1000)), path)
+    (data,) = [p for p in path.iterdir() if p.name != "meta.json"]
+    data.write_bytes(data.read_bytes()[:-5])
+    with pytest.raises(DamagedValue, match=r"'x' is damaged \(.* bytes, .* were saved"):
+        load_value(path)

@@ -24,6 +24,7 @@ from typing import Any
 from ...model import Pipeline, Step
 
 META = "meta.json"
+OUTPUTS = "outputs"  # the entry's saved values (as the scheduler lays it out)
 KEY_VERSION = 1
 
 
@@ -210,6 +211,9 @@ class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp_root = root / ".tmp"
+        # key -> why its entry was discarded at lookup (damaged files); the scheduler
+        # reports it as the reason the step ran again.
+        self.damaged: dict[str, str] = {}
 
     def entry_dir(self, key: str) -> Path:
         return self.root / key
@@ -220,7 +224,22 @@ class Cache:
             meta = json.loads((path / META).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        why = damaged_outputs(path / OUTPUTS)
+        if why is not None:  # a cut or missing value file: never use it, recompute
+            self.damaged[key] = why
+            self._discard_entry(path)
+            return None
         return Entry(key, path, meta)
+
+    def _discard_entry(self, path: Path) -> None:
+        """Move a damaged entry aside (swept like a partial one) so no run uses it again."""
+        trash = self.tmp_root / f"old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self.tmp_root.mkdir(parents=True, exist_ok=True)
+            os.rename(path, trash)
+        except OSError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
 
     def begin(self, key: str) -> Path:
         """A fresh private directory where a step writes a would-be entry."""
@@ -257,6 +276,27 @@ class Cache:
             pid_text = path.name.split("-")[1 if path.name.startswith("old-") else 0]
             if not pid_text.isdigit() or not _alive(int(pid_text)):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def damaged_outputs(outputs: Path) -> str | None:
+    """Why an entry's saved values differ from what was saved, or None: every file's size
+    (a ``stat``) and the digests recorded for small files (up to 16 MB each), so a damaged
+    entry is recomputed instead of failing every consumer that loads it."""
+    from ...runtime.artifacts import damage
+
+    if not outputs.is_dir():
+        return None
+    for var in sorted(outputs.iterdir()):
+        if not (var / "meta.json").is_file():
+            continue  # not written by the step runtime (e.g. a test executor): nothing to check
+        try:
+            meta = json.loads((var / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"the saved value {var.name!r} has an unreadable meta.json"
+        why = damage(var, meta)
+        if why is not None:
+            return f"the saved value {var.name!r} is damaged ({why})"
+    return None
 
 
 def _alive(pid: int) -> bool:

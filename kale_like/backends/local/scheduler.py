@@ -420,6 +420,9 @@ class Scheduler:
         if entry is not None and self.keep_values and not (entry.path / VALUES).is_dir():
             return None  # computed without final values: run again to get them
         why = workspaces.stale_reason(entry.meta, step, self.base_dir) if entry else None
+        damaged = self.cache.damaged.pop(key, None)
+        if damaged is not None:  # its saved values were cut or edited: recompute, say so
+            why = f"{damaged}; the cache entry was discarded"
         if why is not None:  # a file or folder it read changed, or it used the network
             note = self.rerun_reasons[step.name] = f"step {step.name} re-ran: {why}"
             if note not in self.notices.setdefault(step.name, []):
