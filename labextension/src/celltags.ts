@@ -53,6 +53,8 @@ export function readRole(tags: readonly string[]): ICellRole {
         role.name = text.slice(keyword.length + 1);
       } else if (keyword === 'prev') {
         role.prev.push(text.slice(5));
+      } else if (SETTING_KINDS.has(keyword)) {
+        role.settings.push(text); // the settings dialog shows it as an error in its field
       } else {
         role.other.push(text);
       }
