@@ -114,13 +114,21 @@ class KfpConfig:
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
-    """``text`` with every secret (and any ``Bearer ...`` value) replaced by ``***``."""
+    """``text`` with every secret (also URL-encoded, as in a redirect's ``Location``), any
+    ``Bearer ...`` value and any credential-like URL parameter replaced by ``***``."""
     import re
+    from urllib.parse import quote, quote_plus
 
     for s in secrets:
         if s and len(s) >= 4:
-            text = text.replace(s, "***")
-    return re.sub(r"(?i)(bearer\s+)[^\s'\",}]+", r"\1***", text)
+            for form in {s, quote(s, safe=""), quote_plus(s), quote(s)}:
+                text = text.replace(form, "***")
+    text = re.sub(r"(?i)(bearer\s+)[^\s'\",}]+", r"\1***", text)
+    return re.sub(
+        r"(?i)([?&#;](?:access_|id_|refresh_|auth_)?(?:token|code|password|secret|key)=)[^&#\s'\"]+",
+        r"\1***",
+        text,
+    )
 
 
 def _read_token(path: str, what: str, *, required: bool = True) -> str | None:

@@ -207,8 +207,10 @@ def probe(
                 raw, ctype = resp.read(), resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400:
+                # The Location may carry the token (a gateway echoing it): never print it.
+                where = redact(str(exc.headers.get("Location", "?")), secrets)
                 raise EnvironmentProblem(
-                    f"{config.host}{HEALTHZ} redirected to {exc.headers.get('Location', '?')} "
+                    f"{config.host}{HEALTHZ} redirected to {where} "
                     "(a login page?) instead of answering",
                     kind="kfp-login-redirect",
                     # A gateway sends its login page for a missing token and a wrong path alike.
