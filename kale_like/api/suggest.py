@@ -133,18 +133,21 @@ def suggest(
     run_root: str | os.PathLike[str] | None = None,
     write: str | os.PathLike[str] | None = None,
     in_place: bool = False,
+    path: str | os.PathLike[str] | None = None,
 ) -> SuggestResult:
     """Propose, check and (only when asked) write step tags for ``notebook``.
 
     ``notebook`` is a path or notebook JSON. ``write`` writes a tagged copy (never over the
     notebook itself); ``in_place`` rewrites the notebook (atomically, and only if it did
-    not change meanwhile)."""
+    not change meanwhile). ``path``: where notebook JSON is saved (for its earlier runs)."""
     _check_args(max_steps, min_step_seconds, write, in_place, notebook)
-    path = str(notebook) if isinstance(notebook, (str, os.PathLike)) else None
+    if isinstance(notebook, (str, os.PathLike)):
+        path = os.fspath(notebook)
+    path = os.fspath(path) if path is not None else None
     nb = read_notebook(notebook)
     raw = _raw(notebook)
     run_root = os.fspath(run_root) if run_root is not None else None
-    base = load_pipeline(notebook, run_root=run_root)
+    base = load_pipeline(notebook, run_root=run_root, path=path)
     try:
         check_pipeline(base)
     except AnalysisError as err:
@@ -177,7 +180,7 @@ def suggest(
     result = _result(ctx, segs, pipeline, tags, path, notes, forced, max_steps)
     result.notebook_json = tagged
     if write is not None or in_place:
-        target = Path(path) if in_place and path else Path(write)  # type: ignore[arg-type]
+        target = Path(notebook) if in_place else Path(write)  # type: ignore[arg-type]
         expect = nb.digest if in_place else None
         write_notebook_atomic(target, tagged, expect_sha256=expect)
         result.written = str(target)
