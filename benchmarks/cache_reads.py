@@ -1,13 +1,18 @@
 """Recorded reads (runtime/reads.py): what recording costs, and what checking them costs.
 
-    .venv/bin/python benchmarks/cache_reads.py [--repeat N] [--files N]
+    .venv/bin/python benchmarks/cache_reads.py [--repeat N] [--files N] [--rounds N]
 
-Each figure is a ratio measured in this run (best of N):
+Each figure is a ratio measured in this run (best of N runs; for the first, of N runs in
+each of ``--rounds`` processes per mode, the modes alternating so that a change in the
+machine's load hits both):
 
 - recording on / off (``KALE_LIKE_RECORD_READS=0``) for cold local runs
   (``use_cache=False``) of the corpus' median notebook (by size, among those that run);
   each mode runs in its own process so the warm step-process pool starts with that
   environment                                                                  (<= 1.05)
+- the same, as CPU time of the notebook's steps forked from one warm process (as the
+  local engine's step starter does), modes alternating step by step: steadier than wall
+  time on a loaded machine                                                    (<= 1.05)
 - a cached re-run / its cold run, for a notebook whose steps read 1,000 files (listed by
   ``glob`` and opened one by one); the re-run checks every recorded file and folder
                                                                                (<= 0.10)
@@ -59,6 +64,47 @@ print(json.dumps([cold, cached]))
 """
 
 
+STEP_CPU = """
+import json, os, sys, tempfile, time
+from pathlib import Path
+from kale_like.api.run import prepare
+from kale_like.backends.local.zygote import _warm
+from kale_like.runtime import run_step
+from kale_like.runtime import workspace as ws
+from kale_like.runtime.spec import step_spec
+
+_warm()
+pipeline = prepare(sys.argv[1])
+base = Path(sys.argv[1]).resolve().parent
+root = Path(tempfile.mkdtemp(dir=sys.argv[3]))
+(root / ".kale_like_run_root").touch()
+cpu = {"0": 0.0, "1": 0.0}
+for i in range(int(sys.argv[2])):
+    for mode in "01":
+        for step in pipeline.steps:
+            if step.inputs or step.state_inputs:
+                continue  # no upstream results here: only the steps that need none
+            work = root / f"{i}-{mode}-{step.name}"
+            ws.mirror(base, work)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.environ["KALE_LIKE_RECORD_READS"] = mode
+                os.chdir(work)
+                t = time.process_time()
+                run_step(step_spec(pipeline, step), inputs={}, state_inputs={},
+                         outputs={v: str(work / "o" / v) for v in step.outputs},
+                         state_output=None, parameters={}, workspace_output=str(work / "ws"))
+                os.write(w, str(time.process_time() - t).encode())
+                os._exit(0)
+            os.close(w)
+            spent = float(os.read(r, 100))
+            os.waitpid(pid, 0)
+            cpu[mode] += spent
+print(json.dumps(cpu))
+"""
+
+
 def median_corpus_notebook() -> Path:
     entries = json.loads((CORPUS / "manifest.json").read_text())
     ok = [e["file"] for e in entries if e.get("valid") and not e.get("expected_failure")]
@@ -102,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="processes per mode, alternating")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -110,7 +157,7 @@ def main() -> None:
         median.parent.mkdir()
         median.write_bytes(source.read_bytes())
         times = {}
-        for record in (False, True, False, True):  # interleaved: drift hits both modes
+        for record in (False, True) * args.rounds:  # interleaved: load drift hits both modes
             root = str(work / f"root-{record}")
             t = float(_python(COLD, [str(median), str(args.repeat), root], work, record))
             times[record] = min(times.get(record, t), t)
@@ -118,6 +165,14 @@ def main() -> None:
         print(
             f"recording reads, median corpus notebook ({source.name}): on {times[True]:.3f}s / "
             f"off {times[False]:.3f}s = {ratio:.3f} (<= 1.05) {'ok' if ratio <= 1.05 else 'OVER'}"
+        )
+        cpu = json.loads(
+            _python(STEP_CPU, [str(median), str(10 * args.repeat), str(work)], work, True)
+        )
+        ratio = cpu["1"] / cpu["0"]
+        print(
+            f"recording reads, step CPU time ({source.name}): on {cpu['1']:.3f}s / "
+            f"off {cpu['0']:.3f}s = {ratio:.3f} (<= 1.05) {'ok' if ratio <= 1.05 else 'OVER'}"
         )
         nb = many_files_notebook(work / "many", args.files)
         cold, cached = json.loads(
