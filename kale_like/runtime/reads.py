@@ -26,6 +26,7 @@ Set ``KALE_LIKE_RECORD_READS=0`` to record nothing (entries then depend on their
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -193,22 +194,14 @@ def _interpreter_prefixes() -> tuple[str, ...]:
             paths.add(prefix)
     # The standard library (lib-dynload is inside it); sysconfig would cost a step ~2 ms.
     paths.add(os.path.dirname(os.__file__))
-    with _ignore():
+    with contextlib.suppress(Exception):
         paths.update(site.getsitepackages())
-    with _ignore():
+    with contextlib.suppress(Exception):
         paths.add(site.getusersitepackages())
     paths.add(_OWN)  # kale_like
     paths.update(("/proc", "/sys", "/dev"))
     out = {os.path.realpath(p) for p in paths if p} | {os.path.abspath(p) for p in paths if p}
     return tuple(sorted(p.rstrip(os.sep) + os.sep for p in out))
-
-
-class _ignore:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def find_run_root(*paths: str | None) -> str | None:
@@ -245,7 +238,7 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 class Recorder:
-    """The audit hook of one step. ``start()`` before its cells, ``stop()`` after them.
+    """The audit hook of one step: ``start()`` before its prelude, ``stop()`` after its cells.
 
     ``workdir`` is the step's working directory, ``base`` the notebook folder its links
     point into, ``skip`` extra folders to leave out (the run root).
@@ -378,9 +371,11 @@ class Recorder:
     def stop(self) -> Reads:
         """Stop recording; fingerprint what was read (files the step wrote left out)."""
         self.active = False
-        written = self.written | {os.path.realpath(p) for p in self.written}
+        # Copies: a thread of the step may still be inside the hook for a moment.
+        written = set(self.written)
+        written |= {os.path.realpath(p) for p in written}
         out = Reads(network=list(self.network), processes=list(self.processes))
-        for path, before in self.files.items():
+        for path, before in list(self.files.items()):
             real = self._file_target(path, written)
             if real is None or real in written or real in out.files:
                 continue
@@ -393,7 +388,7 @@ class Recorder:
                 except OSError:
                     pass
             out.files[real] = digest
-        for path in self.dirs:
+        for path in list(self.dirs):
             real, mirrored = self._dir_target(path)
             if real is None or real in self.made or real in out.dirs:
                 continue
