@@ -120,10 +120,12 @@ def test_editing_a_helper_package_data_file_reruns_the_step(
 ) -> None:
     pkg = tmp_path / "helper"
     pkg.mkdir()
+    # Read once, at import (in the imports cell), as configuration usually is.
     (pkg / "__init__.py").write_text(
         "import json, pathlib\n"
+        "_F = json.loads((pathlib.Path(__file__).parent / 'conf.json').read_text())['f']\n"
         "def factor():\n"
-        "    return json.loads((pathlib.Path(__file__).parent / 'conf.json').read_text())['f']\n",
+        "    return _F\n",
         encoding="utf-8",
     )
     (pkg / "conf.json").write_text('{"f": 2}', encoding="utf-8")
