@@ -15,6 +15,7 @@ import { CellEditorManager } from './cellmanager';
 import { KaleModel } from './model';
 import { ACTIONS, KalePanel } from './panel';
 import { reportWidget } from './reportview';
+import { suggestPlugin } from './suggest';
 import { IKaleModel } from './tokens';
 
 const pipelineIcon = new LabIcon({
@@ -126,4 +127,4 @@ const cellEditorPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [analysisPlugin, panelPlugin, cellEditorPlugin];
+export default [analysisPlugin, panelPlugin, cellEditorPlugin, suggestPlugin];
