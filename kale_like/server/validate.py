@@ -437,9 +437,15 @@ def read_request(
         skip = 2 if verb == "compile" else 1
         check_options(verb_fn, req.options, verb=verb, skip=skip)
         check_options(verb_fn, req.hints, verb=verb, skip=skip, unknown="ignore")
-    engine_options = req.options.get("engine_options")
-    if engine_options:
+    engine = req.options.get("engine")
+    if verb == "run" and engine is not None or req.options.get("engine_options"):
         from .. import engines
 
-        engines.check_options(str(req.options.get("engine", "local")), engine_options)
+        name = str(engine or "local")
+        if name not in engines.available():
+            raise UsageError(
+                f"unknown engine {name!r}; valid engines: {', '.join(engines.available())}",
+                kind="unknown-engine",
+            )
+        engines.check_options(name, req.options.get("engine_options"))
     return req

@@ -150,6 +150,7 @@ def test_the_default_limits() -> None:
         ("deploy", {"path": "nb.ipynb", "hints": {"host": 7}}, "bad-options"),
         ("compile", {"path": "nb.ipynb", "output_dir": ["a"]}, "bad-options"),
         ("compile", {"path": 5}, "bad-path"),
+        ("run", {"path": "nb.ipynb", "options": {"engine": "nope"}}, "unknown-engine"),
     ],
 )
 async def test_bad_input_is_400_not_500(
