@@ -87,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kale-like: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # before OSError: it is one
+        # `kale-like analyze nb | head`: the reader left. Silence the final flush too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell tool killed by the signal
     except OSError as exc:
         from pathlib import Path
 
@@ -100,7 +104,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         err = disk_full_error(Path(where), "the output")
         print(f"kale-like {args.command}: {err}", file=sys.stderr)
         return err.exit_code
-    except BrokenPipeError:
-        # `kale-like analyze nb | head`: the reader left. Silence the final flush too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as a shell tool killed by the signal
