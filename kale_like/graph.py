@@ -321,6 +321,96 @@ def _cycle_error(
     )
 
 
+def check_split_steps(
+    groups: list[StepGroup],
+    facts: Mapping[str, BlockFacts],
+    inputs: Mapping[str, Mapping[str, str]],
+    preds: Mapping[str, Iterable[str]],
+    path: str | None = None,
+) -> None:
+    """Refuse a step tagged on separate cells whose later part reads what a step between
+    its parts writes: top to bottom that part sees the value, the pipeline cannot (the
+    step runs whole, before or beside the step between; if that step needs the first
+    part's data, the two form a cycle). Raises ``AnalysisError`` naming both cells of the
+    step, the variable and a new step name for the later part (``groups``: one notebook).
+    """
+    problems: list[AnalysisError] = []
+    for g in groups:
+        first = g.position
+        for v, (cell, line) in sorted(facts[g.name].reads.items(), key=lambda kv: kv[1][0] or 0):
+            if cell is None or cell <= first:
+                continue
+            between = [
+                b
+                for b in groups
+                if b is not g and first < b.position < cell and v in facts[b.name].writes
+            ]
+            if between:
+                err = _split_error(g, between[-1], v, (cell, line), groups, inputs, preds)
+                problems.append(err)
+                break  # one problem per step: its fix moves the whole later part
+    if problems:
+        first_err = min(problems, key=lambda e: e.cell or 0)
+        first_err.path = path
+        if len(problems) > 1:
+            first_err.diagnostics = [
+                Diagnostic("error", e.kind, e.message, e.cell, e.line, e.fix) for e in problems
+            ]
+        raise first_err
+
+
+def _split_error(
+    g: StepGroup,
+    b: StepGroup,
+    v: str,
+    loc: tuple[int, int | None],
+    groups: list[StepGroup],
+    inputs: Mapping[str, Mapping[str, str]],
+    preds: Mapping[str, Iterable[str]],
+) -> AnalysisError:
+    cell, line = loc
+    others = sorted(c.index for o in groups if o is not g for c in o.cells)
+    lo = max(i for i in others if i < cell)
+    hi = min((i for i in others if i > cell), default=None)
+    part = [c for c in g.cells if lo < c.index and (hi is None or c.index < hi)]
+    # Only the tagged cells need the new name: untagged ones join the block above.
+    tagged = [c.index for c in part if any(t.kind == "step" and t.name for t in c.tags)]
+    taken = {o.name for o in groups}
+    new = next(n for n in (f"{g.name}_{i}" for i in range(2, 10**6)) if n not in taken)
+    direct = sorted(w for w, p in inputs.get(b.name, {}).items() if p == g.name)
+    if direct:
+        why = f"while {b.name!r} reads {', '.join(map(repr, direct))} from {g.name!r}"
+    elif g.name in _upstream(b.name, preds):
+        why = f"while {b.name!r} runs after {g.name!r}"
+    else:
+        why = f"but step {g.name!r} starts above {b.name!r}, so it never receives its values"
+    cyclic = not why.startswith("but")
+    return AnalysisError(
+        f"step {g.name!r} is tagged on {cell_label(g.position)} and again on"
+        f" {cell_label(part[0].index)}, with step {b.name!r} ({cell_label(b.position)})"
+        f" between them: {cell_label(cell)} reads {v!r}, which {b.name!r} writes, {why}"
+        + (f": a cycle {g.name} -> {b.name} -> {g.name}" if cyclic else ""),
+        kind="cycle" if cyclic else "split-step",
+        cell=cell,
+        line=line,
+        tag=f"step:{g.name}",
+        fix=f"give the later part its own step: tag {', '.join(map(cell_label, tagged))}"
+        f" step:{new} instead of step:{g.name}",
+    )
+
+
+def _upstream(step: str, preds: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every step ``step`` depends on, directly or not."""
+    seen: set[str] = set()
+    todo = list(preds.get(step, ()))
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(preds.get(n, ()))
+    return seen
+
+
 def ancestors(order: list[str], preds: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
     """Transitive predecessors of every step (``order`` must be topological)."""
     bit = {n: 1 << i for i, n in enumerate(order)}

@@ -231,6 +231,10 @@ def _build(
     if comp.order_pairs:
         preds = composed.reading_order(comp, preds, merged, path)
     order = graph.topological_order(names, preds, merged, path)
+    # A step tagged again below another step must not need that step's values (a cycle
+    # through prev: tags is named by the tag, above).
+    for part in comp.parts:
+        graph.check_split_steps(part.lay.steps, facts, flow.inputs, preds, part.path or path)
     anc = graph.ancestors(order, preds)
     # Edges between notebooks are inferred: no prev: tag can name another notebook's step.
     crossing = {s: {p for p in preds[s] if notebook_of[p] != notebook_of[s]} for s in names}
