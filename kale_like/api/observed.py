@@ -560,7 +560,9 @@ def collect(pipeline: Pipeline, *, run_root: Any = None, progress: Any = None) -
     notebook = pipeline.notebook_path or pipeline.name
     if has_facts(pipeline, run_root):
         return False
-    result = run(pipeline, run_root=run_root, progress=progress)
+    # One step at a time, in the IR's order (notebook order among independent steps): a
+    # writer finishes before a reader starts, so no reader fails before the re-plan.
+    result = run(pipeline, run_root=run_root, progress=progress, jobs=1)
     failed = result.failed_step
     if result.status != "succeeded" or failed is not None:
         name = failed.name if failed is not None else "?"

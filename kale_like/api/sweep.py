@@ -183,7 +183,7 @@ def sweep(
         return _resume(resume, _run_root(run_root, nb_path), run_fn, progress, cancel)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
-    pipeline, nb_path = _load(notebook)
+    pipeline, nb_path = _load(notebook, run_root)
     from .analyze import check_pipeline
 
     check_pipeline(pipeline)  # as `run` does: an error diagnostic fails every trial
@@ -277,17 +277,20 @@ def sweep(
     return runner.run()
 
 
-def _load(notebook: str | os.PathLike[str] | Pipeline) -> tuple[Pipeline, Path | None]:
+def _load(
+    notebook: str | os.PathLike[str] | Pipeline, run_root: Any = None
+) -> tuple[Pipeline, Path | None]:
     if isinstance(notebook, Pipeline):
         path = Path(notebook.notebook_path) if notebook.notebook_path else None
         return notebook, path
-    return _load_path(Path(notebook)), Path(notebook)
+    return _load_path(Path(notebook), run_root), Path(notebook)
 
 
-def _load_path(path: Path) -> Pipeline:
+def _load_path(path: Path, run_root: Any = None) -> Pipeline:
     from .analyze import load_pipeline
 
-    return load_pipeline(path)
+    # Observed facts of the sweep's run root (api/observed.py) feed its trials too.
+    return load_pipeline(path, run_root=os.fspath(run_root) if run_root else None)
 
 
 def _resume(
