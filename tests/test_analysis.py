@@ -570,13 +570,15 @@ def test_notebook_volumes() -> None:
     p = load(("x = 1", ["step:a", "volume:own:/own"]), volumes=[
         {"name": "data", "mount_point": "/data", "type": "pvc"},
         {"name": "new", "mount_point": "/new", "type": "new_pvc", "size": 1},
-        {"name": "bad name!", "mount_point": "/x", "type": "pvc"},
         "cache:/cache",
     ])
     assert p.step("a").settings.volumes == (("own", "/own"), ("data", "/data"),
                                             ("cache", "/cache"))
-    assert [d.kind for d in p.diagnostics if d.severity == "warning"] == [
-        "unsupported-volume", "unsupported-volume"]
+    assert [d.kind for d in p.diagnostics if d.severity == "warning"] == ["unsupported-volume"]
+    # An invalid pvc entry is refused like an invalid volume: tag (tests/hostile/).
+    with pytest.raises(InputError) as info:
+        load(("x = 1", ["step:a"]), volumes=[{"name": "bad name!", "mount_point": "/x"}])
+    assert info.value.kind == "bad-metadata" and "volumes[0]" in info.value.message
 
 
 def test_conditional_del_keeps_the_name_alive() -> None:

@@ -102,11 +102,14 @@ def test_steps_defaults_that_is_not_a_list_is_refused(value: Any) -> None:
     assert "kubeflow_notebook.steps_defaults must be a list" in info.value.message
 
 
-def test_notebook_volume_entries_that_are_not_volumes_are_warned_about() -> None:
-    p = load(("x = 1", ["step:a"]), volumes=[5, "data:/mnt"])
-    assert p.step("a").settings.volumes == (("data", "/mnt"),)
-    warned = [d for d in p.diagnostics if d.kind == "unsupported-volume"]
-    assert len(warned) == 1 and "5" in warned[0].message
+def test_notebook_volume_entries_that_are_not_volumes_are_refused() -> None:
+    # As an invalid volume: tag on a cell (exit 2), never dropped with a warning.
+    assert load(("x = 1", ["step:a"]), volumes=["data:/mnt"]).step("a").settings.volumes == (
+        ("data", "/mnt"),)
+    with pytest.raises(InputError) as info:
+        load(("x = 1", ["step:a"]), volumes=["data:/mnt", 5])
+    assert info.value.kind == "bad-metadata"
+    assert "kubeflow_notebook.volumes[1] 5" in info.value.message
 
 
 # --- enable_caching, timeout, Kale's steps_defaults object, volume fields -------------------

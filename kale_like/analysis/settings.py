@@ -160,12 +160,25 @@ def step_defaults(metadata: dict[str, Any], path: str | None = None) -> list[Tag
 
 
 def _default_tag(text: str, path: str | None) -> Tag:
+    """One ``steps_defaults`` tag: refused as on a cell (the parser's fix), and refused
+    when it is no setting (``prev:``, ``skip``... act on cells, never on every step)."""
+    where = "kubeflow_notebook.steps_defaults"
     try:
-        return parse_tag(text)
+        tag = parse_tag(text)
     except TagError as err:
-        err.message = f"kubeflow_notebook.steps_defaults: {err.message}"
+        err.message = f"{where}: {err.message}"
         err.path = path
         raise
+    if tag.kind not in SETTING_KINDS:
+        raise TagError(
+            f"{where}: {text!r} is not a step setting, so it cannot apply to every step",
+            kind="bad-tag",
+            tag=text,
+            path=path,
+            fix=f"remove {text!r} from {where} (it holds setting tags such as"
+            " limit:memory:1Gi or image:REF) and tag the cells that need it",
+        )
+    return tag
 
 
 # Kale's parsed ``steps_defaults`` object (the shape ``NotebookConfig`` stores): key -> tag.
@@ -305,46 +318,79 @@ _VOLUME_ROK_FIELDS = {
 }
 
 
+_VOLUME_FIX = 'write it as {"name": PVC, "mount_point": "/absolute/path", "type": "pvc"}'
+
+
 def _pvc_mount(vol: dict[str, Any]) -> tuple[str, str] | None:
     """(pvc, mount path) of a Kale volume object of type pvc, if it names both validly."""
+    try:
+        return _checked_pvc(vol, "")
+    except InputError:
+        return None
+
+
+def _checked_pvc(vol: dict[str, Any], where: str, path: str | None = None) -> tuple[str, str]:
+    """(pvc, mount path) of a Kale ``pvc`` volume object; ``bad-metadata`` naming the entry
+    ``where`` when it lacks a name or mount point or either is invalid."""
     name = vol.get("name") or vol.get("pvc")
     mount = vol.get("mount_point") or vol.get("mount_path")
-    if vol.get("type", "pvc") != "pvc" or not isinstance(name, str) or not isinstance(mount, str):
-        return None
-    try:
-        tag = parse_tag(f"volume:{name}:{mount}")
-    except TagError:
-        return None
-    return tag.args[0], tag.args[1]
+    why = None
+    if not isinstance(name, str):
+        why = "it has no PVC name (name)"
+    elif not isinstance(mount, str):
+        why = "it has no mount point (mount_point)"
+    else:
+        try:
+            tag = parse_tag(f"volume:{name}:{mount}")
+        except TagError as err:
+            why = err.message.partition(": ")[2] or err.message
+        else:
+            return tag.args[0], tag.args[1]
+    raise InputError(
+        f"notebook metadata {where} {_shown(vol)} is not a volume kale_like can mount: {why}",
+        kind="bad-metadata",
+        path=path,
+        fix=f"{_VOLUME_FIX} (a PVC that exists), or remove the entry",
+    )
 
 
-def notebook_volumes(metadata: dict[str, Any], diags: list[Diagnostic]) -> list[tuple[str, str]]:
-    """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs; every
-    entry not mounted gets a diagnostic saying why (Rok clones: info; the rest: warnings)."""
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def notebook_volumes(
+    metadata: dict[str, Any], diags: list[Diagnostic], path: str | None = None
+) -> list[tuple[str, str]]:
+    """Kale's ``kubeflow_notebook.volumes`` -> [(pvc, mount path)] of existing PVCs. Kale's
+    kinds kale_like does not mount get a diagnostic saying why (Rok clones: info; new_pvc,
+    pv: warnings); an entry that is no volume at all, or a pvc entry without a valid name
+    or mount point, is refused (``bad-metadata``), as the same ``volume:`` tag on a cell."""
     out: list[tuple[str, str]] = []
     raw = metadata.get("volumes") or []
     if not isinstance(raw, list):
-        raw = [raw]  # each non-volume entry below becomes a warning, never silence
+        raw = [raw]  # a lone entry is checked like a list's
     for i, vol in enumerate(raw):
         where = f"kubeflow_notebook.volumes[{i}]"
         if isinstance(vol, str):
             try:
                 tag = parse_tag(vol if vol.startswith("volume:") else f"volume:{vol}")
             except TagError as err:
-                diags.append(Diagnostic("warning", "unsupported-volume", f"{where}: {err.message}"))
-                continue
+                raise InputError(
+                    f"notebook metadata {where} {_shown(vol)}: {err.message}",
+                    kind="bad-metadata",
+                    path=path,
+                    fix=f'write it as "PVC:/absolute/path", or {_VOLUME_FIX}',
+                ) from None
             out.append((tag.args[0], tag.args[1]))
             continue
         if not isinstance(vol, dict):
-            diags.append(
-                Diagnostic(
-                    "warning",
-                    "unsupported-volume",
-                    f"{where} {vol!r} is ignored: not a volume",
-                    fix='list volumes as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
-                )
+            raise InputError(
+                f"notebook metadata {where} {_shown(vol)} is not a volume",
+                kind="bad-metadata",
+                path=path,
+                fix=f"{_VOLUME_FIX}, or remove the entry",
             )
-            continue
         name = vol.get("name") or vol.get("pvc")
         kind = vol.get("type", "pvc")
         for field, why in _VOLUME_ROK_FIELDS.items():
@@ -361,17 +407,13 @@ def notebook_volumes(metadata: dict[str, Any], diags: list[Diagnostic]) -> list[
                 )
             )
             continue
-        mounted = _pvc_mount(vol)
-        if mounted is None:
-            diags.append(
-                Diagnostic(
-                    "warning",
-                    "unsupported-volume",
-                    f"notebook volume {where} ({name or '?'!r}, type {kind!r}) is ignored: it"
-                    " needs type 'pvc', a PVC name and a mount point",
-                    fix='list it as {"name": PVC, "mount_point": PATH, "type": "pvc"}',
-                )
+        if kind != "pvc":
+            raise InputError(
+                f"notebook metadata {where} has type {kind!r}; Kale's volume types are pvc,"
+                f" {', '.join(_VOLUME_TYPES)}",
+                kind="bad-metadata",
+                path=path,
+                fix=f"{_VOLUME_FIX}, or remove the entry",
             )
-            continue
-        out.append(mounted)
+        out.append(_checked_pvc(vol, where, path))
     return out

@@ -126,12 +126,12 @@ def _build(
     # Settings first: a conflict is an input error whatever the code does. The main
     # notebook's defaults apply to every step (Kale), a referenced notebook's to its own.
     defaults = step_defaults(meta, path)
-    volumes = notebook_volumes(meta, diags)
+    volumes = notebook_volumes(meta, diags, path)
     part_defaults = {None: (defaults, volumes)}
     for part in comp.parts[1:]:
         sub_diags: list[Diagnostic] = []
         sub_meta = part.nb.kale_metadata
-        sub_volumes = notebook_volumes(sub_meta, sub_diags)
+        sub_volumes = notebook_volumes(sub_meta, sub_diags, part.path)
         part_defaults[part.key] = (
             [*defaults, *step_defaults(sub_meta, part.path)],
             list(dict.fromkeys([*volumes, *sub_volumes])),

@@ -81,3 +81,92 @@ def test_a_split_step_that_needs_nothing_between_stays_one_step(
     assert code == 0, err
     steps = {s["name"]: s["cells"] for s in json.loads(out)["steps"]}
     assert steps == {"a": [0, 2], "b": [1]}
+
+
+# -- 17b. notebook-level settings and volumes are checked as a cell's tags are ----------
+def _with_meta(path: Path, **meta: object) -> Path:
+    """A two-step notebook with ``metadata.kubeflow_notebook = meta``."""
+    write_notebook(path, cell("x = 1", "step:a"), cell("y = x", "step:b"))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metadata"]["kubeflow_notebook"] = meta
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("tag", ["prev:a", "skip", "step:c", "imports"])
+def test_a_non_setting_tag_in_steps_defaults_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tag: str
+) -> None:
+    nb = _with_meta(tmp_path / "nb.ipynb", steps_defaults=["limit:memory:1Gi", tag])
+    code, out, err = cli(capsys, "analyze", nb)
+    assert code == 2, out + err
+    assert "kubeflow_notebook.steps_defaults" in err and repr(tag) in err
+    assert "fix: remove" in err and "Traceback" not in err
+
+
+def test_an_invalid_tag_in_steps_defaults_is_refused_as_on_a_cell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = "limit:memory:lots"
+    on_cell = write_notebook(tmp_path / "cell.ipynb", cell("x = 1", "step:a", bad))
+    code, _, cell_err = cli(capsys, "analyze", on_cell)
+    assert code == 2
+    nb = _with_meta(tmp_path / "nb.ipynb", steps_defaults=[bad])
+    code, _, err = cli(capsys, "analyze", nb)
+    assert code == 2 and "kubeflow_notebook.steps_defaults" in err and repr(bad) in err
+    fix = next(line for line in cell_err.splitlines() if "fix:" in line)
+    assert fix in err.splitlines()  # the tag parser's fix, as on the cell
+
+
+@pytest.mark.parametrize(
+    "entry, why",
+    [
+        ({"type": "pvc", "mount_point": "/data"}, "no PVC name"),
+        ({"type": "pvc", "name": "data"}, "no mount point"),
+        ({"type": "pvc", "name": "data", "mount_point": "data"}, "absolute path"),
+        ({"type": "pvc", "name": "Bad Name", "mount_point": "/data"}, "PVC name"),
+        ({"type": "nfs", "name": "data", "mount_point": "/data"}, "'nfs'"),
+        ("data", "PVC:MOUNT_PATH"),
+        (5, "not a volume"),
+    ],
+)
+def test_a_malformed_volume_entry_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: object, why: str
+) -> None:
+    good = {"type": "pvc", "name": "ok", "mount_point": "/ok"}
+    nb = _with_meta(tmp_path / "nb.ipynb", volumes=[good, entry])
+    code, out, err = cli(capsys, "analyze", nb)
+    assert code == 2, out + err
+    assert "kubeflow_notebook.volumes[1]" in err and why in err
+    assert "fix:" in err and "Traceback" not in err
+    out_dir = tmp_path / "out"
+    assert cli(capsys, "compile", nb, "-o", out_dir)[0] == 2
+    assert not out_dir.exists() or not any(out_dir.iterdir())  # nothing half-written
+
+
+def test_kales_rok_only_volume_kinds_stay_diagnostics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nb = _with_meta(
+        tmp_path / "nb.ipynb",
+        volumes=[
+            {"type": "clone", "name": "ws", "mount_point": "/home/jovyan", "size": 5},
+            {"type": "new_pvc", "name": "scratch", "mount_point": "/scratch"},
+            {"type": "pv", "name": "raw", "mount_point": "/raw"},
+            {"type": "pvc", "name": "data", "mount_point": "/data", "snapshot": True},
+        ],
+    )
+    code, out, err = cli(capsys, "analyze", nb, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    for step in data["steps"]:
+        assert step["settings"]["volumes"] == [{"pvc": "data", "mount_path": "/data"}]
+    kinds = sorted(
+        (d["severity"], d["kind"]) for d in data["diagnostics"] if "volumes[" in d["message"]
+    )
+    assert kinds == [
+        ("info", "unsupported-metadata"),
+        ("info", "unsupported-metadata"),
+        ("warning", "unsupported-volume"),
+        ("warning", "unsupported-volume"),
+    ]
