@@ -362,7 +362,7 @@ def test_cli_cwd_runs_in_the_working_directory_without_stray_folders(tmp_path: P
         cell("print(value + 1)", "step:show", "prev:load"),
     )
     env = {k: v for k, v in os.environ.items() if k != "KALE_LIKE_RUN_ROOT"}
-    for engine, out in ((["-E", "kale_like"], "ours.ipynb"), ([], "plain.ipynb")):
+    for engine, out in ((["--engine", "kale_like"], "ours.ipynb"), ([], "plain.ipynb")):
         done = subprocess.run(
             [PAPERMILL, *engine, "nb/demo.ipynb", out, "--cwd", "work", "--no-progress-bar"],
             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
