@@ -164,6 +164,20 @@ def test_the_default_run_root_is_where_every_verb_looks(
     assert load_pipeline(nb).step("use").observed == ("g", "z")
 
 
+@pytest.mark.parametrize("env", [None, "env-root"])
+def test_the_default_root_is_the_local_engines(
+    env: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kale_like.backends.local.records import default_run_root
+
+    if env is None:
+        monkeypatch.delenv("KALE_LIKE_RUN_ROOT", raising=False)
+    else:
+        monkeypatch.setenv("KALE_LIKE_RUN_ROOT", str(tmp_path / env))
+    nb = (tmp_path / "nb.ipynb").absolute()
+    assert observed.default_root(nb) == default_run_root(nb).absolute()
+
+
 # ------------------------------------------------------------------ compile / kfp-local
 
 

@@ -440,12 +440,20 @@ def _sorted(diags: list[Diagnostic]) -> tuple[Diagnostic, ...]:
 
 def store_path(notebook_path: str | os.PathLike[str], run_root: Any = None) -> Path:
     """``<run root>/observed/<hash>.json``; the run root defaults as the local engine's does."""
-    from ..backends.local.records import default_run_root
-
     nb = Path(notebook_path).expanduser().absolute()
-    root = Path(run_root).expanduser().absolute() if run_root else default_run_root(nb)
+    root = Path(run_root).expanduser().absolute() if run_root else default_root(nb)
     key = hashlib.sha256(str(nb).encode("utf-8")).hexdigest()[:24]
     return root / OBSERVED_DIR / f"{key}.json"
+
+
+def default_root(notebook_path: Path) -> Path:
+    """The local engine's default run root (``backends/local/records.default_run_root``):
+    ``$KALE_LIKE_RUN_ROOT``, else ``.kale_like/`` beside the notebook. Kept here so loading
+    a pipeline does not import the engine (~70 ms); a test holds the two equal."""
+    env = os.environ.get("KALE_LIKE_RUN_ROOT")
+    if env:
+        return Path(env).expanduser().absolute()
+    return notebook_path.parent / ".kale_like"
 
 
 def read_store(path: Path) -> dict[str, Any]:
