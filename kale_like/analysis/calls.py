@@ -97,6 +97,12 @@ class CallRules:
                     if root:
                         self.mutate(root, node)
         if isinstance(func, ast.Attribute) and q is None:
+            given = {
+                k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
+                for k in node.keywords
+            }
+            if rules.method_draws(func.attr, given):
+                self.state(frozenset({"numpy.random"}), frozenset({"numpy.random"}), node)
             inplace = any(
                 k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
                 for k in node.keywords

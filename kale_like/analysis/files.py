@@ -71,6 +71,22 @@ class FileFacts:
 
     reads: dict[str, tuple[int | None, int]] = field(default_factory=dict)
     writes: dict[str, tuple[int | None, int]] = field(default_factory=dict)
+    # Folders a path read or written lives in, the step did not create first: writing
+    # `out/m.joblib` needs the `out` an earlier `os.makedirs('out')` made.
+    needs: dict[str, tuple[int | None, int]] = field(default_factory=dict)
+
+
+def _parents(path: str) -> list[str]:
+    """``a/b/c`` -> ``["a", "a/b"]``."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _glob_folder(pattern: str) -> str | None:
+    """The folder part of a glob pattern before its first wildcard (``out/parts/*.csv``)."""
+    head = pattern.split("*")[0].split("?")[0].split("[")[0]
+    folder = head.rsplit("/", 1)[0] if "/" in head else ""
+    return normalize(folder) if folder else None
 
 
 def normalize(path: str) -> str | None:
@@ -169,6 +185,20 @@ class _Collector(ast.NodeVisitor):
         fn = node.func
         name = _name(fn) or ""
         last = name.split(".")[-1] if name else (fn.attr if isinstance(fn, ast.Attribute) else "")
+        if name in ("os.makedirs", "os.mkdir", "makedirs", "mkdir"):
+            self._add(node, "w", _arg(node, 0, ("name", "path")))
+            return
+        if name in ("glob.glob", "glob.iglob", "glob", "iglob"):
+            pattern = const_path(_arg(node, 0, ("pathname",)), self.env)
+            folder = _glob_folder(pattern) if pattern else None
+            if folder:  # a folder listed: it needs the folder, like reading a file in it
+                self.events.append(
+                    (getattr(node, "lineno", 0), getattr(node, "col_offset", 0), "n", folder)
+                )
+            return
+        if isinstance(fn, ast.Attribute) and last == "mkdir":  # Path('out').mkdir(...)
+            self._add(node, "w", fn.value)
+            return
         if name in ("open", "io.open", "codecs.open"):
             mode = _open_mode(node, 1)
             if mode is not None:
@@ -244,7 +274,13 @@ def step_files(cells: Iterable[tuple[int, str]], env: dict[str, str] | None = No
         collector = _Collector(index, names)
         collector.visit(tree)
         for line, _col, kind, path in sorted(collector.events):
-            if kind == "w":
+            for folder in _parents(path):
+                if folder not in facts.writes:
+                    facts.needs.setdefault(folder, (index, line))
+            if kind == "n":  # a folder listed (glob): needed, not a file read
+                if path not in facts.writes:
+                    facts.needs.setdefault(path, (index, line))
+            elif kind == "w":
                 facts.writes.setdefault(path, (index, line))
             elif path not in facts.writes:
                 facts.reads.setdefault(path, (index, line))
@@ -276,6 +312,17 @@ def file_flow(names: list[str], facts: Mapping[str, FileFacts]) -> FileFlow:
             later = [w for w in names[i + 1 :] if path in facts[w].writes]
             if later:
                 later_writers.append((s, path, later[0]))
+        for folder in facts[s].needs:
+            if folder in inputs[s]:
+                continue
+            # The last step above that made the folder (or wrote into it) provides it.
+            inside = folder + "/"
+            makers = [
+                w for w in names[:i]
+                if any(p == folder or p.startswith(inside) for p in facts[w].writes)
+            ]
+            if makers:
+                inputs[s][folder] = makers[-1]
     return FileFlow(inputs, later_writers)
 
 
@@ -291,7 +338,7 @@ def file_diagnostics(
     diags: list[Diagnostic] = []
     for s, paths in flow.inputs.items():
         for path, producer in paths.items():
-            cell, line = facts[s].reads[path]
+            cell, line = facts[s].reads.get(path) or facts[s].needs[path]
             if has_prev and producer not in prev_anc[s]:
                 diags.append(
                     Diagnostic(

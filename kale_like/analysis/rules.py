@@ -184,6 +184,20 @@ def sklearn_draws(q: str, keywords: dict[str | None, object]) -> bool:
     return name not in _SKLEARN_SHUFFLE or keywords.get("shuffle", False) not in (False, None)
 
 
+# Methods of any receiver that draw from NumPy's global RNG when called without
+# `random_state=` (pandas `DataFrame/Series/GroupBy.sample`): the receiver's type is unknown,
+# so a `random.Random` instance's `.sample` is counted too (an extra edge, never a wrong run).
+_GLOBAL_RNG_METHODS = frozenset({"sample"})
+
+
+def method_draws(attr: str, keywords: dict[str | None, object]) -> bool:
+    """A method call ``x.attr(**keywords)`` (see :func:`sklearn_draws`) draws from NumPy's
+    global RNG."""
+    if attr not in _GLOBAL_RNG_METHODS or None in keywords:
+        return False
+    return keywords.get("random_state", None) is None
+
+
 Effect = tuple[frozenset[str], frozenset[str]]  # (state reads, state writes)
 _NONE: Effect = (frozenset(), frozenset())
 

@@ -48,6 +48,8 @@ TASK_FAILED = re.compile(
 # Observed data flow failures (runtime/observe.py, state_watch.py): the message names the
 # step and the cell; the fix follows on its own line.
 OBSERVED_FAILED = re.compile(r"StepFailed: (step \S+ [^\n]*?\(cell (\d+)\)[^\n]*)\n\s*fix: ([^\n]*)")
+# Any other StepFailed (a value that cannot be saved, a damaged input): its own words.
+ANY_FAILED = re.compile(r"StepFailed: ([^\n]+)(?:\n\s*fix: ([^\n]*))?")
 
 _LOG_LINE = re.compile(
     r"^(\d\d):(\d\d):(\d\d(?:\.\d+)?) - \w+ - (?:Executing task|Task) (?:\x1b\[\d+m)?'(.+?)'"
@@ -217,6 +219,9 @@ def finish(
             elif observed:
                 text, cell, fix = observed[-1]
                 res.cell, res.error = int(cell) - 1, f"{text.strip()}; fix: {fix.strip()}"
+            elif ANY_FAILED.search(log):
+                text, fix = ANY_FAILED.findall(log)[-1]
+                res.error = text.strip() + (f"; fix: {fix.strip()}" if fix.strip() else "")
         else:
             res.status = "skipped"
         run.emit(RunEvent(run.run_id, step.name, res.status, res.seconds, res.error))

@@ -1,0 +1,55 @@
+"""Focused tests for the classes of faults the adversarial notebooks found (fast, no runs)."""
+
+from __future__ import annotations
+
+import re
+
+from kale_like.analysis import analyze_cell, files
+from kale_like.backends import kfp_local_common
+
+
+def test_a_sample_without_random_state_draws_from_numpy_global_rng() -> None:
+    # pandas' DataFrame.sample(n) uses np.random's global state when random_state is None.
+    facts = analyze_cell("sub = frame.sample(5)")
+    assert "numpy.random" in facts.state_reads and "numpy.random" in facts.state_writes
+    for seeded in ("frame.sample(5, random_state=1)", "frame.sample(frac=1, random_state=rs)"):
+        facts = analyze_cell(seeded)
+        assert not facts.state_reads and not facts.state_writes, seeded
+
+
+def _flow(*steps: tuple[str, str]) -> dict[str, dict[str, str]]:
+    facts = files.pipeline_files([], [(n, [(i, src)]) for i, (n, src) in enumerate(steps)])
+    return files.file_flow([n for n, _ in steps], facts).inputs
+
+
+def test_writing_into_a_folder_an_earlier_step_made_depends_on_that_step() -> None:
+    inputs = _flow(
+        ("mk", "os.makedirs('out/parts', exist_ok=True)"),
+        ("train", "joblib.dump(m, 'out/model.joblib')"),
+        ("path", "Path('res').mkdir()"),
+        ("note", "Path('res/n.txt').write_text('x')"),
+    )
+    assert inputs["train"] == {"out": "mk"}
+    assert inputs["note"] == {"res": "path"}
+
+
+def test_a_globbed_folder_depends_on_the_step_that_filled_it() -> None:
+    inputs = _flow(
+        ("fill", "df.to_csv('out/parts/p0.csv')"),
+        ("other", "x = 1"),
+        ("read", "parts = glob.glob('out/parts/*.csv')"),
+    )
+    assert inputs["read"]["out/parts"] == "fill"
+    facts = files.step_files([(0, "parts = glob.glob('out/parts/*.csv')")])
+    assert "out/parts" not in facts.reads  # a folder is not fingerprinted as a file read
+
+
+def test_kfp_local_names_any_step_failure_in_its_own_words() -> None:
+    log = (
+        "    kale_like.runtime.StepFailed: step 'make' cannot save variable 'gen' of type "
+        "generator for later steps: TypeError: cannot pickle 'generator' object\n"
+        "      fix: materialize it (e.g. list(...)) before the step ends\n"
+    )
+    assert not kfp_local_common.STEP_FAILED.findall(log)
+    text, fix = kfp_local_common.ANY_FAILED.findall(log)[-1]
+    assert re.search(r"variable 'gen'", text) and fix.startswith("materialize")
