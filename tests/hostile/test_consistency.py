@@ -170,3 +170,53 @@ def test_kales_rok_only_volume_kinds_stay_diagnostics(
         ("warning", "unsupported-volume"),
         ("warning", "unsupported-volume"),
     ]
+
+
+# -- 17c. the notebook's requirements are checked as a requirements.txt is ---------------
+BASE = "kale-like/base:py3.11"
+PIP_OPTIONS = [
+    "--index-url http://pypi.evil.example/simple",
+    "-e .",
+    "-r other.txt",
+    "--pre",
+    "joblib\n--extra-index-url http://pypi.evil.example/simple",
+    "joblib --hash=sha256:00",
+]
+
+
+@pytest.mark.parametrize("line", PIP_OPTIONS)
+def test_a_pip_option_in_notebook_requirements_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    nb = _with_meta(tmp_path / "nb.ipynb", requirements=["joblib", line])
+    out = tmp_path / "build"
+    code, stdout, err = cli(capsys, "build", nb, "--dry-run", "-o", out, "--base-image", BASE)
+    assert code == 2, stdout + err
+    assert f"kubeflow_notebook.requirements[1] {line!r}" in err
+    assert "fix:" in err and "Traceback" not in err
+    assert not out.exists()  # nothing written
+
+
+def test_requirements_txt_lines_get_the_same_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One validator: the lines refused in metadata are skipped (warned) in requirements.txt,
+    # which often serves the user's own pip too; neither reaches an image.
+    plain = [line for line in PIP_OPTIONS if "\n" not in line]
+    (tmp_path / "requirements.txt").write_text("\n".join(["joblib", *plain]) + "\n")
+    nb = _with_meta(tmp_path / "nb.ipynb", requirements=["scipy  # pinned below"])
+    out = tmp_path / "build"
+    code, stdout, err = cli(capsys, "build", nb, "--dry-run", "-o", out, "--base-image", BASE)
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if "requirement-ignored" in line]
+    assert len(warned) == len(plain)
+    for n, line in enumerate(plain, 2):
+        assert any(f"line {n}: {line!r}" in w for w in warned), warned
+    written = {
+        r
+        for folder in out.iterdir()
+        if (folder / "requirements.txt").is_file()
+        for r in (folder / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    }
+    assert written and all(r and not r.startswith("-") for r in written)
+    assert {r.split("==")[0].lower() for r in written} >= {"joblib", "scipy"}

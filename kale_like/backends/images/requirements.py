@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...diagnostics import Diagnostic
+from ...errors import InputError
 from ...model import Pipeline
 
 # Distributions the step runtime imports inside every image (kale_like.runtime + KFP's
@@ -133,34 +134,88 @@ def requirement_name(req: str) -> str | None:
     return m.group(0) if m else None
 
 
+def requirement_problem(line: str) -> str | None:
+    """Why ``line`` (comment and blanks already removed) is not a plain requirement for an
+    image's requirements.txt, or ``None``. The one check of every user-listed requirement:
+    a pip option (``--index-url``, ``-e``, ``-r``...) or a second line would change how
+    pip installs the whole image, and pip reads anything else as it sees fit."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if any(c in line for c in "\n\r\0"):
+        return "it holds a line break"
+    if line.startswith("-"):
+        return "it is a pip option, not a requirement"
+    if requirement_name(line) is None:
+        return "it does not start with a distribution name"
+    try:
+        Requirement(line)
+    except InvalidRequirement as exc:
+        return f"it is not a valid requirement ({str(exc).splitlines()[0]})"
+    return None
+
+
+_PLAIN_FIX = "list distributions as `name` or `name==version` lines, one per entry"
+
+
 def explicit_requirements(
     pipeline: Pipeline, notebook_dir: Path | None
 ) -> tuple[list[str], list[Diagnostic]]:
-    """User-listed requirements: notebook metadata, then ``requirements.txt`` beside it."""
+    """User-listed requirements: notebook metadata, then ``requirements.txt`` beside it.
+
+    Both go through :func:`requirement_problem`. A bad metadata entry is an input error
+    (exit 2: the field exists only for these images); a bad line of requirements.txt is
+    skipped with a warning (the file often serves the user's own pip too)."""
     reqs: list[str] = []
     diags: list[Diagnostic] = []
     md = pipeline.metadata or {}
     kn = md.get("kubeflow_notebook") if isinstance(md.get("kubeflow_notebook"), dict) else md
     listed = kn.get("requirements") if isinstance(kn, dict) else None
+    where = "kubeflow_notebook.requirements"
+    text_field = isinstance(listed, str)  # one text instead of a list: name its lines
     if isinstance(listed, str):
         listed = listed.splitlines()
-    for item in listed or ():
-        if isinstance(item, str) and item.strip() and not item.strip().startswith("#"):
-            reqs.append(item.strip())
+    elif listed is not None and not isinstance(listed, list):
+        raise InputError(
+            f"notebook metadata {where} must be a list of requirements, got {listed!r}",
+            kind="bad-requirement",
+            path=pipeline.notebook_path,
+            fix=f'write e.g. ["scikit-learn==1.5.0", "joblib"]; {_PLAIN_FIX}',
+        )
+    for i, item in enumerate(listed or ()):
+        if not isinstance(item, str):
+            why: str | None = "it is not a string"
+            line = ""
+        else:
+            line = item.strip()
+            # A comment is dropped; a comment hiding a second line is not.
+            line = line if "\n" in line or "\r" in line else line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            why = requirement_problem(line)
+        if why is not None:
+            raise InputError(
+                f"notebook metadata {where}{f' line {i + 1}' if text_field else f'[{i}]'}"
+                f" {item!r} is refused: {why}",
+                kind="bad-requirement",
+                path=pipeline.notebook_path,
+                fix=f"remove it, or {_PLAIN_FIX} (images install wheels from --wheelhouse:"
+                " no index or editable options needed)",
+            )
+        reqs.append(line)
     if notebook_dir is not None and (notebook_dir / "requirements.txt").is_file():
         text = (notebook_dir / "requirements.txt").read_text(encoding="utf-8", errors="replace")
         for n, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
-            if line.startswith("-") or requirement_name(line) is None:
+            why = requirement_problem(line)
+            if why is not None:
                 diags.append(
                     Diagnostic(
                         "warning",
                         "requirement-ignored",
-                        f"requirements.txt line {n}: {line!r} is not a plain "
-                        "requirement and is ignored for images",
-                        fix="list distributions as `name==version` lines",
+                        f"requirements.txt line {n}: {line!r} is ignored for images: {why}",
+                        fix=_PLAIN_FIX,
                     )
                 )
                 continue
