@@ -115,10 +115,12 @@ def test_untracked_mutation_is_named(tmp_path: Path) -> None:
         cell("total = sum(lst)", "step:c", "prev:b"),
     )
     report = run_verify(nb, tmp_path)
-    assert not report.ok
-    first = report.mismatches[0]
-    assert (first.step, first.variable, first.kind) == ("c", "lst", "input")
-    assert first.cause.startswith("mutation not tracked")
+    # The runtime observed b change lst and the local engine re-routed it to c: the run is
+    # right, so verify (comparing c's input with the step that really provided it) agrees,
+    # and the run names what it re-planned.
+    assert report.ok, report.to_text()
+    assert "c.lst" in report.compared
+    assert any("lst" in n for n in report.result.steps["b"].notes)
 
 
 def test_missing_dependency_failure_is_named(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ def difference(a: Any, b: Any, path: str = "", depth: int = 0) -> str | None:
         return _numpy_difference(a, b, where)
     if root == "pandas":
         return _pandas_difference(a, b, where)
+    if root == "matplotlib":
+        return _matplotlib_difference(a, b, where)
     if isinstance(a, float):
         if math.isnan(a) and math.isnan(b):
             return None
@@ -95,6 +97,10 @@ def difference(a: Any, b: Any, path: str = "", depth: int = 0) -> str | None:
 
 def _eq_or_pickle_difference(a: Any, b: Any, where: str) -> str | None:
     """Last resort: ``==`` where it answers, else the pickled bytes."""
+    if not _has_own_eq(a):
+        # Identity equality (itertools.count, a Random's internals...) says nothing about
+        # two loaded copies: compare what they pickle to.
+        return _pickle_difference(a, b, where)
     try:
         return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
     except Exception:
@@ -134,6 +140,24 @@ def _pickle_difference(a: Any, b: Any, where: str) -> str | None:
         return None if pickle_dumps(a) == pickle_dumps(b) else f"{where}: pickled bytes differ"
     except Exception:
         return None  # neither equality nor pickling: nothing to compare by
+
+
+def _matplotlib_difference(a: Any, b: Any, where: str) -> str | None:
+    """Figures and artists carry process identity (figure numbers, callback ids, parents
+    that point back): what they draw is the value, so compare the rendered figures."""
+    fig_a, fig_b = getattr(a, "figure", None) or a, getattr(b, "figure", None) or b
+    try:
+        import numpy as np
+
+        images = []
+        for fig in (fig_a, fig_b):
+            fig.canvas.draw()
+            images.append(np.asarray(fig.canvas.buffer_rgba()).copy())
+    except Exception:  # not a figure or an artist on one (a colormap, a norm...)
+        return _eq_or_pickle_difference(a, b, where)
+    if images[0].shape != images[1].shape or not (images[0] == images[1]).all():
+        return f"{where}: the rendered figures differ"
+    return None
 
 
 def _numpy_difference(a: Any, b: Any, where: str) -> str | None:

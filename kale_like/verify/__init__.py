@@ -157,10 +157,13 @@ def _compare(
             report.mismatches.append(mismatch)
     pairs: list[dict[str, Any]] = []
     unreadable: set[tuple[str, str]] = set()  # (producer, variable) not in a local run folder
+    routed = _routed_inputs(result.run_dir)
     for step in pipeline.steps:
         for phase, names in (("in", [v for v, _ in step.inputs]), ("out", list(step.outputs))):
             for var in names:
                 producer = dict(step.inputs)[var] if phase == "in" else step.name
+                if phase == "in":  # the local engine may have re-planned where it came from
+                    producer = routed.get((step.name, var), producer)
                 expected = Path(dump_dir) / phase / step.name / "values" / var
                 try:
                     actual = _artifact(result.run_dir, producer, var)
@@ -210,6 +213,21 @@ def _compare(
         )
     report.ok = not report.mismatches
     return report
+
+
+def _routed_inputs(run_dir: str | None) -> dict[tuple[str, str], str]:
+    """(step, variable) -> the step that actually provided it, from the run record (the
+    local engine re-routes a value a step changed without the analysis seeing it)."""
+    try:
+        record = json.loads((Path(run_dir or "") / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found: dict[tuple[str, str], str] = {}
+    for name, step in (record.get("steps") or {}).items():
+        for var, given in (step.get("inputs") or {}).items():
+            if isinstance(given, dict) and isinstance(given.get("producer"), str):
+                found[(name, var)] = given["producer"]
+    return found
 
 
 def _failure_mismatch(

@@ -53,3 +53,40 @@ def test_kfp_local_names_any_step_failure_in_its_own_words() -> None:
     assert not kfp_local_common.STEP_FAILED.findall(log)
     text, fix = kfp_local_common.ANY_FAILED.findall(log)[-1]
     assert re.search(r"variable 'gen'", text) and fix.startswith("materialize")
+
+
+def test_compare_objects_with_identity_equality_by_what_they_pickle_to() -> None:
+    import itertools
+
+    from kale_like.runtime.compare import difference
+
+    assert difference(itertools.count(3), itertools.count(3)) is None
+    assert difference(itertools.count(3), itertools.count(4)) is not None
+
+
+def test_compare_figures_by_what_they_draw() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kale_like.runtime.compare import difference
+
+    (f1, a1), (f2, a2) = plt.subplots(), plt.subplots()  # figure numbers 1 and 2
+    for ax in (a1, a2):
+        ax.plot([1, 2], [3, 1])
+    assert difference(f1, f2) is None and difference(a1, a2) is None
+    a2.set_title("changed")
+    assert "rendered" in (difference(f1, f2) or "")
+    plt.close("all")
+
+
+def test_verify_compares_an_input_with_the_step_that_really_provided_it(tmp_path) -> None:
+    import json
+
+    from kale_like.verify import _routed_inputs
+
+    record = {"steps": {"save": {"inputs": {"fig": {"producer": "decorate", "digest": "x"}}}}}
+    (tmp_path / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    assert _routed_inputs(str(tmp_path)) == {("save", "fig"): "decorate"}
+    assert _routed_inputs(str(tmp_path / "missing")) == {}
