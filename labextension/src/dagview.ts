@@ -54,7 +54,7 @@ export function renderDag(analysis: IAnalysis, graph: ILayout = layout(analysis)
         ? s('g', { class: 'kale-dag-label-box' },
             s('rect', { x: edge.label.x - edge.label.width / 2, y: edge.label.y - 8, width: edge.label.width, height: 15, rx: 3 }),
             s('text', { x: edge.label.x, y: edge.label.y + 3.5, 'text-anchor': 'middle', class: 'kale-dag-label' },
-              (edge.kind === 'file' ? '🗎 ' : '') + edge.label.text))
+              edge.label.text))
         : null));
   }
   for (const node of graph.nodes) {

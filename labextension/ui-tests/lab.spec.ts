@@ -322,8 +322,8 @@ test('settings dialog: invalid tags show in their field, Save waits, clearing re
   await expect(memory).toHaveValue('lots');
   await expect(dialog.locator('[data-field="retry"] .kale-field-error')).not.toBeEmpty();
   await expect(dialog.getByLabel('CPU limit')).toHaveAttribute('aria-invalid', 'false');
-  const save = dialog.getByRole('button', { name: 'Save' });
-  await expect(save).toBeDisabled();
+  const saveButton = dialog.getByRole('button', { name: 'Save' });
+  await expect(saveButton).toBeDisabled();
   // Examples are help text, not placeholders that look like values.
   expect(await dialog.getByLabel('Image').getAttribute('placeholder')).toBeNull();
   await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'settings-invalid.png') });
@@ -331,11 +331,11 @@ test('settings dialog: invalid tags show in their field, Save waits, clearing re
   await retries.fill('2');
   await expect(retries).toHaveAttribute('aria-invalid', 'false');
   await memory.fill('');
-  await expect(save).toBeEnabled();
+  await expect(saveButton).toBeEnabled();
   await dialog.getByLabel('Timeout (seconds)').fill('soon');
-  await expect(save).toBeDisabled();
+  await expect(saveButton).toBeDisabled();
   await dialog.getByLabel('Timeout (seconds)').fill('');
-  await save.click();
+  await saveButton.click();
   await save(page);
   await expect.poll(() => savedTags('settings.ipynb')[0]).toEqual(['step:train', 'limit:cpu:500m', 'retry:2']);
   // Reopened, the saved values are there.
@@ -469,8 +469,9 @@ test('step editor: readable, labelled and keyboard-accessible', async ({ page })
   await openNotebook(page, 'dag.ipynb');
   const target = cell(page, 3);
   const kind = target.locator('select.kale-kind');
-  const size = await kind.evaluate(el => parseFloat(getComputedStyle(el).fontSize));
-  expect(size).toBeGreaterThanOrEqual(12);
+  await expect(kind).toBeVisible();
+  // UI-size text (JupyterLab's 13 px), not the old 9 px.
+  await expect(kind).toHaveCSS('font-size', /^(1[2-9]|[2-9]\d)(\.\d+)?px$/);
   const box = await kind.boundingBox();
   expect(box!.height).toBeGreaterThanOrEqual(24);
   // Visible labels, not only aria-labels.
