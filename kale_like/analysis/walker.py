@@ -282,6 +282,13 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             self.expr(d)
         self.defaults(node.args)
         facts = function_facts(node, self.modmap)
+        for d in node.decorator_list:
+            # A known decorator's wrapper runs on every call (`global calls; calls += 1`):
+            # its effects, with those of the functions it calls, are the decorated one's.
+            head = d.func if isinstance(d, ast.Call) else d
+            known = self.lookup(head.id) if isinstance(head, ast.Name) else None
+            if known is not None:
+                facts = merge(facts, self.resolve(head.id, known))
         self.write(node.name, node)
         self.bind_function(node.name, facts)
 

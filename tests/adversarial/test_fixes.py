@@ -90,3 +90,20 @@ def test_verify_compares_an_input_with_the_step_that_really_provided_it(tmp_path
     (tmp_path / "run.json").write_text(json.dumps(record), encoding="utf-8")
     assert _routed_inputs(str(tmp_path)) == {("save", "fig"): "decorate"}
     assert _routed_inputs(str(tmp_path / "missing")) == {}
+
+
+def test_calling_a_decorated_function_has_its_decorators_effects(tmp_path) -> None:
+    from nb_kit import cell, write_notebook
+
+    from kale_like.api.analyze import load_pipeline
+
+    nb = write_notebook(
+        tmp_path / "deco.ipynb",
+        cell("calls = 0\n\ndef counted(fn):\n    def wrap(*a):\n        global calls\n"
+             "        calls += 1\n        return fn(*a)\n    return wrap\n\n"
+             "@counted\ndef area(r):\n    return r * r", "functions"),
+        cell("a = area(2)", "step:compute"),
+        cell("n = calls", "step:report"),
+    )
+    report = load_pipeline(nb).step("report")
+    assert dict(report.inputs).get("calls") == "compute"
