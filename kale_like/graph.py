@@ -343,7 +343,9 @@ def check_split_steps(
             between = [
                 b
                 for b in groups
-                if b is not g and first < b.position < cell and v in facts[b.name].writes
+                if b is not g
+                and first < b.position < cell
+                and (v in facts[b.name].writes or v in facts[b.name].weak_writes)
             ]
             if between:
                 err = _split_error(g, between[-1], v, (cell, line), groups, inputs, preds)
@@ -378,13 +380,13 @@ def _split_error(
     taken = {o.name for o in groups}
     new = next(n for n in (f"{g.name}_{i}" for i in range(2, 10**6)) if n not in taken)
     direct = sorted(w for w, p in inputs.get(b.name, {}).items() if p == g.name)
+    cyclic = bool(direct) or g.name in _upstream(b.name, preds)
     if direct:
         why = f"while {b.name!r} reads {', '.join(map(repr, direct))} from {g.name!r}"
-    elif g.name in _upstream(b.name, preds):
+    elif cyclic:
         why = f"while {b.name!r} runs after {g.name!r}"
     else:
         why = f"but step {g.name!r} starts above {b.name!r}, so it never receives its values"
-    cyclic = not why.startswith("but")
     return AnalysisError(
         f"step {g.name!r} is tagged on {cell_label(g.position)} and again on"
         f" {cell_label(part[0].index)}, with step {b.name!r} ({cell_label(b.position)})"

@@ -55,6 +55,29 @@ def test_split_step_that_cannot_see_the_step_between_is_refused(
     assert code == 2 and "'y'" in err and "step:a_2" in err and "Traceback" not in err
 
 
+def test_every_split_step_is_named_at_once(tmp_path: Path) -> None:
+    from kale_like.api.analyze import load_pipeline
+    from kale_like.errors import AnalysisError
+
+    nb = write_notebook(
+        tmp_path / "nb.ipynb",
+        cell("x = 1", "step:a"),
+        cell("y = x + 1", "step:b"),
+        cell("z = y * 10", "step:a"),
+        cell("u = z", "step:c"),
+        cell("w = [u]", "step:d"),
+        cell("print(w)", "step:c"),
+    )
+    with pytest.raises(AnalysisError) as info:
+        load_pipeline(nb)
+    assert (info.value.kind, info.value.cell) == ("cycle", 2)
+    fixes = [d.fix for d in info.value.diagnostics]
+    assert fixes == [
+        "give the later part its own step: tag cell 3 step:a_2 instead of step:a",
+        "give the later part its own step: tag cell 6 step:c_2 instead of step:c",
+    ]
+
+
 def test_the_suggested_fix_runs_like_the_notebook(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
