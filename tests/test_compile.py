@@ -370,7 +370,7 @@ def test_warnings_go_to_stderr_and_paths_to_stdout(
         str(out / "18-missing-dependency.py"),
         str(out / "18-missing-dependency.yaml"),
     ]
-    assert "warning[missing-dependency]" in captured.err and "cell 3" in captured.err
+    assert "warning[missing-dependency]" in captured.err and "cell 4" in captured.err
 
 
 def test_output_path_that_is_a_file_is_refused(tmp_path: Path) -> None:

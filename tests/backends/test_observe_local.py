@@ -95,10 +95,10 @@ def test_replan_notice_in_record_and_events(tmp_path: Path) -> None:
     events: list[Any] = []
     result = run(nb, run_root=tmp_path / "root", progress=events.append)
     assert result.status == "succeeded" and result.metrics == {"w": 42}
-    note = "step sneak bound `z` (cell 1)"
+    note = "step sneak bound `z` (cell 2)"
     messages = [e.message for e in events if e.step == "sneak" and e.message]
     assert any(
-        "`z` (cell 1) although the analysis did not see it; use now receives it from sneak" in m
+        "`z` (cell 2) although the analysis did not see it; use now receives it from sneak" in m
         for m in messages
     ), messages
     record = json.loads((Path(result.run_dir or "") / "run.json").read_text())

@@ -69,7 +69,7 @@ def test_undeclared_change_of_a_received_value_fails_without_observe_dir(steps: 
         )
     err = info.value
     assert err.kind == "undeclared-write" and err.variable == "rng" and err.cell == 5
-    assert "draw_a changed `rng` (cell 5) although the analysis did not see it" in str(err)
+    assert "draw_a changed `rng` (cell 6) although the analysis did not see it" in str(err)
     assert "rng = rng" in (err.fix or "")
 
 

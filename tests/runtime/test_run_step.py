@@ -129,7 +129,7 @@ def test_user_error_names_step_cell_and_user_frames_only(steps: StepDir) -> None
         run(steps, spec)
     err = info.value
     assert isinstance(err, RunFailed) and err.exit_code == 1
-    assert str(err) == "step 'divide' failed in cell 4: ZeroDivisionError: division by zero"
+    assert str(err) == "step 'divide' failed in cell 5: ZeroDivisionError: division by zero"
     assert (err.step, err.cell, err.exc_type) == ("divide", 4, "ZeroDivisionError")
     assert 'File "<cell 4>", line 1' in err.traceback
     assert 'File "<cell 1>", line 2, in ratio' in err.traceback

@@ -224,7 +224,7 @@ def test_failed_step_process_writes_error_json(steps: StepDir) -> None:
     assert code == 1 and result["status"] == "failed"
     err = result["error"]
     assert (err["step"], err["cell"], err["exc_type"]) == ("divide", 3, "ZeroDivisionError")
-    assert err["message"] == "step 'divide' failed in cell 3: ZeroDivisionError: division by zero"
+    assert err["message"] == "step 'divide' failed in cell 4: ZeroDivisionError: division by zero"
     assert err["summary"] == "ZeroDivisionError: division by zero"
     assert "<cell 3>" in err["traceback"] and "kale_like" not in err["traceback"]
 
