@@ -267,6 +267,10 @@ def record(
             # Writes the analysis did not see (runtime/observe.py) and the re-planning they caused.
             "observed": sched.observed.get(step.name, []),
             "notes": sched.notices.get(step.name, []),
+            # The RNG kinds it changed or drew from (api/observed.py reads them), and a
+            # failed first attempt that re-planning replaced by a new one.
+            "state_observed": sched.state_facts.get(step.name, []),
+            "replaced_failure": sched.replaced_failures.get(step.name),
             # What the step read from outside its inputs (runtime/reads.py): lineage, and
             # why it ran although it had a cache entry.
             "reads": (resolved.entry.meta.get("reads") or {}) if resolved else {},

@@ -3,8 +3,10 @@
 Steps start in notebook (topological) order as soon as every step they come after has
 succeeded or was cached, at most ``jobs`` at a time. Before starting a step its cache key is
 computed from its inputs' digests; a hit is reused without starting a process. After the
-first failure nothing new starts; the steps still running finish (and are cached, so the
-next run resumes from the failed step).
+first failure nothing new starts except the steps before a failed one in notebook order
+(an undeclared write of theirs may be what it lacked); the steps still running finish (and are
+cached, so the next run resumes from the failed step). A failed step that re-planning routes a
+value to runs again, and its failure is replaced by that attempt (``replaced_failures``).
 """
 
 from __future__ import annotations
@@ -113,6 +115,12 @@ class Scheduler:
         self.state_facts: dict[str, list[dict[str, Any]]] = {}
         self._state_records: dict[str, list[dict[str, Any]]] = {}
         self._state_conflict: replan.StateConflict | None = None
+        # A conflict fails the run for good: nothing new starts (other failures may be
+        # replaced by a re-planned attempt). Notebook order decides what may still start.
+        self._halted = False
+        self._pos = replan.notebook_position(pipeline)
+        # The failed first attempt of a step that re-planning ran again (for run.json).
+        self.replaced_failures: dict[str, dict[str, Any]] = {}
 
     # -- events -------------------------------------------------------------------------
     def _observe(self, name: str, writes: list[dict[str, Any]]) -> str | None:
@@ -125,7 +133,7 @@ class Scheduler:
         )
         lines = [r.message() for r in routes]
         for r in routes:
-            self._rerun(r.consumer)
+            self._rerun(r.consumer, r.writer, r.variable)
         if conflict is not None and self._conflict is None:
             self._conflict = conflict
             lines.append(conflict.message())
@@ -146,7 +154,7 @@ class Scheduler:
         if any(f.get("drew") for fs in self.state_facts.values() for f in fs):
             routes, conflict = replan.route_state(self.pipeline, self.steps, self.state_facts)
             for r in routes:
-                self._rerun(r.consumer)
+                self._rerun(r.consumer, r.writer, r.kind)
                 records = self._state_records.setdefault(r.writer, [])
                 mine = next((e for e in records if e["variable"] == r.kind), None)
                 if mine is None:
@@ -188,8 +196,11 @@ class Scheduler:
             self.progress(RunEvent(self.run_id, c.consumer, "failed", res.seconds, res.error))
         return True
 
-    def _rerun(self, consumer: str) -> None:
-        """A re-planned consumer and what follows it run (again) with the new inputs."""
+    def _rerun(self, consumer: str, writer: str, what: str) -> None:
+        """A re-planned consumer and what follows it run (again) with the new inputs,
+        whatever their state: a step that failed for want of ``what`` (it ran beside
+        ``writer`` before the write was known) gets a new attempt that replaces the failure;
+        the steps skipped below it are still pending and start once it succeeds."""
         for name in replan.descendants(self.steps, {consumer}):
             status = self.results[name].status
             if status == "running":
@@ -198,6 +209,49 @@ class Scheduler:
                 self.resolved.pop(name, None)
                 self.metrics.pop(name, None)
                 self.results[name].status = "pending"
+            elif status == "failed" and self._replaceable(name):
+                self._replace_failure(name, writer, what)
+
+    def _replaceable(self, name: str) -> bool:
+        """A failure a new attempt may replace: not a conflict's verdict, not a cancel."""
+        if self._conflict is not None and self._conflict.second == name:
+            return False
+        if self._state_conflict is not None and self._state_conflict.consumer == name:
+            return False
+        return self.results[name].error != "cancelled"
+
+    def _replace_failure(self, name: str, writer: str, what: str) -> None:
+        """Keep ``name``'s failed attempt for the record, say so, and make it pending."""
+        res = self.results[name]
+        self.replaced_failures[name] = {
+            "error": res.error,
+            "cell": res.cell,
+            "traceback": res.traceback,
+            "seconds": round(res.seconds, 3),
+            "writer": writer,
+            "variable": what,
+        }
+        head = (
+            f"step {name} failed ({res.error}) before {writer} reported its change of "
+            f"`{what}`, which the analysis did not see"
+        )
+        self.notices.setdefault(name, []).append(
+            f"{head}; it ran again with `{what}` from {writer}, and that attempt replaces the "
+            "failure"
+        )
+        res.notes = list(self.notices[name])
+        res.error = res.cell = res.traceback = res.report = None
+        self.resolved.pop(name, None)
+        self.metrics.pop(name, None)
+        self._set(name, "pending", f"{head}; it runs again with `{what}` from {writer}")
+
+    def _may_start(self, name: str) -> bool:
+        """After a failure only the steps before a failed one (notebook order) start: top to
+        bottom they run before it, so an undeclared write of theirs may re-plan it."""
+        if self._halted:
+            return False
+        failed = [self._pos[n] for n, r in self.results.items() if r.status == "failed"]
+        return not failed or self._pos[name] < max(failed)
 
     def _set(self, name: str, status: str, message: str | None = None) -> None:
         result = self.results[name]
@@ -490,17 +544,18 @@ class Scheduler:
                 self._resolve_from_cache(step)
         self.on_change()
         running: dict[Future[Outcome], tuple[Step, str, float]] = {}
-        failed = False
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="kale-step")
         try:
             while True:
                 progressed = False
-                if not failed:
+                if not self._halted:
                     for step in [self.steps[s.name] for s in self.pipeline.steps]:
                         if len(running) >= self.jobs:
                             break
                         step = self.steps[step.name]  # re-planned by a step just before
                         if self.results[step.name].status != "pending":
+                            continue
+                        if not self._may_start(step.name):
                             continue
                         if not all(
                             self.results[p].status in ("succeeded", "cached") for p in _edges(step)
@@ -516,8 +571,10 @@ class Scheduler:
                                 entry.meta.get("state_observed"),
                             )
                             self._set(step.name, "cached", note)
-                            failed = self._halt_on_conflict(step.name) or failed
-                            failed = self._halt_on_state_conflict() or failed
+                            if self._halt_on_conflict(step.name):
+                                self._halted = True
+                            if self._halt_on_state_conflict():
+                                self._halted = True
                             self._replanned(step)
                             progressed = True
                             continue
@@ -562,9 +619,9 @@ class Scheduler:
                         note = "; ".join(filter(None, (why, note))) or None
                         self._set(step.name, "succeeded", note)
                         if self._halt_on_conflict(step.name):
-                            failed = True
+                            self._halted = True
                         if self._halt_on_state_conflict():
-                            failed = True
+                            self._halted = True
                         self._replanned(step)
                     else:
                         self.cache.discard(self._tmp.pop(step.name))
@@ -573,7 +630,6 @@ class Scheduler:
                         result.traceback = outcome.traceback
                         if (self.step_dir(step.name) / REPORT).is_file():
                             result.report = str(self.step_dir(step.name) / REPORT)
-                        failed = True
                         self._set(step.name, "failed", outcome.error)
                 self.on_change()
         except BaseException:
