@@ -1,0 +1,128 @@
+/**
+ * panel.ts: the enable toggle and settings write Kale's metadata keys; each notebook keeps its
+ * own results; an error keeps the last good graph (greyed) under the diagnostics; Deploy
+ * actions save first and send the settings the user typed.
+ */
+jest.mock('../src/request', () => ({
+  ...jest.requireActual('../src/request'),
+  postAPI: jest.fn(),
+  requestAPI: jest.fn()
+}));
+jest.mock('../src/sweepdialog', () => ({ askSweep: jest.fn() }));
+
+import './dom-polyfill';
+import { Signal } from '@lumino/signaling';
+
+import { KalePanel } from '../src/panel';
+import { postAPI, requestAPI } from '../src/request';
+import { IAnalysisState, IKaleModel } from '../src/tokens';
+import { analysis, fakePanel, IFakePanel } from './fakes';
+
+const post = postAPI as jest.MockedFunction<typeof postAPI>;
+const request = requestAPI as jest.MockedFunction<typeof requestAPI>;
+
+class FakeModel implements IKaleModel {
+  state: IAnalysisState = { panel: null, analysis: null, error: null, byCell: new Map(), pending: false };
+  changed: Signal<IKaleModel, IAnalysisState> = new Signal<IKaleModel, IAnalysisState>(this);
+  refresh = jest.fn(async () => undefined);
+  revealCell = jest.fn();
+  set(s: Partial<IAnalysisState>): void {
+    this.state = { ...this.state, ...s };
+    this.changed.emit(this.state);
+  }
+}
+
+function setup(meta?: Record<string, unknown>): { model: FakeModel; panel: KalePanel; nb: IFakePanel } {
+  const model = new FakeModel();
+  const panel = new KalePanel(model);
+  document.body.appendChild(panel.node);
+  const nb = fakePanel('a.ipynb', meta);
+  model.set({ panel: nb as any, analysis: analysis('load', 'report') });
+  return { model, panel, nb };
+}
+
+afterEach(() => {
+  document.body.replaceChildren();
+  post.mockReset();
+  request.mockReset();
+});
+
+describe('KalePanel', () => {
+  it('hides the actions until the pipeline is enabled; the toggle writes kubeflow_notebook.enabled', () => {
+    const { panel, nb } = setup({});
+    const toggle = panel.node.querySelector('input[aria-label="Enable pipeline"]') as HTMLInputElement;
+    expect(toggle.checked).toBe(false);
+    expect((panel.node.querySelector('.kale-actions') as HTMLElement).hidden).toBe(true);
+    toggle.checked = true;
+    toggle.dispatchEvent(new Event('change'));
+    expect(nb.model.getMetadata('kubeflow_notebook')).toEqual({ enabled: true });
+    expect((panel.node.querySelector('.kale-actions') as HTMLElement).hidden).toBe(false);
+    expect(panel.node.querySelector('input[data-key="experiment_name"]')).not.toBeNull();
+  });
+
+  it('writes a setting under Kale\'s key, keeps the others, and removes a cleared one', () => {
+    const { panel, nb } = setup({ kubeflow_notebook: { pipeline_name: 'p', docker_image: 'kale:1' } });
+    const field = (key: string) => panel.node.querySelector(`input[data-key="${key}"]`) as HTMLInputElement;
+    expect(field('base_image').value).toBe('kale:1'); // Kale's docker_image is read as the base image
+    field('experiment_name').value = '  team-a ';
+    field('experiment_name').dispatchEvent(new Event('change'));
+    expect(nb.model.getMetadata('kubeflow_notebook')).toEqual({ pipeline_name: 'p', docker_image: 'kale:1', experiment_name: 'team-a' });
+    field('pipeline_name').value = '';
+    field('pipeline_name').dispatchEvent(new Event('change'));
+    expect(nb.model.getMetadata('kubeflow_notebook')).toEqual({ docker_image: 'kale:1', experiment_name: 'team-a' });
+  });
+
+  it('keeps the last good graph, greyed, under an error, and shows the error above it', () => {
+    const { model, panel } = setup();
+    expect(Array.from(panel.node.querySelectorAll('.kale-dag-node')).map(n => n.getAttribute('data-step'))).toEqual(['load', 'report']);
+    model.set({ analysis: null, error: { error: 'tag', message: 'unknown tag "stpe:x"', cell: 4, line: null, fix: 'step:x', diagnostics: [] } });
+    const graph = panel.node.querySelector('.kale-graph')!;
+    const diag = graph.querySelector('ul[aria-label="Diagnostics"]')!;
+    expect(diag.textContent).toContain('unknown tag "stpe:x"');
+    expect(diag.querySelector('button')!.textContent).toBe('cell 5'); // JupyterLab counts from 1
+    expect(graph.querySelector('.kale-dag-wrap')!.classList.contains('kale-dag-stale')).toBe(true);
+    expect(graph.querySelectorAll('.kale-dag-node')).toHaveLength(2);
+    // The diagnostics come before the graph.
+    expect(diag.compareDocumentPosition(graph.querySelector('.kale-dag-wrap')!) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    (diag.querySelector('button') as HTMLButtonElement).click();
+    expect(model.revealCell).toHaveBeenCalledWith(4);
+  });
+
+  it('saves, runs locally, and shows the progress in that notebook\'s own results', async () => {
+    const { model, panel, nb } = setup({ kubeflow_notebook: { enable_caching: false } });
+    nb.model.dirty = true;
+    post.mockResolvedValueOnce({ id: 'j1', status: 'queued' });
+    request.mockResolvedValueOnce({
+      id: 'j1', kind: 'run', notebook: 'a.ipynb', status: 'succeeded', run_id: null, elapsed: 1,
+      steps: { load: { status: 'succeeded', seconds: 0.2 } }, result: {}, error: null, log: []
+    });
+    await panel.perform('run');
+    expect(nb.context.save).toHaveBeenCalled();
+    expect(post).toHaveBeenCalledWith('run', { path: 'a.ipynb', options: { use_cache: false } });
+    const results = () => panel.node.querySelector('.kale-results-body')!;
+    expect(results().querySelector('tr[data-step="load"]')).not.toBeNull();
+
+    // Another notebook: its own (empty) results; back again: the run is still there.
+    const other = fakePanel('b.ipynb');
+    model.set({ panel: other as any, analysis: analysis('x') });
+    expect(results().querySelector('tr[data-step="load"]')).toBeNull();
+    model.set({ panel: nb as any, analysis: analysis('load', 'report') });
+    expect(results().querySelector('tr[data-step="load"]')).not.toBeNull();
+  });
+
+  it('sends the typed endpoint, experiment and image to an upload', async () => {
+    const { panel } = setup({
+      kubeflow_notebook: { kfp_host: 'http://kfp:8080', experiment_name: 'exp', base_image: 'img:1', registry: 'reg/x' }
+    });
+    post.mockResolvedValueOnce({ id: 'j2', status: 'queued' });
+    request.mockResolvedValueOnce({ id: 'j2', kind: 'deploy', notebook: 'a.ipynb', status: 'succeeded', run_id: 'r', elapsed: 1, steps: {}, result: {}, error: null, log: [] });
+    await panel.perform('deploy');
+    expect(post).toHaveBeenCalledWith('deploy', {
+      path: 'a.ipynb',
+      hints: {
+        registry: 'reg/x', push: true, base_image: 'img:1', host: 'http://kfp:8080', kfp_host: 'http://kfp:8080',
+        experiment: 'exp', use_cache: true
+      }
+    });
+  });
+});
