@@ -26,9 +26,12 @@ from kale_like.model import Metric, Parameter, Pipeline, Step
 class FakeExecutor:
     """Runs cells with exec(); values travel as JSON files in the engine's paths."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, meet: set[str] | None = None) -> None:
         self.calls: list[str] = []
         self.delay = delay
+        # Steps in ``meet`` wait for each other: they pass only if they run at the same time.
+        self.meet = meet or set()
+        self._barrier = threading.Barrier(len(self.meet), timeout=60) if self.meet else None
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
@@ -39,6 +42,8 @@ class FakeExecutor:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
+            if self._barrier is not None and job.step in self.meet:
+                self._barrier.wait()  # raises BrokenBarrierError if the other never starts
             time.sleep(self.delay)
             ns: dict[str, Any] = dict(job.parameters)
             for var, path in job.inputs.items():
@@ -121,10 +126,13 @@ def test_runs_in_order_and_reports_metrics(tmp_path: Path) -> None:
 
 
 def test_independent_steps_run_in_parallel_up_to_jobs(tmp_path: Path) -> None:
-    ex = FakeExecutor(delay=0.3)
-    run(tmp_path / "a", diamond(), ex, jobs=2)
+    # The two branches of the diamond meet at a barrier: event-driven, no timing window.
+    middle = [s.name for s in diamond().steps][1:3]
+    ex = FakeExecutor(meet=set(middle))
+    res = run(tmp_path / "a", diamond(), ex, jobs=2)
+    assert {s.status for s in res.steps.values()} == {"succeeded"}
     assert ex.max_active == 2
-    ex1 = FakeExecutor(delay=0.05)
+    ex1 = FakeExecutor()
     run(tmp_path / "b", diamond(), ex1, jobs=1)
     assert ex1.max_active == 1
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -281,16 +282,20 @@ async def test_cancel_a_running_job(
 ) -> None:
     write(jp_root_dir, "nb.ipynb", make_notebook(*GOOD))
 
+    running = threading.Event()
+
     def slow_run(notebook: str, *, progress: Any, **kw: Any) -> RunResult:
         # A run that keeps reporting progress until cancelled (the cancel lands in progress).
         for _ in range(600):
             progress(RunEvent("r1", "load", "running"))
+            running.set()
             time.sleep(0.05)
         return RunResult("r1", "succeeded", steps={"load": StepResult("load", "succeeded")})
 
     patch_verb(monkeypatch, "run", slow_run)
     _, started = await post(jp_fetch, "run", {"path": "nb.ipynb"})
-    await asyncio.sleep(0.3)
+    # Cancel once the run is really running (an event, not a guessed delay).
+    assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 60)
     code, _ = await post(jp_fetch, f"runs/{started['id']}/cancel", {})
     assert code == 202
     status = await wait_job(jp_fetch, started["id"], timeout=10)
