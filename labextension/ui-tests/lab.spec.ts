@@ -12,10 +12,13 @@ const SHOTS = path.resolve(__dirname, '..', '..', 'test-output', 'screenshots');
 
 test.describe.configure({ mode: 'serial' });
 
-async function openNotebook(page: Page, name: string): Promise<void> {
+async function openNotebook(page: Page, name: string, pipeline = true): Promise<void> {
   await page.goto(`lab/tree/${name}?reset`);
   await expect(page.locator('.jp-NotebookPanel .jp-Cell').first()).toBeVisible({ timeout: 60_000 });
-  await expect(page.locator('.jp-NotebookPanel .jp-Cell .kale-cell-editor').first()).toBeVisible();
+  if (pipeline) {
+    // Not a pipeline yet (no tags, not enabled): the cell editors stay hidden.
+    await expect(page.locator('.jp-NotebookPanel .jp-Cell .kale-cell-editor').first()).toBeVisible();
+  }
 }
 
 async function openPanel(page: Page): Promise<Locator> {
@@ -425,6 +428,10 @@ test('DAG: layered layout, labels apart, zoom and fit, file and order edges, las
   // Full variable names on hover.
   await expect(skip.locator('title')).toHaveText('a → c: mean, stdev');
   await panel.screenshot({ path: path.join(SHOTS, 'dag.png') });
+  // The graph alone, for the README (the panel is taller than the window).
+  await panel.locator('.kale-settings-section > summary').click();
+  await panel.locator('.kale-graph-section').screenshot({ path: path.join(SHOTS, 'dag-graph.png') });
+  await panel.locator('.kale-settings-section > summary').click();
   // Zoom in, then fit again.
   const svg = panel.locator('svg.kale-dag');
   const fitted = await svg.getAttribute('viewBox');
@@ -491,4 +498,35 @@ test('step editor: readable, labelled and keyboard-accessible', async ({ page })
   await expect(target.getByRole('checkbox', { name: 'Depends on b' })).toBeHidden();
   await expect(summary).toBeFocused();
   await target.screenshot({ path: path.join(SHOTS, 'step-editor.png') });
+});
+
+test('"Pipeline: Suggest steps" proposes a split of an untagged notebook and applies its tags', async ({ page }) => {
+  await openNotebook(page, 'untagged.ipynb', false);
+  expect(savedTags('untagged.ipynb').every(t => t.length === 0)).toBe(true);
+  // As a user would: the command palette.
+  await page.locator('.jp-NotebookPanel:visible .jp-Notebook').click();
+  await page.keyboard.press('Control+Shift+C');
+  const palette = page.locator('.lm-CommandPalette-input');
+  await palette.fill('Suggest steps');
+  await page.locator('.lm-CommandPalette-item', { hasText: 'Pipeline: Suggest steps' }).first().click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog.locator('.jp-kale-suggestion')).toBeVisible();
+  const proposal = await dialog.locator('.jp-kale-suggestion').innerText();
+  await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'suggest-dialog.png') });
+  await dialog.getByRole('button', { name: /Apply tags to \d+ cell/ }).click();
+  await expect(dialog).toHaveCount(0);
+  await save(page);
+  // The import cell is recognised; every other cell becomes a step of its own (each computes
+  // one new value from the ones before), named as the proposal showed.
+  const tags = savedTags('untagged.ipynb');
+  expect(tags[0]).toEqual(['imports']);
+  const steps = tags.slice(1).map(t => t.filter(x => x.startsWith('step:')));
+  expect(steps.every(s => s.length === 1)).toBe(true);
+  const names = steps.map(s => s[0].slice('step:'.length));
+  expect(new Set(names).size).toBe(names.length);
+  for (const n of names) {
+    expect(proposal).toContain(n);
+  }
+  // The cell editor shows the new steps at once.
+  await expect(cell(page, 1).locator('input.kale-step-name')).toHaveValue(names[0]);
 });

@@ -164,6 +164,20 @@ def cancel_notebook(gate: Path) -> nbformat.NotebookNode:
     )
 
 
+def untagged_notebook() -> nbformat.NotebookNode:
+    """No tags at all: the browser test runs "Pipeline: Suggest steps" on it."""
+    return v4.new_notebook(
+        metadata=KERNEL,
+        cells=[
+            code("import statistics"),
+            code("xs = [float(i) for i in range(10)]"),
+            code("mean = statistics.mean(xs)"),
+            code("stdev = statistics.pstdev(xs)"),
+            code("print(mean, stdev)"),
+        ],
+    )
+
+
 def widgets_notebook() -> nbformat.NotebookNode:
     return v4.new_notebook(
         metadata=KERNEL,
@@ -183,6 +197,7 @@ def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     nbformat.write(kale_notebook("step"), root / "kale23.ipynb")
     nbformat.write(dag_notebook(), root / "dag.ipynb")
     nbformat.write(settings_notebook(), root / "settings.ipynb")
+    nbformat.write(untagged_notebook(), root / "untagged.ipynb")
     gate = base / "cancel.gate"
     nbformat.write(cancel_notebook(gate), root / "cancel.ipynb")
     # User settings: no news/update toast over the UI.
@@ -279,6 +294,7 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         "dag.png",
         "dag-stale.png",
         "step-editor.png",
+        "suggest-dialog.png",
     )
     for shot in shots:
         assert (OUTPUT / "screenshots" / shot).stat().st_size > 1000, shot
