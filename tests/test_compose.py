@@ -242,3 +242,23 @@ def test_kales_composition_examples(tmp_path: Path) -> None:
     assert result.metrics["prediction"] == 30.0
     report = verify(d / "main_mixed.ipynb", run_root=tmp_path / "root")
     assert report.ok, report.to_text()
+
+
+def test_a_referenced_notebooks_own_prelude_wins_over_an_earlier_step(tmp_path: Path) -> None:
+    # sub_y's imports cell binds `limit`; an earlier step of sub_x also writes `limit`. In the
+    # flattened run sub_y's prelude runs right before its steps, so its own value wins.
+    write_notebook(tmp_path / "sub_x.ipynb", cell("limit = 1\nxs = [1, 2, 3]", "step:make"))
+    write_notebook(
+        tmp_path / "sub_y.ipynb",
+        cell("limit = 5", "imports"),
+        cell("kept = [x for x in xs if x < limit]\nn_kept = len(kept)", "step:keep"),
+        cell("print(n_kept)", "pipeline-metrics"),
+    )
+    nb = write_notebook(tmp_path / "main.ipynb", _ref("sub_x"), _ref("sub_y"))
+    ns: dict[str, Any] = {}
+    for src in ("limit = 1\nxs = [1, 2, 3]", "limit = 5",
+                "kept = [x for x in xs if x < limit]\nn_kept = len(kept)"):
+        exec(src, ns)
+    result = run(nb, run_root=tmp_path / "root")
+    assert result.status == "succeeded", result
+    assert result.metrics == {"n_kept": ns["n_kept"]} == {"n_kept": 3}

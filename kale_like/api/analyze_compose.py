@@ -104,6 +104,9 @@ def composed_flow(
     """
     position = {g.name: i for i, (_, g) in enumerate(comp.steps)}
     part_of = {g.name: part for part, g in comp.steps}
+    start: dict[str | None, int] = {}  # each notebook's first step, in reading order
+    for i, (part, _) in enumerate(comp.steps):
+        start.setdefault(part.key, i)
     bound = {key: set(w.facts.writes) for key, w in preludes.items()}
     everywhere = {n for names in bound.values() for n in names}
     params = {p.name for p in parameters}
@@ -113,7 +116,7 @@ def composed_flow(
         own = bound[part.key]
         if part.key is not None:
             for v, producer in list(flow.inputs[s].items()):
-                if v in own and position[producer] < part.start:
+                if v in own and position[producer] < start[part.key]:
                     del flow.inputs[s][v]
         if star:
             continue
