@@ -10,7 +10,7 @@ import { cellLabel, h, rerender, typingIn, uid } from './dom';
 import { JobView } from './jobview';
 import { FIELDS, IPipelineSettings, readSettings, writeSetting } from './metadata';
 import { toErrorBody } from './model';
-import { postAPI } from './request';
+import { postAPI, requestAPI } from './request';
 import { choiceFromKatib, katibFromChoice } from './katibmeta';
 import { askSweep } from './sweepdialog';
 import { IAnalysis, IAnalysisState, IJobStarted, IKaleModel, METADATA_KEY } from './tokens';
@@ -121,14 +121,17 @@ export class KalePanel extends Widget {
     if (current.enabled) {
       for (const field of FIELDS) {
         const id = uid('kale-field');
+        const experiments = field.key === 'experiment_name' ? this._experimentChoices(current.kfp_host) : null;
         rows.push(h('div', { class: 'kale-field' },
           h('label', { for: id }, field.label),
           h('input', {
             id, type: 'text', value: current[field.key] as string, placeholder: field.placeholder ?? '',
-            'aria-label': field.label, 'data-key': field.key,
+            'aria-label': field.label, 'data-key': field.key, list: experiments ? `${id}-list` : null,
             onchange: (e: Event) => writeSetting(model, field.key, (e.target as HTMLInputElement).value.trim() as any),
             onkeydown: (e: KeyboardEvent) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()
-          })));
+          }),
+          experiments ? h('datalist', { id: `${id}-list` }, experiments.names.map(n => h('option', { value: n }))) : null,
+          experiments ? h('span', { class: 'kale-muted kale-field-hint', 'data-experiments': experiments.state }, experiments.note) : null));
       }
       const cacheId = uid('kale-cache');
       rows.push(h('div', { class: 'kale-field kale-toggle' },
@@ -139,6 +142,38 @@ export class KalePanel extends Widget {
         h('label', { for: cacheId }, 'Caching')));
     }
     rerender(this._settings, rows);
+  }
+
+  /**
+   * The experiments of the configured KFP endpoint, fetched once per host; null without an
+   * endpoint (the field is free text). A name not in the list is created by the upload.
+   */
+  private _experimentChoices(host: string): { names: string[]; state: string; note: string } | null {
+    if (!host) {
+      return null;
+    }
+    const known = this._experiments.get(host);
+    if (known) {
+      return known;
+    }
+    const loading = { names: [], state: 'loading', note: `Reading the experiments of ${host}…` };
+    this._experiments.set(host, loading);
+    requestAPI<{ experiments: string[] }>(`kfp/experiments?host=${encodeURIComponent(host)}`)
+      .then(
+        body => ({
+          names: body.experiments, state: 'loaded',
+          note: `${body.experiments.length} experiment(s) at ${host}; a new name is created on upload.`
+        }),
+        reason => ({
+          names: [], state: 'error',
+          note: `Cannot list the experiments (${toErrorBody(reason).message}); type a name.`
+        })
+      )
+      .then(choice => {
+        this._experiments.set(host, choice);
+        this._renderSettings();
+      });
+    return loading;
   }
 
   private _renderSplitButton(): HTMLElement[] {
@@ -301,6 +336,7 @@ export class KalePanel extends Widget {
   private _options: IPanelOptions;
   private _panel: NotebookPanel | null = null;
   private _jobs = new WeakMap<object, JobView>();
+  private _experiments = new Map<string, { names: string[]; state: string; note: string }>();
   private _lastGood = new WeakMap<NotebookPanel, IAnalysis>();
   private _dag = new DagView();
   private _results: HTMLDivElement;

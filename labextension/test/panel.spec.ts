@@ -111,12 +111,15 @@ describe('KalePanel', () => {
   });
 
   it('sends the typed endpoint, experiment and image to an upload', async () => {
+    request.mockImplementation(async (url?: string) => url!.startsWith('kfp/')
+      ? { experiments: ['exp'] }
+      : { id: 'j2', kind: 'deploy', notebook: 'a.ipynb', status: 'succeeded', run_id: 'r', elapsed: 1, steps: {}, result: {}, error: null, log: [] });
     const { panel } = setup({
       kubeflow_notebook: { kfp_host: 'http://kfp:8080', experiment_name: 'exp', base_image: 'img:1', registry: 'reg/x' }
     });
     post.mockResolvedValueOnce({ id: 'j2', status: 'queued' });
-    request.mockResolvedValueOnce({ id: 'j2', kind: 'deploy', notebook: 'a.ipynb', status: 'succeeded', run_id: 'r', elapsed: 1, steps: {}, result: {}, error: null, log: [] });
     await panel.perform('deploy');
+    expect(request).toHaveBeenCalledWith('runs/j2');
     expect(post).toHaveBeenCalledWith('deploy', {
       path: 'a.ipynb',
       hints: {
@@ -124,5 +127,41 @@ describe('KalePanel', () => {
         experiment: 'exp', use_cache: true
       }
     });
+  });
+});
+
+describe('KalePanel experiment field', () => {
+  it('is free text without a KFP endpoint', () => {
+    const { panel } = setup({ kubeflow_notebook: { pipeline_name: 'p' } });
+    const field = panel.node.querySelector('input[data-key="experiment_name"]') as HTMLInputElement;
+    expect(field.getAttribute('list')).toBeNull();
+    expect(request).not.toHaveBeenCalled();
+  });
+
+  it('offers the experiments read from the configured endpoint, once per host', async () => {
+    request.mockResolvedValueOnce({ host: 'http://kfp:8080', experiments: ['Default', 'team-a'] });
+    const { panel, nb } = setup({ kubeflow_notebook: { kfp_host: 'http://kfp:8080' } });
+    expect(request).toHaveBeenCalledWith('kfp/experiments?host=http%3A%2F%2Fkfp%3A8080');
+    await new Promise(resolve => setTimeout(resolve, 0));
+    const field = panel.node.querySelector('input[data-key="experiment_name"]') as HTMLInputElement;
+    const list = panel.node.querySelector(`datalist#${field.getAttribute('list')}`)!;
+    expect(Array.from(list.querySelectorAll('option')).map(o => o.value)).toEqual(['Default', 'team-a']);
+    expect(panel.node.querySelector('[data-experiments]')!.getAttribute('data-experiments')).toBe('loaded');
+    // Still free text: a new name is written as typed.
+    field.value = 'brand-new';
+    field.dispatchEvent(new Event('change'));
+    expect(nb.model.getMetadata('kubeflow_notebook').experiment_name).toBe('brand-new');
+    expect(request).toHaveBeenCalledTimes(1);
+  });
+
+  it('says why the list is missing when KFP cannot be reached', async () => {
+    const { KaleRequestError } = jest.requireActual('../src/request');
+    request.mockRejectedValueOnce(new KaleRequestError(503, { error: 'kfp-unreachable', message: 'cannot reach http://kfp:8080' }, 'x'));
+    const { panel } = setup({ kubeflow_notebook: { kfp_host: 'http://kfp:8080' } });
+    await new Promise(resolve => setTimeout(resolve, 0));
+    const hint = panel.node.querySelector('[data-experiments]')!;
+    expect(hint.getAttribute('data-experiments')).toBe('error');
+    expect(hint.textContent).toContain('cannot reach http://kfp:8080');
+    expect(panel.node.querySelectorAll('datalist option')).toHaveLength(0);
   });
 });
