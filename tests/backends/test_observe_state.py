@@ -3,7 +3,8 @@ run with the same seed, or fail naming the kind, the steps and a fix that works.
 
 Ground truth: the notebook's code cells executed in order in one namespace after
 ``seed_all(SEED)`` (what ``verify`` does); the pipeline's steps start from the same seed
-(``KALE_LIKE_SEED``). Invisible draws: ``df.sample()`` inside a ``functions`` cell helper
+(``KALE_LIKE_SEED``). Invisible draws: pandas' ``sample()`` reached through ``getattr`` inside
+a ``functions`` cell helper (the analysis knows ``df.sample()`` by name, not through getattr)
 and ``check_random_state(None)`` draw from NumPy's global RNG.
 """
 
@@ -33,8 +34,9 @@ SEED = 1234
 Cells = list[tuple[str, tuple[str, ...]]]
 
 IMPORTS = ("import numpy as np\nimport pandas as pd", ("imports",))
-# A draw the analysis does not see: pandas' sample() without random_state.
-HELPER = ("def shuffle_rows(df):\n    return df.sample(frac=1)", ("functions",))
+# A draw the analysis does not see: pandas' sample() without random_state, through getattr
+# (as a library drawing internally would).
+HELPER = ("def shuffle_rows(df):\n    return getattr(df, 'sam' + 'ple')(frac=1)", ("functions",))
 FRAME = "pd.DataFrame({'a': range(20)})"
 
 
