@@ -110,7 +110,7 @@ class SweepResult:
     def to_json(self) -> dict[str, Any]:
         """The stable ``kale-like sweep --json`` contract."""
         best = self.best
-        return {
+        out: dict[str, Any] = {
             "sweep_id": self.sweep_id,
             "objective": {"metric": self.metric, "direction": self.direction},
             "trials": [t.to_json() for t in sorted(self.trials, key=lambda t: t.number)],
@@ -118,6 +118,9 @@ class SweepResult:
             if best is None
             else {"parameters": dict(best.parameters), "objective": best.objective},
         }
+        if self.engine == "katib":  # the panel shows the Experiment it wrote or created
+            out.update(engine=self.engine, status=self.status, manifest_path=self.manifest_path)
+        return out
 
 
 def best_trial(trials: list[Trial], direction: str) -> Trial | None:

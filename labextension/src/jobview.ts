@@ -141,13 +141,20 @@ export class JobView extends Widget {
           h('dt', {}, k), h('dd', { 'data-metric': k }, typeof v === 'object' ? JSON.stringify(v) : String(v))
         ])));
     }
-    if (Array.isArray(result.trials)) {
+    if (Array.isArray(result.trials) && result.engine !== 'katib') {
       parts.push(this._trials(result));
     }
     if (result.dsl || result.yaml) {
       parts.push(h('p', { class: 'kale-muted' }, `DSL: ${result.dsl ?? ''}`), h('p', { class: 'kale-muted' }, `YAML: ${result.yaml ?? ''}`));
     }
     this.node.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
+  }
+
+  /** A Katib sweep written without a cluster: where the Experiment is, and its YAML. */
+  showManifest(path: string, yaml: string): void {
+    this.node.append(h('div', { class: 'kale-katib-manifest' },
+      h('p', {}, 'Katib Experiment written (no cluster: apply it with ', h('code', {}, `kubectl apply -f ${path}`), '):'),
+      h('pre', { class: 'kale-log', 'aria-label': 'Katib Experiment YAML', tabindex: 0 }, yaml)));
   }
 
   /** A compile answers at once: show its files. */

@@ -10,7 +10,7 @@ import { cellLabel, h, rerender, typingIn, uid } from './dom';
 import { JobView } from './jobview';
 import { FIELDS, IPipelineSettings, readSettings, writeSetting } from './metadata';
 import { toErrorBody } from './model';
-import { postAPI, requestAPI } from './request';
+import { postAPI, readServerFile, requestAPI } from './request';
 import { choiceFromKatib, katibFromChoice } from './katibmeta';
 import { askSweep } from './sweepdialog';
 import { IAnalysis, IAnalysisState, IJobStarted, IKaleModel, METADATA_KEY } from './tokens';
@@ -249,9 +249,22 @@ export class KalePanel extends Widget {
         meta.katib_metadata = katibFromChoice(options, types, meta.katib_metadata);
         panel.model?.setMetadata(METADATA_KEY, meta);
         await this._save(panel);
-        const body = { ...options, maximize: options.maximize, trials: options.trials ?? undefined };
+        const { engine, trialImage, ...common } = options;
+        const body: { [key: string]: unknown } = { ...common, trials: options.trials ?? undefined };
+        let outputDir = '';
+        if (engine === 'katib') {
+          // No cluster from here: write the Experiment next to the notebook and show it.
+          const path = panel.context.path;
+          outputDir = `${path.replace(/\.ipynb$/, '')}_katib`;
+          Object.assign(body, { engine: 'katib', dry_run: true, output_dir: outputDir, trial_image: trialImage || undefined });
+        }
         const started = await postAPI<IJobStarted>('sweep', { path: panel.context.path, options: body });
-        await job.follow(started.id, label);
+        const final = await job.follow(started.id, label);
+        const written = final?.status === 'succeeded' ? final.result?.manifest_path : null;
+        if (typeof written === 'string' && written) {
+          const file = `${outputDir}/${written.split(/[\\/]/).pop()}`;
+          job.showManifest(file, await readServerFile(file).catch(reason => `(cannot read it: ${toErrorBody(reason).message})`));
+        }
         return;
       }
       await this._save(panel);

@@ -79,3 +79,23 @@ export async function requestAPI<T>(
 export function postAPI<T>(endPoint: string, body: unknown): Promise<T> {
   return requestAPI<T>(endPoint, { method: 'POST', body: JSON.stringify(body) });
 }
+
+/** The text of a file under the server root (the Jupyter contents API), e.g. a written YAML. */
+export async function readServerFile(
+  path: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+  makeRequest: MakeRequest = ServerConnection.makeRequest
+): Promise<string> {
+  const url = URLExt.join(settings.baseUrl, 'api/contents', URLExt.encodeParts(path)) + '?type=file&format=text&content=1';
+  let response: Response;
+  try {
+    response = await makeRequest(url, { method: 'GET' }, settings);
+  } catch (error) {
+    throw new KaleRequestError(0, {}, `cannot reach the server: ${String(error)}`);
+  }
+  if (!response.ok) {
+    throw new KaleRequestError(response.status, {}, `cannot read ${path}: ${response.status}`);
+  }
+  const model = await response.json();
+  return String(model.content ?? '');
+}

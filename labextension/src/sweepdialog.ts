@@ -17,6 +17,10 @@ export interface ISweepOptions {
   algorithm: string;
   trials: number | null;
   parallel: number;
+  /** Where the trials run: here, or a Katib Experiment (its YAML, without a cluster). */
+  engine: 'local' | 'katib';
+  /** Katib: the image each trial runs in (with kale-like installed). */
+  trialImage: string;
 }
 
 /** A starting search space for a parameter from its default value. */
@@ -33,7 +37,7 @@ export function defaultSpec(type: string, value: unknown): string {
   return `choice:${String(value)}`;
 }
 
-class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
+export class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
   constructor(analysis: IAnalysis, initial: Partial<ISweepOptions> = {}) {
     super();
     this.addClass('kale-sweep-dialog');
@@ -46,7 +50,9 @@ class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
       maximize: initial.maximize ?? true,
       algorithm: ['grid', 'random', 'tpe'].includes(initial.algorithm ?? '') ? initial.algorithm! : 'grid',
       trials: initial.trials ?? null,
-      parallel: initial.parallel ?? 2
+      parallel: initial.parallel ?? 2,
+      engine: initial.engine === 'katib' ? 'katib' : 'local',
+      trialImage: initial.trialImage ?? ''
     };
     const rows = params.map(([name, info]) => {
       const swept = Object.prototype.hasOwnProperty.call(given, name);
@@ -82,6 +88,12 @@ class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
       control.id = id;
       return h('div', { class: 'kale-field' }, h('label', { for: id }, label), control);
     };
+    const katibRow = field('Trial image (Katib)', h('input', {
+      type: 'text', value: this._value.trialImage, 'aria-label': 'Trial image',
+      placeholder: 'an image with kale-like installed',
+      oninput: (e: Event) => { this._value.trialImage = (e.target as HTMLInputElement).value.trim(); }
+    }));
+    katibRow.hidden = this._value.engine !== 'katib';
     this.node.append(
       params.length
         ? h('table', { class: 'kale-sweep-params', 'aria-label': 'Parameters' },
@@ -102,6 +114,14 @@ class SweepBody extends Widget implements Dialog.IBodyWidget<ISweepOptions> {
       field('Trials', h('input', { type: 'number', min: 1, placeholder: 'all grid points', 'aria-label': 'Trials',
         value: this._value.trials ?? '',
         oninput: (e: Event) => { const v = (e.target as HTMLInputElement).value; this._value.trials = v ? parseInt(v, 10) : null; } })),
+      field('Run trials on', h('select', { 'aria-label': 'Sweep target',
+        onchange: (e: Event) => {
+          this._value.engine = (e.target as HTMLSelectElement).value === 'katib' ? 'katib' : 'local';
+          katibRow.hidden = this._value.engine !== 'katib';
+        } },
+        h('option', { value: 'local', selected: this._value.engine === 'local' }, 'this machine (local runs)'),
+        h('option', { value: 'katib', selected: this._value.engine === 'katib' }, 'Katib (write the Experiment YAML)'))),
+      katibRow,
       field('Parallel trials', h('input', { type: 'number', min: 1, value: this._value.parallel, 'aria-label': 'Parallel trials',
         oninput: (e: Event) => { this._value.parallel = parseInt((e.target as HTMLInputElement).value, 10) || 1; } }))
     );

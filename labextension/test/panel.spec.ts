@@ -6,7 +6,8 @@
 jest.mock('../src/request', () => ({
   ...jest.requireActual('../src/request'),
   postAPI: jest.fn(),
-  requestAPI: jest.fn()
+  requestAPI: jest.fn(),
+  readServerFile: jest.fn()
 }));
 jest.mock('../src/sweepdialog', () => ({ askSweep: jest.fn() }));
 
@@ -14,7 +15,8 @@ import './dom-polyfill';
 import { Signal } from '@lumino/signaling';
 
 import { KalePanel } from '../src/panel';
-import { postAPI, requestAPI } from '../src/request';
+import { postAPI, readServerFile, requestAPI } from '../src/request';
+import { askSweep } from '../src/sweepdialog';
 import { IAnalysisState, IKaleModel } from '../src/tokens';
 import { analysis, fakePanel, IFakePanel } from './fakes';
 
@@ -45,6 +47,7 @@ afterEach(() => {
   document.body.replaceChildren();
   post.mockReset();
   request.mockReset();
+  (readServerFile as jest.Mock).mockReset();
 });
 
 describe('KalePanel', () => {
@@ -163,5 +166,57 @@ describe('KalePanel experiment field', () => {
     expect(hint.getAttribute('data-experiments')).toBe('error');
     expect(hint.textContent).toContain('cannot reach http://kfp:8080');
     expect(panel.node.querySelectorAll('datalist option')).toHaveLength(0);
+  });
+});
+
+describe('KalePanel Katib sweep', () => {
+  it('writes the Experiment next to the notebook (dry run) and shows its YAML', async () => {
+    const ask = askSweep as jest.MockedFunction<typeof askSweep>;
+    const read = readServerFile as jest.MockedFunction<typeof readServerFile>;
+    ask.mockResolvedValueOnce({
+      params: { n: 'choice:3,5' }, objective: 'ratio', maximize: true, algorithm: 'grid', trials: null, parallel: 2,
+      engine: 'katib', trialImage: 'reg/kale-like:1'
+    });
+    const { model, panel, nb } = setup({ kubeflow_notebook: {} });
+    model.state.analysis!.pipeline.parameters = { n: { type: 'int', default: 5 } };
+    post.mockResolvedValueOnce({ id: 'k1', status: 'queued' });
+    request.mockResolvedValueOnce({
+      id: 'k1', kind: 'sweep', notebook: 'a.ipynb', status: 'succeeded', run_id: null, elapsed: 1, steps: {}, error: null, log: [],
+      result: { sweep_id: 'p', objective: { metric: 'ratio', direction: 'maximize' }, trials: [], best: null,
+        engine: 'katib', status: 'dry-run', manifest_path: '/srv/root/a_katib/p-experiment.yaml' }
+    });
+    read.mockResolvedValueOnce('apiVersion: kubeflow.org/v1beta1\nkind: Experiment\n');
+    await panel.perform('sweep');
+    expect(post).toHaveBeenCalledWith('sweep', {
+      path: 'a.ipynb',
+      options: {
+        params: { n: 'choice:3,5' }, objective: 'ratio', maximize: true, algorithm: 'grid', trials: undefined, parallel: 2,
+        engine: 'katib', dry_run: true, output_dir: 'a_katib', trial_image: 'reg/kale-like:1'
+      }
+    });
+    expect(read).toHaveBeenCalledWith('a_katib/p-experiment.yaml');
+    const shown = panel.node.querySelector('pre[aria-label="Katib Experiment YAML"]')!;
+    expect(shown.textContent).toContain('kind: Experiment');
+    expect(panel.node.querySelector('.kale-katib-manifest')!.textContent).toContain('kubectl apply -f a_katib/p-experiment.yaml');
+    expect(panel.node.querySelector('table[aria-label="Sweep trials"]')).toBeNull();
+    // The choice is kept in katib_metadata for the next time (and for `kale-like sweep`).
+    expect(nb.model.getMetadata('kubeflow_notebook').katib_metadata.objective.objectiveMetricName).toBe('ratio');
+  });
+
+  it('sends a local sweep without Katib options', async () => {
+    const ask = askSweep as jest.MockedFunction<typeof askSweep>;
+    ask.mockResolvedValueOnce({
+      params: { n: 'choice:3,5' }, objective: 'ratio', maximize: false, algorithm: 'grid', trials: 2, parallel: 1,
+      engine: 'local', trialImage: ''
+    });
+    const { panel } = setup({ kubeflow_notebook: {} });
+    post.mockResolvedValueOnce({ id: 'k2', status: 'queued' });
+    request.mockResolvedValueOnce({ id: 'k2', kind: 'sweep', notebook: 'a.ipynb', status: 'succeeded', run_id: null, elapsed: 1, steps: {}, error: null, log: [], result: { trials: [] } });
+    await panel.perform('sweep');
+    expect(post).toHaveBeenCalledWith('sweep', {
+      path: 'a.ipynb',
+      options: { params: { n: 'choice:3,5' }, objective: 'ratio', maximize: false, algorithm: 'grid', trials: 2, parallel: 1 }
+    });
+    expect(readServerFile).not.toHaveBeenCalled();
   });
 });

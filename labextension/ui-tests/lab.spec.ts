@@ -530,3 +530,33 @@ test('"Pipeline: Suggest steps" proposes a split of an untagged notebook and app
   // The cell editor shows the new steps at once.
   await expect(cell(page, 1).locator('input.kale-step-name')).toHaveValue(names[0]);
 });
+
+test('the sweep dialog offers Katib: without a cluster the Experiment YAML is written and shown', async ({ page }) => {
+  await openNotebook(page, 'pipeline.ipynb');
+  const panel = await openPanel(page);
+  await panel.getByRole('button', { name: 'More deploy actions' }).click();
+  await panel.getByRole('menuitem', { name: 'Sweep…' }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog.locator('.kale-sweep-dialog')).toBeVisible();
+  await expect(dialog.getByLabel('Trial image')).toBeHidden();
+  await dialog.getByLabel('Sweep target').selectOption('katib');
+  await dialog.getByLabel('Trial image').fill('registry.example/kale-like:1');
+  if (!(await dialog.getByLabel('Sweep n').isChecked())) {
+    await dialog.getByLabel('Sweep n').check();
+  }
+  await dialog.getByLabel('Search space of n').fill('choice:3,5');
+  await dialog.locator('.jp-Dialog-content').screenshot({ path: path.join(SHOTS, 'sweep-katib-dialog.png') });
+  await dialog.getByRole('button', { name: 'Start sweep' }).click();
+  await expect(panel.locator('.kale-job-header')).toHaveAttribute('data-status', 'succeeded', { timeout: 90_000 });
+  const shown = panel.getByLabel('Katib Experiment YAML');
+  await expect(shown).toContainText('kind: Experiment');
+  await expect(shown).toContainText('registry.example/kale-like:1');
+  // The same text is on disk next to the notebook, where `kubectl apply -f` finds it.
+  const dir = path.join(ROOT, 'pipeline_katib');
+  const files = fs.readdirSync(dir).filter(f => f.endsWith('-experiment.yaml'));
+  expect(files).toHaveLength(1);
+  const yaml = fs.readFileSync(path.join(dir, files[0]), 'utf-8');
+  expect(yaml).toContain('kind: Experiment');
+  expect((await shown.innerText()).trim()).toBe(yaml.trim());
+  await panel.locator('.kale-katib-manifest').screenshot({ path: path.join(SHOTS, 'sweep-katib.png') });
+});
