@@ -14,6 +14,7 @@ import { postAPI, readServerFile, requestAPI } from './request';
 import { choiceFromKatib, katibFromChoice } from './katibmeta';
 import { askSweep } from './sweepdialog';
 import { IAnalysis, IAnalysisState, IJobStarted, IKaleModel, METADATA_KEY } from './tokens';
+import { IVolume, readVolumes, renderVolumes, volumeProblem, writeVolumes } from './volumes';
 
 export type Action = 'run' | 'compile' | 'build' | 'deploy' | 'sweep';
 
@@ -46,6 +47,8 @@ export class KalePanel extends Widget {
     this._model = model;
     this._options = options;
     this._settings = h('div', { class: 'kale-settings' });
+    this._volumes = h('div', { class: 'kale-volumes-body' });
+    this._volumesSection = section('Volumes', 'kale-volumes-section', this._volumes);
     this._graph = h('div', { class: 'kale-graph', 'aria-live': 'polite' });
     this._actions = h('div', { class: 'kale-actions' });
     this._results = h('div', { class: 'kale-results-body' });
@@ -54,6 +57,7 @@ export class KalePanel extends Widget {
     this.node.append(
       h('h2', { class: 'kale-title' }, 'Kubeflow pipeline'),
       section('Pipeline settings', 'kale-settings-section', this._settings),
+      this._volumesSection,
       this._actions,
       this._resultsSection,
       this._graphSection
@@ -102,6 +106,7 @@ export class KalePanel extends Widget {
     if (!model) {
       this._settings.replaceChildren(h('p', { class: 'kale-muted' }, 'Open a notebook to make it a pipeline.'));
       this._actions.hidden = true;
+      this._volumesSection.hidden = true;
       return;
     }
     const current = readSettings(model);
@@ -142,6 +147,37 @@ export class KalePanel extends Widget {
         h('label', { for: cacheId }, 'Caching')));
     }
     rerender(this._settings, rows);
+    this._volumesSection.hidden = !current.enabled;
+    if (current.enabled && !typingIn(this._volumes)) {
+      rerender(this._volumes, [this._renderVolumes()]);
+    }
+  }
+
+  /**
+   * Kale's notebook-level volumes. Rows still being filled in stay in the panel (a draft):
+   * only complete ones are written, so a half-typed row never breaks the analysis.
+   */
+  private _renderVolumes(): HTMLElement {
+    const panel = this._panel!;
+    const model = panel.model!;
+    const meta = (model.getMetadata(METADATA_KEY) ?? {}) as { [key: string]: any };
+    const { volumes, other } = readVolumes(meta);
+    const shown = this._volumeDrafts.get(panel) ?? volumes;
+    const diagnostics = this._model.state.analysis?.diagnostics ?? this._model.state.error?.diagnostics ?? [];
+    return renderVolumes(shown, diagnostics, (next: IVolume[]) => {
+      const complete = next.filter(v => !volumeProblem(v));
+      if (complete.length === next.length) {
+        this._volumeDrafts.delete(panel);
+      } else {
+        this._volumeDrafts.set(panel, next);
+      }
+      const now = (model.getMetadata(METADATA_KEY) ?? {}) as { [key: string]: any };
+      if (JSON.stringify(readVolumes(now).volumes) !== JSON.stringify(complete)) {
+        model.setMetadata(METADATA_KEY, writeVolumes(now, complete, other));
+      } else {
+        this._renderSettings();
+      }
+    });
   }
 
   /**
@@ -356,6 +392,9 @@ export class KalePanel extends Widget {
   private _resultsSection: HTMLDetailsElement;
   private _graphSection: HTMLDetailsElement;
   private _settings: HTMLDivElement;
+  private _volumes: HTMLDivElement;
+  private _volumesSection: HTMLDetailsElement;
+  private _volumeDrafts = new WeakMap<NotebookPanel, IVolume[]>();
   private _graph: HTMLDivElement;
   private _actions: HTMLDivElement;
 }
