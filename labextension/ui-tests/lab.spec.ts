@@ -505,15 +505,17 @@ test('"Pipeline: Suggest steps" proposes a split of an untagged notebook and app
   expect(savedTags('untagged.ipynb').every(t => t.length === 0)).toBe(true);
   // As a user would: the command palette (a key press can be dropped under load: retry).
   const palette = page.locator('.lm-CommandPalette-input');
+  const item = page.locator('.lm-CommandPalette-item', { hasText: 'Pipeline: Suggest steps' }).first();
   await expect(async () => {
     if (!(await palette.isVisible())) {
       await page.locator('.jp-NotebookPanel:visible .jp-Notebook').press('Escape');
       await page.keyboard.press('Control+Shift+C');
     }
     await expect(palette).toBeVisible({ timeout: 5_000 });
-  }).toPass({ timeout: 60_000 });
-  await palette.fill('Suggest steps');
-  await page.locator('.lm-CommandPalette-item', { hasText: 'Pipeline: Suggest steps' }).first().click();
+    await palette.fill('');
+    await palette.pressSequentially('Suggest steps');
+    await item.click({ timeout: 5_000 });
+  }).toPass({ timeout: 90_000 });
   const dialog = page.locator('.jp-Dialog');
   await expect(dialog.locator('.jp-kale-suggestion')).toBeVisible();
   const proposal = await dialog.locator('.jp-kale-suggestion').innerText();
@@ -578,8 +580,8 @@ test('notebook volumes: an existing PVC, then a new PVC by size with the warning
   await volumes.getByLabel('Volume 1 mount point').press('Tab');
   await expect(volumes.locator('.kale-volume [role="alert"]')).toHaveCount(0);
   await volumes.getByLabel('Volume 1 kind').selectOption('new_pvc');
-  await volumes.getByLabel('Volume 1 size').fill('5');
-  await volumes.getByLabel('Volume 1 size').press('Tab');
+  await volumes.getByLabel('Volume 1 size', { exact: true }).fill('5');
+  await volumes.getByLabel('Volume 1 size', { exact: true }).press('Tab');
   // The server's analysis of the unsaved notebook: kale_like does not create volumes.
   const warning = volumes.locator('.kale-volume[data-index="0"] .kale-warning');
   await expect(warning).toContainText('does not create volumes');

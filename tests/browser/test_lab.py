@@ -295,6 +295,9 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         "dag-stale.png",
         "step-editor.png",
         "suggest-dialog.png",
+        "dag-graph.png",
+        "sweep-katib.png",
+        "volumes.png",
     )
     for shot in shots:
         assert (OUTPUT / "screenshots" / shot).stat().st_size > 1000, shot
