@@ -312,8 +312,8 @@ def setup_handlers(web_app: Any, run_root: Path | None = None) -> JobManager:
     # from): runs started here show in `kale-like runs list` and share the CLI's cache.
     web_app.settings["kale_like_run_root"] = str(run_root or default_run_root(root))
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
-    from .suggest import SuggestHandler  # its own module (issue 15); imports this one
     from .experiments import ExperimentsHandler  # its own module (issue 13); imports this one
+    from .suggest import SuggestHandler  # its own module (issue 15); imports this one
 
     routes: list[tuple[str, type[KaleHandler]]] = [
         ("suggest", SuggestHandler),
