@@ -140,7 +140,12 @@ def test_analysis_adds_file_edges_and_shows_them(tmp_path: Path) -> None:
     nb = files_notebook(tmp_path)
     p = load_pipeline(nb)
     train = p.step("train")
-    assert dict(train.file_inputs) == {"data/train.csv": "prepare", "model.joblib": "prepare"}
+    # The folder counts too: `data/` holds what prepare wrote (a folder another step filled).
+    assert dict(train.file_inputs) == {
+        "data/train.csv": "prepare",
+        "model.joblib": "prepare",
+        "data": "prepare",
+    }
     assert "prepare" in train.after
     assert p.step("prepare").file_reads == ("data/raw.csv",)
     assert "file:data/train.csv <- prepare" in text(p)
