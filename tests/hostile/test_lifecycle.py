@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,7 @@ async def test_rest_cancel_stops_a_never_ending_step(
 def test_server_stops_with_a_job_running(tmp_path: Path, report: PidReport) -> None:
     """SIGTERM to a Jupyter server running a never-ending step: it exits, the step dies."""
     import socket
+    import urllib.error
     import urllib.request
 
     marker = f"kale-hostile-{uuid.uuid4().hex}"
@@ -173,9 +176,14 @@ def test_server_stops_with_a_job_running(tmp_path: Path, report: PidReport) -> N
     )
     try:
         assert server.stderr is not None
-        for line in server.stderr:  # wait for the server to listen (bounded by its exit)
-            if b"is running at" in line:
+        seen: list[bytes] = []
+        for line in server.stderr:  # wait for the server's URL (bounded by its exit)
+            seen.append(line)
+            found = re.search(rb"http://127\.0\.0\.1:(\d+)/", line)
+            if found:  # the port it really listens on (it moves on if ours was taken)
+                port = int(found.group(1))
                 break
+        assert server.poll() is None, b"".join(seen).decode(errors="replace")[-3000:]
         # Keep reading its log: a full pipe would block the server, not our code.
         threading.Thread(target=server.stderr.read, daemon=True).start()
         req = urllib.request.Request(
@@ -184,8 +192,19 @@ def test_server_stops_with_a_job_running(tmp_path: Path, report: PidReport) -> N
             headers={"Authorization": "token tok"},
             method="POST",
         )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            assert resp.status == 202
+        # The server may log its URL before its socket accepts: retry refused connects while
+        # it lives (bounded), then the request must be accepted.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    assert resp.status == 202
+                break
+            except urllib.error.URLError as exc:
+                refused = isinstance(exc.reason, ConnectionRefusedError)
+                if not refused or server.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         step, child = report.wait()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)  # never hangs on the job
