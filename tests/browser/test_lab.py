@@ -294,7 +294,6 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         "dag.png",
         "dag-stale.png",
         "step-editor.png",
-        "suggest-dialog.png",
         "dag-graph.png",
         "sweep-katib.png",
         "volumes.png",
