@@ -9,27 +9,14 @@ folder holding ``examples/``. Safe to rerun: an existing, complete folder is reu
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import sys
 import tarfile
-import urllib.request
 from pathlib import Path
 
-INDEX = "https://pypi.org/simple/kubeflow-kale/"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sdist import download  # noqa: E402
 
-
-def _sdist(version: str) -> tuple[str, str]:
-    """(url, sha256) of the sdist of ``version`` from the index's JSON simple API."""
-    req = urllib.request.Request(INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        files = json.load(resp)["files"]
-    for f in files:
-        name = f["filename"].replace("_", "-")
-        if name == f"kubeflow-kale-{version}.tar.gz":
-            return f["url"], f["hashes"]["sha256"]
-    raise SystemExit(f"kubeflow-kale {version}: no sdist on {INDEX}")
 
 
 def fetch(version: str, dest: Path) -> Path:
@@ -37,11 +24,7 @@ def fetch(version: str, dest: Path) -> Path:
     target = dest / version
     if (target / "COMPLETE").exists():
         return target
-    url, sha = _sdist(version)
-    with urllib.request.urlopen(url, timeout=300) as resp:
-        data = resp.read()
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise SystemExit(f"kubeflow-kale {version}: sha256 mismatch for {url}")
+    data = download("kubeflow-kale", version)
     partial = dest / f".{version}.partial"
     if partial.exists():
         import shutil
@@ -63,7 +46,7 @@ def fetch(version: str, dest: Path) -> Path:
             src = tar.extractfile(member)
             if src is not None:
                 out.write_bytes(src.read())
-    (partial / "COMPLETE").write_text(sha, encoding="utf-8")
+    (partial / "COMPLETE").write_text(version, encoding="utf-8")
     partial.rename(target)
     return target
 

@@ -9,28 +9,16 @@ unpacked source folder (holding ``papermill/tests``). Safe to rerun: a complete 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import shutil
 import sys
 import tarfile
-import urllib.request
 from pathlib import Path
 
-INDEX = "https://pypi.org/simple/papermill/"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sdist import download  # noqa: E402
+
 DEFAULT_VERSION = "2.7.0"
-
-
-def _sdist(version: str) -> tuple[str, str]:
-    """(url, sha256) of the sdist of ``version`` from the index's JSON simple API."""
-    req = urllib.request.Request(INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        files = json.load(resp)["files"]
-    for f in files:
-        if f["filename"] == f"papermill-{version}.tar.gz":
-            return f["url"], f["hashes"]["sha256"]
-    raise SystemExit(f"papermill {version}: no sdist on {INDEX}")
 
 
 def fetch(version: str, dest: Path) -> Path:
@@ -38,11 +26,7 @@ def fetch(version: str, dest: Path) -> Path:
     target = dest / version
     if (target / "COMPLETE").exists():
         return target
-    url, sha = _sdist(version)
-    with urllib.request.urlopen(url, timeout=300) as resp:
-        data = resp.read()
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise SystemExit(f"papermill {version}: sha256 mismatch for {url}")
+    data = download("papermill", version)
     partial = dest / f".{version}.partial"
     if partial.exists():
         shutil.rmtree(partial)
@@ -62,7 +46,7 @@ def fetch(version: str, dest: Path) -> Path:
             src = tar.extractfile(member)
             if src is not None:
                 out.write_bytes(src.read())
-    (partial / "COMPLETE").write_text(sha, encoding="utf-8")
+    (partial / "COMPLETE").write_text(version, encoding="utf-8")
     partial.rename(target)
     return target
 
