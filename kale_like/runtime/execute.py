@@ -9,6 +9,7 @@ and records every cell's stdout/stderr/display/result/error in execution order.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -157,6 +158,12 @@ class CellRunner:
 
     def __init__(self) -> None:
         os.environ.setdefault("MPLBACKEND", _INLINE_BACKEND)
+        mpl = sys.modules.get("matplotlib")
+        if mpl is not None and os.environ["MPLBACKEND"] == _INLINE_BACKEND:
+            # matplotlib reads MPLBACKEND once, when imported: a process that imported it
+            # before (an in-process run) must be told, or plots go to a headless backend.
+            with contextlib.suppress(Exception):
+                mpl.use(_INLINE_BACKEND)
         self.main = types.ModuleType("__main__", doc="kale_like step namespace")
         self._saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = self.main

@@ -65,20 +65,22 @@ def test_compare_objects_with_identity_equality_by_what_they_pickle_to() -> None
 
 
 def test_compare_figures_by_what_they_draw() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figures on their own Agg canvases: no pyplot, so the process-wide backend (which
+    # in-process step runs in later tests rely on) is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from kale_like.runtime.compare import difference
 
-    (f1, a1), (f2, a2) = plt.subplots(), plt.subplots()  # figure numbers 1 and 2
+    f1, f2 = Figure(), Figure()
+    a1, a2 = f1.subplots(), f2.subplots()
+    for fig in (f1, f2):
+        FigureCanvasAgg(fig)
     for ax in (a1, a2):
         ax.plot([1, 2], [3, 1])
     assert difference(f1, f2) is None and difference(a1, a2) is None
     a2.set_title("changed")
     assert "rendered" in (difference(f1, f2) or "")
-    plt.close("all")
 
 
 def test_verify_compares_an_input_with_the_step_that_really_provided_it(tmp_path) -> None:
