@@ -67,7 +67,7 @@ def trials_html(data: dict[str, Any]) -> str:
     """The sweep's trials (one column per parameter) and the best trial, as HTML tables."""
     trials = data.get("trials") or []
     names = list(dict.fromkeys(n for t in trials for n in (t.get("parameters") or {})))
-    best = data.get("best") or None
+    best: dict[str, Any] = data.get("best") or {}
     objective = data.get("objective") or {}
     metric = html.escape(str(objective.get("metric") or "objective"))
 

@@ -101,6 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A full disk outside an engine (compile, sweep files): exit 3, never a traceback.
         name = exc.filename if isinstance(exc.filename, str) else None
         where = os.path.dirname(os.path.abspath(name)) if name else os.getcwd()
-        err = disk_full_error(Path(where), "the output")
-        print(f"kale-like {args.command}: {err}", file=sys.stderr)
-        return err.exit_code
+        full = disk_full_error(Path(where), "the output")
+        print(f"kale-like {args.command}: {full}", file=sys.stderr)
+        return full.exit_code

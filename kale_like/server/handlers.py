@@ -82,7 +82,7 @@ class KaleHandler(APIHandler):
 
     @property
     def limits(self) -> Limits:
-        return self.settings["kale_like_limits"]  # type: ignore[no-any-return]
+        return self.settings["kale_like_limits"]
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()

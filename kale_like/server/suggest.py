@@ -18,7 +18,10 @@ from .validate import read_request
 
 __all__ = ["SuggestHandler"]
 
-_LIMITS = {"max_steps": (int, 1, 200), "min_step_seconds": ((int, float), 0, 86_400)}
+_LIMITS: dict[str, tuple[Any, int, int]] = {
+    "max_steps": (int, 1, 200),
+    "min_step_seconds": ((int, float), 0, 86_400),
+}
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:

@@ -416,8 +416,9 @@ def read_request(
     path = data.get("path")
     saved: Path | None = None
     if isinstance(data.get("notebook"), dict):
-        notebook: dict[str, Any] | str = data["notebook"]
-        check_notebook_size(notebook, limits)
+        body: dict[str, Any] = data["notebook"]
+        check_notebook_size(body, limits)
+        notebook: dict[str, Any] | str = body
         if path not in (None, ""):
             # The unsaved notebook of a saved file: its folder is where the steps run.
             saved = confine(root, path, must_exist=False)
