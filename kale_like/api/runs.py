@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..backends.local import records
+from .. import records
 
 __all__ = ["default_run_root", "runs_list", "runs_show"]
 

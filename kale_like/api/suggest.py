@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import records
 from .. import suggest as core
-from ..backends.local import records
 from ..diagnostics import Diagnostic
 from ..errors import AnalysisError, KaleError, UsageError
 from ..model import Pipeline

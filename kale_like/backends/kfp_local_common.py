@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import records
 from ..engines import RunRequest
 from ..errors import EnvironmentProblem, UsageError
 from ..model import Pipeline
+from ..records import collect_metrics, notebook_info
 from ..results import RunEvent, RunResult, StepResult
-from .local import collect_metrics, notebook_info, records
 
 __all__ = [
     "LocalRun",

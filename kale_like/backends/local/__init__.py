@@ -4,12 +4,11 @@
 Docker. Pieces: :mod:`.plan` (``--no-cache/--from/--only``), :mod:`.scheduler` (the walk),
 :mod:`.cache` (keys, atomic entries), :mod:`.executor` (job files, a fresh interpreter per
 step), :mod:`.warm` + :mod:`.zygote` (step processes forked from a warm runtime, the
-default), :mod:`.stepmain` (final values), :mod:`.records` (run folders, ``run.json``).
+default), :mod:`.stepmain` (final values), :mod:`kale_like.records` (run folders, ``run.json``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
@@ -18,12 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ... import fsutil
+from ... import fsutil, records
 from ...engines import RunRequest
 from ...errors import InputError
 from ...model import Pipeline
+from ...records import collect_metrics, notebook_info
 from ...results import RunEvent, RunResult
-from . import records
 from .cache import Cache
 from .executor import Executor
 from .plan import make_plan
@@ -179,25 +178,6 @@ def _disk_full(result: RunResult, root: Path) -> str | None:
         if step.cell is None and fsutil.nearly_full(root):  # died before it could report
             return name
     return None
-
-
-def notebook_info(pipeline: Pipeline, nb_path: Path | None) -> dict[str, Any]:
-    digest = pipeline.notebook_digest
-    if nb_path is not None and nb_path.is_file():  # the file's bytes, as `sha256sum` says
-        digest = hashlib.sha256(nb_path.read_bytes()).hexdigest()
-    return {"path": str(nb_path.absolute()) if nb_path else None, "sha256": digest}
-
-
-def collect_metrics(pipeline: Pipeline, per_step: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Metrics in the order of the notebook's metrics cell, each from its producing step."""
-    out: dict[str, Any] = {}
-    for metric in pipeline.metrics:
-        if metric.name in per_step.get(metric.step, {}):
-            out[metric.name] = per_step[metric.step][metric.name]
-    for step in pipeline.steps:  # metrics the IR did not list (e.g. logged by the runtime)
-        for name, value in per_step.get(step.name, {}).items():
-            out.setdefault(name, value)
-    return out
 
 
 def load_values(pipeline: Pipeline, sched: Scheduler) -> dict[str, Any]:

@@ -22,14 +22,13 @@ from typing import Any
 
 from ...errors import UsageError
 from ...model import Pipeline, Step
+from ...records import step_dirname
 from ...results import ProgressCallback, RunEvent, StepResult
 from ...runtime.spec import step_spec
 from . import cache as cachemod
-from . import replan
-from . import workspaces
+from . import replan, workspaces
 from .executor import Executor, Job, Outcome
 from .plan import Plan, _edges, ancestors
-from .records import step_dirname
 
 OUTPUTS = "outputs"
 VALUES = "values"  # every final global of the step, for keep_values runs
