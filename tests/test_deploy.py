@@ -645,7 +645,7 @@ def test_kfp_engine_reads_metrics_from_mlmd(server: KfpServer) -> None:
 def test_generated_version_names_never_collide(
     server: KfpServer, package: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deploy_mod = importlib.import_module("kale_like.api.deploy")  # the module, not the verb
+    deploy_mod = importlib.import_module("kale_like.backends.kfp_deploy")  # uploads happen there
 
     frozen = deploy_mod.version_name  # every upload in "the same second"
     monkeypatch.setattr(

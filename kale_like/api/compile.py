@@ -114,7 +114,7 @@ def compile(  # noqa: A001 - the verb's public name
     ``observe`` runs the notebook locally first when no run observed its current code
     (under ``run_root``); a failed run raises :class:`RunFailed` and nothing is written.
     """
-    from ..backends.kfp import compile_dsl
+    from ..backends.kfp import write_pipeline_files
     from ..codegen import dsl_filename, generate_dsl
 
     pipeline = prepare_pipeline(
@@ -134,9 +134,7 @@ def compile(  # noqa: A001 - the verb's public name
     out = Path(output_dir)
 
     def build(tmp: Path) -> None:
-        dsl_path = tmp / f"{stem}.py"
-        dsl_path.write_text(source, encoding="utf-8")
-        compile_dsl(dsl_path, tmp / f"{stem}.yaml", pipeline)
+        write_pipeline_files(pipeline, source, tmp)
 
     refuse_foreign_files(out, [f"{stem}.py", f"{stem}.yaml"])
     write_atomically(out, build, [f"{stem}.py", f"{stem}.yaml"])

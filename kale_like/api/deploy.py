@@ -3,156 +3,54 @@
 Every verb takes an optional ``client`` (a ``kfp.Client``-like object) so callers and tests
 need no cluster; without one, a real ``kfp.Client`` is built from the resolved settings
 (:mod:`kale_like.kfp_config`). Credentials never reach generated files: compiling happens
-before and apart from connecting.
+before and apart from connecting. Uploading and running a compiled YAML is
+:mod:`kale_like.backends.kfp_deploy` (the ``kfp`` engine uses it too).
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..backends.kfp_deploy import (
+    DeployResult,
+    MetricsReader,
+    RemoteRunResult,
+    check_parameters,
+    connect,
+    default_run_name,
+    deploy_compiled,
+    input_name,
+    read_spec,
+    spec_parameters,
+    version_name,
+    watch_run,
+)
 from ..errors import UsageError
 from ..model import Pipeline
-from ..results import ProgressCallback, RunEvent, StepResult
+from ..results import ProgressCallback
 
-MetricsReader = Callable[[Any, Any], Mapping[str, Any]]
-"""``reader(remote, snapshot) -> {metric: value}`` for a finished remote run."""
-
-
-@dataclass
-class DeployResult:
-    """What ``deploy`` did. ``run_id``/``run_url`` are None with ``upload_only``."""
-
-    pipeline_id: str
-    version_id: str
-    run_id: str | None
-    run_url: str | None
-    status: str  # uploaded | submitted | running | succeeded | failed | cancelled
-    pipeline_name: str = ""
-    version_name: str | None = None
-    new_pipeline: bool = False
-    experiment_id: str | None = None
-    steps: dict[str, StepResult] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pipeline_id": self.pipeline_id,
-            "version_id": self.version_id,
-            "pipeline_name": self.pipeline_name,
-            "version_name": self.version_name,
-            "new_pipeline": self.new_pipeline,
-            "experiment_id": self.experiment_id,
-            "run_id": self.run_id,
-            "run_url": self.run_url,
-            "status": self.status,
-            "steps": {n: s.to_json() for n, s in self.steps.items()},
-        }
-
-
-@dataclass
-class RemoteRunResult:
-    """A finished remote run: status, metrics (when a reader provides them) and steps."""
-
-    status: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    run_id: str = ""
-    run_url: str = ""
-    steps: dict[str, StepResult] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_url": self.run_url,
-            "status": self.status,
-            "metrics": self.metrics,
-            "steps": {n: s.to_json() for n, s in self.steps.items()},
-        }
+__all__ = [
+    "DeployResult",
+    "MetricsReader",
+    "RemoteRunResult",
+    "check_parameters",
+    "deploy",
+    "input_name",
+    "metrics_reader",
+    "read_spec",
+    "remote_run_show",
+    "remote_runs_list",
+    "spec_parameters",
+    "submit_and_wait",
+    "version_name",
+]
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _read_spec(yaml_path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        docs = list(yaml.safe_load_all(yaml_path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(
-            f"cannot read pipeline YAML {str(yaml_path)!r}: {exc}", kind="bad-pipeline-yaml"
-        ) from exc
-    if not docs or not isinstance(docs[0], dict) or "pipelineInfo" not in docs[0]:
-        raise UsageError(
-            f"{str(yaml_path)!r} is not a compiled KFP pipeline",
-            kind="bad-pipeline-yaml",
-            fix="compile it with `kale-like compile`",
-        )
-    return docs[0]
-
-
-_KFP_TYPES = {
-    "NUMBER_INTEGER": "int",
-    "NUMBER_DOUBLE": "float",
-    "STRING": "str",
-    "BOOLEAN": "bool",
-    "LIST": "list",
-    "STRUCT": "dict",
-}
-
-
-def spec_parameters(spec: Mapping[str, Any]) -> list[Any]:
-    """The pipeline inputs of a compiled spec as :class:`model.Parameter` objects."""
-    from ..model import Parameter
-
-    declared = ((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
-    return [
-        Parameter(
-            name,
-            decl.get("defaultValue"),
-            _KFP_TYPES.get(decl.get("parameterType", "STRING"), "str"),
-        )
-        for name, decl in declared.items()
-    ]
-
-
-def input_name(declared: Sequence[Any], name: str) -> str:
-    """A compiled spec's inputs carry KFP's names: the notebook's spelling of a parameter
-    (``LEARNING_RATE``) names the input it was compiled to (``learning_rate``)."""
-    from ..codegen.names import ascii_identifier
-
-    inputs = {p.name for p in declared}
-    kfp = ascii_identifier(name, lower=True)
-    return kfp if name not in inputs and kfp in inputs else name
-
-
-def check_parameters(
-    spec: Mapping[str, Any], pipeline: Pipeline | None, values: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The overrides, type-checked against the notebook (or the spec's inputs); exit 2 if bad."""
-    from .. import params
-
-    if not values:
-        return {}
-    if pipeline is None:
-        declared = spec_parameters(spec)
-        values = {input_name(declared, k): v for k, v in values.items()}
-    target = pipeline or Pipeline(
-        name="pipeline", steps=(), parameters=tuple(spec_parameters(spec))
-    )
-    params.resolve(target, values)  # raises UsageError naming the parameter
-    resolved = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
-    if pipeline is None:  # a compiled spec: the names already are KFP's input names
-        return resolved
-    from ..codegen import kfp_arguments
-
-    # KFP's input names are sanitized (LEARNING_RATE -> learning_rate) and None-default
-    # parameters travel as JSON strings.
-    return kfp_arguments(pipeline, resolved)
 
 
 def _materialize(
@@ -178,69 +76,6 @@ def _materialize(
         run_root=run_root,
     )
     return Path(res.yaml_path), res.pipeline
-
-
-def version_name(name: str, digest: str, when: datetime | None = None) -> str:
-    """``NAME-DIGEST12-YYYYmmdd-HHMMSS`` (UTC): unique per content and upload time."""
-    when = when or datetime.now(timezone.utc)
-    return f"{name}-{digest[:12]}-{when.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _remote(
-    *,
-    host: str | None,
-    namespace: str | None,
-    token_file: str | None,
-    client: Any,
-    experiment: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    config_path: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Any:
-    from .. import kfp_config
-    from ..backends import kfp_client
-
-    config = kfp_config.resolve(
-        host=host,
-        namespace=namespace,
-        experiment=experiment,
-        token_file=token_file,
-        notebook_metadata=metadata,
-        config_path=config_path,
-        env=env,
-    )
-    return kfp_client.connect(config, client=client)
-
-
-def _run_name(given: str | None, pipeline_name: str) -> str:
-    """``given``, else ``PIPELINE YYYY-mm-dd HH:MM:SS`` (UTC)."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    return given or f"{pipeline_name} {when}"
-
-
-def _watch(
-    remote: Any,
-    run_id: str,
-    spec: dict[str, Any],
-    step_names: list[str] | None,
-    progress: ProgressCallback | None,
-    poll: float,
-    timeout: float | None,
-) -> Any:
-    """Follow a run to its end, naming its tasks after the pipeline's steps."""
-    from ..backends import kfp_client
-
-    names = kfp_client.task_step_names(spec, step_names)
-    return remote.watch(run_id, task_names=names, progress=progress, poll=poll, timeout=timeout)
-
-
-def _metadata(pipeline: Pipeline | None) -> dict[str, Any]:
-    meta = dict((pipeline.metadata if pipeline else None) or {})
-    if pipeline is not None and pipeline.experiment:
-        inner = dict(meta.get("kubeflow_notebook", meta))
-        inner.setdefault("experiment_name", pipeline.experiment)
-        meta = {"kubeflow_notebook": inner}
-    return meta
 
 
 # ------------------------------------------------------------------------------ verbs
@@ -277,61 +112,24 @@ def deploy(
     """
     with tempfile.TemporaryDirectory(prefix="kale-like-deploy-") as tmp:
         yaml_path, pipeline = _materialize(notebook, Path(tmp), images, observe, run_root)
-        spec = _read_spec(yaml_path)
-        overrides = check_parameters(spec, pipeline, parameters)
-        info = spec.get("pipelineInfo") or {}
-        name = (pipeline.name if pipeline else None) or info.get("displayName") or info["name"]
-        digest = hashlib.sha256(yaml_path.read_bytes()).hexdigest()
-        vname = version or version_name(str(name), digest)
-        if version is not None and not version.strip():
-            raise UsageError("--version must not be empty", kind="bad-version")
-        remote = _remote(
+        return deploy_compiled(
+            yaml_path,
+            pipeline,
             host=host,
             namespace=namespace,
             experiment=experiment,
-            token_file=token_file,
-            metadata=_metadata(pipeline),
+            parameters=parameters,
+            upload_only=upload_only,
+            version=version,
+            watch=watch,
             client=client,
+            progress=progress,
+            token_file=token_file,
             config_path=config_path,
+            run_name=run_name,
+            poll=poll,
+            timeout=timeout,
         )
-        description = (pipeline.description if pipeline else "") or info.get("description", "")
-        for attempt in range(1, 6):
-            try:
-                pid, vid, new = remote.upload(
-                    str(yaml_path), str(name), version=vname, description=description
-                )
-                break
-            except UsageError as err:
-                # Same content uploaded twice within a second: number the generated name.
-                # A name the user chose is never changed.
-                if err.kind != "kfp-conflict" or version is not None or attempt == 5:
-                    raise
-                vname = f"{version_name(str(name), digest)}-{attempt + 1}"
-    result = DeployResult(
-        pid,
-        vid,
-        None,
-        None,
-        "uploaded",
-        pipeline_name=str(name),
-        version_name=None if new else vname,
-        new_pipeline=new,
-    )
-    if upload_only:
-        return result
-    result.experiment_id = remote.experiment(remote.config.experiment)
-    result.run_id = remote.start_run(
-        result.experiment_id, _run_name(run_name, str(name)), pid, vid, overrides
-    )
-    result.run_url = remote.run_url(result.run_id)
-    result.status = "submitted"
-    if progress is not None:  # the URL first: the run goes on if the watcher is stopped
-        progress(RunEvent(result.run_id, None, "submitted", 0.0, result.run_url))
-    if watch:
-        steps = pipeline.step_names if pipeline else None
-        snap = _watch(remote, result.run_id, spec, steps, progress, poll, timeout)
-        result.status, result.steps = snap.status, snap.steps
-    return result
 
 
 def submit_and_wait(
@@ -356,16 +154,16 @@ def submit_and_wait(
     states but keeps metric values in ML Metadata, which it does not serve.
     """
     path = Path(yaml_path)
-    spec = _read_spec(path)
+    spec = read_spec(path)
     overrides = check_parameters(spec, None, parameters)
-    remote = _remote(
+    remote = connect(
         host=host, namespace=namespace, experiment=experiment, token_file=token_file, client=client
     )
     exp_id = remote.experiment(remote.config.experiment)
     info = spec.get("pipelineInfo") or {}
-    name = _run_name(run_name, str(info.get("name", "pipeline")))
+    name = default_run_name(run_name, str(info.get("name", "pipeline")))
     run_id = remote.start_run(exp_id, name, None, None, overrides, package_path=str(path))
-    snap = _watch(remote, run_id, spec, step_names, progress, poll, timeout)
+    snap = watch_run(remote, run_id, spec, step_names, progress, poll, timeout)
     metrics = dict(metrics_reader(remote, snap)) if metrics_reader else {}
     return RemoteRunResult(snap.status, metrics, run_id, remote.run_url(run_id), snap.steps)
 
@@ -380,7 +178,7 @@ def remote_runs_list(
     client: Any = None,
 ) -> list[dict[str, Any]]:
     """The most recent runs on the endpoint (newest first) as JSON-able dicts."""
-    remote = _remote(host=host, namespace=namespace, token_file=token_file, client=client)
+    remote = connect(host=host, namespace=namespace, token_file=token_file, client=client)
     out = []
     for snap in remote.list(experiment_id=experiment_id, page_size=limit):
         item = snap.to_json()
@@ -401,9 +199,18 @@ def remote_run_show(
     """One run: state, per-step states (and metrics when a reader is given)."""
     if not run_id or not run_id.strip():
         raise UsageError("a run id is required", kind="bad-run-id")
-    remote = _remote(host=host, namespace=namespace, token_file=token_file, client=client)
+    remote = connect(host=host, namespace=namespace, token_file=token_file, client=client)
     snap = remote.get(run_id)
     item = snap.to_json()
     item["run_url"] = remote.run_url(run_id)
     item["metrics"] = dict(metrics_reader(remote, snap)) if metrics_reader else {}
     return item
+
+
+def metrics_reader(url: str | None = None) -> MetricsReader | None:
+    """A reader of a KFP run's metrics from ML Metadata at ``url`` (default
+    ``$KALE_LIKE_MLMD_HOST``) for ``submit_and_wait``/``remote_run_show``; None without one."""
+    from ..backends import mlmd
+
+    url = url or os.environ.get(mlmd.HOST_ENV)
+    return mlmd.reader(url) if url else None

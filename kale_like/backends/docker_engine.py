@@ -21,6 +21,7 @@ from typing import Any
 from ..engines import RunRequest
 from ..errors import UsageError, missing_extra
 from ..results import RunResult
+from .kfp import compile_pipeline
 from .kfp_local_common import (
     call_pipeline,
     finish,
@@ -53,7 +54,6 @@ class DockerEngine:
             import kfp.local
         except ImportError as exc:
             raise missing_extra("docker", "docker", "the docker engine") from exc
-        from ..api.compile import compile as compile_pipeline
         from ..codegen import kfp_arguments  # sanitized names, JSON for None defaults
         from . import images
 
@@ -93,8 +93,8 @@ class DockerEngine:
         if user:
             run_args["user"] = str(user)
         with tempfile.TemporaryDirectory(prefix="kale-like-docker-") as tmp:
-            compiled = compile_pipeline(pipeline, tmp, images=built.images)
-            func = import_pipeline(Path(compiled.dsl_path))
+            dsl_path, _ = compile_pipeline(pipeline, Path(tmp), images=built.images)
+            func = import_pipeline(dsl_path)
             kwargs = kfp_arguments(pipeline, dict(request.parameters))
             error = call_pipeline(run, func, kwargs, kfp.local.DockerRunner(**run_args))
         return finish(

@@ -1,5 +1,8 @@
 """The KFP backend, compile side: generated DSL file -> IR YAML through ``kfp.compiler``.
 
+:func:`compile_pipeline` writes both files of a checked pipeline into a folder: the engines
+that run the compiled pipeline use it directly, the ``compile`` verb inside its atomic write.
+
 The YAML is never written by hand: the DSL module is imported from its file (lightweight
 components need real source files for ``inspect.getsource``) and its ``pipeline`` function is
 compiled by KFP. Upload and run helpers live in :mod:`kale_like.backends.kfp_client`.
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvironmentProblem, missing_extra
+from ..model import Pipeline
 
 PIPELINE_FUNCTION = "pipeline"
 # Line breaks as YAML reads them: a comment line must not contain any of them.
@@ -119,3 +123,28 @@ def _harden_header(pipeline_func: Any, yaml_path: Path) -> None:
     safe = "".join((line if line.startswith("#") else "#  " + line) + "\n" for line in lines)
     with open(yaml_path, "w", encoding="utf-8", newline="") as f:
         f.write(safe + text[start:])
+
+
+def write_pipeline_files(pipeline: Pipeline, source: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write the DSL ``source`` generated from ``pipeline`` into ``out_dir`` and compile it
+    to the IR YAML beside it; returns ``(dsl_path, yaml_path)``."""
+    from ..codegen import dsl_filename
+
+    stem = dsl_filename(pipeline)
+    dsl_path = out_dir / f"{stem}.py"
+    dsl_path.write_text(source, encoding="utf-8")
+    yaml_path = out_dir / f"{stem}.yaml"
+    compile_dsl(dsl_path, yaml_path, pipeline)
+    return dsl_path, yaml_path
+
+
+def compile_pipeline(
+    pipeline: Pipeline, out_dir: Path, *, images: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """Generate and compile a checked ``pipeline`` into ``out_dir`` (an existing folder);
+    ``images`` maps step names to built images. Returns ``(dsl_path, yaml_path)``."""
+    from ..codegen import generate_dsl
+
+    name = Path(pipeline.notebook_path).name if pipeline.notebook_path else None
+    source = generate_dsl(pipeline, images, notebook_name=name)
+    return write_pipeline_files(pipeline, source, out_dir)

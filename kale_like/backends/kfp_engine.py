@@ -11,9 +11,13 @@ else ``metrics`` stays empty.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ..results import RunResult
+from .kfp import compile_pipeline
+from .kfp_deploy import deploy_compiled
 
 
 class KfpEngine:
@@ -22,24 +26,26 @@ class KfpEngine:
     name = "kfp"
 
     def run(self, request: Any) -> RunResult:
-        # The deploy verb owns compile + upload + watch; the engine is a thin adapter to it.
-        from ..api.deploy import deploy
-
         opts = dict(getattr(request, "options", None) or {})
-        result = deploy(
-            request.pipeline,
-            host=opts.get("host"),
-            namespace=opts.get("namespace"),
-            experiment=opts.get("experiment"),
-            token_file=opts.get("token_file"),
-            parameters=dict(request.parameters),
-            watch=True,
-            client=opts.get("client"),
-            progress=request.progress,
-            images=opts.get("images"),
-            poll=float(opts.get("poll", 2.0)),
-            timeout=opts.get("timeout"),
-        )
+        images = opts.get("images")
+        with tempfile.TemporaryDirectory(prefix="kale-like-deploy-") as tmp:
+            _, yaml_path = compile_pipeline(
+                request.pipeline, Path(tmp), images=dict(images) if images else None
+            )
+            result = deploy_compiled(
+                yaml_path,
+                request.pipeline,
+                host=opts.get("host"),
+                namespace=opts.get("namespace"),
+                experiment=opts.get("experiment"),
+                token_file=opts.get("token_file"),
+                parameters=dict(request.parameters),
+                watch=True,
+                client=opts.get("client"),
+                progress=request.progress,
+                poll=float(opts.get("poll", 2.0)),
+                timeout=opts.get("timeout"),
+            )
         status = result.status if result.status in ("succeeded", "failed") else "cancelled"
         metrics: dict[str, Any] = {}
         url = opts.get("mlmd") or os.environ.get("KALE_LIKE_MLMD_HOST")

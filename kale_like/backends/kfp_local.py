@@ -16,6 +16,7 @@ from pathlib import Path
 from ..engines import RunRequest
 from ..errors import missing_extra
 from ..results import RunResult
+from .kfp import compile_pipeline
 from .kfp_local_common import (
     call_pipeline,
     finish,
@@ -39,13 +40,12 @@ class KfpLocalEngine:
             import kfp.local
         except ImportError as exc:
             raise missing_extra("kfp", "dev", "the kfp-local engine") from exc
-        from ..api.compile import compile as compile_pipeline
         from ..codegen import kfp_arguments  # sanitized names, JSON for None defaults
 
         run = start_run(request, self.name)
         with tempfile.TemporaryDirectory(prefix="kale-like-kfp-") as tmp:
-            compiled = compile_pipeline(request.pipeline, tmp)
-            func = import_pipeline(Path(compiled.dsl_path))
+            dsl_path, _ = compile_pipeline(request.pipeline, Path(tmp))
+            func = import_pipeline(dsl_path)
             kwargs = kfp_arguments(request.pipeline, dict(request.parameters))
             error = call_pipeline(
                 run,

@@ -76,7 +76,7 @@ def _pipeline_for(target: str, observe: bool = False, run_root: str | None = Non
     """The Pipeline (for parameter types) of a notebook, or a stub for a compiled YAML.
     ``observe``: with the facts of a local run of the current code (one is made if none)."""
     if target.endswith((".yaml", ".yml")):
-        from ..api.deploy import _read_spec, spec_parameters
+        from ..api.deploy import read_spec, spec_parameters
         from ..model import Pipeline
 
         path = Path(target)
@@ -85,7 +85,7 @@ def _pipeline_for(target: str, observe: bool = False, run_root: str | None = Non
 
             raise UsageError(f"pipeline YAML {target!r} does not exist", kind="no-such-file")
         return None, Pipeline(
-            name="pipeline", steps=(), parameters=tuple(spec_parameters(_read_spec(path)))
+            name="pipeline", steps=(), parameters=tuple(spec_parameters(read_spec(path)))
         )
     if observe:
         from ..api.analyze import check_pipeline
@@ -242,12 +242,9 @@ def add_remote_options(p: argparse.ArgumentParser) -> None:
 
 def _metrics_reader(args: argparse.Namespace) -> Any:
     """MLMD metrics reader when an endpoint is named (flag or env), else None."""
-    import os
+    from ..api.deploy import metrics_reader
 
-    from ..backends import mlmd
-
-    url = getattr(args, "mlmd", None) or os.environ.get(mlmd.HOST_ENV)
-    return mlmd.reader(url) if url else None
+    return metrics_reader(getattr(args, "mlmd", None))
 
 
 def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> int:
