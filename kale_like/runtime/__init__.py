@@ -18,64 +18,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RunFailed, cell_label
+from ..errors import cell_label
+from .failure import StepFailed
 
 __all__ = ["StepFailed", "StepOutcome", "run_step"]
-
-
-class StepFailed(RunFailed):
-    """A step's user code failed (or a value it produced could not be saved)."""
-
-    default_kind = "step-failed"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        step: str,
-        cell: int | None = None,
-        exc_type: str | None = None,
-        traceback: str | None = None,
-        variable: str | None = None,
-        fix: str | None = None,
-        kind: str | None = None,
-        summary: str | None = None,
-    ) -> None:
-        super().__init__(message, step=step, cell=cell, fix=fix, kind=kind)
-        self.exc_type = exc_type
-        self.traceback = traceback
-        self.variable = variable
-        # One line without the step/cell prefix, e.g. "ZeroDivisionError: division by zero".
-        self.summary = summary or message
-
-    def where(self) -> str:
-        # The message already names the step and cell.
-        return str(self.path) if self.path else ""
-
-    def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
-        out.update(
-            step=self.step,
-            exc_type=self.exc_type,
-            traceback=self.traceback,
-            variable=self.variable,
-            summary=self.summary,
-        )
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StepFailed:
-        return cls(
-            data["message"],
-            step=data.get("step") or "",
-            cell=data.get("cell"),
-            exc_type=data.get("exc_type"),
-            traceback=data.get("traceback"),
-            variable=data.get("variable"),
-            summary=data.get("summary"),
-            fix=data.get("fix"),
-            kind=data.get("error"),
-        )
 
 
 @dataclass
@@ -236,13 +182,16 @@ def run_step(
         # A step that rebinds a parameter passes it on as a variable, which then wins.
         with _quiet():  # carried filters may turn library warnings into errors
             siblings: dict[str, Any] = {}
-            loaded = artifacts.load_inputs(inputs, absent=absent, siblings=siblings)
+            known: dict[str, tuple[observe.DigestFn, str]] = {}
+            loaded = artifacts.load_inputs(inputs, absent=absent, siblings=siblings, known=known)
             runner.ns.update(observe.apply_patches(loaded, runner.ns))
         if obs is not None:
             received = {p: runner.ns[p] for p in parameters if p in runner.ns}
             received.update({k: v for k, v in siblings.items() if k not in runner.ns})
             received.update({k: runner.ns[k] for k in loaded if k in runner.ns})
-            obs.start(runner.ns, received)
+            # A loaded value's saved digest stands for it before the cells: not hashed again.
+            known = {k: d for k, d in known.items() if received.get(k) is loaded[k]}
+            obs.start(runner.ns, received, known)
         workspace.before_cells()
         if watch is not None:
             watch.begin(runner.ns)

@@ -24,6 +24,7 @@ import os
 import re
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,10 @@ ENV_SWITCH = "KALE_LIKE_OBSERVE"
 # IPython's own names (output history, `!` exit codes) are not user variables.
 _IPYTHON = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|_exit_code|In|Out|exit|quit|get_ipython)$")
 _PER_CELL_BUDGET = 0.02  # seconds of re-digesting per cell worth an exact cell attribution
+# A low estimate of hashing speed: what digesting a known (not yet hashed) value will cost.
+_HASH_BYTES_PER_SECOND = 2e9
+
+DigestFn = Callable[[Any], str | None]
 
 
 def enabled() -> bool:
@@ -196,6 +201,7 @@ class Observer:
         self.cells = [c["index"] for c in spec.get("cells", [])]
         self.ids: dict[str, int] = {}
         self.digests: dict[str, str] = {}
+        self.digest_fns: dict[str, DigestFn] = {}  # names digested as their saver did
         self.prelude_parts: dict[str, dict[str, str]] = {}
         self.prelude_ids: dict[str, int] = {}
         self.fresh_parts: dict[str, dict[str, str]] = {}
@@ -216,14 +222,32 @@ class Observer:
                 # As every consumer's replay leaves it: a patch carries what differs.
                 self.fresh_parts[name] = parts(value)
 
-    def start(self, ns: dict[str, Any], received: dict[str, Any]) -> None:
-        """Before the first step cell. ``received``: loaded inputs, siblings, parameters."""
+    def start(
+        self,
+        ns: dict[str, Any],
+        received: dict[str, Any],
+        known: dict[str, tuple[DigestFn, str]] | None = None,
+    ) -> None:
+        """Before the first step cell. ``received``: loaded inputs, siblings, parameters.
+
+        ``known``: received values whose digest was saved with them (artifacts.load_inputs),
+        with the function that digests them the same way; they are not hashed here.
+        """
         t0 = time.perf_counter()
         self.ids = {k: id(v) for k, v in ns.items() if user_name(k)}
         self.received = received
+        known = known or {}
+        memo: dict[tuple[int, Any], str] = {}
+        expected = 0.0  # seconds the known values will cost to digest after a cell
         for name, value in received.items():
-            if name not in self.declared:  # a declared write needs no proof
-                self.digests[name] = digest(value)
+            if name in self.declared:  # a declared write needs no proof
+                continue
+            if name in known:
+                self.digest_fns[name], self.digests[name] = known[name]
+                expected += getattr(value, "nbytes", 0) / _HASH_BYTES_PER_SECOND
+                memo[(id(value), self.digest_fns[name])] = self.digests[name]
+            else:
+                self.digests[name] = self._digest(name, value, memo)
         for name, oid in self.prelude_ids.items():
             value = ns.get(name)
             if value is not None and id(value) == oid and name not in received:
@@ -231,7 +255,7 @@ class Observer:
                     continue
                 self.prelude_parts[name] = parts(value)
         spent = time.perf_counter() - t0
-        self.per_cell = spent * max(1, len(self.cells) - 1) < _PER_CELL_BUDGET
+        self.per_cell = (spent + expected) * max(1, len(self.cells) - 1) < _PER_CELL_BUDGET
         self._last_ids = dict(self.ids)
         self._last_digests = {
             **self.digests,
@@ -247,15 +271,32 @@ class Observer:
                 self.bound_in[name] = index
         self._last_ids = now
         if self.per_cell:
+            memo: dict[tuple[int, Any], str] = {}
             for name, old in list(self._last_digests.items()):
                 value = self._value(name, ns)
                 if value is _MISSING:
                     continue
-                new = _join(parts(value)) if name in self.prelude_parts else digest(value)
+                if name in self.prelude_parts:
+                    new = _join(parts(value))
+                else:
+                    new = self._digest(name, value, memo)
                 if new != old:
                     self.changed_in[name] = index
                     self._last_digests[name] = new
         self.seconds += time.perf_counter() - t0
+
+    def _digest(self, name: str, value: Any, memo: dict[tuple[int, Any], str]) -> str:
+        """``value``'s digest as ``name``'s was taken; one value under two names (aliases,
+        group members) is hashed once per pass."""
+        fn = self.digest_fns.get(name)
+        key = (id(value), fn)
+        if key not in memo:
+            if fn is None:
+                memo[key] = digest(value)
+            else:
+                # None: the saver's digest cannot be reproduced any more: a change.
+                memo[key] = fn(value) or f"unreproducible:{id(value)}"
+        return memo[key]
 
     def _value(self, name: str, ns: dict[str, Any]) -> Any:
         if name in self.received and name not in self.ids:  # a sibling the step never saw
@@ -277,13 +318,14 @@ class Observer:
             if name not in self.declared:
                 writes.append(Write(name, how, self.bound_in.get(name)))
         self.changed_parts: dict[str, set[str]] = {}
+        memo: dict[tuple[int, Any], str] = {}
         for name, old in self.digests.items():
             if name in seen:
                 continue
             value = self._value(name, ns)
             if value is _MISSING or (name in self.ids and now.get(name) != self.ids[name]):
                 continue
-            if digest(value) != old and name not in self.declared:
+            if name not in self.declared and self._digest(name, value, memo) != old:
                 writes.append(Write(name, "changed", self._cell_of(name)))
         for name, old_parts in self.prelude_parts.items():
             if name in seen or name in self.declared:
@@ -361,7 +403,7 @@ def conclude(
     """After the cells: the undeclared writes, the values later steps need from them, and
     the names to record as absent (deleted). Without ``observe_dir`` (KFP-based engines: a
     submitted DAG cannot be re-planned) a write a later step reads fails the step."""
-    from . import StepFailed
+    from .failure import StepFailed
 
     writes = obs.finish(ns)
     needed = [w for w in writes if w.later]

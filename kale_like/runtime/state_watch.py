@@ -213,7 +213,7 @@ def check(step: str, facts: list[StateFact], spec: dict[str, Any], last_cell: in
     ``spec["state"]`` (runtime/spec.py) names, per kind, the latest earlier step the analysis
     sees change it (``earlier``: a drawer without an input should have continued from it)
     and the later steps that would continue from this step's change (``later``)."""
-    from . import StepFailed
+    from .failure import StepFailed
 
     state = spec.get("state") or {}
     earlier: dict[str, str] = state.get("earlier") or {}
