@@ -308,12 +308,18 @@ def load_inputs(
     reg: MarshalRegistry | None = None,
     absent: dict[str, str] | None = None,
     siblings: dict[str, Any] | None = None,
+    known: dict[str, tuple[Callable[[Any], str | None], str]] | None = None,
 ) -> dict[str, Any]:
     """Load variables; members of one group are unpickled once and stay one object.
 
     A variable its producer left unbound is not loaded; ``absent`` (if given) maps it to
     that producer step. ``siblings`` (if given) receives the members of loaded groups that
     were not asked for: they share objects with loaded values, so a step can change them.
+    ``known`` (if given) receives, for values whose backend can digest a live value as it
+    was saved (``digest_of``, ``reproduces``), that function and the saved digest: what the
+    loaded value holds, without hashing it again (write detection, runtime/observe.py). A
+    large file changed on disk without changing size is not re-hashed when loaded: the step
+    then reports the value as changed, never the other way round.
     """
     reg = reg or registry
     groups: dict[str, dict[str, Any]] = {}
@@ -337,7 +343,14 @@ def load_inputs(
                     groups[group["id"]] = pickle_load(fh)
             out[name] = groups[group["id"]][meta["variable"]]
         else:
-            out[name] = reg.get(meta["backend"]).load(Path(path))
+            backend = reg.get(meta["backend"])
+            out[name] = backend.load(Path(path))
+            digest_of = getattr(backend, "digest_of", None)
+            reproduces = getattr(backend, "reproduces", None)
+            saved = str(meta.get("digest") or "")
+            if known is not None and callable(digest_of) and callable(reproduces):
+                if saved and reproduces(out[name], saved):
+                    known[name] = (digest_of, saved)
     if siblings is not None:
         for members in groups.values():
             siblings.update({k: v for k, v in members.items() if k not in out})

@@ -1,12 +1,13 @@
 """Content digests of live values: did a value change while a step ran?
 
 :func:`digest` walks a value the way pickle would see its state, without pickling: array
-and frame buffers are hashed in place (crc32 for large buffers: change detection, not
-security), containers of plain builtins go through :mod:`marshal` (C speed), functions are
-their ``__dict__``, closure cells and defaults, other objects their ``__reduce_ex__`` state
-(``__dict__``/slots for plain classes, ``getstate()`` for ``random.Random``, ...). Shared and
-cyclic references are visited once. A value whose state cannot be read (a generator, a file,
-a lock) is digested by identity: rebinding it is seen, changing it in place is not.
+and frame buffers are hashed in place (large ones with blake3 on every core when the package
+is installed, else crc32: change detection, not security), containers of plain builtins go
+through :mod:`marshal` (C speed), functions are their ``__dict__``, closure cells and
+defaults, other objects their ``__reduce_ex__`` state (``__dict__``/slots for plain classes,
+``getstate()`` for ``random.Random``, ...). Shared and cyclic references are visited once. A
+value whose state cannot be read (a generator, a file, a lock) is digested by identity:
+rebinding it is seen, changing it in place is not.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ from typing import Any
 
 _ATOMS = (type(None), bool, int, float, complex, str, bytes)
 _PLAIN = (list, tuple, dict, set, frozenset)
-_BIG = 1 << 16  # buffers above this are checksummed with crc32 (~5 GB/s)
+_BIG = 1 << 16  # buffers above this are hashed on their own (blake3, else crc32)
+_THREADED = 1 << 22  # blake3 spreads buffers above this over every core
+
+
+def _load_blake3() -> Any:
+    try:
+        from blake3 import blake3
+    except ImportError:  # the `data` extra is not installed
+        return None
+    return blake3
+
+
+_blake3: Any = _load_blake3()
+
 _IDENTITY_TYPES = (
     types.ModuleType,
     types.BuiltinFunctionType,
@@ -53,12 +67,14 @@ class _Walker:
         self.feed(b"id", f"{type(obj).__qualname__}:{id(obj)}".encode())
 
     def buffer(self, data: memoryview) -> None:
-        if data.nbytes > _BIG:
-            self.feed(
-                b"crc", zlib.crc32(data).to_bytes(4, "little") + data.nbytes.to_bytes(8, "little")
-            )
-        else:
+        size = data.nbytes.to_bytes(8, "little")
+        if data.nbytes <= _BIG:
             self.feed(b"buf", data)
+        elif _blake3 is not None:
+            threads = _blake3.AUTO if data.nbytes > _THREADED else 1
+            self.feed(b"b3", _blake3(data, max_threads=threads).digest() + size)
+        else:
+            self.feed(b"crc", zlib.crc32(data).to_bytes(4, "little") + size)
 
     def walk(self, obj: Any) -> None:
         t = type(obj)

@@ -158,3 +158,63 @@ def test_credential_like_environment_is_never_saved(steps: StepDir) -> None:
     )
     data = b"".join(p.read_bytes() for p in Path(steps.state("setup")).rglob("*") if p.is_file())
     assert b"v4lue-0f-k3y" not in data and b"fast" in data
+
+
+def test_a_loaded_array_is_compared_with_its_saved_digest(
+    steps: StepDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest saved with an input stands for it before the cells: it is hashed after the
+    cells only (and after each cell when that is cheap), the way its saver hashed it."""
+    from kale_like.runtime import marshal, observe
+
+    save_value("arr", np.arange(300_000, dtype=np.float64), steps.out("make", "arr"))
+    numpy_backend = type(marshal.registry.get("numpy"))
+    real = numpy_backend.digest_of
+    hashed: list[int] = []
+    walked: list[type] = []
+
+    def counted(self: Any, value: Any) -> str | None:
+        hashed.append(id(value))
+        return real(self, value)
+
+    monkeypatch.setattr(numpy_backend, "digest_of", counted)
+    monkeypatch.setattr(observe, "digest", lambda v: walked.append(type(v)) or digest(v))
+    cases = [
+        ([(3, "s = float(arr.sum())"), (4, "t = arr[:3].tolist()")], None),
+        ([(3, "arr[7] += 1"), (4, "t = arr[:3].tolist()")], 3),  # cell 3, not the last
+    ]
+    for cells, changed_in in cases:
+        hashed.clear()
+        out = tmp_path / f"observed{changed_in}"
+        outcome = run_step(
+            observed_spec("use", cells, {"arr": ["later"]}, inputs=["arr"]),
+            inputs={"arr": steps.out("make", "arr")},
+            state_inputs={},
+            outputs={},
+            state_output=None,
+            parameters={},
+            observe_dir=str(out),
+        )
+        seen = {w["variable"]: w for w in outcome.observed}
+        if changed_in is None:
+            assert "arr" not in seen
+        else:
+            assert seen["arr"]["how"] == "changed" and seen["arr"]["cell"] == changed_in
+            assert load_value(out / "arr")[7] == 8.0
+        assert len(hashed) == 3  # after cell 3, after cell 4, at the end: never before
+        assert np.ndarray not in walked
+
+
+def test_one_value_under_two_names_is_digested_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kale_like.runtime import observe
+
+    calls: list[int] = []
+    monkeypatch.setattr(observe, "digest", lambda v: calls.append(id(v)) or digest(v))
+    shared = [1, 2, 3]
+    obs = observe.Observer({"writes": [], "cells": [{"index": 0, "source": "a.append(4)"}]})
+    ns: dict[str, Any] = {"a": shared, "b": shared}
+    obs.start(ns, dict(ns))
+    assert calls == [id(shared)]
+    shared.append(4)
+    assert {(w.variable, w.how) for w in obs.finish(ns)} == {("a", "changed"), ("b", "changed")}
+    assert calls == [id(shared), id(shared)]
