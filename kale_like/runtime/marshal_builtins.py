@@ -7,8 +7,9 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
+from . import marshal_io
 from .marshal_io import (
     HashingWriter,
     _mro_roots,
@@ -19,6 +20,16 @@ from .marshal_io import (
     pickle_load,
     write_array,
 )
+
+
+class _Discard(io.RawIOBase):
+    """A sink for bytes that are hashed, not kept."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
 
 
 class JsonBackend:
@@ -46,27 +57,48 @@ class NumpyBackend:
         return type(value) is np.ndarray and not value.dtype.hasobject
 
     def save(self, value: Any, directory: Path) -> str:
+        with open(directory / "value.npy", "wb") as fh:
+            return self._write(value, fh)
+
+    def digest_of(self, value: Any) -> str | None:
+        """The digest :meth:`save` returns for ``value`` now, computed without writing: a
+        loaded array compared with its saved digest (write detection, runtime/observe.py)."""
+        if not self.accepts(value):
+            return None
+        return self._write(value, None)
+
+    def reproduces(self, value: Any, digest: str) -> bool:
+        """Whether :meth:`digest_of` here hashes the loaded ``value`` as its saver hashed
+        ``digest``. Small arrays: the sha256 of the file. Large ones only with blake3 on both
+        sides: a plain hex digest is a sha256 tree (saved without blake3) or the sha256 of a
+        strided view's file, which a loaded (contiguous) array does not reproduce."""
+        if value.nbytes < 4 * marshal_io._CHUNK:
+            return not digest.startswith("blake3:")
+        return digest.startswith("blake3:") and marshal_io._blake3() is not None
+
+    @staticmethod
+    def _write(value: Any, fh: BinaryIO | None) -> str:
+        """The .npy bytes of ``value`` to ``fh`` (None: hashed only); their digest."""
         import numpy as np
 
         fmt = np.lib.format
-        with open(directory / "value.npy", "wb") as fh:
-            out = HashingWriter(fh)
-            flat = None
-            if value.flags.c_contiguous:
-                flat = value.reshape(-1)
-            elif value.flags.f_contiguous:
-                flat = value.T.reshape(-1)
-            if flat is None:
-                np.save(out, value, allow_pickle=False)  # rare: strided views
-                return out.sha.hexdigest()
-            header = fmt.header_data_from_array_1_0(value)
-            try:
-                fmt.write_array_header_1_0(out, header)
-            except ValueError:
-                fmt.write_array_header_2_0(out, header)
-            fh.flush()
-            # The array's own buffer goes to the file (tofile) while it is hashed: no copy.
-            return write_array(fh, out.sha, flat)
+        out = HashingWriter(fh if fh is not None else cast(BinaryIO, _Discard()))
+        flat = None
+        if value.flags.c_contiguous:
+            flat = value.reshape(-1)
+        elif value.flags.f_contiguous:
+            flat = value.T.reshape(-1)
+        if flat is None:
+            np.save(out, value, allow_pickle=False)  # rare: strided views
+            return out.sha.hexdigest()
+        header = fmt.header_data_from_array_1_0(value)
+        try:
+            fmt.write_array_header_1_0(out, header)
+        except ValueError:
+            fmt.write_array_header_2_0(out, header)
+        out.flush()
+        # The array's own buffer goes to the file (tofile) while it is hashed: no copy.
+        return write_array(fh, out.sha, flat)
 
     def load(self, directory: Path) -> Any:
         import numpy as np
