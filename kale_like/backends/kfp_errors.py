@@ -128,7 +128,9 @@ def _body(exc: BaseException) -> str:
     if body:
         try:
             data = json.loads(body)
-            return str(data.get("message") or data.get("error") or body)[:500]
+            # google.rpc.Status (gRPC gateway) or the upload handlers' own error JSON.
+            text = data.get("message") or data.get("error_message") or data.get("error")
+            return str(text or body)[:500]
         except (ValueError, AttributeError):
             return str(body)[:500]
     return str(getattr(exc, "reason", "") or exc)[:500]
