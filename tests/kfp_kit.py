@@ -42,10 +42,12 @@ def clean_kfp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture()
 def server() -> Iterator[KfpServer]:
-    """A fresh contract server per test."""
+    """A fresh contract server per test; at teardown, every answer it sent must have fit KFP's
+    models (a misfit was answered with a 500 and recorded in ``schema_errors``)."""
     srv = KfpServer().start()
     yield srv
     srv.stop()
+    srv.assert_answers_fit()
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,43 @@
 
 It serves on 127.0.0.1 (ephemeral port) the endpoints the client calls: healthz, pipelines
 upload / upload_version (multipart), pipelines list (filter by display name) / get, pipeline
-versions list / get, experiments create / list / get, runs create / get / list. It *validates*
-what it receives the way the real server would reject it: the uploaded file must parse as a
-KFP ``PipelineSpec`` (+ optional ``PlatformSpec``) with consistent tasks, components and
-executors; a run's parameters must be inputs of the pipeline with values of the declared
-types, and every input without a default must be given. Each run advances one state per
-``GET``: PENDING -> RUNNING (steps one by one, in DAG order) -> SUCCEEDED, or FAILED at the
-step named in ``fail_steps``. Every request is recorded (method, path, query, headers, body).
+versions list / get, experiments create / list / get, runs create / get / list. Every request
+is recorded (method, path, query, headers, body).
+
+Checked against KFP's own schemas and models (not our reading of them):
+
+* what it receives: an uploaded file must parse as KFP's ``PipelineSpec`` + ``PlatformSpec``
+  protos (``kfp.pipeline_spec``) and each task's Kubernetes settings as kfp-kubernetes'
+  ``KubernetesExecutorConfig``;
+* what it sends: every answer under ``/apis/v2beta1`` is checked by :mod:`kfp_schema` against
+  the ``kfp_server_api`` model the generated client declares as that route's
+  ``response_type`` (``V2beta1Run``, ``V2beta1ListRunsResponse``, ``V2beta1Pipeline``, ...;
+  errors: ``GoogleRpcStatus``): no unknown field, JSON types as declared, enum values (run and
+  task ``state``, ``storage_state``) among the model's allowed values, RFC 3339 times, and
+  ``ApiClient.deserialize`` must accept it. A misfit is answered with a 500 and recorded in
+  ``schema_errors``; the ``kfp_kit.server`` fixture fails the test at teardown if any.
+
+Modelled by us, from KFP's source and docs, and so only as right as our reading:
+
+* structural checks of a spec (tasks name known components, components have executors,
+  executors an image) and of a run's parameters (declared inputs, value types, required ones);
+* the run lifecycle: one state per ``GET`` of the run, PENDING -> RUNNING (steps one by one,
+  in DAG order) -> SUCCEEDED, or FAILED at the step named in ``fail_steps``; no wall-clock
+  timing, no CANCELED / SKIPPED / CACHED, no ``state_history``;
+* task details: the root DAG, one ``<step>-driver`` and one task per started step, with a
+  made-up ``pod_name``, no ``start_time`` / ``end_time``, inputs, outputs or child tasks;
+  no logs, artifacts or ML Metadata (metrics live in MLMD, faked elsewhere);
+* listing: only EQUALS string predicates in ``filter``, ``page_size`` only for versions, no
+  ``next_page_token``; the status codes of refusals (400 / 404 / 409), and the error body of
+  the upload handlers (``{"error_message", "error_details"}``, as KFP's
+  ``PipelineUploadServer`` writes it; no generated model covers it);
+* healthz answers the model's fields only (the real one adds ``commit_sha``, ``tag_name``).
 
 Faults: ``force_status`` (e.g. 401/403/500 for every request), ``transient`` (the next N
 requests answer 500, then normal service), ``reset`` (the next N connections are dropped
 without an answer), ``prefix`` (the API lives under e.g. ``/pipeline``; anything else is a
-404 like an ingress, or with ``outside`` a dashboard page or a login redirect),
-``required_token`` (401 without that bearer token).
+404 like an ingress, or with ``outside`` a dashboard page or a login redirect; those pages
+are not KFP's and are not checked), ``required_token`` (401 without that bearer token).
 It stops by itself after ``max_seconds``.
 """
 
@@ -31,6 +55,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import kfp_schema
 import yaml
 
 API = "/apis/v2beta1"
@@ -200,6 +225,8 @@ class KfpServer:
     versions: dict[str, Version] = field(default_factory=dict)
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
+    schema_errors: list[str] = field(default_factory=list)
+    answers_checked: int = 0  # API answers compared with KFP's models (see kfp_schema)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -251,6 +278,12 @@ class KfpServer:
     def uploaded(self) -> list[Version]:
         return sorted(self.versions.values(), key=lambda v: v.created_at)
 
+    def assert_answers_fit(self) -> None:
+        """Fail when any API answer did not fit KFP's model for its route."""
+        assert not self.schema_errors, "kfp_server sent answers KFP's models reject:\n" + (
+            "\n".join(self.schema_errors)
+        )
+
     # -- request handling ---------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
@@ -269,10 +302,8 @@ class KfpServer:
             except Redirect as red:
                 status, payload = 302, {"location": red.location}
             except Reject as rej:
-                status, payload = (
-                    rej.status,
-                    {"error": rej.message, "code": _grpc(rej.status), "message": rej.message},
-                )
+                status, payload = rej.status, self._error_body(rec.path, rej)
+            status, payload = self._checked(rec, status, payload)
         data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
         h.send_response(status)
         if status == 302:
@@ -283,6 +314,32 @@ class KfpServer:
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
+
+    def _api_path(self, path: str) -> str | None:
+        """``path`` below /apis/v2beta1 when it is an API path of this server, else None."""
+        root = self.prefix + API
+        return path[len(root) :] if path.startswith(root) else None
+
+    def _error_body(self, path: str, rej: Reject) -> dict[str, Any]:
+        # The upload handlers write KFP's own error JSON; the gRPC gateway a google.rpc.Status.
+        if self._api_path(path) in kfp_schema.UPLOAD_PATHS:
+            return {"error_message": rej.message, "error_details": rej.message}
+        return {"code": _grpc(rej.status), "message": rej.message, "details": []}
+
+    def _checked(self, r: Recorded, status: int, payload: Any) -> tuple[int, Any]:
+        """``(status, payload)``, or a 500 when the body does not fit KFP's model for the route
+        (the problems are kept in :attr:`schema_errors`, which the fixture asserts empty)."""
+        path = self._api_path(r.path)
+        if path is None or isinstance(payload, bytes) or status == 302:
+            return status, payload  # an ingress or dashboard page: no KFP model applies
+        problems = kfp_schema.check_response(r.method, path, status, payload)
+        self.answers_checked += 1
+        if not problems:
+            return status, payload
+        what = f"{r.method} {r.path} -> {status}"
+        self.schema_errors.extend(f"{what}: {p}" for p in problems)
+        message = f"kfp_server's answer to {what} does not match KFP's model: {problems}"
+        return 500, {"code": 13, "message": message, "details": []}
 
     def _route(self, r: Recorded) -> tuple[int, Any]:
         if self.force_status:
