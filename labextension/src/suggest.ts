@@ -1,29 +1,40 @@
 /**
  * "Suggest steps": ask the server for a step split of the open notebook
- * (`POST /kale-like/suggest`), show it, and on confirmation write the tags into the
- * notebook as one undoable edit (one `sharedModel.transact`, so Ctrl+Z / Edit > Undo
- * takes it back whole; "Pipeline: Undo suggested steps" does the same explicitly).
+ * (`POST /kale-like/suggest`), show it (its DAG and the reasons), and on confirmation write
+ * the tags into the notebook as one undoable edit: one `sharedModel.transact`, recorded by the
+ * notebook's undo history, so Edit > Undo Cell Operation (`Z` in command mode) takes it back
+ * whole. Ctrl+Z is the active cell editor's text undo and does not. "Pipeline: Undo suggested
+ * steps" does the same explicitly.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
+import { renderDag } from './dagview';
 import { postAPI } from './request';
 import {
   applyTags,
   ISuggestion,
   ITaggable,
+  proposalAnalysis,
   restoreTags,
   summary,
   TagSnapshot
 } from './suggesttags';
 
+/** The proposed graph (as the panel will draw it once applied) above the text summary. */
 function proposalBody(s: ISuggestion): Widget {
+  const node = document.createElement('div');
+  node.className = 'jp-kale-suggestion-body';
+  const graph = document.createElement('div');
+  graph.className = 'jp-kale-suggestion-dag';
+  graph.appendChild(renderDag(proposalAnalysis(s)));
   const pre = document.createElement('pre');
   pre.className = 'jp-kale-suggestion';
   pre.textContent = summary(s);
-  return new Widget({ node: pre });
+  node.append(graph, pre);
+  return new Widget({ node });
 }
 
 /** Ask, show, apply on confirmation. Returns the snapshot for undo, or null. */

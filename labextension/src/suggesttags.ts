@@ -3,6 +3,7 @@
  * server's answer, a text summary of it, and applying / restoring cell tags in one
  * transaction of the shared notebook model (one undo step).
  */
+import type { IAnalysis } from './tokens';
 
 /** The part of the `kale-like suggest --json` answer the panel shows. */
 export interface ISuggestion {
@@ -11,6 +12,8 @@ export interface ISuggestion {
     cells: number[];
     after: string[];
     inputs: Record<string, string>;
+    /** Global state (kind -> producer) the step receives, as in the analysis. */
+    state?: Record<string, string>;
     seconds: number;
   }>;
   roles: Record<string, string>;
@@ -71,6 +74,25 @@ export function restoreTags(model: ITaggable, before: TagSnapshot): void {
       }
     }
   });
+}
+
+/** The proposal as an analysis of the tagged notebook, for the DAG drawing. */
+export function proposalAnalysis(s: ISuggestion): IAnalysis {
+  return {
+    pipeline: { name: '', parameters: {}, metrics: [] },
+    steps: s.steps.map(step => ({
+      name: step.name,
+      cells: step.cells,
+      after: step.after,
+      inputs: step.inputs,
+      state: step.state ?? {},
+      outputs: [],
+      parameters: [],
+      metrics: [],
+      settings: {}
+    })),
+    diagnostics: []
+  };
 }
 
 /** A plain-text summary of the proposal: roles, steps with edges, parallelism, reasons. */

@@ -2,7 +2,8 @@
  * suggest.ts: the tags land in one transaction (one undo step) and restoreTags puts the
  * old ones back, also for cells that had none.
  */
-import { applyTags, ITaggable, restoreTags, summary } from '../src/suggesttags';
+import { edgesOf } from '../src/dag';
+import { applyTags, ITaggable, proposalAnalysis, restoreTags, summary } from '../src/suggesttags';
 
 function fakeModel(tags: Array<string[] | null>): ITaggable & { transactions: number } {
   const cells = tags.map(t => {
@@ -58,5 +59,29 @@ describe('suggest', () => {
     });
     expect(text).toContain('1. main  [cells 1, 2]');
     expect(text).toContain('one step only: the notebook has a single cell of work');
+  });
+
+  it('draws the proposal as the analysis of the tagged notebook would: steps and edges', () => {
+    const analysis = proposalAnalysis({
+      steps: [
+        { name: 'load', cells: [1], after: [], inputs: {}, seconds: 0 },
+        { name: 'fit', cells: [2], after: ['load'], inputs: { xs: 'load', ys: 'load' }, state: { random: 'load' }, seconds: 0 },
+        { name: 'report', cells: [3], after: ['fit'], inputs: {}, seconds: 0 }
+      ],
+      roles: {},
+      tags: {},
+      boundaries: [],
+      notes: [],
+      single_step: null,
+      width: 1,
+      serial_seconds: 0,
+      critical_path_seconds: 0,
+      timings: 'estimated'
+    });
+    expect(analysis.steps.map(s => s.name)).toEqual(['load', 'fit', 'report']);
+    expect(edgesOf(analysis)).toEqual([
+      { from: 'load', to: 'fit', kind: 'data', variables: ['<random state>', 'xs', 'ys'] },
+      { from: 'fit', to: 'report', kind: 'order', variables: [] }
+    ]);
   });
 });

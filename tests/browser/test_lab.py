@@ -165,7 +165,8 @@ def cancel_notebook(gate: Path) -> nbformat.NotebookNode:
 
 
 def untagged_notebook() -> nbformat.NotebookNode:
-    """No tags at all: the browser test runs "Pipeline: Suggest steps" on it."""
+    """No tags at all: the browser test runs "Pipeline: Suggest steps" on it, compares the
+    tags it applies with `kale-like suggest --json` and undoes them."""
     return v4.new_notebook(
         metadata=KERNEL,
         cells=[
@@ -264,6 +265,8 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         "KALE_LIKE_ROOT": lab["root"],
         "KALE_LIKE_GATE": lab["gate"],
         "KALE_LIKE_CHROMIUM": CHROMIUM,
+        # The suggest spec compares with `kale-like suggest --json` run by this interpreter.
+        "KALE_LIKE_PYTHON": sys.executable,
         "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
     }
     proc = subprocess.run(
@@ -294,6 +297,7 @@ def test_lab_extension_in_chromium(lab: dict[str, str]) -> None:
         "dag.png",
         "dag-stale.png",
         "step-editor.png",
+        "suggest-dialog.png",
         "dag-graph.png",
         "sweep-katib.png",
         "volumes.png",
