@@ -210,7 +210,7 @@ def _reference(
     sub_errors = list(sub.tag_errors)
     if sub_errors:
         raise combine_tag_errors(sub_errors, str(sub_path))
-    from .api.analyze import step_name_from
+    from .pipeline.names import step_name_from
 
     return _expand(
         comp, sub, str(sub_path), sub_key, root, stack, step_name_from(sub_path.stem), []
@@ -328,7 +328,7 @@ def _check_unique_names(comp: Composition) -> None:
             first[g.name] = (part, g)
             continue
         other, og = first[g.name]
-        from .api.analyze import step_name_from
+        from .pipeline.names import step_name_from
 
         prefix = step_name_from(Path(part.key).stem if part.key else "main")
         tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)

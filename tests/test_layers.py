@@ -70,16 +70,6 @@ CYCLE_ALLOWLIST: dict[tuple[str, str], str] = {
         "api/run.py's verify() wrapper calls the verify verb, which runs the pipeline through "
         "api.run; drop the wrapper (api.verb('verify') can name kale_like.verify.verify)"
     ),
-    ("kale_like.api.analyze_compose", "kale_like.api.analyze"): (
-        "the pipeline builder is moving out of api/analyze.py into kale_like/pipeline/"
-    ),
-    ("kale_like.api.observed", "kale_like.api.analyze"): (
-        "the pipeline builder is moving out of api/analyze.py into kale_like/pipeline/"
-    ),
-    ("kale_like.api.observed", "kale_like.api.run"): (
-        "observed facts (read by the builder, written after local runs) and the --observe "
-        "verb that runs the notebook share api/observed.py; the builder move splits them"
-    ),
     ("kale_like.server.experiments", "kale_like.server.handlers"): (
         "the route handlers subclass KaleHandler from handlers.py, which registers them; "
         "server/ is being changed elsewhere: move KaleHandler to its own module"

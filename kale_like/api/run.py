@@ -119,7 +119,7 @@ def run(
     )
     result = eng.run(request)
     if getattr(eng, "name", engine) == "local" and nb_path is not None:
-        from .observed import record_run
+        from ..pipeline.observed import record_run
 
         # Writes the analysis missed feed later analyses of the same code.
         ran = dataclasses.replace(pipeline, notebook_path=str(nb_path))

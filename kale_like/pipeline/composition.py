@@ -1,4 +1,4 @@
-"""What ``load_pipeline`` adds for a composition (``notebook:NAME`` cells, Kale 2.3).
+"""What building a pipeline adds for a composition (``notebook:NAME`` cells, Kale 2.3).
 
 Pure helpers over :class:`~kale_like.compose.Composition`: merged parameters (the main
 notebook's value wins), the data-flow corrections that per-notebook preludes need, Kale's
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
 
 from .. import graph
 from ..analysis import BUILTIN_NAMES
@@ -20,23 +19,18 @@ from ..compose import Composition, Part
 from ..diagnostics import Diagnostic
 from ..errors import AnalysisError, KaleError
 from ..model import Parameter, Prelude
+from .special import parameters
 
 __all__ = [
     "composed_flow",
     "composed_parameters",
     "crossing_diagnostics",
     "digest",
-    "in_notebook",
     "located",
     "prelude",
     "reading_order",
     "sub_base_images",
 ]
-
-
-def in_notebook(diags: Iterable[Diagnostic], key: str | None) -> list[Diagnostic]:
-    """``diags`` about cells of the referenced notebook ``key`` (None: the main one)."""
-    return [d if key is None else replace(d, notebook=key) for d in diags]
 
 
 @contextlib.contextmanager
@@ -62,12 +56,10 @@ def composed_parameters(comp: Composition, main: list[Parameter]) -> list[Parame
     """The main notebook's parameters, then those only referenced notebooks declare. A run
     has one value per name, so the main notebook's wins; two referenced notebooks giving
     one name different defaults is an input error."""
-    from .analyze import _parameters  # one parser of parameters cells
-
     out = {p.name: p for p in main}
     origin: dict[str, Part] = {}
     for part in comp.parts[1:]:
-        for p in _parameters(part.lay):
+        for p in parameters(part.lay):
             if p.name in {q.name for q in main}:
                 continue
             if p.name in out and out[p.name].default != p.default:
