@@ -11,14 +11,18 @@ import bisect
 import difflib
 import graphlib
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .analysis.walker import BlockFacts
 from .diagnostics import Diagnostic
 from .errors import AnalysisError, TagError, cell_label
 from .model import CellRole
 from .notebook import Cell, NotebookSource
+
+_T = TypeVar("_T")
 
 SPECIAL_KINDS = (
     "imports",
@@ -335,20 +339,23 @@ def check_split_steps(
     step, the variable and a new step name for the later part (``groups``: one notebook).
     """
     problems: list[AnalysisError] = []
+    # The steps writing each variable, by position: the last writer above a read is one
+    # bisection (a scan of every step per read is quadratic in the notebook's length).
+    writers: dict[str, tuple[list[int], list[StepGroup]]] = {}
+    for b in sorted(groups, key=lambda b: b.position):
+        for v in {*facts[b.name].writes, *facts[b.name].weak_writes}:
+            at, who = writers.setdefault(v, ([], []))
+            at.append(b.position)
+            who.append(b)
     for g in groups:
         first = g.position
         for v, (cell, line) in sorted(facts[g.name].reads.items(), key=lambda kv: kv[1][0] or 0):
-            if cell is None or cell <= first:
+            if cell is None or cell <= first or v not in writers:
                 continue
-            between = [
-                b
-                for b in groups
-                if b is not g
-                and first < b.position < cell
-                and (v in facts[b.name].writes or v in facts[b.name].weak_writes)
-            ]
-            if between:
-                err = _split_error(g, between[-1], v, (cell, line), groups, inputs, preds)
+            at, who = writers[v]
+            k = bisect.bisect_left(at, cell) - 1  # the last writer starting above the read
+            if k >= 0 and at[k] > first:  # ... and below the step's first cell (not g)
+                err = _split_error(g, who[k], v, (cell, line), groups, inputs, preds)
                 problems.append(err)
                 break  # one problem per step: its fix moves the whole later part
     if problems:
@@ -413,16 +420,90 @@ def _upstream(step: str, preds: Mapping[str, Iterable[str]]) -> set[str]:
     return seen
 
 
-def ancestors(order: list[str], preds: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
-    """Transitive predecessors of every step (``order`` must be topological)."""
-    bit = {n: 1 << i for i, n in enumerate(order)}
-    masks: dict[str, int] = {}
-    for n in order:
+class AncestorSet(AbstractSet[str]):
+    """The transitive predecessors of one step: a read-only view of a bitmask.
+
+    Membership is one bit test, so asking about every pair of steps stays cheap where
+    materialised sets would hold a quadratic number of names (a chain of n steps).
+    Iteration yields the names in rank order (``Ancestors``' ``rank``)."""
+
+    __slots__ = ("_mask", "_names", "_bit")
+
+    def __init__(self, mask: int, names: Sequence[str], bit: Mapping[str, int]) -> None:
+        self._mask, self._names, self._bit = mask, names, bit
+
+    def __contains__(self, name: object) -> bool:
+        b = self._bit.get(name) if isinstance(name, str) else None
+        return b is not None and bool(self._mask >> b & 1)
+
+    def __iter__(self) -> Iterator[str]:
+        m = self._mask
+        while m:
+            low = m & -m
+            yield self._names[low.bit_length() - 1]
+            m ^= low
+
+    def __len__(self) -> int:
+        return self._mask.bit_count()
+
+    def __repr__(self) -> str:
+        return f"AncestorSet({set(self)!r})"
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable[_T]) -> AbstractSet[_T]:
+        return set(it)  # `a | b`, `a & b`... give plain sets
+
+
+class Ancestors(Mapping[str, AncestorSet]):
+    """Transitive predecessors of every step, one bitmask per step (see ``ancestors``)."""
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        preds: Mapping[str, Iterable[str]],
+        rank: Sequence[str] | None = None,
+    ) -> None:
+        self._names = list(rank if rank is not None else order)
+        self._bit = {n: i for i, n in enumerate(self._names)}
+        bit = {n: 1 << i for n, i in self._bit.items()}
+        self._masks: dict[str, int] = {}
+        for n in order:
+            m = 0
+            for p in preds.get(n, ()):
+                m |= self._masks[p] | bit[p]
+            self._masks[n] = m
+
+    def __getitem__(self, step: str) -> AncestorSet:
+        return AncestorSet(self._masks[step], self._names, self._bit)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._masks)
+
+    def __len__(self) -> int:
+        return len(self._masks)
+
+    def mask(self, names: Iterable[str]) -> int:
+        """The bits of ``names``, to pass to :meth:`latest`."""
         m = 0
-        for p in preds.get(n, ()):
-            m |= masks[p] | bit[p]
-        masks[n] = m
-    return {n: {o for o in order if masks[n] & bit[o]} for n in order}
+        for n in names:
+            m |= 1 << self._bit[n]
+        return m
+
+    def latest(self, step: str, among: int) -> str | None:
+        """The ancestor of ``step`` in ``among`` (a :meth:`mask`) ranked last, if any."""
+        hit = self._masks[step] & among
+        return self._names[hit.bit_length() - 1] if hit else None
+
+
+def ancestors(
+    order: Sequence[str], preds: Mapping[str, Iterable[str]], rank: Sequence[str] | None = None
+) -> Ancestors:
+    """Transitive predecessors of every step (``order`` must be topological).
+
+    ``rank`` (default ``order``) orders each step's ancestors when iterated and decides
+    which one :meth:`Ancestors.latest` picks; pass the notebook order for "the last above".
+    """
+    return Ancestors(order, preds, rank)
 
 
 @dataclass
@@ -532,14 +613,17 @@ def data_flow(
     # A weak (alias) writer that a later step, or the metrics, take the value from must
     # load the value itself; later steps first, so chains of weak writers resolve.
     final = {v for v in final_reads if last(v, len(steps)) is not None}
+    # (var, producer) of every input: a producer only feeds steps below it, so "a later
+    # step takes v from s" is one lookup; inputs added below are recorded as they come.
+    fed = {(v, p) for s in steps for v, p in inputs[s].items()}
     for i in range(len(steps) - 1, -1, -1):
         s = steps[i]
         for v, loc in facts[s].weak_writes.items():
-            consumed = (v in final and last(v, len(steps)) == (i, "weak")) or any(
-                inputs[c].get(v) == s for c in steps[i + 1 :]
-            )
+            consumed = (v in final and last(v, len(steps)) == (i, "weak")) or (v, s) in fed
             if consumed and v not in inputs[s]:
                 resolve(i, v, loc, True)
+                if v in inputs[s]:
+                    fed.add((v, inputs[s][v]))
     for s in steps:
         used_params[s] = [p for p in params if p in params_read[s]]
     return Flow(inputs, state_in, used_params, locs, diags)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import posixpath
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic
@@ -329,8 +330,8 @@ def file_flow(names: list[str], facts: Mapping[str, FileFacts]) -> FileFlow:
 def file_diagnostics(
     flow: FileFlow,
     facts: Mapping[str, FileFacts],
-    anc: Mapping[str, set[str]],
-    prev_anc: Mapping[str, set[str]],
+    anc: Mapping[str, AbstractSet[str]],
+    prev_anc: Mapping[str, AbstractSet[str]],
     has_prev: bool,
 ) -> list[Diagnostic]:
     """``file-dependency`` (info) or ``missing-dependency`` (with prev: tags) for each file
@@ -365,7 +366,7 @@ def file_diagnostics(
                     )
                 )
     for s, path, writer in flow.later_writers:
-        if writer in anc.get(s, set()) or s in anc.get(writer, set()):
+        if writer in anc.get(s, ()) or s in anc.get(writer, ()):
             continue
         cell, line = facts[s].reads[path]
         diags.append(

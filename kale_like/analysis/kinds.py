@@ -214,7 +214,12 @@ class KindRules:
 
     def live_kinds(self) -> dict[str, str]:
         """Kinds of the names still bound at the end of the step (carried to the next)."""
-        return {n: k for n, k in self.kinds.items() if n not in self.facts.deleted}
+        # A copy minus the few deleted names: a filtering pass over every carried name
+        # would make the whole notebook quadratic.
+        live = dict(self.kinds)
+        for n in self.facts.deleted:
+            live.pop(n, None)
+        return live
 
 
 _PARAM_KINDS = {"str": "str", "int": "num", "float": "num", "bool": "num", "none": "num"}

@@ -92,7 +92,7 @@ def _order(
     walk: Walk,
     flow: graph.Flow,
     path: str | None,
-) -> tuple[dict[str, set[str]], list[str], Mapping[str, set[str]], Mapping[str, set[str]]]:
+) -> tuple[dict[str, set[str]], list[str], graph.Ancestors, graph.Ancestors]:
     """The edges plus reading-order ones, the run order (a cycle raises, named), and the
     ancestors through every edge and through ``prev:`` (and between notebooks) only."""
     lay = comp.main.lay
