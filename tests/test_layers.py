@@ -70,13 +70,6 @@ CYCLE_ALLOWLIST: dict[tuple[str, str], str] = {
         "api/run.py's verify() wrapper calls the verify verb, which runs the pipeline through "
         "api.run; drop the wrapper (api.verb('verify') can name kale_like.verify.verify)"
     ),
-    ("kale_like.server.experiments", "kale_like.server.handlers"): (
-        "the route handlers subclass KaleHandler from handlers.py, which registers them; "
-        "server/ is being changed elsewhere: move KaleHandler to its own module"
-    ),
-    ("kale_like.server.suggest", "kale_like.server.handlers"): (
-        "as for server.experiments: KaleHandler lives in the module that registers routes"
-    ),
 }
 
 

@@ -16,7 +16,7 @@ import tornado.web
 from .. import kfp_config
 from ..backends import kfp_client
 from ..errors import UsageError
-from .handlers import KaleHandler
+from .base import KaleHandler
 
 __all__ = ["ExperimentsHandler", "experiment_names"]
 

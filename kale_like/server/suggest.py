@@ -13,7 +13,7 @@ from typing import Any
 import tornado.web
 
 from ..errors import UsageError
-from .handlers import KaleHandler
+from .base import KaleHandler
 from .validate import read_request
 
 __all__ = ["SuggestHandler"]
