@@ -102,14 +102,22 @@ export class DagView {
   /** Draw an analysis; `stale` greys it (the last good graph under an error). */
   show(analysis: IAnalysis, stale = false): void {
     const graph = layout(analysis);
-    this._svg = renderDag(analysis, graph);
+    const svg = renderDag(analysis, graph);
+    const markup = svg.outerHTML;
+    this.node.classList.toggle('kale-dag-stale', stale);
+    if (this._svg && markup === this._markup) {
+      // The same graph again (a re-analysis that changed nothing): keep the element, so
+      // hover, focus and anything holding it stay valid.
+      return;
+    }
+    this._markup = markup;
+    this._svg = svg;
     this._full = { x: 0, y: 0, w: Math.max(1, graph.width), h: Math.max(1, graph.height) };
     if (this._view && this._sameSize(graph)) {
       this._apply(); // keep the user's zoom while they edit
     } else {
       this._view = null;
     }
-    this.node.classList.toggle('kale-dag-stale', stale);
     this._viewport.replaceChildren(this._svg);
     this._apply();
     const kinds = new Set(graph.edges.map(e => e.kind));
@@ -201,6 +209,8 @@ export class DagView {
   private _viewport: HTMLDivElement;
   private _legend: HTMLDivElement;
   private _svg: SVGSVGElement | null = null;
+  /** The markup `renderDag` gave for the shown graph (before zoom changed its attributes). */
+  private _markup = '';
   private _full: IView = { x: 0, y: 0, w: 1, h: 1 };
   private _view: IView | null = null;
 }

@@ -3,7 +3,7 @@
  * layout (edges skipping a level routed around the nodes between), and the SVG.
  */
 import { edgesOf, layout, smoothPath } from '../src/dag';
-import { renderDag } from '../src/dagview';
+import { DagView, renderDag } from '../src/dagview';
 import { IAnalysis, IStepInfo } from '../src/tokens';
 
 function step(name: string, after: string[], inputs: { [v: string]: string } = {}, extra: object = {}): IStepInfo {
@@ -118,5 +118,26 @@ describe('DAG SVG', () => {
   it('numbers cells in tooltips as JupyterLab does (1-based)', () => {
     const svg = renderDag({ ...analysis, steps: [{ ...step('load', []), cells: [0, 2] }] });
     expect(svg.querySelector('.kale-dag-node title')!.textContent).toContain('cells 1, 3');
+  });
+});
+
+describe('DagView', () => {
+  it('keeps its SVG element when the same graph is shown again, replaces it when it changes', () => {
+    const analysis = (names: string[]): IAnalysis => ({
+      pipeline: { name: 'p', parameters: {}, metrics: [] },
+      steps: names.map((name, i) => step(name, i ? [names[i - 1]] : [], i ? { x: names[i - 1] } : {})),
+      diagnostics: []
+    });
+    const view = new DagView();
+    view.show(analysis(['a', 'b']));
+    const first = view.node.querySelector('svg.kale-dag');
+    view.show(analysis(['a', 'b']));
+    expect(view.node.querySelector('svg.kale-dag')).toBe(first);
+    view.show(analysis(['a', 'b']), true);
+    expect(view.node.querySelector('svg.kale-dag')).toBe(first);
+    expect(view.node.classList.contains('kale-dag-stale')).toBe(true);
+    view.show(analysis(['a', 'c']));
+    expect(view.node.querySelector('svg.kale-dag')).not.toBe(first);
+    expect(view.node.classList.contains('kale-dag-stale')).toBe(false);
   });
 });
