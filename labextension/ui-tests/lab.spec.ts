@@ -96,6 +96,7 @@ test('tag a cell as a new step, see the DAG, run locally', async ({ page }) => {
   const href = await panel.locator('tr[data-step="report"] a').getAttribute('href');
   const report = await page.request.get(href!);
   expect(report.status()).toBe(200);
+  expect(report.headers()['content-type']).toMatch(/^text\/html/);
   expect(await report.text()).toContain('ratio');
 
   // Clicking it opens the rendered report in a JupyterLab tab, in a sandboxed iframe.
@@ -105,7 +106,12 @@ test('tag a cell as a new step, see the DAG, run locally', async ({ page }) => {
   const frame = page.locator('.kale-report-frame');
   await expect(frame).toBeVisible();
   await expect(frame).toHaveAttribute('sandbox', '');
-  await expect(page.frameLocator('.kale-report-frame').locator('body')).toContainText('ratio');
+  const body = page.frameLocator('.kale-report-frame').locator('body');
+  await expect(body).toContainText('ratio');
+  // Rendered, not shown as markup: the page is made of elements and no tag shows as text.
+  await expect(body).toContainText('ratio = total / biggest');
+  expect(await page.frameLocator('.kale-report-frame').locator('body *').count()).toBeGreaterThan(3);
+  expect(await body.innerText()).not.toMatch(/<\/?(!DOCTYPE|html|head|body|div|pre|style|table)\b/i);
   await page.screenshot({ path: path.join(SHOTS, 'report-tab.png') });
   expect(await page.locator('.jp-NotebookPanel').count()).toBeGreaterThan(0); // the notebook stays open
 });
@@ -178,6 +184,17 @@ test('the step settings dialog writes setting tags', async ({ page }) => {
     ]);
   // The analysis reads them as the step's settings.
   await expect(page.locator('.kale-cell-diagnostics .kale-error')).toHaveCount(0);
+  // Every tag the dialog writes, it can remove: clear each field, save, only the step is left.
+  await load.getByRole('button', { name: 'Settings of step load' }).click();
+  for (const field of ['Memory limit', 'Environment (NAME=VALUE per line)', 'Config maps (CONFIG_MAP:KEY:ENV per line)', 'Run as user (UID)']) {
+    await dialog.getByLabel(field).fill('');
+  }
+  await dialog.getByLabel('Cache').selectOption('');
+  await dialog.getByLabel('Run as non-root').selectOption('');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await save(page);
+  await expect.poll(() => savedTags('pipeline.ipynb')[2]).toEqual(['step:load']);
+  await expect(load.getByRole('button', { name: 'Settings of step load' })).toHaveText('settings');
 
   // Depends on: the earlier steps, as prev: tags.
   const report = cell(page, 4);
@@ -335,6 +352,9 @@ test('settings dialog: invalid tags show in their field, Save waits, clearing re
   await retries.fill('2');
   await expect(retries).toHaveAttribute('aria-invalid', 'false');
   await memory.fill('');
+  // A bad tag no field shows is listed with a Remove button; Save waits for it too.
+  await expect(saveButton).toBeDisabled();
+  await dialog.getByRole('button', { name: 'Remove tag toleration:oops' }).click();
   await expect(saveButton).toBeEnabled();
   await dialog.getByLabel('Timeout (seconds)').fill('soon');
   await expect(saveButton).toBeDisabled();

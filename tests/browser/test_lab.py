@@ -138,11 +138,19 @@ def dag_notebook() -> nbformat.NotebookNode:
 
 
 def settings_notebook() -> nbformat.NotebookNode:
-    """A step with setting tags the grammar refuses (as an old editor wrote them)."""
+    """A step with setting tags the grammar refuses (as an old editor wrote them), one of them
+    (``toleration:oops``) of a kind the dialog has no field for."""
     return v4.new_notebook(
         metadata={**KERNEL, "kubeflow_notebook": {"pipeline_name": "settings"}},
         cells=[
-            code("x = 1", "step:train", "retry:two", "limit:memory:lots", "limit:cpu:500m"),
+            code(
+                "x = 1",
+                "step:train",
+                "retry:two",
+                "limit:memory:lots",
+                "limit:cpu:500m",
+                "toleration:oops",
+            ),
             code("y = x + 1", "step:report"),
         ],
     )
