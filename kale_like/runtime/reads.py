@@ -61,7 +61,9 @@ CHANGED_DURING_RUN = "changed-during-run"  # never equal to a fingerprint: runs 
 MAX_LISTED = 50  # addresses / commands kept per step (the first ones)
 RUN_ROOT_MARKER = ".kale_like_run_root"  # as in runtime.workspace (no import cycle)
 # Entries of a mirrored working directory that never come from the notebook folder.
-MIRROR_SKIP = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".kale_like"})
+MIRROR_SKIP = frozenset(
+    {"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".kale_like", "node_modules"}
+)
 
 _OPEN, _LIST, _NET, _PROC, _WRITE, _MKDIR = range(6)
 _EVENTS = {

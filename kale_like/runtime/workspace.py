@@ -54,8 +54,13 @@ MANIFEST = "manifest.json"
 FILES = "files"
 # A run root holds this marker: never mirrored or snapshotted (it holds the run itself).
 RUN_ROOT_MARKER = ".kale_like_run_root"
-# Folders that are never part of a workspace: caches, VCS, virtual environments.
-SKIP_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".kale_like"})
+# Folders that are never part of a workspace: caches, VCS, virtual environments (found by
+# their pyvenv.cfg) and node's package folders. A step runs in a mirror of the notebook
+# folder, one link per file, made and removed for every step: a notebook beside a JavaScript
+# project would otherwise mirror tens of thousands of node_modules files per step.
+SKIP_DIRS = frozenset(
+    {"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".kale_like", "node_modules"}
+)
 # Files above this size are fingerprinted by size and mtime instead of their content.
 HASH_LIMIT = 256 << 20
 APP_DIR = "/opt/kale-like/app"  # where a built image carries the notebook folder's files
