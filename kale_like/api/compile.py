@@ -6,7 +6,6 @@ to the output directory and renamed into place only after KFP compiled the YAML.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from typing import Any
 from ..diagnostics import Diagnostic
 from ..errors import InputError, KaleError, UsageError
 from ..model import Pipeline
+from ..pipeline import check_pipeline, load_checked
 
 __all__ = [
     "CompileResult",
@@ -74,23 +74,13 @@ def prepare_pipeline(
     }
     # Options override the notebook's metadata only when given explicitly.
     given = {k: v for k, v in overrides.items() if v is not None}
-    if isinstance(notebook, Pipeline):
-        fields = {"pipeline_name": "name"}
-        pipeline = dataclasses.replace(notebook, **{fields.get(k, k): v for k, v in given.items()})
-    else:
-        from .analyze import load_pipeline
-
-        root = os.fspath(run_root) if run_root is not None else None
-        pipeline = load_pipeline(notebook, run_root=root, **given)
-    from .analyze import check_pipeline
-
+    # Error diagnostics refuse the compile (before any --observe run); warnings go to the caller.
+    pipeline = load_checked(notebook, run_root=run_root, **given)
     if observe:
         from .observed import observe_pipeline
 
-        check_pipeline(pipeline)  # an error is bad input, before any run
         pipeline = observe_pipeline(pipeline, run_root=run_root)
-
-    check_pipeline(pipeline)  # error diagnostics refuse the compile; warnings go to the caller
+        check_pipeline(pipeline)
     return pipeline
 
 

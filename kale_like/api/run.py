@@ -12,6 +12,7 @@ from typing import Any
 from .. import engines, params
 from ..errors import UsageError
 from ..model import Pipeline
+from ..pipeline import load_checked
 from ..results import ProgressCallback, RunResult
 
 __all__ = ["parse_cli_parameters", "prepare", "run", "verify"]
@@ -26,22 +27,16 @@ def prepare(
     run_root: str | os.PathLike[str] | None = None,
 ) -> Pipeline:
     """The checked pipeline of ``notebook`` (a path, or an already built Pipeline), with the
-    observed facts stored under ``run_root`` (see :mod:`kale_like.api.observed`)."""
+    observed facts stored under ``run_root`` (see :mod:`kale_like.pipeline.observed`)."""
     if isinstance(notebook, Pipeline):
-        pipeline = notebook
+        pipeline = load_checked(notebook)
     else:
-        from .analyze import load_pipeline
-
-        pipeline = load_pipeline(notebook, run_root=os.fspath(run_root) if run_root else None)
-        if not pipeline.notebook_path:
-            pipeline = dataclasses.replace(pipeline, notebook_path=str(Path(notebook).absolute()))
+        # A path-like that is neither str nor Path still names the notebook's file.
+        given = notebook if isinstance(notebook, (str, Path)) else Path(notebook).absolute()
+        root = os.fspath(run_root) if run_root else None
+        pipeline = load_checked(notebook, run_root=root, path=str(given))
     if pipeline_name is not None:
         pipeline = dataclasses.replace(pipeline, name=pipeline_name)
-    try:
-        from .analyze import check_pipeline
-    except ImportError:  # analysis not built yet: nothing more to check
-        return pipeline
-    check_pipeline(pipeline)
     return pipeline
 
 
@@ -90,7 +85,9 @@ def run(
     eng = engines.get(engine)  # unknown engine fails before any work
     engines.check_options(engine, engine_options, eng)  # and options it would ignore
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
-        raise UsageError(f"--jobs must be a whole number of at least 1, got {jobs!r}", kind="bad-jobs")
+        raise UsageError(
+            f"--jobs must be a whole number of at least 1, got {jobs!r}", kind="bad-jobs"
+        )
     pipeline = prepare(notebook, pipeline_name=pipeline_name, run_root=run_root)
     values = params.resolve(pipeline, parameters)
     if engine in ("kfp-local", "docker", "kfp"):

@@ -22,8 +22,8 @@ from ..errors import AnalysisError, KaleError, UsageError
 from ..model import Pipeline
 from ..notebook import read_notebook
 from ..notebook_write import apply_tags, write_notebook_atomic
+from ..pipeline import check_pipeline, load_pipeline
 from ..suggest_cost import History, critical_path, human_bytes, width
-from .analyze import check_pipeline, load_pipeline
 
 __all__ = ["SuggestResult", "suggest"]
 

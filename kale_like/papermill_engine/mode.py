@@ -114,12 +114,11 @@ def choose(
         return Choice("kernel", f"kernel {kernel_name!r} is not an installed Python kernel")
     if can_exit(nb):
         return Choice("kernel", "the notebook may call sys.exit")
-    from ..api.analyze import check_pipeline, load_pipeline
+    from ..api.analyze import load_checked
     from ..errors import KaleError
 
     try:
-        pipeline = load_pipeline(nb, path=notebook_path)
-        check_pipeline(pipeline)
+        pipeline = load_checked(nb, path=notebook_path)
     except KaleError as err:
         message = (
             f"kale_like cannot run this notebook as a pipeline: {where(err)}. "
