@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import Pipeline
+from ..pipeline import load_checked
 from ..sweep.algorithms import normalize
 from ..sweep.local import LocalSweep, RunFn, SweepState
 from ..sweep.results import SweepProgress, SweepResult
@@ -184,9 +185,6 @@ def sweep(
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
     pipeline, nb_path = _load(notebook, run_root)
-    from .analyze import check_pipeline
-
-    check_pipeline(pipeline)  # as `run` does: an error diagnostic fails every trial
     katib = katib_metadata(pipeline)
     dims = _space_arg(pipeline, params, katib)
     metric = check_objective(
@@ -280,17 +278,17 @@ def sweep(
 def _load(
     notebook: str | os.PathLike[str] | Pipeline, run_root: Any = None
 ) -> tuple[Pipeline, Path | None]:
+    """The checked pipeline (as `run` refuses an error diagnostic, which would fail every
+    trial) and the notebook's path."""
     if isinstance(notebook, Pipeline):
         path = Path(notebook.notebook_path) if notebook.notebook_path else None
-        return notebook, path
+        return load_checked(notebook), path
     return _load_path(Path(notebook), run_root), Path(notebook)
 
 
 def _load_path(path: Path, run_root: Any = None) -> Pipeline:
-    from .analyze import load_pipeline
-
-    # Observed facts of the sweep's run root (api/observed.py) feed its trials too.
-    return load_pipeline(path, run_root=os.fspath(run_root) if run_root else None)
+    # Observed facts of the sweep's run root (pipeline/observed.py) feed its trials too.
+    return load_checked(path, run_root=os.fspath(run_root) if run_root else None)
 
 
 def _resume(

@@ -169,7 +169,7 @@ _SWEEP_ARGS = (
 
 def main(args: argparse.Namespace) -> int:
     # Import the functions from their modules: `kale_like.api.sweep` is also a submodule name.
-    from ..api.analyze import load_pipeline
+    from ..api.analyze import load_checked
     from ..api.sweep import sweep
 
     fixed: dict[str, Any] | None = None
@@ -178,7 +178,8 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError("-p needs the notebook", kind="usage")
         from ..api.run import parse_cli_parameters
 
-        fixed = parse_cli_parameters(load_pipeline(args.notebook), params_=args.parameter)
+        # The notebook is refused as `run` refuses it before its -p values are read.
+        fixed = parse_cli_parameters(load_checked(args.notebook), params_=args.parameter)
     images = None
     if args.engine == "katib" and args.images:
         from .build import images_for_compile
