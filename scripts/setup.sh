@@ -24,9 +24,12 @@ if [ ! -f kale_like/labextension/static/style.js ]; then
   jlpm build >/dev/null  # built here, the install's build hook finds it and skips
 fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
-# PyTorch (CPU) for the torch marshalling tests: best effort, it is large and optional.
-.venv/bin/python -m pip install -q -c constraints.txt "torch==2.13.0" \
-  || echo "note: torch not installed; its marshalling test will be skipped"
+# PyTorch (CPU) and Keras 3 for the torch and keras marshalling tests, which CI requires
+# (KALE_LIKE_REQUIRE_EXTRAS=1). torch==2.13.0 exactly: this machine kind keeps its CPU wheel on
+# disk for pip, where a looser range would fetch a CUDA build of several GB. Keras runs on it
+# (KERAS_BACKEND=torch, set by its test); about 40 MB, all wheels.
+.venv/bin/python -m pip install -q -c constraints.txt "torch==2.13.0"
+.venv/bin/python -m pip install -q -c constraints.txt "keras==3.15.1"
 # The editable install copies the built extension; link it instead so `jlpm build` shows up
 # in lab without reinstalling.
 .venv/bin/jupyter labextension develop --overwrite . >/dev/null

@@ -180,7 +180,6 @@ def top_to_bottom() -> dict[str, Any]:
 
 @pytest.mark.parametrize("engine", ["local", "kfp-local"])
 def test_odd_names_run_like_top_to_bottom(engine: str, tmp_path: Path) -> None:
-    pytest.importorskip("kfp")
     from kale_like.api.compile import compile as compile_pipeline
     from kale_like.api.run import run
 

@@ -478,7 +478,6 @@ def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> 
         "opts": {"a\n": [1, None]},
         "sizes": [None, 2],
     }
-    pytest.importorskip("kfp")
     outcome = run(nb, engine="kfp-local", run_root=tmp_path / "runs")
     assert outcome.status == "succeeded" and outcome.metrics == {"total": ns["total"]}
     # A list parameter whose default holds no None cannot carry one under KFP: said clearly.

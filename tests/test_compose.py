@@ -228,15 +228,11 @@ def test_nested_references(tmp_path: Path) -> None:
     assert result.values["z"] == 4
 
 
-KALE_EXAMPLES = Path("/tmp/kale/kubeflow_kale-2.3.0/examples/composition")
-
-
-@pytest.mark.skipif(not KALE_EXAMPLES.is_dir(), reason="Kale 2.3.0 sdist not unpacked")
-def test_kales_composition_examples(tmp_path: Path) -> None:
+def test_kales_composition_examples(kale_examples: Path, tmp_path: Path) -> None:
     from kale_like.verify import verify
 
     d = tmp_path / "composition"
-    shutil.copytree(KALE_EXAMPLES, d)
+    shutil.copytree(kale_examples / "composition", d)
     result = run(d / "main.ipynb", run_root=tmp_path / "root")
     assert result.status == "succeeded"
     assert result.metrics["prediction"] == 30.0

@@ -11,18 +11,13 @@ brings the steps of ``NAME.ipynb``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kale_like.api.compile import compile as compile_notebook
 
-ROOT = Path(__file__).resolve().parent.parent
-VERSION = "2.3.0"
 # The 18 example notebooks of the sdist (Kale's own test notebooks are not examples).
 EXAMPLES = [
     "base/candies_sharing.ipynb",
@@ -56,22 +51,6 @@ RUNNABLE = [
 ]
 
 
-@pytest.fixture(scope="session")
-def kale_examples() -> Path:
-    folder = ROOT / ".cache" / "kale" / VERSION / "examples"
-    if not folder.is_dir():
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "fetch_kale_examples.py"), VERSION],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0 or not folder.is_dir():
-            if os.environ.get("KALE_LIKE_REQUIRE_KALE_EXAMPLES") == "1":
-                pytest.fail(f"Kale's examples could not be fetched: {proc.stderr[-500:]}")
-            pytest.skip("Kale's examples are not available (no network to the package index)")
-    return folder
-
-
 def _copy(kale_examples: Path, name: str, tmp_path: Path) -> Path:
     """The example's folder copied (notebooks beside it included): the cache stays clean."""
     src = kale_examples / name
@@ -95,7 +74,8 @@ def _step_names(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
                 ref = cell["metadata"].get("notebook_path") or f"{rest}.ipynb"
                 sub = (path.parent / ref).resolve()
                 if sub not in seen:
-                    names += [n for n in _step_names(sub, seen | {path.resolve()}) if n not in names]
+                    inner = _step_names(sub, seen | {path.resolve()})
+                    names += [n for n in inner if n not in names]
     return names
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extras import require
 from nb_kit import cell, edit_cell, write_notebook
 from nbformat.v4 import new_markdown_cell
 
-papermill = pytest.importorskip("papermill")
+papermill = require("papermill")
 
 PAPERMILL = str(Path(sys.executable).with_name("papermill"))
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extras import require
 from nb_kit import cell, write_notebook
 from nbformat.v4 import new_markdown_cell as md
 
@@ -315,7 +316,7 @@ def test_corpus_untagged_suggestions_pass_checks_and_keep_parallelism(
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _valid_corpus())
 def test_corpus_suggestion_verifies(name: str, corpus_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("papermill")
+    require("papermill")
     from kale_like.verify import verify
 
     untagged = tmp_path / name

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extras import require
 from nb_kit import cell
 from nb_kit import write_notebook as write
 from nbformat.v4 import new_markdown_cell
 
 from kale_like.verify import VerifyReport, verify
 
-pytest.importorskip("papermill")
+require("papermill")
 
 
 def run_verify(nb: Path, tmp_path: Path, **kw: Any) -> VerifyReport:
@@ -63,7 +64,6 @@ def test_verify_uses_the_given_parameters(corpus_dir: Path, tmp_path: Path) -> N
 def test_verify_under_kfp_local_says_it_compared_metrics_only(
     corpus_dir: Path, manifest: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    pytest.importorskip("kfp")
     nb = tmp_path / "01_linear.ipynb"
     shutil.copy(corpus_dir / "01_linear.ipynb", nb)
     report = run_verify(nb, tmp_path, engine="kfp-local")

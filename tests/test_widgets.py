@@ -8,9 +8,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from extras import require
 from nbformat import v4
 
-pytest.importorskip("ipywidgets")
+require("ipywidgets")
 
 from kale_like.widgets import DeployPanel, metrics_html, steps_table  # noqa: E402
 

@@ -3,7 +3,7 @@
 A backend saves one value into a directory and loads it back. Built-ins, tried in order:
 ``json`` (values whose exact types survive JSON), ``numpy`` (.npy), ``pandas`` (parquet with
 pyarrow when the frame survives it, else pickle), ``joblib`` (scikit-learn, xgboost,
-lightgbm), ``torch``, ``keras``, and ``cloudpickle`` for everything else. Third-party backends
+lightgbm), ``keras``, ``torch``, and ``cloudpickle`` for everything else. Third-party backends
 register under the ``kale_like.marshal`` entry-point group and are tried before the
 built-ins. A backend never imports its library unless the value's type already comes from it
 (checked through ``sys.modules``), so saving a list never imports numpy.
@@ -134,8 +134,10 @@ def default_registry() -> MarshalRegistry:
             NumpyBackend(),
             PandasBackend(),
             JoblibBackend(),
-            TorchBackend(),
+            # Before torch: on Keras 3's torch backend a keras.Model is also a torch Module,
+            # and its own .keras format is what keras.models.load_model reads back.
             KerasBackend(),
+            TorchBackend(),
             PickleBackend(),
         ]
     )

@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from extras import require
 from nb_kit import write_notebook
 from notebooks import NOTEBOOKS
 
 from kale_like.api.run import run
 from kale_like.verify import verify
 
-pytest.importorskip("papermill")
-pytest.importorskip("sklearn")
+require("papermill")
+require("sklearn")
 
 # Notebooks no pipeline can run as written: the run must fail naming the variable and a fix.
 NAMED_FAILURES = {"generator_between_steps": "gen"}
@@ -65,7 +66,6 @@ def test_local_pipeline_equals_top_to_bottom(name: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KFP_SUBSET)
 def test_kfp_local_is_right_or_names_why(name: str, tmp_path: Path) -> None:
-    pytest.importorskip("kfp")
     nb = _build(name, tmp_path)
     local = run(nb, run_root=tmp_path / "local")
     remote = run(nb, engine="kfp-local", run_root=tmp_path / "kfp")

@@ -208,7 +208,6 @@ KFP_WRITER: Cells = [
 
 
 def test_kfp_local_fails_naming_the_state_and_the_fix_works(tmp_path: Path) -> None:
-    pytest.importorskip("kfp")
     nb, truth = build(tmp_path, "kfpw", KFP_WRITER)
     result = run(nb, run_root=tmp_path / "root", engine="kfp-local")
     assert result.status == "failed"
@@ -241,7 +240,6 @@ KFP_READER: Cells = [
 
 
 def test_kfp_local_fails_a_hidden_drawer_and_the_fix_works(tmp_path: Path) -> None:
-    pytest.importorskip("kfp")
     nb, truth = build(tmp_path, "kfpr", KFP_READER)
     result = run(nb, run_root=tmp_path / "root", engine="kfp-local")
     assert result.status == "failed"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from _kit import cli, top_to_bottom
+from extras import require
 from nb_kit import cell, write_notebook
 
 # A data scientist's usual step cell: a model class, an estimator subclass, a plain class,
@@ -67,8 +68,8 @@ def _classes_notebook(path: Path) -> Path:
 
 @pytest.mark.parametrize("engine", ["local", "kfp-local"])
 def test_classes_defined_in_a_step_cell_cross_steps(engine: str, tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("sklearn")
+    require("torch")
+    require("sklearn")
     from kale_like.api.run import run
 
     nb = _classes_notebook(tmp_path / "classes.ipynb")
@@ -84,7 +85,7 @@ def test_classes_defined_in_a_step_cell_cross_steps(engine: str, tmp_path: Path)
 
 
 def test_values_holding_step_classes_avoid_by_reference_backends() -> None:
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     from kale_like.runtime.marshal import pickle_by_reference, registry
 
     namespace: dict[str, object] = {"torch": torch, "__name__": "__main__"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from extras import require
 
 from kale_like.errors import UsageError
 from kale_like.runtime import marshal
@@ -211,7 +213,7 @@ def test_saving_plain_values_imports_no_heavy_library(tmp_path: Path) -> None:
 
 
 def test_torch_tensor_and_module(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     tensor = torch.arange(6.0).reshape(2, 3)
     back, backend = roundtrip(tensor, tmp_path)
     assert backend == "torch" and torch.equal(back, tensor)
@@ -221,13 +223,22 @@ def test_torch_tensor_and_module(tmp_path: Path) -> None:
     assert torch.equal(back_module(tensor), module(tensor))
 
 
-def test_keras_model(tmp_path: Path) -> None:
-    keras = pytest.importorskip("keras")
+def test_keras_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keras 3 runs on the torch that set-up installs (its default, TensorFlow, is not); read
+    # at import. KERAS_HOME keeps its config file out of the user's home.
+    if "KERAS_BACKEND" not in os.environ:
+        monkeypatch.setenv("KERAS_BACKEND", "torch")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    keras = require("keras")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     back, backend = roundtrip(model, tmp_path)
     x = np.ones((1, 2), dtype="float32")
     assert backend == "keras"
     np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0))
+    # A Model subclass a step cell defines is saved by name: the consumer could not rebuild it.
+    namespace: dict[str, Any] = {"keras": keras, "__name__": "__main__"}
+    exec("class Net(keras.Model):\n    pass", namespace)
+    assert marshal.registry.for_value(namespace["Net"]()).name == "cloudpickle"
 
 
 def test_aliased_outputs_share_one_group_file(tmp_path: Path) -> None:
@@ -277,7 +288,7 @@ def test_large_array_digest_is_a_sha256_tree_whatever_the_threads(
 
 
 def test_large_array_digest_with_blake3(tmp_path: Path) -> None:
-    blake3 = pytest.importorskip("blake3")
+    blake3 = require("blake3")
     import hashlib
 
     value = np.arange(9_000_000, dtype=np.float64)

@@ -238,7 +238,6 @@ def test_workspace_above_the_limit_warns_in_the_step_log(
 
 @pytest.mark.slow
 def test_kfp_local_engine_hands_files_over_like_top_to_bottom(tmp_path: Path) -> None:
-    pytest.importorskip("kfp")
     from kale_like import api
 
     nb = files_notebook(tmp_path / "nb")
