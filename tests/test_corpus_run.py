@@ -63,33 +63,40 @@ def check(result: Any, metrics: dict[str, Any], finals: dict[str, Any]) -> None:
     assert got == finals
 
 
-# The corpus README calls these version-sensitive; the manifest holds their values under
-# these versions. Elsewhere the oracle is a top-to-bottom run in the same environment.
+# The corpus README calls these version-sensitive: the manifest holds their values under the
+# versions it was recorded with (constraints.txt pins them). Under other versions the case is
+# an explicit xfail naming the difference, never a switch to another oracle.
 VERSION_SENSITIVE = {"24_numpy_arrays.ipynb": "numpy", "26_sklearn_model.ipynb": "scikit-learn"}
 GROUND_TRUTH_VERSIONS = {"numpy": "2.4.6", "scikit-learn": "1.9.1"}
 
 
-def same_versions_as_manifest(name: str) -> bool:
+def _ground_truth_case(name: str) -> Any:
     from importlib.metadata import version
 
     dist = VERSION_SENSITIVE.get(name)
-    return dist is None or version(dist) == GROUND_TRUTH_VERSIONS[dist]
+    if dist is None or version(dist) == GROUND_TRUTH_VERSIONS[dist]:
+        return name
+    want = GROUND_TRUTH_VERSIONS[dist]
+    why = f"{dist} {version(dist)} here; the manifest's values are {dist} {want}'s"
+    return pytest.param(name, marks=pytest.mark.xfail(reason=why, strict=False))
 
 
-@pytest.mark.parametrize("name", PASSING)
+@pytest.mark.parametrize("name", [_ground_truth_case(n) for n in PASSING])
 def test_notebook_matches_ground_truth(name: str, corpus_dir: Path, tmp_path: Path) -> None:
     entry = MANIFEST[name]
     nb = copy_notebook(corpus_dir, tmp_path, name)
-    if not same_versions_as_manifest(name):
-        from kale_like.verify import verify
-
-        report = verify(nb, run_root=tmp_path / "root")
-        assert report.ok, report.to_text()
-        return
     result = run(nb, run_root=tmp_path / "root", keep_values=True)
     check(result, entry["metrics"], entry["final_values"])
-    expected_steps = entry["steps"] or list(result.steps)
-    assert list(result.steps) == expected_steps or sorted(result.steps) == sorted(expected_steps)
+    # The manifest's steps, in its topological order (04 names none: only their count).
+    assert len(result.steps) == entry["step_count"]
+    if entry["steps"]:
+        assert list(result.steps) == entry["steps"]
+    # must_depend: each step started only after every step it depends on had finished.
+    assert result.run_dir is not None
+    lineage = json.loads((Path(result.run_dir) / "run.json").read_text())["steps"]
+    for step, deps in entry.get("must_depend", {}).items():
+        for dep in deps:
+            assert lineage[step]["started"] >= lineage[dep]["finished"], f"{step} after {dep}"
 
 
 @pytest.mark.parametrize(("name", "index"), OVERRIDES)
