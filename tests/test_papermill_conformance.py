@@ -11,7 +11,6 @@ that the engine really ran. CI requires the download (``KALE_LIKE_REQUIRE_PAPERM
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
