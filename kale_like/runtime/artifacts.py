@@ -315,11 +315,9 @@ def load_inputs(
     A variable its producer left unbound is not loaded; ``absent`` (if given) maps it to
     that producer step. ``siblings`` (if given) receives the members of loaded groups that
     were not asked for: they share objects with loaded values, so a step can change them.
-    ``known`` (if given) receives, for values whose backend can digest a live value as it
-    was saved (``digest_of``, ``reproduces``), that function and the saved digest: what the
-    loaded value holds, without hashing it again (write detection, runtime/observe.py). A
-    large file changed on disk without changing size is not re-hashed when loaded: the step
-    then reports the value as changed, never the other way round.
+    ``known`` (if given) receives, for values whose backend can tell whether a live value
+    still holds what was saved (:func:`_saved_check`), that check and the saved digest: the
+    loaded value is not hashed before the step (write detection, runtime/observe.py).
     """
     reg = reg or registry
     groups: dict[str, dict[str, Any]] = {}
@@ -345,16 +343,32 @@ def load_inputs(
         else:
             backend = reg.get(meta["backend"])
             out[name] = backend.load(Path(path))
-            digest_of = getattr(backend, "digest_of", None)
-            reproduces = getattr(backend, "reproduces", None)
-            saved = str(meta.get("digest") or "")
-            if known is not None and callable(digest_of) and callable(reproduces):
-                if saved and reproduces(out[name], saved):
-                    known[name] = (digest_of, saved)
+            if known is not None:
+                check = _saved_check(backend, out[name], Path(path), str(meta.get("digest") or ""))
+                if check is not None:
+                    known[name] = check
     if siblings is not None:
         for members in groups.values():
             siblings.update({k: v for k, v in members.items() if k not in out})
     return out
+
+
+def _saved_check(
+    backend: Any, value: Any, directory: Path, saved: str
+) -> tuple[Callable[[Any], str | None], str] | None:
+    """How write detection tells a loaded value still holds what was saved: a compare with
+    the saved file (``matches_saved``), else the saver's digest recomputed (``digest_of``);
+    returns (a function giving ``saved`` while unchanged, ``saved``), or None."""
+    if not saved:
+        return None
+    matches = getattr(backend, "matches_saved", None)
+    if callable(matches):
+        return (lambda v: saved if matches(v, directory) else None), saved
+    digest_of = getattr(backend, "digest_of", None)
+    reproduces = getattr(backend, "reproduces", None)
+    if callable(digest_of) and callable(reproduces) and reproduces(value, saved):
+        return digest_of, saved
+    return None
 
 
 def load_value(path: str | Path) -> Any:

@@ -53,6 +53,12 @@ def test_numpy_arrays(value: np.ndarray, tmp_path: Path) -> None:
     saved = read_meta(tmp_path / "v")["digest"]
     assert numpy_backend.digest_of(value) == saved
     assert numpy_backend.reproduces(back, saved) and numpy_backend.digest_of(back) == saved
+    assert numpy_backend.matches_saved(back, tmp_path / "v")
+    if back.size:
+        back.ravel(order="K").view(np.uint8)[-1] ^= 1  # one bit of the last element
+        assert not numpy_backend.matches_saved(back, tmp_path / "v")
+    back.shape = (1, *back.shape)  # shape is state too
+    assert not numpy_backend.matches_saved(back, tmp_path / "v")
 
 
 def test_object_arrays_use_pickle(tmp_path: Path) -> None:

@@ -160,24 +160,24 @@ def test_credential_like_environment_is_never_saved(steps: StepDir) -> None:
     assert b"v4lue-0f-k3y" not in data and b"fast" in data
 
 
-def test_a_loaded_array_is_compared_with_its_saved_digest(
+def test_a_loaded_array_is_compared_with_its_saved_file(
     steps: StepDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The digest saved with an input stands for it before the cells: it is hashed after the
-    cells only (and after each cell when that is cheap), the way its saver hashed it."""
+    """A loaded array is not hashed before the cells: after them (and after each cell when
+    that is cheap) it is compared with the file it was loaded from."""
     from kale_like.runtime import marshal, observe
 
     save_value("arr", np.arange(300_000, dtype=np.float64), steps.out("make", "arr"))
     numpy_backend = type(marshal.registry.get("numpy"))
-    real = numpy_backend.digest_of
+    real = numpy_backend.matches_saved
     hashed: list[int] = []
     walked: list[type] = []
 
-    def counted(self: Any, value: Any) -> str | None:
+    def counted(self: Any, value: Any, directory: Path) -> bool:
         hashed.append(id(value))
-        return real(self, value)
+        return real(self, value, directory)
 
-    monkeypatch.setattr(numpy_backend, "digest_of", counted)
+    monkeypatch.setattr(numpy_backend, "matches_saved", counted)
     monkeypatch.setattr(observe, "digest", lambda v: walked.append(type(v)) or digest(v))
     cases = [
         ([(3, "s = float(arr.sum())"), (4, "t = arr[:3].tolist()")], None),
