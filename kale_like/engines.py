@@ -52,6 +52,20 @@ BUILTIN_OPTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# What the verb must know about an engine before and after it runs, by capability:
+# KFP_ARGUMENTS - the parameter values travel as KFP pipeline arguments, so values KFP
+# cannot carry are refused before any run folder; RECORDS_OBSERVED - its run records report
+# the writes the analysis missed (run.json ``observed``), kept for later analyses of the
+# notebook. Third-party engines declare theirs as a ``capabilities`` attribute.
+KFP_ARGUMENTS = "kfp-arguments"
+RECORDS_OBSERVED = "records-observed"
+BUILTIN_CAPABILITIES: dict[str, frozenset[str]] = {
+    "local": frozenset({RECORDS_OBSERVED}),
+    "kfp-local": frozenset({KFP_ARGUMENTS}),
+    "docker": frozenset({KFP_ARGUMENTS}),
+    "kfp": frozenset({KFP_ARGUMENTS}),
+}
+
 
 class CancelToken(threading.Event):
     """A cancel request for a run: ``set()`` it from any thread; the engine stops its running
@@ -158,6 +172,16 @@ def option_names(name: str, engine: Any = None) -> tuple[str, ...] | None:
     if declared is not None:
         return tuple(declared)
     return BUILTIN_OPTIONS.get(name)
+
+
+def capabilities(name: str, engine: Any = None) -> frozenset[str]:
+    """What engine ``name`` (the loaded ``engine``, if given) does, as capability names:
+    its ``capabilities`` attribute, else the built-in ones of the name it reports."""
+    declared = getattr(engine, "capabilities", None) if engine is not None else None
+    if declared is not None:
+        return frozenset(declared)
+    own = getattr(engine, "name", name) if engine is not None else name
+    return BUILTIN_CAPABILITIES.get(own, frozenset())
 
 
 def check_options(name: str, options: Any, engine: Any = None) -> None:

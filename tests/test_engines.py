@@ -51,3 +51,27 @@ def test_register_factory() -> None:
 def test_every_builtin_loads(name: str) -> None:
     engine = engines.get(name)
     assert engine.name == name and callable(engine.run)
+
+
+@pytest.mark.parametrize("name", sorted(engines.BUILTIN_ENGINES))
+def test_builtin_capabilities(name: str) -> None:
+    # KFP's engines carry values as KFP arguments; only the local engine reports the
+    # writes the analysis missed.
+    can = engines.capabilities(name, engines.get(name))
+    assert (engines.KFP_ARGUMENTS in can) == (name != "local")
+    assert (engines.RECORDS_OBSERVED in can) == (name == "local")
+    assert engines.capabilities(name) == can
+
+
+def test_declared_capabilities_win() -> None:
+    class Plain:
+        name = "kfp"
+        capabilities = ()
+
+    class Own:
+        name = "own-test"
+        capabilities = (engines.RECORDS_OBSERVED,)
+
+    assert engines.capabilities("kfp", Plain()) == frozenset()
+    assert engines.capabilities("own-test", Own()) == {engines.RECORDS_OBSERVED}
+    assert engines.capabilities("own-test") == frozenset()

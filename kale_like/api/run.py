@@ -90,7 +90,8 @@ def run(
         )
     pipeline = prepare(notebook, pipeline_name=pipeline_name, run_root=run_root)
     values = params.resolve(pipeline, parameters)
-    if engine in ("kfp-local", "docker", "kfp"):
+    can = engines.capabilities(engine, eng)
+    if engines.KFP_ARGUMENTS in can:
         from ..codegen import kfp_arguments
 
         kfp_arguments(pipeline, values)  # values KFP cannot carry fail before any run folder
@@ -115,7 +116,7 @@ def run(
         cancel=cancel,
     )
     result = eng.run(request)
-    if getattr(eng, "name", engine) == "local" and nb_path is not None:
+    if engines.RECORDS_OBSERVED in can and nb_path is not None:
         from ..pipeline.observed import record_run
 
         # Writes the analysis missed feed later analyses of the same code.
