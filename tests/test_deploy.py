@@ -580,9 +580,6 @@ def test_cli_images_file_sets_step_images(server: KfpServer, tmp_path: Path) -> 
 
 
 def _fake_mlmd(**kw: Any) -> Any:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "sweep"))
     from mlmd_server import FakeMlmd
 
     return FakeMlmd(**kw).start()

@@ -9,24 +9,21 @@ KFP's own local runner must give the same values once a local run observed the w
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kfp_kit import KfpServer, clean_kfp_env, server  # noqa: F401 (fixtures)
+from nb_kit import cell, edit_cell, write_notebook
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from kfp_kit import KfpServer, clean_kfp_env, server  # noqa: E402,F401
-from nb_kit import cell, edit_cell, write_notebook  # noqa: E402
-
-from kale_like.api import observed  # noqa: E402
-from kale_like.api.analyze import load_pipeline  # noqa: E402
-from kale_like.api.compile import compile as compile_nb  # noqa: E402
-from kale_like.api.run import run  # noqa: E402
-from kale_like.cli import main  # noqa: E402
-from kale_like.errors import RunFailed  # noqa: E402
+from kale_like.api import observed
+from kale_like.api.analyze import load_pipeline
+from kale_like.api.compile import compile as compile_nb
+from kale_like.api.run import run
+from kale_like.cli import main
+from kale_like.errors import RunFailed
 
 COUNTED = (
     "def counted(fn):\n    def wrapper(*a):\n        wrapper.calls += 1\n        return fn(*a)\n"

@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nb_kit import cell, write_notebook
 
 from kale_like import api
 from kale_like.progress import LineProgress
 from kale_like.runtime import reads
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb_kit import cell, write_notebook  # noqa: E402
 
 PY = sys.executable
 

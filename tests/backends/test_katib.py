@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
+from katib_models import deserialize_experiment
+from sweep_kit import linear_pipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sweep"))
-from katib_models import deserialize_experiment  # noqa: E402
-from sweep_kit import linear_pipeline  # noqa: E402
-
-from kale_like.api.sweep import sweep  # noqa: E402
-from kale_like.backends import katib  # noqa: E402
-from kale_like.errors import EnvironmentProblem, UsageError  # noqa: E402
+from kale_like.api.sweep import sweep
+from kale_like.backends import katib
+from kale_like.errors import EnvironmentProblem, UsageError
 
 
 def _dry_run(tmp_path: Path, **kw: Any) -> tuple[dict[str, Any], dict[str, Any], Path]:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from test_local import diamond
 
 from kale_like.backends.kfp_local import KfpLocalEngine
 from kale_like.backends.local import LocalEngine
 from kale_like.engines import RunRequest
 from kale_like.errors import UsageError
 from kale_like.results import RunEvent
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_local import diamond  # noqa: E402
 
 
 def request(tmp_path: Path, pipeline, **kw):  # type: ignore[no-untyped-def]

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from mlmd_server import FakeMlmd, M
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sweep"))
-from mlmd_server import FakeMlmd, M  # noqa: E402
-
-from kale_like.backends import mlmd  # noqa: E402
-from kale_like.errors import EnvironmentProblem  # noqa: E402
+from kale_like.backends import mlmd
+from kale_like.errors import EnvironmentProblem
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**40, -1, -(2**40), 2**63 - 1])

@@ -7,16 +7,13 @@ functions cell, (c) chained aliases, (d) setattr/vars().update, (e) exec/globals
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nb_kit import cell, write_notebook
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb_kit import cell, write_notebook  # noqa: E402
-
-from kale_like.api.run import run  # noqa: E402
+from kale_like.api.run import run
 
 COUNTED = (
     "def counted(fn):\n    def wrapper(*a):\n        wrapper.calls += 1\n        return fn(*a)\n"
@@ -28,7 +25,8 @@ CASES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "a_methods": [
         ("import random", ("imports",)),
         (
-            "class Acc:\n    def __init__(self):\n        self.items = []\n    def add(self, x):\n        self.items.append(x)",
+            "class Acc:\n    def __init__(self):\n        self.items = []\n"
+            "    def add(self, x):\n        self.items.append(x)",
             ("functions",),
         ),
         ("rng = random.Random(0)\nacc = Acc()", ("step:make",)),
@@ -117,7 +115,8 @@ def test_no_credential_value_in_run_root_or_compiled(tmp_path: Path) -> None:
         tmp_path / "sec.ipynb",
         cell("import os", "imports"),
         cell(
-            f"os.environ['KAGGLE_KEY'] = open({str(key_file)!r}).read()\nos.environ['MODE'] = 'x'\nk = 1",
+            f"os.environ['KAGGLE_KEY'] = open({str(key_file)!r}).read()\n"
+            "os.environ['MODE'] = 'x'\nk = 1",
             "step:setup",
         ),
         cell("mode = os.environ.get('MODE')\nhas_key = 'KAGGLE_KEY' in os.environ", "step:use"),

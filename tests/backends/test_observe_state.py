@@ -11,24 +11,15 @@ and ``check_random_state(None)`` draw from NumPy's global RNG.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nb_kit import cell, edit_cell, write_notebook
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb_kit import cell, edit_cell, write_notebook  # noqa: E402
-
-from kale_like.api.run import run  # noqa: E402
-from kale_like.runtime.state import SEED_ENV, seed_all  # noqa: E402
-
-try:  # how messages number cells (JupyterLab's numbering where errors.py has it)
-    from kale_like.errors import cell_label  # noqa: E402
-except ImportError:  # pragma: no cover - older trees: the 0-based index
-
-    def cell_label(index: int) -> str:
-        return f"cell {index}"
+from kale_like.api.run import run
+from kale_like.errors import cell_label  # how messages number cells
+from kale_like.runtime.state import SEED_ENV, seed_all
 
 SEED = 1234
 Cells = list[tuple[str, tuple[str, ...]]]

@@ -13,16 +13,13 @@ always failed before the writer binds ``z``. Ground truth: the cells run top to 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nb_kit import cell, write_notebook
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb_kit import cell, write_notebook  # noqa: E402
-
-from kale_like.api.run import run  # noqa: E402
+from kale_like.api.run import run
 
 Cells = list[tuple[str, tuple[str, ...]]]
 

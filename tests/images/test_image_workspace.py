@@ -7,17 +7,14 @@ reads them; ``late`` reads a file whose path is computed. Values equal a top-to-
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_workspace import files_notebook, top_to_bottom
 
 from kale_like.api.analyze import load_pipeline
 from kale_like.backends.docker_engine import run as docker_run
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from test_workspace import files_notebook, top_to_bottom  # noqa: E402
 
 pytestmark = pytest.mark.docker
 

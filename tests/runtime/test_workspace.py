@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nb_kit import cell, write_notebook
 
 from kale_like.runtime import workspace as ws
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb_kit import cell, write_notebook  # noqa: E402
 
 PY = sys.executable
 

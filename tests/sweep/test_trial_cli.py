@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
+import kfp_kit
 import pytest
+from kfp_server import KfpServer
+from mlmd_server import FakeMlmd
+from sweep_kit import linear_pipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import kfp_kit  # noqa: E402
-from kfp_server import KfpServer  # noqa: E402
-from mlmd_server import FakeMlmd  # noqa: E402
-from sweep_kit import linear_pipeline  # noqa: E402
-
-from kale_like.api.compile import compile as compile_pipeline  # noqa: E402
-from kale_like.cli import main  # noqa: E402
+from kale_like.api.compile import compile as compile_pipeline
+from kale_like.cli import main
 
 READER = "trial_readers:linear_reader"
 # 01_linear at n=4, scale=0.5 (a recorded override run), printing both of its metrics
