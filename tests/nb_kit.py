@@ -22,14 +22,44 @@ def cell(src: str, *tags: str) -> Any:
     return c
 
 
-def write_notebook(path: Path, *cells: Any) -> Path:
-    """A Python 3 notebook of ``cells`` written to ``path``."""
-    import nbformat
+_UNSET: Any = object()
+
+
+def _as_cell(item: Any) -> Any:
+    """A cell as is; ``(source, tags)`` a code cell (a str tag is one tag); a str markdown."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell
+
+    if isinstance(item, str):
+        return new_markdown_cell(item)
+    if isinstance(item, tuple):
+        source, tags = item
+        built = new_code_cell(source)
+        if tags:  # an untagged cell has no tags key, as JupyterLab writes it
+            built.metadata["tags"] = [tags] if isinstance(tags, str) else list(tags)
+        return built
+    return item
+
+
+def notebook(*cells: Any, kubeflow: Any = _UNSET) -> Any:
+    """An in-memory Python 3 notebook (an ``nbformat.NotebookNode``).
+
+    ``cells`` are cells, ``(source, tags)`` pairs or markdown strings; ``kubeflow`` becomes
+    the notebook-level ``kubeflow_notebook`` metadata when given.
+    """
     from nbformat.v4 import new_notebook
 
-    nb = new_notebook(cells=list(cells))
+    nb = new_notebook(cells=[_as_cell(c) for c in cells])
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nbformat.write(nb, path)
+    if kubeflow is not _UNSET:
+        nb.metadata["kubeflow_notebook"] = kubeflow
+    return nb
+
+
+def write_notebook(path: Path, *cells: Any, kubeflow: Any = _UNSET) -> Path:
+    """A Python 3 notebook of ``cells`` (as for :func:`notebook`) written to ``path``."""
+    import nbformat
+
+    nbformat.write(notebook(*cells, kubeflow=kubeflow), path)
     return path
 
 

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nb_kit import notebook
 
 from kale_like.analysis import analyze_cell, param_type, parse_cell, parse_parameters
 from kale_like.api.analyze import check_pipeline, load_pipeline
@@ -18,16 +18,8 @@ from kale_like.model import PARAM_TYPES, Pipeline
 
 
 def nb(*cells: tuple[str, list[str]] | str, **meta: Any) -> nbformat.NotebookNode:
-    built = []
-    for c in cells:
-        if isinstance(c, str):
-            built.append(new_markdown_cell(c))
-        else:
-            built.append(new_code_cell(c[0], metadata={"tags": c[1]} if c[1] else {}))
-    metadata = {"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
-    if meta:
-        metadata["kubeflow_notebook"] = meta
-    return new_notebook(cells=built, metadata=metadata)
+    """Code cells as ``(source, tags)``, markdown as a str; ``meta`` is kubeflow_notebook."""
+    return notebook(*cells, kubeflow=meta) if meta else notebook(*cells)
 
 
 def load(*cells: tuple[str, list[str]] | str, **meta: Any) -> Pipeline:

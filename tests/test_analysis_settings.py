@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nb_kit import notebook
 
 from kale_like.api.analyze import load_pipeline
 from kale_like.errors import InputError
@@ -16,13 +16,9 @@ SC = {"run_as_user": 1000, "run_as_group": 1000, "run_as_non_root": True}
 
 
 def load(*cells: tuple[str, list[str]], **meta: Any) -> Pipeline:
-    built = [new_code_cell(src, metadata={"tags": tags}) for src, tags in cells]
-    metadata: dict[str, Any] = {
-        "kernelspec": {"name": "python3", "language": "python", "display_name": "P"}
-    }
     if meta:
-        metadata["kubeflow_notebook"] = meta
-    return load_pipeline(new_notebook(cells=built, metadata=metadata))
+        return load_pipeline(notebook(*cells, kubeflow=meta))
+    return load_pipeline(notebook(*cells))
 
 
 def test_config_maps_merge_per_env_and_defaults_apply_to_every_step() -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from corpus_kit import assert_step_settings
 from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_settings
+from nb_kit import notebook as tagged_notebook
 
 from kale_like.api.compile import compile as compile_pipeline
 from kale_like.backends.kfp import compile_dsl
@@ -497,17 +498,14 @@ def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> 
 
 
 def _kale_notebook(meta: dict[str, Any]) -> dict[str, Any]:
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    cells = [
-        new_code_cell("x = 1", metadata={"tags": ["step:load"]}),
-        new_code_cell("y = x + 1", metadata={"tags": ["step:train", "cache:enabled"]}),
-        new_code_cell("z = y * 2", metadata={"tags": ["step:report", "timeout:30"]}),
-    ]
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
-    nb.metadata["kubeflow_notebook"] = meta
-    return dict(nb)
+    return dict(
+        tagged_notebook(
+            ("x = 1", ["step:load"]),
+            ("y = x + 1", ["step:train", "cache:enabled"]),
+            ("z = y * 2", ["step:report", "timeout:30"]),
+            kubeflow=meta,
+        )
+    )
 
 
 def test_notebook_metadata_caching_timeout_and_volumes_reach_every_task(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nb_kit import notebook
 
 from kale_like import graph
 from kale_like.errors import AnalysisError, TagError
@@ -11,11 +11,7 @@ from kale_like.notebook import read_notebook
 
 
 def source(*cells: tuple[str, list[str]]):
-    meta = {"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
-    nb = new_notebook(
-        cells=[new_code_cell(s, metadata={"tags": t}) for s, t in cells], metadata=meta
-    )
-    return read_notebook(nb)
+    return read_notebook(notebook(*cells))
 
 
 def test_layout_roles() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from nb_kit import cell, write_notebook
+from nb_kit import notebook as tagged_notebook
 
 from kale_like.api.analyze import load_pipeline
 from kale_like.api.run import run
@@ -67,14 +68,8 @@ KALE_07 = {
 
 
 def notebook(meta: Any, *cells: tuple[str, list[str]]) -> dict[str, Any]:
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    built = [new_code_cell(src, metadata={"tags": tags}) for src, tags in cells or [
-        ("x = 1", ["step:a"]), ("y = x + 1", ["step:b"])]]
-    nb = new_notebook(cells=built)
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
-    nb.metadata["kubeflow_notebook"] = meta
-    return dict(nb)
+    default = (("x = 1", ["step:a"]), ("y = x + 1", ["step:b"]))
+    return dict(tagged_notebook(*(cells or default), kubeflow=meta))
 
 
 def kinds(diags: Any, severity: str | None = None) -> list[str]:

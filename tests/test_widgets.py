@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from extras import require
-from nbformat import v4
+from nb_kit import write_notebook
 
 require("ipywidgets")
 
@@ -39,14 +38,7 @@ def top_to_bottom(n: int) -> float:
 
 @pytest.fixture
 def notebook(tmp_path: Path) -> Path:
-    nb = v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    for source, tags in CELLS:
-        cell = v4.new_code_cell(source)
-        cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    path = tmp_path / "pipe.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(tmp_path / "pipe.ipynb", *CELLS)
 
 
 def test_panel_shows_parameters_and_metrics_choices(notebook: Path) -> None:
@@ -74,12 +66,7 @@ def test_run_locally_with_a_parameter(notebook: Path) -> None:
 
 
 def test_a_failing_step_names_the_step_and_cell(tmp_path: Path) -> None:
-    nb = v4.new_notebook()
-    for source, tags in [("x = 1", ["step:a"]), ("y = x / 0", ["step:b"])]:
-        cell = v4.new_code_cell(source)
-        cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    nbformat.write(nb, tmp_path / "fail.ipynb")
+    write_notebook(tmp_path / "fail.ipynb", ("x = 1", ["step:a"]), ("y = x / 0", ["step:b"]))
     panel = DeployPanel(tmp_path / "fail.ipynb", run_root=tmp_path / "runs")
     panel.run(wait=True)
     assert "run failed in step b" in panel.status.value
@@ -88,11 +75,7 @@ def test_a_failing_step_names_the_step_and_cell(tmp_path: Path) -> None:
 
 
 def test_a_bad_notebook_shows_the_error_instead_of_raising(tmp_path: Path) -> None:
-    nb = v4.new_notebook()
-    cell = v4.new_code_cell("x = 1")
-    cell.metadata["tags"] = ["step:Bad-Name"]
-    nb.cells.append(cell)
-    nbformat.write(nb, tmp_path / "bad.ipynb")
+    write_notebook(tmp_path / "bad.ipynb", ("x = 1", ["step:Bad-Name"]))
     panel = DeployPanel(tmp_path / "bad.ipynb")
     assert "failed (cell 1)" in panel.status.value
     assert "Bad-Name" in panel.status.value

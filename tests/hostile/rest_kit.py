@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbformat import v4
+from nb_kit import notebook as make_notebook  # noqa: F401 - the probes build notebooks here
 from tornado.httpclient import HTTPClientError
 
 GOOD = (
@@ -18,20 +18,6 @@ GOOD = (
     ("total = sum(xs)", ["step:summarize", "prev:load"]),
     ("print(total)", ["pipeline-metrics"]),
 )
-
-
-def make_notebook(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:
-    nb = v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        }
-    )
-    for source, tags in cells:
-        cell = v4.new_code_cell(source)
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    return nb
 
 
 def write(root: Path, rel: str, nb: nbformat.NotebookNode) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbformat import v4
+from nb_kit import notebook as make_notebook  # (source, tags) pairs
 from tornado.httpclient import HTTPClientError
 
 from kale_like import api
@@ -26,20 +26,6 @@ from kale_like.results import RunEvent, RunResult, StepResult
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {"kale_like": True}}}
-
-
-def make_notebook(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:
-    nb = v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        }
-    )
-    for source, tags in cells:
-        cell = v4.new_code_cell(source)
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    return nb
 
 
 GOOD = (

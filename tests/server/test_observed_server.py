@@ -10,7 +10,7 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
-from nbformat import v4
+from nb_kit import notebook
 from tornado.httpclient import HTTPClientError
 
 
@@ -19,17 +19,6 @@ def jp_server_config() -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {"kale_like": True}}}
 
 
-def notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
-    nb = v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        }
-    )
-    for source, tag in cells:
-        c = v4.new_code_cell(source)
-        c.metadata["tags"] = [tag]
-        nb.cells.append(c)
-    return nb
 
 
 SNEAK = (("base = 1", "step:make"), ("exec('z = 41')", "step:sneak"), ("w = z + 1", "step:use"))
