@@ -482,8 +482,16 @@ class Ancestors(Mapping[str, AncestorSet]):
     def __len__(self) -> int:
         return len(self._masks)
 
+    def bits(self, step: str) -> int:
+        """The ancestors of ``step`` as a mask (bit ``i``: the ``i``-th name of ``rank``)."""
+        return self._masks[step]
+
+    def members(self, mask: int) -> list[str]:
+        """The names of the bits of ``mask``, in rank order."""
+        return list(AncestorSet(mask, self._names, self._bit))
+
     def mask(self, names: Iterable[str]) -> int:
-        """The bits of ``names``, to pass to :meth:`latest`."""
+        """The bits of ``names`` (for :meth:`latest`, or to combine with :meth:`bits`)."""
         m = 0
         for n in names:
             m |= 1 << self._bit[n]

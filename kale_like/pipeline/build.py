@@ -129,15 +129,21 @@ def _steps(
     for s in names:
         for v, producer in edges.flow.inputs[s].items():
             consumed[producer].add(v)
+    # The steps changing each kind of state, as a mask: a step receives each kind from its
+    # last ancestor (notebook order, ``anc``'s rank) that changes it.
+    state_writers = {
+        kind: edges.anc.mask(s for s in names if kind in facts[s].state_writes)
+        for kind in STATE_KINDS
+    }
     steps: list[Step] = []
     for s in edges.order:
         f = facts[s]
         outs = consumed[s] | set(metric_of.get(s, ()))
         state_in = []
         for kind in STATE_KINDS:
-            writers = [a for a in edges.anc[s] if kind in facts[a].state_writes]
-            if writers:
-                state_in.append((kind, max(writers, key=index.__getitem__)))
+            writer = edges.anc.latest(s, state_writers[kind])
+            if writer is not None:
+                state_in.append((kind, writer))
         if f.state_writes:
             diags.append(_global_state(s, f))
         prelude = walk.preludes[edges.notebook_of[s]].facts

@@ -15,7 +15,7 @@ def edge_diagnostics(
     names: list[str],
     flow: graph.Flow,
     prev: Mapping[str, list[str]],
-    anc: Mapping[str, Set[str]],
+    anc: graph.Ancestors,
     prev_anc: Mapping[str, Set[str]],
     facts: Mapping[str, BlockFacts],
     groups: Mapping[str, graph.StepGroup],
@@ -23,8 +23,16 @@ def edge_diagnostics(
     only: list[str] | None = None,
 ) -> list[Diagnostic]:
     """Per step of ``only`` (default: all): each data edge ``prev:`` tags do not imply, each
-    ``prev:`` that carries nothing, and each value parallel steps both write."""
+    ``prev:`` that carries nothing, and each value parallel steps both write. ``anc`` is
+    ranked in the order of ``names`` (the notebook's)."""
     diags: list[Diagnostic] = []
+    # Which steps write each value, as a mask of ``anc``: rivals come from bit operations,
+    # not from a scan of every step per input (quadratic in the notebook's length).
+    writers: dict[str, int] = {}
+    for w in names:
+        bit = anc.mask((w,))
+        for v in facts[w].writes:
+            writers[v] = writers.get(v, 0) | bit
     for s in names if only is None else only:
         carried = _carried(s, flow)
         diags += _unplanned_edges(s, carried, flow, prev_anc, groups, has_prev)
@@ -41,7 +49,7 @@ def edge_diagnostics(
             for p in prev[s]
             if p not in carried
         ]
-        diags += _ambiguous(s, names, flow, facts, anc, groups)
+        diags += _ambiguous(s, flow, writers, anc, groups)
     return diags
 
 
@@ -101,24 +109,19 @@ def _unplanned_edges(
 
 def _ambiguous(
     s: str,
-    names: list[str],
     flow: graph.Flow,
-    facts: Mapping[str, BlockFacts],
-    anc: Mapping[str, Set[str]],
+    writers: Mapping[str, int],
+    anc: graph.Ancestors,
     groups: Mapping[str, graph.StepGroup],
 ) -> list[Diagnostic]:
-    """A value step ``s`` reads that a parallel branch writes too: the later writer wins."""
+    """A value step ``s`` reads that a parallel branch writes too: the later writer wins.
+
+    A rival writes the value, is an ancestor of ``s``, and is neither ``p`` (the producer)
+    nor above or below it; rivals are listed in ``anc``'s rank (the notebook order)."""
     diags: list[Diagnostic] = []
     for v, p in flow.inputs[s].items():
-        rivals = [
-            w
-            for w in names
-            if w != p
-            and v in facts[w].writes
-            and w in anc[s]
-            and w not in anc[p]
-            and p not in anc[w]
-        ]
+        maybe = writers.get(v, 0) & anc.bits(s) & ~(anc.bits(p) | anc.mask((p,)))
+        rivals = [w for w in anc.members(maybe) if p not in anc[w]] if maybe else []
         if rivals:
             cell, line = flow.locations.get((s, v), (groups[s].position, None))
             diags.append(

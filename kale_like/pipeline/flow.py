@@ -33,8 +33,8 @@ class Edges:
     file_flow: files.FileFlow
     preds: dict[str, set[str]]  # every edge: prev:, data, state, files, reading order
     order: list[str]  # topological, ties in notebook order
-    anc: Mapping[str, set[str]]  # through every edge
-    prev_anc: Mapping[str, set[str]]  # through prev: tags and edges between notebooks
+    anc: graph.Ancestors  # through every edge (ranked in notebook order)
+    prev_anc: graph.Ancestors  # through prev: tags and edges between notebooks
 
 
 def data_edges(
@@ -106,10 +106,11 @@ def _order(
     # through prev: tags is named by the tag, above).
     for part in comp.parts:
         graph.check_split_steps(part.lay.steps, walk.facts, flow.inputs, preds, part.path or path)
-    anc = graph.ancestors(order, preds)
+    # Ranked in notebook order: "the last ancestor above" is the highest bit (build, edges).
+    anc = graph.ancestors(order, preds, rank=names)
     # Edges between notebooks are inferred: no prev: tag can name another notebook's step.
     crossing = {s: {p for p in preds[s] if notebook_of[p] != notebook_of[s]} for s in names}
-    prev_anc = graph.ancestors(order, {s: set(prev[s]) | crossing[s] for s in names})
+    prev_anc = graph.ancestors(order, {s: set(prev[s]) | crossing[s] for s in names}, rank=names)
     return preds, order, anc, prev_anc
 
 
