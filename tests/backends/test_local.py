@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nb_kit import cell, write_notebook
 
 from kale_like.backends.local import LocalEngine
 from kale_like.backends.local.executor import Job, Outcome
@@ -329,26 +330,16 @@ def test_ctrl_c_stops_real_step_processes(tmp_path: Path) -> None:
 
 def test_local_module_beside_notebook_is_imported_and_keyed(tmp_path: Path) -> None:
     """A module next to the notebook imports in steps; editing it re-runs its importers."""
-    import nbformat
-    from nbformat import v4
-
     from kale_like.api.run import run as api_run
 
     (tmp_path / "helper.py").write_text("def f(x):\n    return x + 1\n")
-    nb = v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        v4.new_code_cell("import helper", metadata={"tags": ["imports"]}),
-        v4.new_code_cell("y = helper.f(1)", metadata={"tags": ["step:a"]}),
-        v4.new_code_cell("z = y * 10", metadata={"tags": ["step:b", "prev:a"]}),
-        v4.new_code_cell("print(z)", metadata={"tags": ["pipeline-metrics"]}),
-    ]
-    path = tmp_path / "mod.ipynb"
-    nbformat.write(nb, str(path))
+    path = write_notebook(
+        tmp_path / "mod.ipynb",
+        cell("import helper", "imports"),
+        cell("y = helper.f(1)", "step:a"),
+        cell("z = y * 10", "step:b", "prev:a"),
+        cell("print(z)", "pipeline-metrics"),
+    )
     root = tmp_path / "root"
     first = api_run(path, run_root=root)
     assert first.status == "succeeded" and first.metrics == {"z": 20}

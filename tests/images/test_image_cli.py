@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
+from nb_kit import write_notebook
 
 from kale_like.cli import main
 
@@ -14,15 +14,7 @@ BASE = "kale-like/base:py3.11"
 
 
 def write_nb(path: Path, cells: list[tuple[list[str], str]]) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": tags}) for tags, src in cells]
-    nbformat.write(nb, str(path))
-    return path
+    return write_notebook(path, *((src, tags) for tags, src in cells))
 
 
 def test_dry_run_writes_one_folder_per_image(

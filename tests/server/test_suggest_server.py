@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nbformat import v4
+from nb_kit import notebook as build_notebook
 from tornado.httpclient import HTTPClientError
 
 
@@ -17,19 +17,14 @@ def jp_server_config() -> dict[str, Any]:
 
 
 def notebook() -> Any:
-    nb = v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        }
-    )
-    nb.cells = [
-        v4.new_code_cell("import math"),
-        v4.new_code_cell("xs = list(range(10))"),
-        v4.new_code_cell("left = sum(math.sqrt(x) for x in xs)"),
-        v4.new_code_cell("right = max(xs) * 3"),
-        v4.new_code_cell("total = left + right"),
+    sources = [
+        "import math",
+        "xs = list(range(10))",
+        "left = sum(math.sqrt(x) for x in xs)",
+        "right = max(xs) * 3",
+        "total = left + right",
     ]
-    return nb
+    return build_notebook(*((src, []) for src in sources))  # untagged: suggest tags them
 
 
 async def post(jp_fetch: Any, body: Any) -> tuple[int, Any]:
