@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ...diagnostics import Diagnostic
 from ...errors import InputError
+from ...local_modules import local_module_files
 from ...model import Pipeline
 
 # Distributions the step runtime imports inside every image (kale_like.runtime + KFP's
@@ -221,25 +222,6 @@ def explicit_requirements(
                 continue
             reqs.append(line)
     return reqs, diags
-
-
-def local_module_files(notebook_dir: Path | None, module: str) -> list[Path] | None:
-    """The files of a helper module/package beside the notebook, or None if not local."""
-    if notebook_dir is None or not module.isidentifier():
-        return None
-    single = notebook_dir / f"{module}.py"
-    if single.is_file():
-        return [single]
-    pkg = notebook_dir / module
-    if pkg.is_dir():
-        files = sorted(
-            p
-            for p in pkg.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-        )
-        if any(p.suffix == ".py" for p in files):
-            return files
-    return None
 
 
 def imported_modules(source: str) -> set[str]:

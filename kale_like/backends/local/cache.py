@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...local_modules import local_module_files
 from ...model import Pipeline, Step
 
 META = "meta.json"
@@ -67,43 +68,14 @@ def code_hash(pipeline: Pipeline, step: Step) -> str:
     return h.hexdigest()
 
 
-def local_module_files(base_dir: Path | None, modules: tuple[str, ...]) -> list[Path]:
-    """Files beside the notebook that the step's imports resolve to (``m.py``, all of ``m/``)."""
-    if base_dir is None:
-        return []
-    files: list[Path] = []
-    for name in sorted(set(modules)):
-        top = name.split(".")[0]
-        single = base_dir / f"{top}.py"
-        package = base_dir / top
-        if single.is_file():
-            files.append(single)
-        if package.is_dir():
-            # Every file of the package, not only its .py: a module may read its own data
-            # (``conf.json``, templates) and an edit there changes what the step computes.
-            files.extend(
-                sorted(p for p in package.rglob("*") if _package_file(p.relative_to(package), p))
-            )
-    return files
-
-
-def _package_file(rel: Path, path: Path) -> bool:
-    """A file of a local package that can change what it computes: not bytecode caches,
-    not hidden files or folders (``.ipynb_checkpoints``, editor swap files)."""
-    return (
-        "__pycache__" not in rel.parts
-        and rel.suffix not in (".pyc", ".pyo")
-        and not any(part.startswith(".") for part in rel.parts)
-        and path.is_file()
-    )
-
-
 def modules_hash(base_dir: Path | None, modules: tuple[str, ...]) -> str:
+    """sha256 of the files of the local helper modules a step imports (names and contents)."""
     h = hashlib.sha256()
-    for path in local_module_files(base_dir, modules):
-        rel = path.relative_to(base_dir) if base_dir is not None else path
-        h.update(rel.as_posix().encode("utf-8") + b"\0")
-        _hash_file(h, path)
+    for name in sorted({m.split(".")[0] for m in modules}):
+        for path in local_module_files(base_dir, name) or ():
+            rel = path.relative_to(base_dir) if base_dir is not None else path
+            h.update(rel.as_posix().encode("utf-8") + b"\0")
+            _hash_file(h, path)
     return h.hexdigest()
 
 
@@ -138,9 +110,7 @@ def package_versions(modules: tuple[str, ...], base_dir: Path | None = None) -> 
     for name in sorted({m.split(".")[0] for m in modules}):
         if name in sys.stdlib_module_names or name in sys.builtin_module_names:
             continue
-        if base_dir is not None and (
-            (base_dir / f"{name}.py").is_file() or (base_dir / name).is_dir()
-        ):
+        if local_module_files(base_dir, name) is not None:
             continue
         same = _dist_version(name)
         if same != "?":
