@@ -66,9 +66,9 @@ def walk_steps(
             known.update(own.facts.functions)
             fixed = {n for n, f in own.facts.functions.items() if f is not None}
             modmap = {**modmap, **own.modmap}
-        w = Walker(
-            known=dict(known), modmap=modmap, fixed=fixed, aliases=aliases, kinds=value_kinds
-        )
+        # `known` (every name bound above) is only read by the walker and grows after the
+        # step: no per-step copy, which would make a long notebook quadratic.
+        w = Walker(known=known, modmap=modmap, fixed=fixed, aliases=aliases, kinds=value_kinds)
         step_tag = next((t.text for c in g.cells for t in c.tags if t.kind == "step"), None)
         with located(part):
             for c in g.cells:
