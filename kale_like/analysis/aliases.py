@@ -151,7 +151,7 @@ class AliasRules:
             if self.scope is not None:
                 continue
             if not whole:
-                for r in roots:  # saved with the part taken from it, when at hand
+                for r in sorted(roots):  # saved with the part taken from it, when at hand
                     if (
                         r in self.facts.reads
                         or r in self.facts.soft_reads
