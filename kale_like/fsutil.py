@@ -19,13 +19,25 @@ _FULL_TEXTS = ("no space left on device", "not enough free space", "disk quota e
 NEARLY_FULL_BYTES = 1 << 20
 
 
-def write_text_atomic(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (UTF-8 when a str) to a temporary file beside ``path``, then rename."""
+def write_text_atomic(
+    path: Path, text: str | bytes, *, mode: int | None = None, fsync: bool = False
+) -> None:
+    """Write ``text`` (UTF-8 when a str) to a temporary file beside ``path``, then rename.
+
+    ``mode``: the file's permissions (else mkstemp's 0600); ``fsync``: flush the data to disk
+    before the rename (a user's own file, e.g. a notebook, survives a crash whole). On any
+    error the temporary file is removed and ``path`` is untouched.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -35,12 +47,12 @@ def write_text_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
-def write_json_atomic(path: Path, data: Any, *, newline: bool = True) -> None:
+def write_json_atomic(path: Path, data: Any) -> None:
     """``data`` as indented strict JSON (``repr`` of what JSON cannot hold, ``null`` for
     NaN/Infinity), ending in a newline."""
     from .jsonsafe import dumps
 
-    write_text_atomic(path, dumps(data, indent=2, default=repr) + ("\n" if newline else ""))
+    write_text_atomic(path, dumps(data, indent=2, default=repr) + "\n")
 
 
 def is_disk_full(exc: BaseException | None) -> bool:

@@ -12,12 +12,12 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, NotebookError
+from .fsutil import write_text_atomic
 
 __all__ = ["apply_tags", "dump_notebook", "write_notebook_atomic"]
 
@@ -64,17 +64,5 @@ def write_notebook_atomic(
                     fix="run the command again",
                 )
         mode = stat.S_IMODE(target.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)  # mkstemp makes 0600: keep the notebook's own permissions
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # mkstemp makes 0600: keep the notebook's own permissions; fsync: it is the user's file.
+    write_text_atomic(target, data, mode=mode, fsync=True)

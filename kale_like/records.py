@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import fsutil
 from .errors import EnvironmentProblem, UsageError
 from .model import Pipeline
 
@@ -97,11 +96,6 @@ def collect_metrics(pipeline: Pipeline, per_step: dict[str, dict[str, Any]]) -> 
         for name, value in per_step.get(step.name, {}).items():
             out.setdefault(name, value)
     return out
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """A run record: indented JSON, no final newline, replaced atomically."""
-    fsutil.write_json_atomic(path, data, newline=False)
 
 
 def runner_identity() -> dict[str, Any]:

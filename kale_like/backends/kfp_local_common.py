@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import records
+from .. import fsutil, records
 from ..engines import RunRequest
 from ..errors import EnvironmentProblem, UsageError
 from ..model import Pipeline
@@ -48,7 +48,9 @@ TASK_FAILED = re.compile(
 )
 # Observed data flow failures (runtime/observe.py, state_watch.py): the message names the
 # step and the cell; the fix follows on its own line.
-OBSERVED_FAILED = re.compile(r"StepFailed: (step \S+ [^\n]*?\(cell (\d+)\)[^\n]*)\n\s*fix: ([^\n]*)")
+OBSERVED_FAILED = re.compile(
+    r"StepFailed: (step \S+ [^\n]*?\(cell (\d+)\)[^\n]*)\n\s*fix: ([^\n]*)"
+)
 # Any other StepFailed (a value that cannot be saved, a damaged input): its own words.
 ANY_FAILED = re.compile(r"StepFailed: ([^\n]+)(?:\n\s*fix: ([^\n]*))?")
 
@@ -235,7 +237,7 @@ def finish(
     if failed and result.failed_step is None:  # KFP failed before any step ran
         first = next(iter(result.steps.values()))
         first.status, first.error = "failed", error
-    records.write_json_atomic(
+    fsutil.write_json_atomic(
         run.run_dir / records.RUN_RECORD,
         {
             "run_id": run.run_id,

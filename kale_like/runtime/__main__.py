@@ -11,22 +11,17 @@ result file gets
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..fsutil import write_text_atomic
 
 
 def _write_result(path: str | None, data: dict[str, Any]) -> None:
     if not path:
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, default=repr)
-    os.replace(tmp, target)
+    write_text_atomic(Path(path), json.dumps(data, default=repr))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,12 +14,12 @@ import html
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import cell_label
+from ..fsutil import write_text_atomic
 from .execute import CellResult
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -103,21 +103,8 @@ def notebook_json(
     }
 
 
-def _write_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_notebook(path: str | Path, nb: dict[str, Any]) -> None:
-    _write_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False, default=repr) + "\n")
+    write_text_atomic(Path(path), json.dumps(nb, indent=1, ensure_ascii=False, default=repr) + "\n")
 
 
 def _text(t: Any) -> str:
@@ -192,9 +179,9 @@ def render_html(nb: dict[str, Any]) -> str:
 def write_html(path: str | Path, nb: dict[str, Any]) -> None:
     """The HTML report; ``KALE_LIKE_REPORT=nbconvert`` renders it with nbconvert instead."""
     if os.environ.get("KALE_LIKE_REPORT") == "nbconvert":
-        _write_atomic(path, render_nbconvert(nb))
+        write_text_atomic(Path(path), render_nbconvert(nb))
     else:
-        _write_atomic(path, render_html(nb))
+        write_text_atomic(Path(path), render_html(nb))
 
 
 def render_nbconvert(nb: dict[str, Any]) -> str:

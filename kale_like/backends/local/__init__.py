@@ -86,7 +86,7 @@ class LocalEngine:
         info = notebook_info(pipeline, nb_path)
 
         def save() -> None:
-            records.write_json_atomic(
+            fsutil.write_json_atomic(
                 run_dir / records.RUN_RECORD,
                 record(pipeline, result, sched, info, request, started, root),
             )

@@ -17,5 +17,4 @@ from ...records import (  # noqa: F401 - re-exported
     runner_alive,
     runner_identity,
     step_dirname,
-    write_json_atomic,
 )
