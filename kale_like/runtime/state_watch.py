@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +31,18 @@ from ..errors import cell_label
 
 # The kinds observed and acted on: their reads cannot be seen, but a draw changes them.
 RNG_KINDS: tuple[str, ...] = ("random", "numpy.random", "torch.random")
+
+# Kinds a fresh process seeds from OS entropy (torch's global generator starts from a fixed
+# seed instead, so its draws are repeatable without any seed call).
+ENTROPY_STARTED: frozenset[str] = frozenset({"random", "numpy.random"})
+
+
+def state_seeded_by_run() -> bool:
+    """verify's pipeline run seeds every step's RNGs (``runtime.state.seed_from_env``)."""
+    from .state import SEED_ENV
+
+    return os.environ.get(SEED_ENV, "").isdigit()
+
 
 # (module, attribute) of the functions that reset a kind without reading it.
 _SEEDERS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -124,6 +137,7 @@ class StateWatch:
     first_cell: dict[str, int] = field(default_factory=dict)
     last_cell: dict[str, int] = field(default_factory=dict)
     reset_first: dict[str, bool] = field(default_factory=dict)  # first change was a seed
+    seeded: set[str] = field(default_factory=set)  # kinds a seeding function set in the step
     _patched: list[tuple[Any, str, Any, Any]] = field(default_factory=list)
     _rebound: list[tuple[str, Any, Any]] = field(default_factory=list)
 
@@ -155,6 +169,7 @@ class StateWatch:
             if kind not in self.reset_first:
                 # Nothing drew since the step started: what follows does not depend on it.
                 self.reset_first[kind] = kind_digest(kind) == self.start.get(kind)
+            self.seeded.add(kind)
             return orig(*args, **kwargs)
 
         return seeding
@@ -184,8 +199,22 @@ class StateWatch:
         declared = set(state.get("outputs") or self.spec.get("state_outputs") or ())
         received = set(self.spec.get("state_inputs") or ())
         facts: list[StateFact] = []
+        earlier = state.get("earlier") or {}
+        run_seeded = state_seeded_by_run()
         for kind in RNG_KINDS:
             before, after = self.start.get(kind), kind_digest(kind)
+            if (
+                kind in ENTROPY_STARTED
+                and kind not in received
+                and kind not in earlier
+                and kind not in self.seeded
+                and not run_seeded
+            ):
+                # The step started from the fresh process' entropy (nothing seeded it, passed it
+                # in, or changed it earlier) and set no seed: its end state is as unrepeatable
+                # top to bottom, so there is nothing to pass on (e.g. a library drawing from
+                # `random` when imported).
+                continue
             if before is None and kind == "torch.random":
                 before = _fresh_torch_digest()  # imported by the step itself
             if before is None or after is None or before == after:

@@ -244,3 +244,23 @@ def test_kfp_local_fails_a_hidden_drawer_and_the_fix_works(tmp_path: Path) -> No
     edit_cell(nb, 3, lambda src: line + "\n" + src)
     fixed = run(nb, run_root=tmp_path / "root", engine="kfp-local")
     check(fixed, truth)
+
+
+def test_kfp_local_passes_on_nothing_from_an_unseeded_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing seeds numpy's global RNG: the hidden draw changes OS entropy, which no run,
+    # top to bottom or not, can repeat (as a library drawing from `random` at import does).
+    monkeypatch.delenv(SEED_ENV)
+    nb, _ = build(tmp_path, "entropy", KFP_WRITER)
+    result = run(nb, run_root=tmp_path / "root", engine="kfp-local")
+    assert result.status == "succeeded", result.failed_step
+    # Once the step seeds the state itself (unseen by the analysis, as the draw), its end
+    # state is repeatable: passing it on matters.
+    reseed = "getattr(np.random, 'se' + 'ed')(3)\nagain = list(shuffle_rows(df)['a'])"
+    edit_cell(nb, 2, lambda src: src + "\n" + reseed)
+    seeded_run = run(nb, run_root=tmp_path / "root", engine="kfp-local")
+    assert seeded_run.status == "failed"
+    failed = seeded_run.failed_step
+    assert failed is not None and failed.name == "shuffle", failed
+    assert "changed numpy.random state" in str(failed.error), failed.error
