@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from kale_like.api.run import run
-    from kale_like.api.sweep import sweep
+    from kale_like.api.sweep import Budget, sweep
 
     values = [round(0.05 * (i + 1), 2) for i in range(args.trials)]
     with tempfile.TemporaryDirectory(prefix="kale-like-bench-sweep-") as tmp:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             objective="loss",
             maximize=False,
             algorithm="grid",
-            parallel=args.parallel,
+            budget=Budget(parallel=args.parallel),
             run_root=work / "sweep",
         )
         swept = time.perf_counter() - t0

@@ -113,6 +113,18 @@ class KfpConfig:
         }
 
 
+@dataclass(frozen=True)
+class KfpTarget:
+    """The KFP endpoint a verb is asked to use (flags; None falls back as the module
+    docstring says): what :func:`resolve` turns into a :class:`KfpConfig`."""
+
+    host: str | None = None
+    namespace: str | None = None
+    experiment: str | None = None
+    token_file: str | None = None
+    config_path: str | None = None
+
+
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
     """``text`` with every secret (also URL-encoded, as in a redirect's ``Location``), any
     ``Bearer ...`` value and any credential-like URL parameter replaced by ``***``."""

@@ -293,6 +293,8 @@ class DeployPanel:
     def sweep(self, wait: bool = False) -> None:
         """Sweep the parameters with a non-empty spec, optimizing the chosen metric; the
         other parameters keep the values typed in their fields."""
+        from .sweep.options import Budget
+
         space = {n: box.value.strip() for n, box in self.sweep_specs.items() if box.value.strip()}
         fixed = {n: v for n, v in self._parameters().items() if n not in space}
 
@@ -306,7 +308,7 @@ class DeployPanel:
                 maximize=self.direction.value == "maximize",
                 algorithm=self.algorithm.value,
                 # a grid runs every point once; the trial count is for sampled searches
-                trials=None if self.algorithm.value == "grid" else self.trials.value,
+                budget=Budget(trials=None if self.algorithm.value == "grid" else self.trials.value),
                 parameters=fixed or None,
                 run_root=self.run_root,
             )

@@ -18,7 +18,13 @@ from corpus_kit import assert_step_settings
 from kfp_server import KfpServer
 from kfp_small_pipeline import write_small_pipeline
 
-from kale_like.api.deploy import deploy, remote_run_show, remote_runs_list, submit_and_wait
+from kale_like.api.deploy import (
+    KfpTarget,
+    deploy,
+    remote_run_show,
+    remote_runs_list,
+    submit_and_wait,
+)
 from kale_like.cli import main
 from kale_like.errors import UsageError
 from kale_like.model import Parameter, Pipeline, Step, StepSettings
@@ -42,7 +48,11 @@ def cli(*args: str) -> int:
 
 def test_deploy_uploads_runs_and_watches(server: KfpServer, package: str) -> None:
     res = deploy(
-        package, host=server.url, experiment="churn", parameters={"alpha": 0.3}, watch=True, poll=0
+        package,
+        kfp=KfpTarget(host=server.url, experiment="churn"),
+        parameters={"alpha": 0.3},
+        watch=True,
+        poll=0,
     )
     assert res.new_pipeline and res.status == "succeeded"
     assert set(res.steps) == {"prepare", "train", "publish"}
@@ -55,22 +65,22 @@ def test_deploy_uploads_runs_and_watches(server: KfpServer, package: str) -> Non
 
 
 def test_second_deploy_adds_a_named_version(server: KfpServer, package: str) -> None:
-    first = deploy(package, host=server.url, upload_only=True)
-    second = deploy(package, host=server.url, upload_only=True)
+    first = deploy(package, kfp=KfpTarget(host=server.url), upload_only=True)
+    second = deploy(package, kfp=KfpTarget(host=server.url), upload_only=True)
     assert first.pipeline_id == second.pipeline_id and first.version_id != second.version_id
     digest = hashlib.sha256(Path(package).read_bytes()).hexdigest()[:12]
     assert re.fullmatch(rf"small-demo-{digest}-\d{{8}}-\d{{6}}", second.version_name or "")
     assert len(server.versions) == 2 and not server.runs
-    third = deploy(package, host=server.url, upload_only=True, version="release-1")
+    third = deploy(package, kfp=KfpTarget(host=server.url), upload_only=True, version="release-1")
     assert third.version_name == "release-1" and len(server.versions) == 3
 
 
 def test_bad_parameters_are_refused_before_any_request(server: KfpServer, package: str) -> None:
     with pytest.raises(UsageError) as err:
-        deploy(package, host=server.url, parameters={"alhpa": 1.0})
+        deploy(package, kfp=KfpTarget(host=server.url), parameters={"alhpa": 1.0})
     assert err.value.kind == "unknown-parameter" and "alpha" in err.value.message
     with pytest.raises(UsageError) as err:
-        deploy(package, host=server.url, parameters={"n": "many"})
+        deploy(package, kfp=KfpTarget(host=server.url), parameters={"n": "many"})
     assert err.value.kind == "bad-parameter-value"
     assert not server.requests
 
@@ -90,7 +100,7 @@ def test_notebook_metadata_supplies_host_namespace_experiment(server: KfpServer)
     exp = server.experiments[res.experiment_id or ""]
     assert (exp["display_name"], exp["namespace"]) == ("from-nb", "team-a")
     # A flag wins over the metadata.
-    res2 = deploy(pipe, experiment="from-flag", upload_only=False)
+    res2 = deploy(pipe, kfp=KfpTarget(experiment="from-flag"), upload_only=False)
     assert server.experiments[res2.experiment_id or ""]["display_name"] == "from-flag"
 
 
@@ -114,7 +124,7 @@ def test_submit_and_wait_runs_the_spec_without_upload(server: KfpServer, package
 
 
 def test_remote_runs_list_and_show(server: KfpServer, package: str) -> None:
-    res = deploy(package, host=server.url, watch=True, poll=0)
+    res = deploy(package, kfp=KfpTarget(host=server.url), watch=True, poll=0)
     listed = remote_runs_list(host=server.url)
     assert [r["run_id"] for r in listed] == [res.run_id]
     shown = remote_run_show(res.run_id, host=server.url)
@@ -278,7 +288,7 @@ def test_credentials_never_in_output_logs_or_files(
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     server.required_token = TOKEN
-    deploy(_settings_pipeline(), host=server.url, watch=True, poll=0)
+    deploy(_settings_pipeline(), kfp=KfpTarget(host=server.url), watch=True, poll=0)
     server.required_token = "another-token"  # now a 401: the error text must not leak either
     assert main(["deploy", str(_yaml_of(tmp_path)), "--host", server.url]) == 3
     out, err = capsys.readouterr()
@@ -360,7 +370,11 @@ def _received(server: KfpServer) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_every_step_setting_arrives_in_the_uploaded_spec(server: KfpServer) -> None:
     res = deploy(
-        _settings_pipeline(), host=server.url, parameters={"alpha": 0.1}, watch=True, poll=0
+        _settings_pipeline(),
+        kfp=KfpTarget(host=server.url),
+        parameters={"alpha": 0.1},
+        watch=True,
+        poll=0,
     )
     assert res.status == "succeeded" and set(res.steps) == {"prep", "train"}
     spec, platform = _received(server)
@@ -588,7 +602,7 @@ def _fake_mlmd(**kw: Any) -> Any:
 def test_runs_show_remote_reads_metrics_from_mlmd(
     server: KfpServer, package: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    res = deploy(package, host=server.url, watch=True, poll=0)
+    res = deploy(package, kfp=KfpTarget(host=server.url), watch=True, poll=0)
     mlmd = _fake_mlmd(
         runs={
             res.run_id: [
@@ -648,7 +662,7 @@ def test_generated_version_names_never_collide(
     monkeypatch.setattr(
         deploy_mod, "version_name", lambda name, digest, when=None: frozen(name, digest, FIXED)
     )
-    results = [deploy(package, host=server.url, upload_only=True) for _ in range(3)]
+    results = [deploy(package, kfp=KfpTarget(host=server.url), upload_only=True) for _ in range(3)]
     names = [r.version_name for r in results[1:]]
     assert names[1] == f"{names[0]}-2" and len(server.versions) == 3
 
@@ -661,7 +675,7 @@ def test_upper_case_and_none_parameters_reach_kfp_under_their_input_names(
     nb = corpus_dir / "19_parameters_all_types.ipynb"
     result = deploy(
         str(nb),
-        host=server.url,
+        kfp=KfpTarget(host=server.url),
         parameters={"LEARNING_RATE": 0.5, "threshold": 7, "n_items": 2},
     )
     assert result.run_id

@@ -30,11 +30,13 @@ from ..backends.kfp_deploy import (
     watch_run,
 )
 from ..errors import UsageError
+from ..kfp_config import KfpTarget
 from ..model import Pipeline
 from ..results import ProgressCallback
 
 __all__ = [
     "DeployResult",
+    "KfpTarget",
     "MetricsReader",
     "RemoteRunResult",
     "check_parameters",
@@ -84,9 +86,7 @@ def _materialize(
 def deploy(
     notebook: Any,
     *,
-    host: str | None = None,
-    namespace: str | None = None,
-    experiment: str | None = None,
+    kfp: KfpTarget | None = None,
     parameters: Mapping[str, Any] | None = None,
     upload_only: bool = False,
     version: str | None = None,
@@ -94,15 +94,14 @@ def deploy(
     client: Any = None,
     progress: ProgressCallback | None = None,
     images: Mapping[str, str] | None = None,
-    token_file: str | None = None,
-    config_path: str | None = None,
     run_name: str | None = None,
     poll: float = 2.0,
     timeout: float | None = None,
     observe: bool = False,
     run_root: str | Path | None = None,
 ) -> DeployResult:
-    """Upload ``notebook`` (a path, notebook dict, Pipeline or compiled ``.yaml``) to KFP.
+    """Upload ``notebook`` (a path, notebook dict, Pipeline or compiled ``.yaml``) to the KFP
+    endpoint ``kfp`` asks for (unset fields resolve as :mod:`kale_like.kfp_config` says).
 
     A new pipeline is created when none has its name, otherwise a new version is added
     (named ``version`` or ``NAME-DIGEST-TIMESTAMP``). Unless ``upload_only``, a run with
@@ -110,22 +109,23 @@ def deploy(
     ``observe`` runs a notebook locally first when no run observed its current code (see
     :mod:`kale_like.api.observed`); if that run fails, nothing is uploaded.
     """
+    kfp = kfp or KfpTarget()
     with tempfile.TemporaryDirectory(prefix="kale-like-deploy-") as tmp:
         yaml_path, pipeline = _materialize(notebook, Path(tmp), images, observe, run_root)
         return deploy_compiled(
             yaml_path,
             pipeline,
-            host=host,
-            namespace=namespace,
-            experiment=experiment,
+            host=kfp.host,
+            namespace=kfp.namespace,
+            experiment=kfp.experiment,
             parameters=parameters,
             upload_only=upload_only,
             version=version,
             watch=watch,
             client=client,
             progress=progress,
-            token_file=token_file,
-            config_path=config_path,
+            token_file=kfp.token_file,
+            config_path=kfp.config_path,
             run_name=run_name,
             poll=poll,
             timeout=timeout,

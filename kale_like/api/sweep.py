@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..model import Pipeline
 from ..pipeline import load_checked
 from ..sweep.algorithms import normalize
 from ..sweep.local import LocalSweep, RunFn, SweepState
+from ..sweep.options import Budget, KatibTarget
 from ..sweep.results import SweepProgress, SweepResult
 from ..sweep.space import (
     Dimension,
@@ -127,6 +129,24 @@ def _default_run_fn() -> RunFn:
     return run_local
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The sweep's settings once arguments and ``katib_metadata`` are merged and checked."""
+
+    pipeline: Pipeline
+    nb_path: Path | None
+    dims: list[Dimension]
+    metric: str
+    direction: str
+    algorithm: str
+    trials: int
+    parallel: int
+    max_failed: int
+    goal: Any
+    grid_points: int | None
+    fixed: dict[str, Any]
+
+
 def sweep(
     notebook: str | os.PathLike[str] | Pipeline | None = None,
     *,
@@ -134,9 +154,7 @@ def sweep(
     objective: str | None = None,
     maximize: bool | None = None,
     algorithm: str | None = None,
-    trials: int | None = None,
-    parallel: int | None = None,
-    max_failed: int | None = None,
+    budget: Budget | None = None,
     seed: int | None = None,
     grid_points: int | None = None,
     parameters: Mapping[str, Any] | None = None,
@@ -148,29 +166,25 @@ def sweep(
     run_fn: RunFn | None = None,
     dry_run: bool = False,
     output_dir: str | os.PathLike[str] | None = None,
+    katib: KatibTarget | None = None,
     k8s_client: Any = None,
-    namespace: str | None = None,
-    trial_image: str | None = None,
-    kfp_host: str | None = None,
-    token_secret: str | None = None,
-    service_account: str | None = None,
-    name: str | None = None,
     images: Mapping[str, str] | None = None,
     base_image: str | None = None,
-    mlmd_host: str | None = None,
 ) -> SweepResult:
     """Sweep ``params`` (``["NAME=SPEC"]`` or ``{NAME: SPEC}``) optimizing ``objective``.
 
     ``notebook`` is a path or an analysed :class:`~kale_like.model.Pipeline` (resumable
-    only when it has a ``notebook_path``). ``parameters`` holds other parameters fixed.
+    only when it has a ``notebook_path``). ``parameters`` holds other parameters fixed;
+    ``budget`` caps the trials (:class:`~kale_like.sweep.options.Budget`).
 
     ``engine="local"`` runs every trial with the local engine under one run root (shared
     cache) and writes ``<run_root>/sweeps/<sweep_id>/``; ``resume=SWEEP_ID`` continues an
     interrupted local sweep; setting the ``cancel`` event stops it like Ctrl-C does.
-    ``engine="katib"`` builds a Katib Experiment: written to
-    ``output_dir`` with ``dry_run=True``, else created through ``k8s_client``; ``images``
-    (step -> image, from ``build``) and ``base_image`` go to the compiled pipeline, and the
-    trial image defaults to a built step image (they carry the kale_like runtime).
+    ``engine="katib"`` builds a Katib Experiment (where: ``katib``, a
+    :class:`~kale_like.sweep.options.KatibTarget`): written to ``output_dir`` with
+    ``dry_run=True``, else created through ``k8s_client``; ``images`` (step -> image, from
+    ``build``) and ``base_image`` go to the compiled pipeline, and the trial image defaults
+    to a built step image (they carry the kale_like runtime).
     """
     if engine not in ENGINES:
         raise UsageError(
@@ -184,95 +198,148 @@ def sweep(
         return _resume(resume, _run_root(run_root, nb_path), run_fn, progress, cancel)
     if notebook is None:
         raise UsageError("a notebook is required (or --resume SWEEP_ID)", kind="usage")
-    pipeline, nb_path = _load(notebook, run_root)
-    katib = katib_metadata(pipeline)
-    dims = _space_arg(pipeline, params, katib)
-    metric = check_objective(
-        pipeline, objective or (katib.get("objective") or {}).get("objectiveMetricName")
+    plan = _plan(
+        notebook,
+        params,
+        objective,
+        maximize,
+        algorithm,
+        budget or Budget(),
+        grid_points,
+        parameters,
+        run_root,
     )
-    direction = _direction(maximize, katib)
-    algo = normalize(algorithm or (katib.get("algorithm") or {}).get("algorithmName") or "random")
-    if grid_points is not None:
-        grid_points = _positive("--grid-points", grid_points)
-    if parameters:
-        from ..params import resolve
+    if engine == "katib":
+        target = katib or KatibTarget()
+        return _katib(plan, target, dry_run, output_dir, k8s_client, images, base_image)
+    _check_optuna(plan.algorithm)
+    runner = _local_sweep(plan, seed, _run_root(run_root, plan.nb_path), run_fn, progress, cancel)
+    if isinstance(notebook, Pipeline):  # trials run the given pipeline as is
+        runner.target = plan.pipeline
+    return runner.run()
 
-        swept = {d.name for d in dims}
-        clash = sorted(swept & set(parameters))
-        if clash:
-            raise UsageError(f"parameter(s) {', '.join(clash)} are both swept and fixed")
-        parameters = {k: v for k, v in resolve(pipeline, parameters).items() if k in parameters}
-    n_trials = _trial_count(
-        algo, dims, trials if trials is not None else katib.get("maxTrialCount"), grid_points
+
+def _katib(
+    plan: _Plan,
+    target: KatibTarget,
+    dry_run: bool,
+    output_dir: Any,
+    k8s_client: Any,
+    images: Mapping[str, str] | None,
+    base_image: str | None,
+) -> SweepResult:
+    """The planned sweep as a Katib Experiment (see :mod:`.sweep_katib`)."""
+    if plan.fixed:
+        raise UsageError("fixed parameters (-p) are not supported with --engine katib")
+    from .sweep_katib import katib_sweep
+
+    return katib_sweep(
+        plan.nb_path,
+        plan.pipeline,
+        plan.dims,
+        plan.metric,
+        plan.direction,
+        plan.algorithm,
+        budget=Budget(plan.trials, plan.parallel, plan.max_failed),
+        goal=plan.goal,
+        target=target,
+        dry_run=dry_run,
+        output_dir=output_dir,
+        k8s_client=k8s_client,
+        images=images,
+        base_image=base_image,
     )
-    n_parallel = _positive(
-        "--parallel", parallel if parallel is not None else katib.get("parallelTrialCount") or 1
-    )
-    failed_cap = max_failed if max_failed is not None else katib.get("maxFailedTrialCount")
-    failed_cap = (
-        DEFAULT_MAX_FAILED if failed_cap is None else _positive("--max-failed", failed_cap, 0)
-    )
-    if algo in ("bayesian", "tpe") and engine == "local":
-        try:  # fail before creating a sweep folder
+
+
+def _check_optuna(algorithm: str) -> None:
+    """Fail before creating a sweep folder when the algorithm needs a missing optuna."""
+    if algorithm in ("bayesian", "tpe"):
+        try:
             import optuna  # noqa: F401
         except ImportError:
             from ..errors import missing_extra
 
-            raise missing_extra("optuna", "sweep", f"the {algo} sweep algorithm") from None
+            raise missing_extra("optuna", "sweep", f"the {algorithm} sweep algorithm") from None
 
-    if engine == "katib":
-        if parameters:
-            raise UsageError("fixed parameters (-p) are not supported with --engine katib")
-        from .sweep_katib import katib_sweep
 
-        return katib_sweep(
-            nb_path,
-            pipeline,
-            dims,
-            metric,
-            direction,
-            algo,
-            trials=n_trials,
-            parallel=n_parallel,
-            max_failed=failed_cap,
-            goal=(katib.get("objective") or {}).get("goal"),
-            dry_run=dry_run,
-            output_dir=output_dir,
-            k8s_client=k8s_client,
-            namespace=namespace,
-            trial_image=trial_image,
-            kfp_host=kfp_host,
-            token_secret=token_secret,
-            service_account=service_account,
-            name=name,
-            images=images,
-            base_image=base_image,
-            mlmd_host=mlmd_host,
-        )
+def _plan(
+    notebook: str | os.PathLike[str] | Pipeline,
+    params: Mapping[str, Any] | Iterable[str] | None,
+    objective: str | None,
+    maximize: bool | None,
+    algorithm: str | None,
+    budget: Budget,
+    grid_points: int | None,
+    parameters: Mapping[str, Any] | None,
+    run_root: Any,
+) -> _Plan:
+    """The arguments checked and completed from the notebook's ``katib_metadata``."""
+    pipeline, nb_path = _load(notebook, run_root)
+    katib = katib_metadata(pipeline)
+    dims = _space_arg(pipeline, params, katib)
+    goal = katib.get("objective") or {}
+    metric = check_objective(pipeline, objective or goal.get("objectiveMetricName"))
+    direction = _direction(maximize, katib)
+    algo = normalize(algorithm or (katib.get("algorithm") or {}).get("algorithmName") or "random")
+    if grid_points is not None:
+        grid_points = _positive("--grid-points", grid_points)
+    fixed: dict[str, Any] = {}
+    if parameters:
+        from ..params import resolve
 
-    root = _run_root(run_root, nb_path)
+        clash = sorted({d.name for d in dims} & set(parameters))
+        if clash:
+            raise UsageError(f"parameter(s) {', '.join(clash)} are both swept and fixed")
+        fixed = {k: v for k, v in resolve(pipeline, parameters).items() if k in parameters}
+    trials = budget.trials if budget.trials is not None else katib.get("maxTrialCount")
+    parallel = budget.parallel if budget.parallel is not None else katib.get("parallelTrialCount")
+    failed = (
+        budget.max_failed if budget.max_failed is not None else katib.get("maxFailedTrialCount")
+    )
+    return _Plan(
+        pipeline=pipeline,
+        nb_path=nb_path,
+        dims=dims,
+        metric=metric,
+        direction=direction,
+        algorithm=algo,
+        trials=_trial_count(algo, dims, trials, grid_points),
+        parallel=_positive("--parallel", parallel or 1),
+        max_failed=DEFAULT_MAX_FAILED if failed is None else _positive("--max-failed", failed, 0),
+        goal=goal.get("goal"),
+        grid_points=grid_points,
+        fixed=fixed,
+    )
+
+
+def _local_sweep(
+    plan: _Plan,
+    seed: int | None,
+    root: Path,
+    run_fn: RunFn | None,
+    progress: SweepProgress | None,
+    cancel: threading.Event | None,
+) -> LocalSweep:
+    """A new local sweep's folder and runner under ``root``."""
     sweep_id = new_sweep_id()
     sweep_dir = sweep_dir_of(root, sweep_id)
     sweep_dir.mkdir(parents=True, exist_ok=False)
     state = SweepState(
         sweep_id=sweep_id,
-        notebook=str(nb_path.absolute()) if nb_path is not None else "",
-        space={d.name: d.spec for d in dims},
-        metric=metric,
-        direction=direction,
-        algorithm=algo,
-        trials=n_trials,
-        parallel=n_parallel,
-        max_failed=failed_cap,
+        notebook=str(plan.nb_path.absolute()) if plan.nb_path is not None else "",
+        space={d.name: d.spec for d in plan.dims},
+        metric=plan.metric,
+        direction=plan.direction,
+        algorithm=plan.algorithm,
+        trials=plan.trials,
+        parallel=plan.parallel,
+        max_failed=plan.max_failed,
         seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
-        grid_points=grid_points,
+        grid_points=plan.grid_points,
         run_root=str(root),
-        fixed=dict(parameters or {}),
+        fixed=plan.fixed,
     )
-    runner = LocalSweep(state, dims, sweep_dir, run_fn or _default_run_fn(), progress, cancel)
-    if isinstance(notebook, Pipeline):  # trials run the given pipeline as is
-        runner.target = pipeline
-    return runner.run()
+    return LocalSweep(state, plan.dims, sweep_dir, run_fn or _default_run_fn(), progress, cancel)
 
 
 def _load(

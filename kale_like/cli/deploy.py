@@ -171,7 +171,7 @@ def _printer(stream: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from .. import params
-    from ..api.deploy import deploy
+    from ..api.deploy import KfpTarget, deploy
 
     if args.observe and args.notebook.endswith((".yaml", ".yml")):
         from ..errors import UsageError
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         _warn_unbuilt(pipeline, images or {}, args.notebook)
     result = deploy(
         pipeline if pipeline is not None else args.notebook,
-        experiment=args.experiment,
+        kfp=KfpTarget(experiment=args.experiment, **options.kfp_connection(args)),
         parameters=overrides,
         upload_only=args.upload_only,
         version=args.pipeline_version,
@@ -202,7 +202,6 @@ def run(args: argparse.Namespace) -> int:
         images=images,
         timeout=args.timeout,
         poll=max(0.0, args.poll),
-        **options.kfp_connection(args),
     )
     if args.json:
         options.print_json(result.to_json())

@@ -146,9 +146,6 @@ _SWEEP_ARGS = (
     "objective",
     "maximize",
     "algorithm",
-    "trials",
-    "parallel",
-    "max_failed",
     "seed",
     "grid_points",
     "engine",
@@ -156,15 +153,27 @@ _SWEEP_ARGS = (
     "run_root",
     "dry_run",
     "output_dir",
-    "namespace",
-    "trial_image",
-    "kfp_host",
-    "token_secret",
-    "service_account",
-    "name",
     "base_image",
-    "mlmd_host",
 )
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of `api.sweep.sweep` the flags set (budget, Katib target...)."""
+    from ..sweep.options import Budget, KatibTarget
+
+    return {
+        **{key: getattr(args, key) for key in _SWEEP_ARGS},
+        "budget": Budget(trials=args.trials, parallel=args.parallel, max_failed=args.max_failed),
+        "katib": KatibTarget(
+            namespace=args.namespace,
+            host=args.kfp_host,
+            token_secret=args.token_secret,
+            service_account=args.service_account,
+            trial_image=args.trial_image,
+            name=args.name,
+            mlmd_host=args.mlmd_host,
+        ),
+    }
 
 
 def main(args: argparse.Namespace) -> int:
@@ -193,7 +202,7 @@ def main(args: argparse.Namespace) -> int:
             parameters=fixed,
             progress=progress,
             images=images,
-            **{key: getattr(args, key) for key in _SWEEP_ARGS},
+            **_options(args),
         )
     except KeyboardInterrupt:
         print("\nkale-like sweep: interrupted before the first trial", file=sys.stderr)

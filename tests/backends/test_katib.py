@@ -11,7 +11,7 @@ import yaml
 from katib_models import deserialize_experiment
 from sweep_kit import linear_pipeline
 
-from kale_like.api.sweep import sweep
+from kale_like.api.sweep import Budget, KatibTarget, sweep
 from kale_like.backends import katib
 from kale_like.errors import EnvironmentProblem, UsageError
 
@@ -22,13 +22,11 @@ def _dry_run(tmp_path: Path, **kw: Any) -> tuple[dict[str, Any], dict[str, Any],
         objective="mean",
         maximize=True,
         algorithm="bayesian",
-        trials=10,
-        parallel=2,
-        max_failed=1,
+        budget=Budget(trials=10, parallel=2, max_failed=1),
         engine="katib",
         dry_run=True,
         output_dir=tmp_path / "out",
-        trial_image="registry.local/kale-like-runtime:0.1",
+        katib=KatibTarget(trial_image="registry.local/kale-like-runtime:0.1"),
     )
     args.update(kw)
     res = sweep(linear_pipeline(), **args)
@@ -93,7 +91,12 @@ def test_trial_job_is_a_valid_kubernetes_job(tmp_path: Path) -> None:
 
 def test_no_secret_in_the_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KFP_TOKEN", "s3cr3t-token-value")
-    _, exp, path = _dry_run(tmp_path, token_secret="kfp-auth:token")
+    _, exp, path = _dry_run(
+        tmp_path,
+        katib=KatibTarget(
+            trial_image="registry.local/kale-like-runtime:0.1", token_secret="kfp-auth:token"
+        ),
+    )
     text = path.read_text()
     assert "s3cr3t-token-value" not in text
     pod = exp["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
@@ -134,7 +137,7 @@ def test_algorithm_mapping_and_goal(tmp_path: Path) -> None:
         engine="katib",
         dry_run=True,
         output_dir=tmp_path / "meta",
-        trial_image="img:1",
+        katib=KatibTarget(trial_image="img:1"),
     )
     spec = res.manifest[1]["spec"]
     assert spec["objective"] == {
@@ -158,7 +161,7 @@ def test_bad_katib_inputs(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--dry-run needs -o"):
         _dry_run(tmp_path, output_dir=None)
     with pytest.raises(UsageError, match="SECRET:KEY"):
-        _dry_run(tmp_path, token_secret="nokey")
+        _dry_run(tmp_path, katib=KatibTarget(trial_image="img:1", token_secret="nokey"))
 
 
 class _FakeApiError(Exception):
@@ -203,8 +206,7 @@ def test_create_with_an_injected_client(tmp_path: Path) -> None:
             params=["n=int:1:3"],
             objective="mean",
             engine="katib",
-            trial_image="img:1",
-            namespace="team-a",
+            katib=KatibTarget(trial_image="img:1", namespace="team-a"),
             k8s_client=katib.KubeClients(core=core, custom=custom),
         )
 
@@ -237,7 +239,7 @@ def test_built_images_reach_the_pipeline_and_the_trial(tmp_path: Path) -> None:
         dry_run=True,
         output_dir=tmp_path,
         images=images,
-        mlmd_host="http://mlmd:9090",
+        katib=KatibTarget(mlmd_host="http://mlmd:9090"),
     )
     cm, exp = res.manifest
     job = exp["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kale_like.api.run import run
-from kale_like.api.sweep import sweep
+from kale_like.api.sweep import Budget, sweep
 from kale_like.cli import main
 
 SCALES = [0.5, 1.5, 2.5]
@@ -42,7 +42,7 @@ def test_sweep_matches_an_exhaustive_loop_and_shares_upstream(linear: Path, tmp_
         objective="mean",
         maximize=True,
         algorithm="grid",
-        parallel=2,
+        budget=Budget(parallel=2),
         run_root=root,
     )
     assert res.status == "completed"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sweep_kit import FakeEngine, linear_metrics, linear_pipeline
 
-from kale_like.api.sweep import sweep
+from kale_like.api.sweep import Budget, sweep
 from kale_like.errors import UsageError
 from kale_like.model import Pipeline
 
@@ -92,11 +92,12 @@ def test_random_is_reproducible_with_a_seed(pipeline: Pipeline, tmp_path: Path) 
         params=["n=int:1:50", "scale=loguniform:0.01:10"],
         objective="mean",
         algorithm="random",
-        trials=6,
     )
-    a = _run(pipeline, tmp_path / "a", FakeEngine(), seed=7, **kw)
-    b = _run(pipeline, tmp_path / "b", FakeEngine(), seed=7, parallel=3, **kw)
-    c = _run(pipeline, tmp_path / "c", FakeEngine(), seed=8, **kw)
+    a = _run(pipeline, tmp_path / "a", FakeEngine(), seed=7, budget=Budget(trials=6), **kw)
+    b = _run(
+        pipeline, tmp_path / "b", FakeEngine(), seed=7, budget=Budget(trials=6, parallel=3), **kw
+    )
+    c = _run(pipeline, tmp_path / "c", FakeEngine(), seed=8, budget=Budget(trials=6), **kw)
     pa, pb, pc = ([t.parameters for t in r.trials] for r in (a, b, c))
     assert pa == pb and pa != pc
     assert len({json.dumps(p) for p in pa}) == 6
@@ -112,7 +113,7 @@ def test_tpe_runs_and_reports_the_best(pipeline: Pipeline, tmp_path: Path) -> No
         objective="mean",
         maximize=False,
         algorithm="tpe",
-        trials=8,
+        budget=Budget(trials=8),
         seed=1,
     )
     assert len(res.trials) == 8
@@ -129,7 +130,7 @@ def test_failed_trials_are_recorded_until_max_failed(pipeline: Pipeline, tmp_pat
         params=["scale=choice:0.5,2,3,4,5"],
         objective="mean",
         algorithm="grid",
-        max_failed=2,
+        budget=Budget(max_failed=2),
     )
     assert [t.status for t in res.trials] == ["succeeded", "failed", "failed", "failed"]
     assert res.status == "max-failed"
@@ -236,7 +237,9 @@ def test_cancel_event_and_failing_callback_leave_a_resumable_sweep(
         cancel.set()  # e.g. the UI's cancel button, pressed during the first trial
         return engine(notebook, **kw)
 
-    kw = dict(params=["scale=choice:1,2,3"], objective="mean", algorithm="grid", parallel=2)
+    kw = dict(
+        params=["scale=choice:1,2,3"], objective="mean", algorithm="grid", budget=Budget(parallel=2)
+    )
     res = _run(pipeline, tmp_path, run_then_cancel, cancel=cancel, **kw)
     assert res.status == "interrupted" and len(res.trials) == 1
 
@@ -281,7 +284,7 @@ def test_registered_algorithm(pipeline: Pipeline, tmp_path: Path) -> None:
             params=["n=int:1:3"],
             objective="mean",
             algorithm="descending",
-            trials=3,
+            budget=Budget(trials=3),
         )
         assert [t.parameters["n"] for t in res.trials] == [3, 2, 1]
         with pytest.raises(UsageError, match="no Katib counterpart"):

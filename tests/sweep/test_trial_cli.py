@@ -121,7 +121,7 @@ def test_katib_trial_command_runs_against_kfp_with_a_renamed_parameter(
 
     import yaml
 
-    from kale_like.api.sweep import sweep
+    from kale_like.api.sweep import KatibTarget, sweep
 
     base = linear_pipeline()
     steps = list(base.steps)
@@ -139,7 +139,7 @@ def test_katib_trial_command_runs_against_kfp_with_a_renamed_parameter(
         engine="katib",
         dry_run=True,
         output_dir=tmp_path / "out",
-        trial_image="registry.local/kale-like-runtime:0.1",
+        katib=KatibTarget(trial_image="registry.local/kale-like-runtime:0.1"),
     )
     cm, exp = yaml.safe_load_all(Path(res.manifest_path).read_text())
     (pipeline_file := tmp_path / "pipeline.yaml").write_text(cm["data"]["pipeline.yaml"])
