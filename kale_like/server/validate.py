@@ -9,6 +9,7 @@ path-like values may point (inside the server root, whatever nesting they arrive
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -31,6 +32,9 @@ __all__ = [
     "check_notebook_size",
     "check_options",
     "confine",
+    "flat_options",
+    "option_groups",
+    "pack_options",
     "parse_body",
     "read_request",
 ]
@@ -273,6 +277,50 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     return out
 
 
+def _groups() -> tuple[type, ...]:
+    from ..kfp_config import KfpTarget
+    from ..sweep.options import Budget, KatibTarget
+
+    return (KfpTarget, Budget, KatibTarget)
+
+
+def option_groups(fn: Callable[..., Any]) -> dict[str, type]:
+    """Parameters of ``fn`` that take an option group (``budget: Budget | None``...), by name.
+    A request sets a group's fields as flat options; :func:`pack_options` builds the group."""
+    groups = _groups()
+    out: dict[str, type] = {}
+    for name, hint in _hints(fn).items():
+        for kind in typing.get_args(hint) or (hint,):
+            if kind in groups:
+                out[name] = kind
+    return out
+
+
+def flat_options(fn: Callable[..., Any], skip: int = 1) -> dict[str, Any]:
+    """The options a request may give ``fn`` (after ``skip`` positionals) with their
+    annotations: the fields of its option groups in place of the groups."""
+    hints = _hints(fn)
+    groups = option_groups(fn)
+    out: dict[str, Any] = {}
+    for name in list(inspect.signature(fn).parameters)[skip:]:
+        if name in groups:
+            out.update(typing.get_type_hints(groups[name]))
+        else:
+            out[name] = hints.get(name, Any)
+    return out
+
+
+def pack_options(fn: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with the flat fields of each option group of ``fn`` gathered into it."""
+    out = dict(options)
+    for name, kind in option_groups(fn).items():
+        fields = {f.name for f in dataclasses.fields(kind)}
+        given = {k: out.pop(k) for k in list(out) if k in fields}
+        if given and name not in out:
+            out[name] = kind(**given)
+    return out
+
+
 def _matches(value: Any, hint: Any) -> bool:
     """Whether a JSON ``value`` fits the annotation ``hint`` (lenient where unsure)."""
     if hint is Any or hint is inspect.Parameter.empty:
@@ -337,7 +385,8 @@ def check_options(
             kind="unknown-option",
         )
     params = inspect.signature(fn).parameters
-    names = [n for n in list(params)[skip:] if n not in SERVER_ONLY_OPTIONS]
+    takes = flat_options(fn, skip)
+    names = [n for n in takes if n not in SERVER_ONLY_OPTIONS]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     if unknown == "refuse" and not takes_any:
         extra = sorted(set(options) - set(names))
@@ -347,11 +396,10 @@ def check_options(
                 kind="unknown-option",
                 fix=f"valid options: {', '.join(names)}",
             )
-    hints = _hints(fn)
     for name, value in options.items():
-        if name not in params:
+        if name not in takes:
             continue
-        hint = hints.get(name, Any)
+        hint = takes[name]
         if not _matches(value, hint):
             raise UsageError(
                 f"option {name!r} of {verb} must be {_describe(hint)}, got {json.dumps(value)}",

@@ -12,7 +12,10 @@ from typing import Any
 
 from .. import api
 from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
+from ..results import RunEvent
+from ..sweep.results import SweepEvent
 from .jobs import JobCancelled, JobContext
+from .validate import flat_options, pack_options
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
@@ -117,35 +120,42 @@ def compile_notebook(notebook: Any, output_dir: Path, root: Path, **options: Any
 
 
 def progress_callback(ctx: JobContext) -> Callable[[Any], None]:
-    """RunEvents -> per-step job state; also the point where a cancel request lands."""
+    """The job's progress callback: it takes the event of every verb (a build's log line, a
+    sweep's :class:`SweepEvent`, a run's or deploy's :class:`RunEvent`), turns it into job
+    state, and is the point where a cancel request lands."""
 
     def on_event(event: Any) -> None:
-        if isinstance(event, str):  # a verb that reports lines (build)
+        if isinstance(event, str):
             ctx.log(event)
-            ctx.check()
-            return
-        if hasattr(event, "sweep_id"):  # a sweep: one row per trial
-            if event.number is not None:
-                trial = event.trial
-                status = "running" if trial is None else str(trial.status)
-                seconds = 0.0 if trial is None else float(trial.seconds)
-                ctx.step(f"trial {event.number}", status, seconds, _trial_message(event))
-            ctx.check()
-            return
-        if getattr(event, "run_id", None):
-            ctx.set_run_id(event.run_id)
-        step = getattr(event, "step", None)
-        if step is None:
-            if getattr(event, "status", None) == "planned" and getattr(event, "message", None):
-                ctx.set_steps(str(event.message).split(","))
-        else:
-            ctx.step(step, event.status, float(event.seconds or 0.0), event.message)
+        elif isinstance(event, SweepEvent):
+            _on_trial(ctx, event)
+        elif isinstance(event, RunEvent):
+            _on_step(ctx, event)
         ctx.check()
 
     return on_event
 
 
-def _trial_message(event: Any) -> str | None:
+def _on_trial(ctx: JobContext, event: SweepEvent) -> None:
+    """One row per trial."""
+    if event.number is not None:
+        trial = event.trial
+        status = "running" if trial is None else str(trial.status)
+        seconds = 0.0 if trial is None else float(trial.seconds)
+        ctx.step(f"trial {event.number}", status, seconds, _trial_message(event))
+
+
+def _on_step(ctx: JobContext, event: RunEvent) -> None:
+    """A step's state; a run-level event names the run (and the planned steps)."""
+    if event.run_id:
+        ctx.set_run_id(event.run_id)
+    if event.step is not None:
+        ctx.step(event.step, event.status, float(event.seconds or 0.0), event.message)
+    elif event.status == "planned" and event.message:
+        ctx.set_steps(str(event.message).split(","))
+
+
+def _trial_message(event: SweepEvent) -> str | None:
     params = ", ".join(f"{k}={v!r}" for k, v in (event.parameters or {}).items())
     trial = event.trial
     if trial is not None and trial.objective is not None:
@@ -236,8 +246,10 @@ def generic_job(
     fn = api.verb(verb)
     kwargs = dict(options)
     # Panel settings (registry, KFP host, experiment...) go only to verbs that take them.
-    params = inspect.signature(fn).parameters
-    kwargs.update({k: v for k, v in (hints or {}).items() if k in params and k not in kwargs})
+    takes = flat_options(fn)
+    kwargs.update({k: v for k, v in (hints or {}).items() if k in takes and k not in kwargs})
+    # Requests set option groups (a sweep's budget, the KFP target...) field by field.
+    kwargs = pack_options(fn, kwargs)
     if accepts(fn, "run_root"):
         kwargs.setdefault("run_root", run_root)
     if accepts(fn, "progress"):

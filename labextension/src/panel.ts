@@ -315,7 +315,6 @@ export class KalePanel extends Widget {
         push: settings.registry ? true : undefined,
         base_image: settings.base_image || undefined,
         host: settings.kfp_host || undefined,
-        kfp_host: settings.kfp_host || undefined,
         experiment: settings.experiment_name || undefined,
         use_cache: settings.enable_caching
       };

@@ -126,7 +126,7 @@ describe('KalePanel', () => {
     expect(post).toHaveBeenCalledWith('deploy', {
       path: 'a.ipynb',
       hints: {
-        registry: 'reg/x', push: true, base_image: 'img:1', host: 'http://kfp:8080', kfp_host: 'http://kfp:8080',
+        registry: 'reg/x', push: true, base_image: 'img:1', host: 'http://kfp:8080',
         experiment: 'exp', use_cache: true
       }
     });
