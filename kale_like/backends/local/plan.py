@@ -81,3 +81,33 @@ def make_plan(
         )
     skip = set(names) - selected - resolve
     return Plan(force=frozenset(force | selected), resolve=frozenset(resolve), skip=frozenset(skip))
+
+
+def missing_producer(pipeline: Pipeline, plan: Plan, missing: Step) -> UsageError:
+    """Name what a selected step needs and which producer has no cached result."""
+    selected = [s for s in pipeline.steps if s.name in plan.force and s.name not in plan.skip]
+    for sel in selected:
+        needs = {p for p in _edges(sel) if p in plan.resolve}
+        direct = sorted(needs, key=pipeline.step_names.index)
+        for producer in direct:
+            if producer != missing.name and missing.name not in ancestors(pipeline, {producer}):
+                continue
+            variables = [v for v, p in sel.inputs if p == producer]
+            what = ", ".join(map(repr, variables)) if variables else "results"
+            upstream = (
+                ""
+                if producer == missing.name
+                else f" (its upstream step {missing.name!r} has none)"
+            )
+            return UsageError(
+                f"--only: step {sel.name!r} needs {what} from step {producer!r}, which has "
+                f"no cached result for the current code and parameters{upstream}",
+                kind="missing-producer",
+                fix=f"run the whole pipeline once, or add --only {producer}",
+            )
+    return UsageError(
+        f"--only: step {missing.name!r} has no cached result for the current code and "
+        "parameters, and the selected steps need it",
+        kind="missing-producer",
+        fix=f"run the whole pipeline once, or add --only {missing.name}",
+    )

@@ -11,8 +11,6 @@ value to runs again, and its failure is replaced by that attempt (``replaced_fai
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,21 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import UsageError
 from ...model import Pipeline, Step
 from ...records import step_dirname
-from ...results import ProgressCallback, RunEvent, StepResult
+from ...results import ProgressCallback, StepResult
 from ...runtime.spec import step_spec
 from . import cache as cachemod
-from . import replan, workspaces
+from . import replan, stepdirs, workspaces
 from .executor import Executor, Job, Outcome
-from .plan import Plan, _edges, ancestors
-
-OUTPUTS = "outputs"
-VALUES = "values"  # every final global of the step, for keep_values runs
-STATE = "state"
-REPORT = "report.html"
-NOTEBOOK = "step.ipynb"
+from .observed_flow import ObservedFlow
+from .plan import Plan, _edges, missing_producer
+from .stepdirs import NOTEBOOK, OUTPUTS, REPORT, STATE, VALUES
 
 
 @dataclass
@@ -64,7 +57,7 @@ class StepLineage:
     finished: float | None = None
 
 
-class Scheduler:
+class Scheduler(ObservedFlow):
     """Runs one pipeline once. ``run()`` returns the per-step results."""
 
     def __init__(
@@ -121,143 +114,6 @@ class Scheduler:
         # The failed first attempt of a step that re-planning ran again (for run.json).
         self.replaced_failures: dict[str, dict[str, Any]] = {}
 
-    # -- events -------------------------------------------------------------------------
-    def _observe(self, name: str, writes: list[dict[str, Any]]) -> str | None:
-        """Route ``name``'s undeclared writes to their readers; the notice to show, if any."""
-        self.observed[name] = list(writes)
-        if not writes:
-            return None
-        routes, conflict = replan.route(
-            self.pipeline, self.steps, name, writes, self.observed
-        )
-        lines = [r.message() for r in routes]
-        for r in routes:
-            self._rerun(r.consumer, r.writer, r.variable)
-        if conflict is not None and self._conflict is None:
-            self._conflict = conflict
-            lines.append(conflict.message())
-        self.notices.setdefault(name, []).extend(lines)
-        self.results[name].notes = list(self.notices[name])
-        return "; ".join(lines) or None
-
-    def _observe_all(self, name: str, writes: list[dict[str, Any]], state: Any) -> str | None:
-        """Both kinds of observations of one step; the combined notice."""
-        notes = [self._observe(name, writes), self._observe_state(name, list(state or []))]
-        return "; ".join(n for n in notes if n) or None
-
-    def _observe_state(self, name: str, facts: list[dict[str, Any]]) -> str | None:
-        """Route the steps that drew from RNG state to the step whose state they continue
-        from top to bottom (replan.route_state); the notice to show, if any."""
-        self.state_facts[name] = facts
-        lines: list[str] = []
-        if any(f.get("drew") for fs in self.state_facts.values() for f in fs):
-            routes, conflict = replan.route_state(self.pipeline, self.steps, self.state_facts)
-            for r in routes:
-                self._rerun(r.consumer, r.writer, r.kind)
-                records = self._state_records.setdefault(r.writer, [])
-                mine = next((e for e in records if e["variable"] == r.kind), None)
-                if mine is None:
-                    records.append(r.record())
-                elif r.consumer not in mine["later"]:
-                    mine["later"].append(r.consumer)
-                for who in dict.fromkeys((r.writer, r.consumer)):
-                    self.notices.setdefault(who, []).append(r.message())
-                    self.results[who].notes = list(self.notices[who])
-                lines.append(r.message())
-            if conflict is not None and self._state_conflict is None:
-                self._state_conflict = conflict
-                lines.append(conflict.message())
-        for writer, records in self._state_records.items():
-            kept = [w for w in self.observed.get(writer, []) if not w.get("state")]
-            self.observed[writer] = kept + [dict(e, later=list(e["later"])) for e in records]
-        return "; ".join(lines) or None
-
-    def _replanned(self, step: Step) -> bool:
-        """``step`` (as it ran) was re-planned by what it or another step just reported: it
-        runs again with its new inputs (its cache entry stays valid for the old ones)."""
-        if self.steps[step.name] is step:
-            return False
-        self._stale.discard(step.name)
-        self.resolved.pop(step.name, None)
-        self.metrics.pop(step.name, None)
-        self.results[step.name].status = "pending"
-        return True
-
-    def _halt_on_state_conflict(self) -> bool:
-        c = self._state_conflict
-        if c is None or self.results[c.consumer].status == "failed":
-            return False
-        res = self.results[c.consumer]
-        res.error = f"{c.message()}; fix: {c.fix()}"
-        res.cell = c.draw_cell
-        res.status = "failed"
-        if self.progress is not None:
-            self.progress(RunEvent(self.run_id, c.consumer, "failed", res.seconds, res.error))
-        return True
-
-    def _rerun(self, consumer: str, writer: str, what: str) -> None:
-        """A re-planned consumer and what follows it run (again) with the new inputs,
-        whatever their state: a step that failed for want of ``what`` (it ran beside
-        ``writer`` before the write was known) gets a new attempt that replaces the failure;
-        the steps skipped below it are still pending and start once it succeeds."""
-        for name in replan.descendants(self.steps, {consumer}):
-            status = self.results[name].status
-            if status == "running":
-                self._stale.add(name)
-            elif status in ("succeeded", "cached"):
-                self.resolved.pop(name, None)
-                self.metrics.pop(name, None)
-                self.results[name].status = "pending"
-            elif status == "failed" and self._replaceable(name):
-                self._replace_failure(name, writer, what)
-
-    def _replaceable(self, name: str) -> bool:
-        """A failure a new attempt may replace: not a conflict's verdict, not a cancel."""
-        if self._conflict is not None and self._conflict.second == name:
-            return False
-        if self._state_conflict is not None and self._state_conflict.consumer == name:
-            return False
-        return self.results[name].error != "cancelled"
-
-    def _replace_failure(self, name: str, writer: str, what: str) -> None:
-        """Keep ``name``'s failed attempt for the record, say so, and make it pending."""
-        res = self.results[name]
-        self.replaced_failures[name] = {
-            "error": res.error,
-            "cell": res.cell,
-            "traceback": res.traceback,
-            "seconds": round(res.seconds, 3),
-            "writer": writer,
-            "variable": what,
-        }
-        head = (
-            f"step {name} failed ({res.error}) before {writer} reported its change of "
-            f"`{what}`, which the analysis did not see"
-        )
-        self.notices.setdefault(name, []).append(
-            f"{head}; it ran again with `{what}` from {writer}, and that attempt replaces the "
-            "failure"
-        )
-        res.notes = list(self.notices[name])
-        res.error = res.cell = res.traceback = res.report = None
-        self.resolved.pop(name, None)
-        self.metrics.pop(name, None)
-        self._set(name, "pending", f"{head}; it runs again with `{what}` from {writer}")
-
-    def _may_start(self, name: str) -> bool:
-        """After a failure only the steps before a failed one (notebook order) start: top to
-        bottom they run before it, so an undeclared write of theirs may re-plan it."""
-        if self._halted:
-            return False
-        failed = [self._pos[n] for n, r in self.results.items() if r.status == "failed"]
-        return not failed or self._pos[name] < max(failed)
-
-    def _set(self, name: str, status: str, message: str | None = None) -> None:
-        result = self.results[name]
-        result.status = status  # type: ignore[assignment]
-        if self.progress is not None:
-            self.progress(RunEvent(self.run_id, name, status, result.seconds, message))
-
     def step_dir(self, name: str) -> Path:
         return self.run_dir / "steps" / step_dirname(name)
 
@@ -302,39 +158,13 @@ class Scheduler:
     def _use_entry(self, step: Step, entry: cachemod.Entry) -> None:
         self.resolved[step.name] = Resolved(entry.key, entry)
         self.metrics[step.name] = entry.metrics
-        sdir = self.step_dir(step.name)
-        sdir.mkdir(parents=True, exist_ok=True)
-        for name in (REPORT, NOTEBOOK):
-            if (entry.path / name).is_file() and not (sdir / name).exists():
-                _link_or_copy(entry.path / name, sdir / name)
-        (sdir / "log.txt").write_text(
-            f"cached: results reused from cache entry {entry.key} "
-            f"(first computed in run {entry.meta.get('run_id')})\n",
-            encoding="utf-8",
-        )
+        stepdirs.show_cached(self.step_dir(step.name), entry)
         self._finish_step_dir(step.name, entry)
 
     def _finish_step_dir(self, name: str, entry: cachemod.Entry) -> None:
-        sdir = self.step_dir(name)
-        (sdir / "metrics.json").write_text(json.dumps(entry.metrics, default=repr), "utf-8")
-        link = sdir / "artifacts"
-        if link.is_symlink():  # a step that ran again (re-planned) links its new entry
-            link.unlink()
-        if not link.exists():
-            try:
-                link.symlink_to(os.path.relpath(entry.path / OUTPUTS, sdir))
-            except OSError:
-                (sdir / "artifacts.txt").write_text(str(entry.path / OUTPUTS), "utf-8")
-        files = sdir / workspaces.WORKSPACE  # the files the step wrote, for the user
-        if files.is_symlink():
-            files.unlink()
-        if (entry.path / workspaces.WORKSPACE).is_dir() and not files.exists():
-            try:
-                files.symlink_to(os.path.relpath(entry.path / workspaces.WORKSPACE, sdir))
-            except OSError:
-                pass
-        if (sdir / REPORT).is_file():
-            self.results[name].report = str(sdir / REPORT)
+        report = stepdirs.link_entry(self.step_dir(name), entry)
+        if report is not None:
+            self.results[name].report = report
         self.results[name].outputs = entry.outputs
 
     # -- executed steps -----------------------------------------------------------------
@@ -345,6 +175,7 @@ class Scheduler:
         sdir = self.step_dir(step.name)
         sdir.mkdir(parents=True, exist_ok=True)
         report_on = step.settings.report is not False
+        imported = stepdirs.imported_modules(self.pipeline, step)
         return Job(
             step=step.name,
             spec=step_spec(self.pipeline, step),
@@ -370,55 +201,9 @@ class Scheduler:
             workspace_output=str(tmp / workspaces.WORKSPACE),
             keep_dir=str(tmp / VALUES) if self.keep_values else None,
             env=dict(step.settings.env),
-            modules=tuple(sorted(set(step.modules) | self._imports(step))),
+            modules=tuple(sorted(set(step.modules) | imported)),
             timeout=float(step.settings.timeout) if step.settings.timeout else None,
         )
-
-    def _imports(self, step: Step) -> set[str]:
-        """Dotted modules the prelude and the step import (``sklearn.linear_model``)."""
-        import ast
-
-        found: set[str] = set()
-        for src in (*self.pipeline.prelude_for(step).imports, *step.sources):
-            try:
-                tree = ast.parse(src)
-            except (SyntaxError, ValueError):  # magics: the hint is only an optimisation
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    found.update(alias.name for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    found.add(node.module)
-        return found
-
-    def _execute(self, step: Step, job: Job) -> Outcome:
-        """Run ``job`` (in a pool thread), retrying as the step's ``retry:`` tag allows."""
-        attempts = 1 + max(0, step.settings.retries or 0)
-        outcome = Outcome(ok=False, error="not run")
-        for attempt in range(attempts):
-            try:
-                workspaces.prepare_workdir(Path(job.cwd), self.base_dir, step.file_writes)
-                outcome = self.executor(job)
-            except Exception as exc:  # the engine's own failure still ends as a failed step
-                import traceback
-
-                outcome = Outcome(
-                    ok=False,
-                    error=f"could not run the step: {type(exc).__name__}: {exc}",
-                    traceback=traceback.format_exc(),
-                )
-            if outcome.ok or attempt == attempts - 1 or outcome.error == "cancelled":
-                break
-            # A fresh start for the next attempt: nothing of the failed one is kept.
-            tmp = Path(job.state_output).parent
-            shutil.rmtree(tmp / OUTPUTS, ignore_errors=True)
-            (tmp / OUTPUTS).mkdir()
-            for leftover in (tmp / STATE, tmp / VALUES, tmp / workspaces.WORKSPACE):
-                if leftover.is_dir():
-                    shutil.rmtree(leftover, ignore_errors=True)
-                elif leftover.exists():
-                    leftover.unlink()
-        return outcome
 
     def _commit(self, step: Step, key: str, outcome: Outcome) -> None:
         tmp = self._tmp.pop(step.name)
@@ -432,7 +217,7 @@ class Scheduler:
                 outputs[w["variable"]] = cachemod.digest_path(tmp / OUTPUTS / w["variable"])
         for name in (REPORT, NOTEBOOK):
             if (sdir / name).is_file():
-                _link_or_copy(sdir / name, tmp / name)
+                stepdirs.link_or_copy(sdir / name, tmp / name)
         meta = {
             "step": step.name,
             "key": key,
@@ -452,19 +237,6 @@ class Scheduler:
         self.resolved[step.name] = Resolved(key, entry)
         self.metrics[step.name] = dict(outcome.metrics)
         self._finish_step_dir(step.name, entry)
-
-    def _halt_on_conflict(self, name: str) -> bool:
-        """A conflict of parallel writers fails the run at the later step (notebook order)."""
-        c = self._conflict
-        if c is None or self.results[c.second].status == "failed":
-            return False
-        res = self.results[c.second]
-        res.error = f"{c.message()}; fix: {c.fix()}"
-        res.cell = c.second_cell if c.second_cell is not None else c.fix_cell
-        res.status = "failed"
-        if self.progress is not None:
-            self.progress(RunEvent(self.run_id, c.second, "failed", res.seconds, res.error))
-        return True
 
     def _lookup(self, step: Step, key: str) -> cachemod.Entry | None:
         if step.name in self.plan.force:
@@ -489,48 +261,13 @@ class Scheduler:
         key = self._key(step)
         entry = self.cache.lookup(key)
         if entry is None:
-            raise self._missing_producer(step)
+            raise missing_producer(self.pipeline, self.plan, step)
         self.results[step.name].seconds = 0.0
         self._use_entry(step, entry)
         note = self._observe_all(
             step.name, entry.meta.get("observed") or [], entry.meta.get("state_observed")
         )
         self._set(step.name, "cached", note)
-
-    def _missing_producer(self, missing: Step) -> UsageError:
-        """Name what a selected step needs and which producer has no cached result."""
-        selected = [
-            s
-            for s in self.pipeline.steps
-            if s.name in self.plan.force and s.name not in self.plan.skip
-        ]
-        for sel in selected:
-            needs = {p for p in _edges(sel) if p in self.plan.resolve}
-            direct = sorted(needs, key=self.pipeline.step_names.index)
-            for producer in direct:
-                if producer != missing.name and missing.name not in ancestors(
-                    self.pipeline, {producer}
-                ):
-                    continue
-                variables = [v for v, p in sel.inputs if p == producer]
-                what = ", ".join(map(repr, variables)) if variables else "results"
-                upstream = (
-                    ""
-                    if producer == missing.name
-                    else f" (its upstream step {missing.name!r} has none)"
-                )
-                return UsageError(
-                    f"--only: step {sel.name!r} needs {what} from step {producer!r}, which has "
-                    f"no cached result for the current code and parameters{upstream}",
-                    kind="missing-producer",
-                    fix=f"run the whole pipeline once, or add --only {producer}",
-                )
-        return UsageError(
-            f"--only: step {missing.name!r} has no cached result for the current code and "
-            "parameters, and the selected steps need it",
-            kind="missing-producer",
-            fix=f"run the whole pipeline once, or add --only {missing.name}",
-        )
 
     def run(self) -> dict[str, StepResult]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -546,47 +283,7 @@ class Scheduler:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="kale-step")
         try:
             while True:
-                progressed = False
-                if not self._halted:
-                    for step in [self.steps[s.name] for s in self.pipeline.steps]:
-                        if len(running) >= self.jobs:
-                            break
-                        step = self.steps[step.name]  # re-planned by a step just before
-                        if self.results[step.name].status != "pending":
-                            continue
-                        if not self._may_start(step.name):
-                            continue
-                        if not all(
-                            self.results[p].status in ("succeeded", "cached") for p in _edges(step)
-                        ):
-                            continue
-                        key = self._key(step)
-                        entry = self._lookup(step, key)
-                        if entry is not None:
-                            self._use_entry(step, entry)
-                            note = self._observe_all(
-                                step.name,
-                                entry.meta.get("observed") or [],
-                                entry.meta.get("state_observed"),
-                            )
-                            self._set(step.name, "cached", note)
-                            if self._halt_on_conflict(step.name):
-                                self._halted = True
-                            if self._halt_on_state_conflict():
-                                self._halted = True
-                            self._replanned(step)
-                            progressed = True
-                            continue
-                        job = self._job(step, key)
-                        self.lineage[step.name].started = time.time()
-                        self._set(step.name, "running")
-                        running[pool.submit(self._execute, step, job)] = (
-                            step,
-                            key,
-                            time.perf_counter(),
-                        )
-                        progressed = True
-                if progressed:
+                if self._start_ready(pool, running):
                     self.on_change()
                     continue
                 if not running:
@@ -595,41 +292,7 @@ class Scheduler:
                 order = self.pipeline.step_names
                 for fut in sorted(done, key=lambda f: order.index(running[f][0].name)):
                     step, key, t0 = running.pop(fut)
-                    outcome = fut.result()
-                    result = self.results[step.name]
-                    result.seconds = time.perf_counter() - t0
-                    self.lineage[step.name].finished = time.time()
-                    if self._conflict is not None and self._conflict.second == step.name:
-                        self.cache.discard(self._tmp.pop(step.name))  # failed by the conflict
-                        continue
-                    if step.name in self._stale:  # re-planned while running: run again
-                        self._stale.discard(step.name)
-                        self.cache.discard(self._tmp.pop(step.name))
-                        if outcome.ok and outcome.observed:
-                            self.observed[step.name] = list(outcome.observed)
-                        result.status = "pending"
-                        continue
-                    if outcome.ok:
-                        self._commit(step, key, outcome)
-                        note = self._observe_all(
-                            step.name, outcome.observed, outcome.state_observed
-                        )
-                        why = self.rerun_reasons.get(step.name)  # shown first
-                        note = "; ".join(filter(None, (why, note))) or None
-                        self._set(step.name, "succeeded", note)
-                        if self._halt_on_conflict(step.name):
-                            self._halted = True
-                        if self._halt_on_state_conflict():
-                            self._halted = True
-                        self._replanned(step)
-                    else:
-                        self.cache.discard(self._tmp.pop(step.name))
-                        result.error = outcome.error
-                        result.cell = outcome.cell
-                        result.traceback = outcome.traceback
-                        if (self.step_dir(step.name) / REPORT).is_file():
-                            result.report = str(self.step_dir(step.name) / REPORT)
-                        self._set(step.name, "failed", outcome.error)
+                    self._finished(step, key, t0, fut.result())
                 self.on_change()
         except BaseException:
             cancel = getattr(self.executor, "cancel", None)
@@ -649,11 +312,82 @@ class Scheduler:
                     self._set(name, "skipped")
         return self.results
 
+    def _start_ready(
+        self, pool: ThreadPoolExecutor, running: dict[Future[Outcome], tuple[Step, str, float]]
+    ) -> bool:
+        """Use the cache entry of, or start, every pending step whose predecessors are done
+        (notebook order, at most ``jobs`` running); whether anything changed."""
+        if self._halted:
+            return False
+        progressed = False
+        for step in [self.steps[s.name] for s in self.pipeline.steps]:
+            if len(running) >= self.jobs:
+                break
+            step = self.steps[step.name]  # re-planned by a step just before
+            if self.results[step.name].status != "pending":
+                continue
+            if not self._may_start(step.name):
+                continue
+            if not all(self.results[p].status in ("succeeded", "cached") for p in _edges(step)):
+                continue
+            key = self._key(step)
+            entry = self._lookup(step, key)
+            if entry is not None:
+                self._use_entry(step, entry)
+                note = self._observe_all(
+                    step.name, entry.meta.get("observed") or [], entry.meta.get("state_observed")
+                )
+                self._set(step.name, "cached", note)
+                self._halt_on_conflicts()
+                self._replanned(step)
+                progressed = True
+                continue
+            job = self._job(step, key)
+            self.lineage[step.name].started = time.time()
+            self._set(step.name, "running")
+            running[pool.submit(stepdirs.attempts, self.executor, step, job, self.base_dir)] = (
+                step,
+                key,
+                time.perf_counter(),
+            )
+            progressed = True
+        return progressed
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        if dst.exists():
-            dst.unlink()
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
+    def _halt_on_conflicts(self) -> None:
+        # Both checks run: each conflict marks its own step failed.
+        if self._halt_on_conflict():
+            self._halted = True
+        if self._halt_on_state_conflict():
+            self._halted = True
+
+    def _finished(self, step: Step, key: str, t0: float, outcome: Outcome) -> None:
+        """Record what a step that ran came to: committed, failed, or pending again."""
+        result = self.results[step.name]
+        result.seconds = time.perf_counter() - t0
+        self.lineage[step.name].finished = time.time()
+        if self._conflict is not None and self._conflict.second == step.name:
+            self.cache.discard(self._tmp.pop(step.name))  # failed by the conflict
+            return
+        if step.name in self._stale:  # re-planned while running: run again
+            self._stale.discard(step.name)
+            self.cache.discard(self._tmp.pop(step.name))
+            if outcome.ok and outcome.observed:
+                self.observed[step.name] = list(outcome.observed)
+            result.status = "pending"
+            return
+        if outcome.ok:
+            self._commit(step, key, outcome)
+            note = self._observe_all(step.name, outcome.observed, outcome.state_observed)
+            why = self.rerun_reasons.get(step.name)  # shown first
+            note = "; ".join(filter(None, (why, note))) or None
+            self._set(step.name, "succeeded", note)
+            self._halt_on_conflicts()
+            self._replanned(step)
+            return
+        self.cache.discard(self._tmp.pop(step.name))
+        result.error = outcome.error
+        result.cell = outcome.cell
+        result.traceback = outcome.traceback
+        if (self.step_dir(step.name) / REPORT).is_file():
+            result.report = str(self.step_dir(step.name) / REPORT)
+        self._set(step.name, "failed", outcome.error)
