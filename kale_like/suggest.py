@@ -19,23 +19,24 @@ import ast
 import re
 from collections.abc import Mapping
 
-from . import graph
-from .analysis import BUILTIN_NAMES, files, parse_cell, parse_metrics, parse_parameters
-from .analysis.kinds import param_kinds
+from .analysis import BUILTIN_NAMES, parse_parameters
 from .analysis.parse import transform
-from .analysis.walker import BlockFacts, FuncFacts, Walker
+from .analysis.walker import Walker
 from .errors import InputError, KaleError
-from .model import Parameter
 from .notebook import Cell, NotebookSource
-from .suggest_cost import (
-    History,
-    estimate_seconds,
-    literal_bytes,
-    value_bytes,
-)
+from .suggest_cost import History
+from .suggest_flow import cell_edges, walk_cells, work_costs
 from .suggest_segments import Context, Segment, merge_at, name_segments, segment
 
-__all__ = ["Context", "Segment", "analyse_cells", "merge_at", "name_segments", "propose", "tags_for"]
+__all__ = [
+    "Context",
+    "Segment",
+    "analyse_cells",
+    "merge_at",
+    "name_segments",
+    "propose",
+    "tags_for",
+]
 
 PRELUDE_ROLES = ("imports", "functions", "pipeline-parameters")
 SPECIAL = {"imports", "functions", "pipeline-parameters", "injected-parameters", "pipeline-metrics"}
@@ -162,6 +163,37 @@ def analyse_cells(
     code = [c for c in nb.cells if c.cell_type == "code"]
     trees = {c.index: _tree(c) for c in code}
     original = {c.index: _original_role(c) for c in code}
+    roles, fixed, work, special_cells = _classify(code, trees, original, force_work)
+
+    by_index = {c.index: c for c in nb.cells}
+    cf = walk_cells(special_cells, work, by_index)
+    # A prelude name that a step rebinds would not flow: keep such cells as steps.
+    rebound = {v for f in cf.facts.values() for v in (*f.writes, *f.deleted)}
+    clash = [c for c in roles if roles[c] != "pipeline-parameters" and _bound(trees[c]) & rebound]
+    params_clash = [
+        c for c in roles if roles[c] == "pipeline-parameters" and _bound(trees[c]) & rebound
+    ]
+    if clash or params_clash:
+        return analyse_cells(nb, history, force_work | {*clash, *params_clash})
+
+    preds, metrics_of = cell_edges(cf, work, special_cells["pipeline-metrics"], by_index)
+    costs = work_costs(work, trees, preds, cf.kinds, history)
+    headings = _work_headings(nb, work, roles, original)
+    return Context(
+        nb, roles, work, fixed, preds, costs.seconds, costs.measured, costs.var_bytes,
+        costs.unsafe, headings, metrics_of, history,
+    )  # fmt: skip
+
+
+def _classify(
+    code: list[Cell],
+    trees: dict[int, ast.Module | None],
+    original: dict[int, str | None],
+    force_work: frozenset[int],
+) -> tuple[dict[int, str], dict[int, str], list[int], dict[str, list[Cell]]]:
+    """(free cells given a prelude role, hand-tagged work cells -> step name, work cells,
+    cells per special role): hand tags stand; a free cell before any work that only
+    imports, defines or sets parameters joins the prelude, the rest is work."""
     has_params = any(r in ("pipeline-parameters", "injected-parameters") for r in original.values())
     roles: dict[int, str] = {}
     fixed: dict[int, str] = {}
@@ -210,93 +242,13 @@ def analyse_cells(
             continue
         work.append(c.index)
         block, seen_work = "step", True
+    return roles, fixed, work, special_cells
 
-    # Per-cell facts, each cell walked as its own step (as api/analyze.py walks steps).
-    by_index = {c.index: c for c in nb.cells}
-    pre = Walker()
-    pre_cells = sorted(special_cells["imports"] + special_cells["functions"], key=lambda c: c.index)
-    for c in pre_cells:
-        pre.run(c.index, parse_cell(c.source, c.index, None))
-    params: list[Parameter] = []
-    for kind in ("pipeline-parameters", "injected-parameters"):
-        for c in special_cells[kind]:
-            params += parse_parameters(c.source, c.index, kind)
-    known: dict[str, FuncFacts | None] = dict(pre.facts.functions)
-    fixed_fns = {n for n, f in known.items() if f is not None}
-    modmap = dict(pre.modmap)
-    aliases: dict[str, frozenset[str]] = {}
-    kinds = param_kinds(params)
-    all_kinds: dict[str, str] = dict(kinds)
-    facts: dict[str, BlockFacts] = {}
-    star = pre.facts.star_import
-    names = [f"c{i}" for i in work]
-    for i, name in zip(work, names, strict=True):
-        w = Walker(known=dict(known), modmap=modmap, fixed=fixed_fns, aliases=aliases, kinds=kinds)
-        w.run(i, parse_cell(by_index[i].source, i, None))
-        facts[name] = w.finish()
-        known.update(w.facts.functions)
-        modmap = dict(w.modmap)
-        dead = set(w.facts.deleted)
-        aliases = {a: r - dead for a, r in w.aliases.items() if a not in dead and r - dead}
-        kinds = w.live_kinds()
-        all_kinds.update(kinds)
-        star = star or w.facts.star_import
-    # A prelude name that a step rebinds would not flow: keep such cells as steps.
-    rebound = {v for f in facts.values() for v in (*f.writes, *f.deleted)}
-    clash = [c for c in roles if roles[c] != "pipeline-parameters" and _bound(trees[c]) & rebound]
-    params_clash = [
-        c for c in roles if roles[c] == "pipeline-parameters" and _bound(trees[c]) & rebound
-    ]
-    if clash or params_clash:
-        return analyse_cells(nb, history, force_work | {*clash, *params_clash})
 
-    metric_names: list[tuple[str, int]] = []
-    for c in special_cells["pipeline-metrics"]:
-        metric_names += [(n, line) for n, line in parse_metrics(c.source, c.index, "metrics")]
-    flow = graph.data_flow(
-        names,
-        facts,
-        [p.name for p in params],
-        pre.facts.writes,
-        BUILTIN_NAMES,
-        star,
-        final_reads=[n for n, _ in metric_names],
-    )
-    file_facts = files.pipeline_files(
-        (c.source for c in pre_cells),
-        ((n, [(i, by_index[i].source)]) for i, n in zip(work, names, strict=True)),
-    )
-    file_flow = files.file_flow(names, file_facts)
-    cell_of = dict(zip(names, work, strict=True))
-    preds: dict[int, dict[int, list[str]]] = {i: {} for i in work}
-    for n in names:
-        me = preds[cell_of[n]]
-        for v, p in flow.inputs[n].items():
-            me.setdefault(cell_of[p], []).append(v)
-        for k, p in flow.state_inputs[n].items():
-            me.setdefault(cell_of[p], []).append(f"<{k} state>")
-        for path, p in file_flow.inputs[n].items():
-            me.setdefault(cell_of[p], []).append(f"file:{path}")
-    metrics_of: dict[int, list[str]] = {}
-    for m, _ in metric_names:
-        writers = [cell_of[n] for n in names if m in facts[n].writes or m in facts[n].weak_writes]
-        if writers:
-            metrics_of.setdefault(writers[-1], []).append(m)
-
-    seconds: dict[int, float] = {}
-    measured: set[int] = set()
-    literals: dict[str, int] = {}
-    for i in work:
-        if history is not None and i in history.cell_seconds:
-            seconds[i] = history.cell_seconds[i]
-            measured.add(i)
-        else:
-            seconds[i] = estimate_seconds(trees.get(i))
-        literals.update(literal_bytes(trees.get(i)))
-    variables = {v for ps in preds.values() for vs in ps.values() for v in vs}
-    var_bytes = {v: value_bytes(v, all_kinds, literals, history) for v in variables}
-    unsafe = {v for v in variables if all_kinds.get(v) == "iter"}
-
+def _work_headings(
+    nb: NotebookSource, work: list[int], roles: dict[int, str], original: dict[int, str | None]
+) -> dict[int, str]:
+    """Per work cell, the nearest markdown heading above it since the last kept cell."""
     headings: dict[int, str] = {}
     pending: list[str] = []
     for c in nb.cells:
@@ -307,10 +259,7 @@ def analyse_cells(
                 headings[c.index] = pending[-1]
             if c.source.strip():
                 pending = []
-    return Context(
-        nb, roles, work, fixed, preds, seconds, measured, var_bytes, unsafe, headings,
-        metrics_of, history,
-    )  # fmt: skip
+    return headings
 
 
 def _bound(tree: ast.Module | None) -> set[str]:
