@@ -20,9 +20,9 @@ from typing import Any
 from ... import fsutil, records
 from ...engines import RunRequest
 from ...errors import InputError
-from ...model import Pipeline
+from ...model import Pipeline, Step
 from ...records import collect_metrics, notebook_info
-from ...results import RunEvent, RunResult
+from ...results import RunEvent, RunResult, StepResult
 from .cache import Cache
 from .executor import Executor
 from .plan import make_plan
@@ -114,21 +114,33 @@ class LocalEngine:
             raise
         finally:
             unwatch()
-        failed = any(s.status == "failed" for s in result.steps.values())
-        result.status = "failed" if failed else "succeeded"
-        if _cancelled(request):
-            result.status = "cancelled"
-        result.metrics = collect_metrics(pipeline, sched.metrics)
-        if request.keep_values:
-            result.values = load_values(pipeline, sched)
-        full = failed and _disk_full(result, root)
-        if full:  # not the notebook's fault: exit 3 naming the folder, not a step failure
-            _try(save)
-            raise fsutil.disk_full_error(root, f"step {full}'s results")
-        save()
+        _settle(result, request, sched, root, save)
         if request.progress is not None:
             request.progress(RunEvent(run_id, None, result.status, time.time() - started))
         return result
+
+
+def _settle(
+    result: RunResult,
+    request: RunRequest,
+    sched: Scheduler,
+    root: Path,
+    save: Callable[[], None],
+) -> None:
+    """The finished run's status, metrics and values, saved; a full disk raises instead."""
+    pipeline = request.pipeline
+    failed = any(s.status == "failed" for s in result.steps.values())
+    result.status = "failed" if failed else "succeeded"
+    if _cancelled(request):
+        result.status = "cancelled"
+    result.metrics = collect_metrics(pipeline, sched.metrics)
+    if request.keep_values:
+        result.values = load_values(pipeline, sched)
+    full = failed and _disk_full(result, root)
+    if full:  # not the notebook's fault: exit 3 naming the folder, not a step failure
+        _try(save)
+        raise fsutil.disk_full_error(root, f"step {full}'s results")
+    save()
 
 
 def watch_cancel(token: threading.Event | None, executor: Any) -> Callable[[], None]:
@@ -217,53 +229,7 @@ def record(
     root: Path,
 ) -> dict[str, Any]:
     """The ``run.json`` document: status, parameters, metrics and per-step lineage."""
-    steps: dict[str, Any] = {}
-    for step in pipeline.steps:
-        res = result.steps[step.name]
-        lin = sched.lineage[step.name]
-        resolved = sched.resolved.get(step.name)
-        sdir = sched.step_dir(step.name)
-        steps[step.name] = {
-            "status": res.status,
-            "seconds": round(res.seconds, 3),
-            "cells": list(step.cells),
-            "after": list(step.after),
-            "code_hash": lin.code_hash,
-            "cache_key": lin.cache_key,
-            "parameters": lin.parameters,
-            "inputs": lin.inputs,
-            "state_inputs": lin.state_inputs,
-            "outputs": resolved.outputs if resolved else {},
-            "metrics": sched.metrics.get(step.name, {}),
-            "cache_entry": str(resolved.entry.path) if resolved else None,
-            "report": res.report,
-            "notebook": str(sdir / "step.ipynb") if (sdir / "step.ipynb").is_file() else None,
-            "log": str(sdir / "log.txt") if (sdir / "log.txt").is_file() else None,
-            "started": lin.started,
-            "finished": lin.finished,
-            "error": res.error,
-            "cell": res.cell,
-            "traceback": res.traceback,
-            # Writes the analysis did not see (runtime/observe.py) and the re-planning they caused.
-            "observed": sched.observed.get(step.name, []),
-            "notes": sched.notices.get(step.name, []),
-            # The RNG kinds it changed or drew from (api/observed.py reads them), and a
-            # failed first attempt that re-planning replaced by a new one.
-            "state_observed": sched.state_facts.get(step.name, []),
-            "replaced_failure": sched.replaced_failures.get(step.name),
-            # What the step read from outside its inputs (runtime/reads.py): lineage, and
-            # why it ran although it had a cache entry.
-            "reads": (resolved.entry.meta.get("reads") or {}) if resolved else {},
-            "rerun_reason": sched.rerun_reasons.get(step.name),
-            "inputs_replanned": {
-                v: p for v, p in sched.steps[step.name].inputs if (v, p) not in step.inputs
-            },
-            "state_replanned": {
-                k: p
-                for k, p in sched.steps[step.name].state_inputs
-                if (k, p) not in step.state_inputs
-            },
-        }
+    steps = {s.name: _step_record(s, result.steps[s.name], sched) for s in pipeline.steps}
     now = time.time()
     return {
         "run_id": result.run_id,
@@ -289,4 +255,50 @@ def record(
         "finished": None if result.status == "running" else now,
         "seconds": round(now - started, 3),
         "steps": steps,
+    }
+
+
+def _step_record(step: Step, res: StepResult, sched: Scheduler) -> dict[str, Any]:
+    """One step's entry of ``run.json``: its outcome, lineage and what was observed."""
+    lin = sched.lineage[step.name]
+    resolved = sched.resolved.get(step.name)
+    sdir = sched.step_dir(step.name)
+    return {
+        "status": res.status,
+        "seconds": round(res.seconds, 3),
+        "cells": list(step.cells),
+        "after": list(step.after),
+        "code_hash": lin.code_hash,
+        "cache_key": lin.cache_key,
+        "parameters": lin.parameters,
+        "inputs": lin.inputs,
+        "state_inputs": lin.state_inputs,
+        "outputs": resolved.outputs if resolved else {},
+        "metrics": sched.metrics.get(step.name, {}),
+        "cache_entry": str(resolved.entry.path) if resolved else None,
+        "report": res.report,
+        "notebook": str(sdir / "step.ipynb") if (sdir / "step.ipynb").is_file() else None,
+        "log": str(sdir / "log.txt") if (sdir / "log.txt").is_file() else None,
+        "started": lin.started,
+        "finished": lin.finished,
+        "error": res.error,
+        "cell": res.cell,
+        "traceback": res.traceback,
+        # Writes the analysis did not see (runtime/observe.py) and the re-planning they caused.
+        "observed": sched.observed.get(step.name, []),
+        "notes": sched.notices.get(step.name, []),
+        # The RNG kinds it changed or drew from (api/observed.py reads them), and a
+        # failed first attempt that re-planning replaced by a new one.
+        "state_observed": sched.state_facts.get(step.name, []),
+        "replaced_failure": sched.replaced_failures.get(step.name),
+        # What the step read from outside its inputs (runtime/reads.py): lineage, and
+        # why it ran although it had a cache entry.
+        "reads": (resolved.entry.meta.get("reads") or {}) if resolved else {},
+        "rerun_reason": sched.rerun_reasons.get(step.name),
+        "inputs_replanned": {
+            v: p for v, p in sched.steps[step.name].inputs if (v, p) not in step.inputs
+        },
+        "state_replanned": {
+            k: p for k, p in sched.steps[step.name].state_inputs if (k, p) not in step.state_inputs
+        },
     }
