@@ -157,43 +157,11 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
             "not a notebook: the JSON has no 'nbformat' field", kind="not-a-notebook", path=path
         )
     diags: list[Diagnostic] = []
-    major = raw.get("nbformat")
-    if not isinstance(major, int) or isinstance(major, bool):
-        raise NotebookError(
-            f"not a notebook: 'nbformat' is {major!r}, not a version number",
-            kind="not-a-notebook",
-            path=path,
-            fix="save the notebook again from Jupyter, or restore it from version control",
-        )
-    if major != 4:
-        raw = _upgrade(raw, path)
-        diags.append(
-            Diagnostic(
-                "info",
-                "upgraded-nbformat",
-                f"nbformat {major} notebook upgraded to nbformat 4 for analysis",
-                fix="open and save it in Jupyter to upgrade the file itself",
-            )
-        )
+    raw = _as_nbformat4(raw, path, diags)
     metadata = raw.get("metadata") or {}
     if not isinstance(metadata, dict):
         metadata = {}
-    kale = metadata.get(METADATA_KEY)
-    if kale is not None and not isinstance(kale, dict):
-        diags.append(
-            Diagnostic(
-                "warning",
-                "ignored-metadata",
-                f"notebook metadata {METADATA_KEY!r} is ignored: {kale!r} is not an object",
-                fix="open the notebook in Jupyter and set the pipeline settings again",
-            )
-        )
-    elif kale is not None:
-        try:
-            diags += check_metadata(kale)
-        except InputError as err:
-            err.path = path
-            raise
+    _check_pipeline_metadata(metadata, path, diags)
     language = _kernel_language(metadata)
     if language != "python":
         raise NotebookError(
@@ -203,7 +171,73 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
             path=path,
             fix="use a Python 3 kernel (metadata.kernelspec.language = 'python')",
         )
-    raw_cells = raw.get("cells")
+    tag_errors: list[TagError] = []
+    cells = _cells(raw.get("cells"), path, diags, tag_errors)
+    return NotebookSource(
+        cells=tuple(cells),
+        metadata=metadata,
+        path=path,
+        digest=digest,
+        language=language,
+        python_version=_python_version(metadata),
+        diagnostics=tuple(diags),
+        tag_errors=tuple(tag_errors),
+    )
+
+
+def _as_nbformat4(raw: dict[str, Any], path: str | None, diags: list[Diagnostic]) -> Any:
+    """``raw`` as nbformat 4 (older notebooks upgraded, with an info diagnostic)."""
+    major = raw.get("nbformat")
+    if not isinstance(major, int) or isinstance(major, bool):
+        raise NotebookError(
+            f"not a notebook: 'nbformat' is {major!r}, not a version number",
+            kind="not-a-notebook",
+            path=path,
+            fix="save the notebook again from Jupyter, or restore it from version control",
+        )
+    if major == 4:
+        return raw
+    upgraded = _upgrade(raw, path)
+    diags.append(
+        Diagnostic(
+            "info",
+            "upgraded-nbformat",
+            f"nbformat {major} notebook upgraded to nbformat 4 for analysis",
+            fix="open and save it in Jupyter to upgrade the file itself",
+        )
+    )
+    return upgraded
+
+
+def _check_pipeline_metadata(
+    metadata: dict[str, Any], path: str | None, diags: list[Diagnostic]
+) -> None:
+    """Diagnose the notebook-level pipeline settings (a non-object is ignored, with a
+    warning); an invalid setting raises, naming the notebook."""
+    kale = metadata.get(METADATA_KEY)
+    if kale is None:
+        return
+    if not isinstance(kale, dict):
+        diags.append(
+            Diagnostic(
+                "warning",
+                "ignored-metadata",
+                f"notebook metadata {METADATA_KEY!r} is ignored: {kale!r} is not an object",
+                fix="open the notebook in Jupyter and set the pipeline settings again",
+            )
+        )
+        return
+    try:
+        diags += check_metadata(kale)
+    except InputError as err:
+        err.path = path
+        raise
+
+
+def _cells(
+    raw_cells: Any, path: str | None, diags: list[Diagnostic], tag_errors: list[TagError]
+) -> list[Cell]:
+    """The notebook's cells; raises unless some code cell has code to run."""
     if not isinstance(raw_cells, list):
         raise NotebookError(
             "not a notebook: 'cells' is not a list", kind="not-a-notebook", path=path
@@ -216,7 +250,6 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
             fix="add code cells and tag them with step:NAME",
         )
     cells = []
-    tag_errors: list[TagError] = []
     for index, rc in enumerate(raw_cells):
         if not isinstance(rc, dict):
             raise NotebookError(
@@ -233,21 +266,17 @@ def _from_dict(raw: Any, path: str | None, digest: str) -> NotebookSource:
             kind="empty",
             path=path,
         )
+    return cells
+
+
+def _python_version(metadata: dict[str, Any]) -> str:
+    """``major.minor`` of the notebook's Python (language_info), else this interpreter's."""
     info = metadata.get("language_info") or {}
     version = str(info.get("version") or "") if isinstance(info, dict) else ""
     major_minor = ".".join(version.split(".")[:2]) if version else ""
     if not major_minor:
         major_minor = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return NotebookSource(
-        cells=tuple(cells),
-        metadata=metadata,
-        path=path,
-        digest=digest,
-        language=language,
-        python_version=major_minor,
-        diagnostics=tuple(diags),
-        tag_errors=tuple(tag_errors),
-    )
+    return major_minor
 
 
 def _upgrade(raw: dict[str, Any], path: str | None) -> dict[str, Any]:
