@@ -182,7 +182,22 @@ class CellRunner:
         shell.compile.get_code_name = lambda raw, transformed, number: (
             f"{CELL_PREFIX}{runner._cell_index}>"
         )
+        self._install_display()
 
+        def show(etype: Any, evalue: BaseException, stb: Any) -> None:
+            runner._exec_error = evalue
+
+        shell._showtraceback = show
+        self._install_system()
+        # Like a kernel, there is no GUI event loop to integrate: `%matplotlib inline` (and
+        # any other backend request) must not fail.
+        shell.enable_gui = lambda gui=None: None
+        self._count = 0
+
+    def _install_display(self) -> None:
+        """Expression results and ``display()`` calls become the cell's outputs."""
+        shell = self.shell
+        runner = self
         from IPython.core.displayhook import DisplayHook
         from IPython.core.displaypub import DisplayPublisher
 
@@ -238,10 +253,9 @@ class CellRunner:
         shell.display_trap.hook = hook
         shell.display_pub = Publisher(shell=shell)
 
-        def show(etype: Any, evalue: BaseException, stb: Any) -> None:
-            runner._exec_error = evalue
-
-        shell._showtraceback = show
+    def _install_system(self) -> None:
+        """``!cmd`` output lands in the cell's stdout."""
+        shell = self.shell
 
         def system(cmd: str) -> None:
             # `!cmd` through pipes, not a pty (IPython's default): output lines end in "\n"
@@ -263,10 +277,6 @@ class CellRunner:
             shell.user_ns["_exit_code"] = proc.wait()
 
         shell.system = system
-        # Like a kernel, there is no GUI event loop to integrate: `%matplotlib inline` (and
-        # any other backend request) must not fail.
-        shell.enable_gui = lambda gui=None: None
-        self._count = 0
 
     # -- running ----------------------------------------------------------------------------
     def run(self, index: int, source: str) -> CellResult:
