@@ -27,14 +27,7 @@ if TYPE_CHECKING:
     from ..model import Pipeline
     from ..results import RunEvent, RunResult
 
-RUN_ROOT_ENV = "KALE_LIKE_RUN_ROOT"
 _FINISHED = ("succeeded", "cached", "failed")
-
-
-def run_root() -> Path:
-    """``$KALE_LIKE_RUN_ROOT``, else ``.kale_like`` in the working directory (absolute)."""
-    env = os.environ.get(RUN_ROOT_ENV)
-    return (Path(env).expanduser() if env else Path.cwd() / ".kale_like").absolute()
 
 
 def step_outputs(
@@ -310,11 +303,12 @@ def execute_as_pipeline(
 ) -> Any:
     """Run the parameterized notebook as a pipeline and fill ``nb_man.nb`` from its steps."""
     from ..api.run import run
+    from ..records import default_run_root
 
     # Code runs where papermill runs it: the working directory (its files, its outputs).
     name = Path(pipeline.notebook_path).name if pipeline.notebook_path else "notebook.ipynb"
     pipeline = dataclasses.replace(pipeline, notebook_path=str(Path.cwd() / name))
-    root = run_root()
+    root = default_run_root(Path(pipeline.notebook_path)).absolute()  # beside it: the cwd
     feed = CellFeed(nb_man, pipeline, root, options)
     # The injected-parameters cell already holds the values: the analysis read them.
     result = run(

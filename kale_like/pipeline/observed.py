@@ -32,6 +32,7 @@ from typing import Any
 
 from .. import fsutil
 from ..model import STATE_KINDS, Pipeline, Step
+from ..records import default_run_root
 
 __all__ = [
     "OBSERVED_DIR",
@@ -158,13 +159,8 @@ def store_path(notebook_path: str | os.PathLike[str], run_root: Any = None) -> P
 
 
 def default_root(notebook_path: Path) -> Path:
-    """The local engine's default run root (``records.default_run_root``):
-    ``$KALE_LIKE_RUN_ROOT``, else ``.kale_like/`` beside the notebook. Kept here so loading
-    a pipeline does not import the engine (~70 ms); a test holds the two equal."""
-    env = os.environ.get("KALE_LIKE_RUN_ROOT")
-    if env:
-        return Path(env).expanduser().absolute()
-    return notebook_path.parent / ".kale_like"
+    """The local engine's default run root for ``notebook_path``, absolute."""
+    return default_run_root(notebook_path).absolute()
 
 
 def read_store(path: Path) -> dict[str, Any]:
