@@ -208,47 +208,10 @@ def build_plans(
     say = progress or (lambda _line: None)
     client = builder.connect(client)
     out = BuildOutcome(images=dict(plan.images))
-    todo: list[ImagePlan] = []
-    for p in plan.plans:
-        local = builder.image_exists(client, p.ref)
-        remote = builder.registry_has(client, p.ref) if plan.registry else False
-        if local or remote:
-            say(
-                f"{p.ref}: up to date ({'engine' if local else 'registry'}), steps "
-                f"{', '.join(p.steps)}"
-            )
-            out.skipped.append(p.ref)
-            if not local and need_local:
-                builder.pull_image(client, p.ref)
-            if push and not remote:
-                out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
-                out.pushed.append(p.ref)
-            continue
-        same = builder.find_same_content(client, p.ref)
-        if same is not None:  # same content built under another registry prefix: retag
-            repo, _, tag = p.ref.rpartition(":")
-            same.tag(repo, tag)
-            say(f"{p.ref}: up to date (same content as {same.tags[0]})")
-            out.skipped.append(p.ref)
-            if push:
-                out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
-                out.pushed.append(p.ref)
-            continue
-        todo.append(p)
+    todo = [p for p in plan.plans if not _reused(client, p, plan, out, push, need_local, say)]
     if not todo:
         return out
-    for base in sorted({p.base for p in todo}):
-        if not builder.image_exists(client, base):
-            try:
-                say(f"pulling base image {base}")
-                builder.pull_image(client, base)
-            except EnvironmentProblem as exc:
-                raise EnvironmentProblem(
-                    f"base image {base} is not in the Docker engine and cannot be pulled",
-                    kind="base-image-missing",
-                    fix="scripts/docker-up.sh builds kale-like/base:py3.11 offline; pass "
-                    "--base-image kale-like/base:py3.11 (or set KALE_LIKE_BASE_IMAGE)",
-                ) from exc
+    _pull_bases(client, sorted({p.base for p in todo}), say)
     house = Path(wheelhouse) if wheelhouse else default_wheelhouse()
     pins = sorted({pin for p in todo for layer in p.layers for pin in layer.pins})
     wheels = ensure_wheels(house, pins, runner=pip_runner, progress=say)
@@ -272,6 +235,59 @@ def build_plans(
             out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
             out.pushed.append(p.ref)
     return out
+
+
+def _reused(
+    client: Any,
+    p: ImagePlan,
+    plan: PipelinePlan,
+    out: BuildOutcome,
+    push: bool,
+    need_local: bool,
+    say: Progress,
+) -> bool:
+    """Is ``p``'s image already there (engine, registry, or same content under another
+    name, then retagged)? Pulled or pushed as asked when it is."""
+    local = builder.image_exists(client, p.ref)
+    remote = builder.registry_has(client, p.ref) if plan.registry else False
+    if local or remote:
+        where = "engine" if local else "registry"
+        say(f"{p.ref}: up to date ({where}), steps {', '.join(p.steps)}")
+        out.skipped.append(p.ref)
+        if not local and need_local:
+            builder.pull_image(client, p.ref)
+        if push and not remote:
+            out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
+            out.pushed.append(p.ref)
+        return True
+    same = builder.find_same_content(client, p.ref)
+    if same is None:
+        return False
+    # Same content built under another registry prefix: retag.
+    repo, _, tag = p.ref.rpartition(":")
+    same.tag(repo, tag)
+    say(f"{p.ref}: up to date (same content as {same.tags[0]})")
+    out.skipped.append(p.ref)
+    if push:
+        out.digests[p.ref] = builder.push_image(client, p.ref, progress=say)
+        out.pushed.append(p.ref)
+    return True
+
+
+def _pull_bases(client: Any, bases: list[str], say: Progress) -> None:
+    """Pull the base images the engine lacks; a clear error when one cannot be pulled."""
+    for base in bases:
+        if not builder.image_exists(client, base):
+            try:
+                say(f"pulling base image {base}")
+                builder.pull_image(client, base)
+            except EnvironmentProblem as exc:
+                raise EnvironmentProblem(
+                    f"base image {base} is not in the Docker engine and cannot be pulled",
+                    kind="base-image-missing",
+                    fix="scripts/docker-up.sh builds kale-like/base:py3.11 offline; pass "
+                    "--base-image kale-like/base:py3.11 (or set KALE_LIKE_BASE_IMAGE)",
+                ) from exc
 
 
 def input_files(step: Step, notebook_dir: Path | None) -> list[str]:
