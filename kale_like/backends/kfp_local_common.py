@@ -211,20 +211,7 @@ def finish(
             and all(p in per_step for p in step.after)
         ):
             res.status, failed_seen = "failed", True
-            log = _tail(run.log_path, 20000)
-            res.error = error or failure
-            res.traceback = log[-4000:]
-            found = STEP_FAILED.findall(log)
-            observed = OBSERVED_FAILED.findall(log)
-            if found:
-                # The text numbers cells from 1 (errors.cell_label); JSON keeps the index.
-                res.cell, res.error = int(found[-1][0]) - 1, found[-1][1].strip()
-            elif observed:
-                text, cell, fix = observed[-1]
-                res.cell, res.error = int(cell) - 1, f"{text.strip()}; fix: {fix.strip()}"
-            elif ANY_FAILED.search(log):
-                text, fix = ANY_FAILED.findall(log)[-1]
-                res.error = text.strip() + (f"; fix: {fix.strip()}" if fix.strip() else "")
+            _read_failure(res, _tail(run.log_path, 20000), error or failure)
         else:
             res.status = "skipped"
         run.emit(RunEvent(run.run_id, step.name, res.status, res.seconds, res.error))
@@ -265,6 +252,23 @@ def finish(
     )
     run.emit(RunEvent(run.run_id, None, result.status, seconds))
     return result
+
+
+def _read_failure(res: StepResult, log: str, default: str) -> None:
+    """The failed step's cell and message from the run log (``default`` when it has none)."""
+    res.error = default
+    res.traceback = log[-4000:]
+    found = STEP_FAILED.findall(log)
+    observed = OBSERVED_FAILED.findall(log)
+    if found:
+        # The text numbers cells from 1 (errors.cell_label); JSON keeps the index.
+        res.cell, res.error = int(found[-1][0]) - 1, found[-1][1].strip()
+    elif observed:
+        text, cell, fix = observed[-1]
+        res.cell, res.error = int(cell) - 1, f"{text.strip()}; fix: {fix.strip()}"
+    elif ANY_FAILED.search(log):
+        text, fix = ANY_FAILED.findall(log)[-1]
+        res.error = text.strip() + (f"; fix: {fix.strip()}" if fix.strip() else "")
 
 
 def _task_outputs(
