@@ -21,7 +21,6 @@ subprocesses) is recorded by :mod:`kale_like.runtime.reads` and saved in the man
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -34,9 +33,20 @@ from typing import Any
 
 from . import reads as reads_mod
 from .reads import Recorder
+from .snapshot import (
+    DIR,
+    SKIP_DIRS,
+    Snapshot,
+    changes,
+    fingerprint,
+    sha256_file,
+    skip_dir,
+    snapshot,
+)
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "SKIP_DIRS",
     "Snapshot",
     "WorkspaceSummary",
     "fingerprint",
@@ -52,28 +62,7 @@ DEFAULT_LIMIT = 1 << 30  # 1 GiB
 ENV_LIMIT = "KALE_LIKE_WORKSPACE_LIMIT"
 MANIFEST = "manifest.json"
 FILES = "files"
-# A run root holds this marker: never mirrored or snapshotted (it holds the run itself).
-RUN_ROOT_MARKER = ".kale_like_run_root"
-# Folders that are never part of a workspace: caches, VCS, virtual environments (found by
-# their pyvenv.cfg) and node's package folders. A step runs in a mirror of the notebook
-# folder, one link per file, made and removed for every step: a notebook beside a JavaScript
-# project would otherwise mirror tens of thousands of node_modules files per step.
-SKIP_DIRS = frozenset(
-    {"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".kale_like", "node_modules"}
-)
-# Files above this size are fingerprinted by size and mtime instead of their content.
-HASH_LIMIT = 256 << 20
 APP_DIR = "/opt/kale-like/app"  # where a built image carries the notebook folder's files
-
-
-@dataclass(frozen=True)
-class FileStat:
-    size: int
-    mtime_ns: int
-
-
-Snapshot = dict[str, FileStat]  # POSIX path relative to the root -> stat
-DIR = FileStat(-1, 0)  # a folder (recorded so that an empty new folder travels too)
 
 
 @dataclass
@@ -109,71 +98,6 @@ def parse_limit(text: str | None) -> int:
         return max(0, int(float(num) * units[unit]))
     except ValueError:
         return DEFAULT_LIMIT
-
-
-def _skip_dir(entry: os.DirEntry[str]) -> bool:
-    if entry.name in SKIP_DIRS:
-        return True
-    path = entry.path
-    return os.path.exists(os.path.join(path, RUN_ROOT_MARKER)) or os.path.exists(
-        os.path.join(path, "pyvenv.cfg")
-    )
-
-
-def snapshot(root: str | os.PathLike[str]) -> Snapshot:
-    """Every file under ``root`` (symlinks followed for files, never for folders)."""
-    out: Snapshot = {}
-    base = os.fspath(root)
-    todo = [""]
-    while todo:
-        rel = todo.pop()
-        try:
-            entries = list(os.scandir(os.path.join(base, rel)))
-        except OSError:
-            continue
-        for entry in entries:
-            sub = f"{rel}/{entry.name}" if rel else entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if not _skip_dir(entry):
-                        out[sub] = DIR
-                        todo.append(sub)
-                    continue
-                st = entry.stat()  # follows a symlink: a write through it is a change
-            except OSError:
-                continue  # dangling link, vanished file
-            if not entry.is_dir():
-                out[sub] = FileStat(st.st_size, st.st_mtime_ns)
-    return out
-
-
-def changes(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:
-    """(new or changed files, deleted files), sorted; folders are not included."""
-    changed = sorted(p for p, st in after.items() if st != DIR and before.get(p) != st)
-    deleted = sorted(p for p, st in before.items() if st != DIR and p not in after)
-    return changed, deleted
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def fingerprint(path: str | os.PathLike[str]) -> str:
-    """Content digest of a file (size and mtime for very large files); "" if missing."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ""
-    if st.st_size > HASH_LIMIT:
-        return f"stat:{st.st_size}:{st.st_mtime_ns}"
-    try:
-        return _sha256(os.fspath(path))
-    except OSError:
-        return ""
 
 
 def _human(n: float) -> str:
@@ -221,7 +145,7 @@ def save(
             shutil.copy2(src, dst)  # copy2: the mtime travels, so consumers do not re-send it
         except OSError:
             continue
-        summary.files[rel] = _sha256(os.fspath(dst))
+        summary.files[rel] = sha256_file(os.fspath(dst))
     summary.bytes = sum(after[p].size for p in summary.files)
     (out / MANIFEST).write_text(
         json.dumps({"step": step, **summary.to_json()}, indent=1, sort_keys=True),
@@ -312,7 +236,7 @@ def mirror(seed: str | os.PathLike[str], dest: str | os.PathLike[str]) -> int:
             target = os.path.join(dst_root, sub)
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if _skip_dir(entry) or entry.name.startswith("."):
+                    if skip_dir(entry) or entry.name.startswith("."):
                         continue
                     os.makedirs(target, exist_ok=True)
                     todo.append(sub)
