@@ -149,10 +149,6 @@ class Tag:
         return {"kind": self.kind, "keyword": self.keyword, "args": list(self.args)}
 
 
-def is_valid_step_name(name: str) -> bool:
-    return bool(STEP_NAME_RE.match(name))
-
-
 def is_valid_image(ref: str) -> bool:
     """An image reference made only of registry/path/tag/digest characters."""
     return isinstance(ref, str) and bool(_IMAGE_RE.match(ref))

@@ -6,7 +6,7 @@ import ast
 from typing import Any
 
 from ..errors import AnalysisError
-from ..model import Metric, Parameter
+from ..model import Parameter
 from .parse import parse_cell
 
 
@@ -106,9 +106,3 @@ def _parse(source: str, cell: int | None, tag: str, kind: str) -> ast.Module:
             line=getattr(first, "lineno", 1),
             tag=tag,
         ) from None
-
-
-def metric_objects(
-    names: list[tuple[str, int]], producers: dict[str, str], cell: int | None
-) -> list[Metric]:
-    return [Metric(n, producers[n], cell, line) for n, line in names if n in producers]

@@ -110,14 +110,11 @@ def _harden_header(pipeline_func: Any, yaml_path: Path) -> None:
             kind="kfp-version",
             fix="install kfp==2.17.*",
         )
-    try:
-        from google.protobuf import json_format
-        from kfp.compiler import pipeline_spec_builder as builder
+    from google.protobuf import json_format
+    from kfp.compiler import pipeline_spec_builder as builder
 
-        spec = _sorted(json_format.MessageToDict(pipeline_func.pipeline_spec))
-        header = builder.extract_comments_from_pipeline_spec(spec, pipeline_func.description)
-    except (ImportError, AttributeError):  # KFP without this helper: clean its own header
-        header = text[:start]
+    spec = _sorted(json_format.MessageToDict(pipeline_func.pipeline_spec))
+    header = builder.extract_comments_from_pipeline_spec(spec, pipeline_func.description)
     lines = _YAML_BREAKS.split(header.rstrip("\n"))
     lines = [_YAML_UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], line) for line in lines]
     safe = "".join((line if line.startswith("#") else "#  " + line) + "\n" for line in lines)

@@ -125,10 +125,6 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _type_root(value: Any) -> str:
-    return (type(value).__module__ or "").split(".", 1)[0]
-
-
 def _mro_roots(value: Any) -> set[str]:
     return {(c.__module__ or "").split(".", 1)[0] for c in type(value).__mro__}
 

@@ -125,10 +125,9 @@ def _engine_error(exc: Exception) -> EnvironmentProblem:
 
 @dataclass
 class BuildLog:
-    """What one build did: the image id, its instructions, which ran and which were cached."""
+    """What one build did: its instructions, which ran and which were cached."""
 
     ref: str
-    image_id: str = ""
     lines: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # instruction of each Dockerfile step
     cached: list[bool] = field(default_factory=list)  # per step: served from the layer cache
@@ -180,8 +179,6 @@ def build_image(
                         log.cached.append(m.group(3).startswith("FROM "))
                     elif "Using cache" in line and log.cached:
                         log.cached[-1] = True
-            if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
-                log.image_id = chunk["aux"]["ID"]
             if "error" in chunk or "errorDetail" in chunk:
                 error = str(chunk.get("error") or chunk["errorDetail"].get("message"))
                 log.lines.append(error)
