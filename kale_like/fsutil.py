@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _FULL_TEXTS = ("no space left on device", "not enough free space", "disk quota exceeded")
 # A folder with less room than this counts as full when a step died without saying why.
 NEARLY_FULL_BYTES = 1 << 20
+_CHUNK = 16 << 20
 
 
 def write_text_atomic(
@@ -53,6 +55,26 @@ def write_json_atomic(path: Path, data: Any) -> None:
     from .jsonsafe import dumps
 
     write_text_atomic(path, dumps(data, indent=2, default=repr) + "\n")
+
+
+def file_digest(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, read in chunks (values and layers may be gigabytes)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def tail_text(path: Path, limit: int = 4000) -> str:
+    """The last ``limit`` bytes of a file (a log) as text; "" if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
+            data = fh.read()
+    except OSError:
+        return ""
+    return data[-limit:].decode("utf-8", errors="replace")
 
 
 def is_disk_full(exc: BaseException | None) -> bool:

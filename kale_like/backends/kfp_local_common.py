@@ -194,11 +194,13 @@ def finish(
     names = allocate_names(pipeline)
     seconds = time.time() - run.started
     per_step = _task_outputs(pipeline, names.kfp_tasks, run.pipeline_root)
-    timings = task_seconds(_tail(run.log_path, 2_000_000))
+    timings = task_seconds(fsutil.tail_text(run.log_path, 2_000_000))
     failed_seen = False
     # The task KFP reports failed (sibling tasks run in any order under kfp.local).
     by_task = {task: name for name, task in names.kfp_tasks.items()}
-    failed_tasks = [by_task.get(t) for t in TASK_FAILED.findall(_tail(run.log_path, 20000))]
+    failed_tasks = [
+        by_task.get(t) for t in TASK_FAILED.findall(fsutil.tail_text(run.log_path, 20000))
+    ]
     failed_task = next((t for t in failed_tasks if t and t not in per_step), None)
     for step in pipeline.steps:
         res = result.steps[step.name]
@@ -211,7 +213,7 @@ def finish(
             and all(p in per_step for p in step.after)
         ):
             res.status, failed_seen = "failed", True
-            _read_failure(res, _tail(run.log_path, 20000), error or failure)
+            _read_failure(res, fsutil.tail_text(run.log_path, 20000), error or failure)
         else:
             res.status = "skipped"
         run.emit(RunEvent(run.run_id, step.name, res.status, res.seconds, res.error))
@@ -340,10 +342,3 @@ def _importable() -> Iterator[None]:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        return path.read_bytes()[-limit:].decode("utf-8", errors="replace")
-    except OSError:
-        return ""

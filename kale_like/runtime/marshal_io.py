@@ -13,8 +13,9 @@ import math
 import os
 import types
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, BinaryIO
+
+from ..fsutil import file_digest  # noqa: F401 - re-exported (marshal, artifacts)
 
 _CHUNK = 16 << 20
 
@@ -115,14 +116,6 @@ def write_array(fh: BinaryIO | None, sha: Any, flat: Any) -> str:
     for d in digests:
         tree.update(d)
     return tree.hexdigest()
-
-
-def file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def _mro_roots(value: Any) -> set[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ...diagnostics import Diagnostic
 from ...errors import EnvironmentProblem, InputError, UsageError
+from ...fsutil import file_digest
 from ...model import Pipeline, Step
 from . import builder
 from .context import (
@@ -26,7 +27,6 @@ from .context import (
     ImagePlan,
     StepEnv,
     default_base_image,
-    file_digest,
     files_digest,
     plan_images,
     slug,

@@ -347,10 +347,6 @@ def files_digest(files: Iterable[Path], root: Path) -> str:
     return h.hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass
 class ContextInputs:
     """Where the files of a context come from."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...fsutil import tail_text
+
 
 @dataclass
 class Job:
@@ -168,7 +170,7 @@ def timed_out(job: Job, seconds: float) -> Outcome:
         seconds=seconds,
         error=f"step {job.step!r} timed out after {job.timeout:g} s (its `timeout:` tag)",
         exc_type="TimeoutError",
-        traceback=_tail(Path(job.log_path)) or None,
+        traceback=tail_text(Path(job.log_path)) or None,
     )
 
 
@@ -198,7 +200,7 @@ def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -
     except (OSError, ValueError):
         data = None
     if not isinstance(data, dict):
-        tail = _tail(log_path)
+        tail = tail_text(log_path)
         why = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
         return Outcome(
             ok=False,
@@ -224,16 +226,8 @@ def read_outcome(result_path: Path, code: int, log_path: Path, seconds: float) -
         error=None if ok else summary,
         exc_type=exc_type,
         cell=err.get("cell"),
-        traceback=err.get("traceback") or (None if ok else _tail(log_path)),
+        traceback=err.get("traceback") or (None if ok else tail_text(log_path)),
         observed=list(data.get("observed") or []),
         state_observed=list(data.get("state_observed") or []),
         kind=err.get("error"),
     )
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return ""
-    return data[-limit:].decode("utf-8", errors="replace")
