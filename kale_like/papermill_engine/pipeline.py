@@ -307,8 +307,9 @@ def execute_as_pipeline(
 
     # Code runs where papermill runs it: the working directory (its files, its outputs).
     name = Path(pipeline.notebook_path).name if pipeline.notebook_path else "notebook.ipynb"
-    pipeline = dataclasses.replace(pipeline, notebook_path=str(Path.cwd() / name))
-    root = default_run_root(Path(pipeline.notebook_path)).absolute()  # beside it: the cwd
+    nb_path = Path.cwd() / name
+    pipeline = dataclasses.replace(pipeline, notebook_path=str(nb_path))
+    root = default_run_root(nb_path).absolute()  # beside the notebook: the cwd
     feed = CellFeed(nb_man, pipeline, root, options)
     # The injected-parameters cell already holds the values: the analysis read them.
     result = run(
