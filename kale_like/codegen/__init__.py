@@ -15,9 +15,9 @@ import sys
 from typing import Any
 
 from ..errors import TagError, UsageError
-from ..tags import is_valid_image
 from ..model import Parameter, Pipeline, Step
 from ..runtime.spec import step_spec
+from ..tags import is_valid_image
 from .literals import check_literal, render_literal
 from .names import Names, allocate_names, pipeline_kfp_name
 from .settings import settings_lines, uses_kubernetes
@@ -50,9 +50,9 @@ STEP_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 JSON_TYPE = "str"
 
 
-def default_base_image() -> str:
-    """``python:X.Y-slim`` for the running interpreter."""
-    return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+def default_base_image(python: str | None = None) -> str:
+    """``python:X.Y-slim`` for Python ``X.Y`` (default: the running interpreter's)."""
+    return f"python:{python or f'{sys.version_info.major}.{sys.version_info.minor}'}-slim"
 
 
 def dsl_filename(pipeline: Pipeline) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...codegen import default_base_image
 from ...diagnostics import Diagnostic
 from ...errors import EnvironmentProblem, InputError, UsageError
 from ...fsutil import file_digest
@@ -26,7 +27,6 @@ from .context import (
     ContextInputs,
     ImagePlan,
     StepEnv,
-    default_base_image,
     files_digest,
     plan_images,
     slug,

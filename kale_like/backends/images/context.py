@@ -77,10 +77,6 @@ def label_value(value: str) -> str:
     return json.dumps(_LABEL_SAFE.sub("_", str(value))[:200])
 
 
-def default_base_image(python: str) -> str:
-    return f"python:{python}-slim"
-
-
 @dataclass(frozen=True)
 class Layer:
     """One dependency layer: requirements to install and every distribution they add."""
