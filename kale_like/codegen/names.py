@@ -96,7 +96,7 @@ def kfp_fold(name: str) -> str:
     names, ``sanitize_input_name`` when a component is loaded back), and a task's outputs
     are files named after them, which differ only in case on a case-insensitive disk.
     """
-    return k8s_name(name)
+    return kfp_task_name(name)
 
 
 def is_kfp_name(name: str) -> bool:
@@ -188,7 +188,7 @@ def pipeline_kfp_name(name: str) -> str:
     return text
 
 
-def k8s_name(name: str) -> str:
+def kfp_task_name(name: str) -> str:
     """KFP's task/component name for a function name (``kfp.dsl.utils.maybe_rename_for_k8s``)."""
     return re.sub("-+", "-", re.sub("[^-0-9a-z]+", "-", name.lower())).strip("-")
 
@@ -200,7 +200,7 @@ def function_name(step_name: str) -> str:
     nothing or only digits there (``_``, ``_1``) is prefixed so the task reads ``step-1``.
     """
     base = ascii_identifier(step_name)
-    if not k8s_name(base)[:1].isalpha():
+    if not kfp_task_name(base)[:1].isalpha():
         base = "step" + base
     if len(base) > MAX_FUNCTION_NAME:
         base = base[: MAX_FUNCTION_NAME - 9].rstrip("_") + "_" + _short_hash(step_name)
@@ -254,12 +254,12 @@ def allocate_names(pipeline: Pipeline) -> Names:
         base = function_name(step.name)
         fn = _unique(base, module_taken)
         n = 2
-        while k8s_name(fn) in kfp_tasks.values() or not k8s_name(fn):
+        while kfp_task_name(fn) in kfp_tasks.values() or not kfp_task_name(fn):
             fn = _unique(f"{base}_{n}", module_taken)
             n += 1
         module_taken.add(fn)
         functions[step.name] = fn
-        kfp_tasks[step.name] = k8s_name(fn)
+        kfp_tasks[step.name] = kfp_task_name(fn)
     for step in pipeline.steps:
         task = _unique(functions[step.name] + "_task", module_taken)
         module_taken.add(task)
