@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sdist import download  # noqa: E402
 
 
-
 def fetch(version: str, dest: Path) -> Path:
     """Unpack the sdist's ``examples/`` (and Kale's test notebooks) under ``dest/version``."""
     target = dest / version
@@ -53,7 +52,8 @@ def fetch(version: str, dest: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     version = argv[1] if len(argv) > 1 else "2.3.0"
-    dest = Path(argv[2]) if len(argv) > 2 else Path(__file__).resolve().parent.parent / ".cache" / "kale"
+    default = Path(__file__).resolve().parent.parent / ".cache" / "kale"
+    dest = Path(argv[2]) if len(argv) > 2 else default
     dest.mkdir(parents=True, exist_ok=True)
     print(fetch(version, dest))
     return 0

@@ -77,7 +77,7 @@ class CallRules:
             if func.id not in self.defined and func.id not in self.facts.writes:
                 q = func.id
         if q:
-            given = {
+            given: dict[str | None, object] = {
                 k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
                 for k in node.keywords
             }

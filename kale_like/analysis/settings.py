@@ -108,6 +108,11 @@ def merge_settings(
     return replace(StepSettings(), **fields)
 
 
+def _where(cell: int | None) -> str:
+    """A setting tag's place: its cell, or the notebook metadata (``steps_defaults``)."""
+    return cell_label(cell) if cell is not None else "the notebook metadata"
+
+
 def _add(
     seen: dict[tuple[str, str], tuple[Tag, int | None]],
     tag: Tag,
@@ -121,11 +126,12 @@ def _add(
         return
     old, old_cell = seen[key]
     if old.args != tag.args:
-        where = (
-            cell_label(old_cell)
-            if old_cell == cell
-            else f"cells {cell_number(old_cell)} and {cell_number(cell)}"
-        )
+        if old_cell == cell:
+            where = _where(cell)
+        elif old_cell is not None and cell is not None:
+            where = f"cells {cell_number(old_cell)} and {cell_number(cell)}"
+        else:
+            where = f"{_where(old_cell)} and {_where(cell)}"
         raise TagError(
             f"conflicting settings in {where}: {old.text!r} and {tag.text!r}",
             kind="conflicting-settings",

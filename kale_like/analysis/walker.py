@@ -286,9 +286,10 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             # A known decorator's wrapper runs on every call (`global calls; calls += 1`):
             # its effects, with those of the functions it calls, are the decorated one's.
             head = d.func if isinstance(d, ast.Call) else d
-            known = self.lookup(head.id) if isinstance(head, ast.Name) else None
-            if known is not None:
-                facts = merge(facts, self.resolve(head.id, known))
+            name = head.id if isinstance(head, ast.Name) else None
+            known = self.lookup(name) if name is not None else None
+            if name is not None and known is not None:
+                facts = merge(facts, self.resolve(name, known))
         self.write(node.name, node)
         self.bind_function(node.name, facts)
 

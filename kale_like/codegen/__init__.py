@@ -276,6 +276,7 @@ def _component(
         {kind: f"{names.state_input(producer)}.path" for kind, producer in step.state_inputs}, 2
     )
     outputs = _mapping({var: f"{names.variables[var]}.path" for var in step.outputs}, 2)
+    ws_inputs = ", ".join(f"{arg}.path" for _a, arg in ws.inputs[step.name])
     decode = [p for p in step.parameters if is_json_parameter(params[p])]
     parameters = _mapping(
         {
@@ -303,7 +304,7 @@ def _component(
         f"        parameters={parameters},",
         f"        report_path={'report.path' if report else 'None'},",
         # Files the step's cells write travel to later steps (runtime/workspace.py).
-        f"        workspace_inputs=[{', '.join(f'{arg}.path' for _a, arg in ws.inputs[step.name])}],",
+        f"        workspace_inputs=[{ws_inputs}],",
         f"        workspace_output={ws.outputs[step.name]}.path,",
         "        isolate=True,",
         "    )",

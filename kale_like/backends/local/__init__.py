@@ -156,7 +156,7 @@ def watch_cancel(token: threading.Event | None, executor: Any) -> Callable[[], N
 
     on_cancel = getattr(token, "on_cancel", None)
     if on_cancel is not None:
-        return on_cancel(stop_in_thread)  # type: ignore[no-any-return]
+        return on_cancel(stop_in_thread)
     done = threading.Event()
 
     def watch() -> None:
