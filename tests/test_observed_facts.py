@@ -165,7 +165,7 @@ def test_the_default_run_root_is_where_every_verb_looks(
 def test_the_default_root_is_the_local_engines(
     env: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kale_like.backends.local.records import default_run_root
+    from kale_like.records import default_run_root
 
     if env is None:
         monkeypatch.delenv("KALE_LIKE_RUN_ROOT", raising=False)

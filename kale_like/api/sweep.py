@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import random
 import re
-import secrets
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +101,10 @@ def _trial_count(
 
 
 def new_sweep_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    """Sortable and unique, shaped as a run id (``records.new_run_id``)."""
+    from ..records import new_run_id
+
+    return new_run_id()
 
 
 def sweep_dir_of(run_root: Path, sweep_id: str) -> Path:
@@ -115,7 +116,7 @@ def sweep_dir_of(run_root: Path, sweep_id: str) -> Path:
 def _run_root(run_root: str | os.PathLike[str] | None, notebook: Path | None) -> Path:
     if run_root is not None:
         return Path(run_root).expanduser().absolute()
-    from ..backends.local.records import default_run_root
+    from ..records import default_run_root
 
     return default_run_root(notebook).absolute()
 
