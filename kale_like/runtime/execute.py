@@ -158,16 +158,12 @@ class CellRunner:
 
     def __init__(self) -> None:
         os.environ.setdefault("MPLBACKEND", _INLINE_BACKEND)
-        mpl = sys.modules.get("matplotlib")
-        if mpl is not None and os.environ["MPLBACKEND"] == _INLINE_BACKEND:
-            # matplotlib reads MPLBACKEND once, when imported: a process that imported it
-            # before (an in-process run) must be told, or plots go to a headless backend.
-            with contextlib.suppress(Exception):
-                mpl.use(_INLINE_BACKEND)
         self.main = types.ModuleType("__main__", doc="kale_like step namespace")
         self._saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = self.main
         self.shell = _shell(self.main)
+        if "matplotlib" in sys.modules and os.environ["MPLBACKEND"] == _INLINE_BACKEND:
+            _inline_plots(self.shell)
         self.ns: dict[str, Any] = self.shell.user_ns
         self._cell_index = -1
         self._source = ""
@@ -342,6 +338,20 @@ class CellRunner:
 
 
 _SHELL: Any = None
+
+
+def _inline_plots(shell: Any) -> None:
+    """Plots as ``image/png`` outputs in a process that imported matplotlib before the step
+    (an in-process run): matplotlib read ``MPLBACKEND`` at that import, and the inline
+    backend hooks itself into a shell only when first imported as the backend."""
+    with contextlib.suppress(Exception):
+        import matplotlib
+        from matplotlib_inline import backend_inline
+
+        matplotlib.use(_INLINE_BACKEND, force=True)
+        # It selects the figure formats once per process; this shell needs them too.
+        backend_inline.configure_inline_support.current_backend = "other"  # type: ignore[attr-defined]
+        backend_inline.configure_inline_support(shell, _INLINE_BACKEND)
 
 
 def _shell(main: types.ModuleType) -> Any:

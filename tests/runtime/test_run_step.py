@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -370,3 +371,27 @@ def test_traceback_through_a_magic_shows_what_the_user_wrote(steps: StepDir) -> 
     assert info.value.cell == 5
     assert 'File "<cell 5>", line 2' in tb and "%time y = f(0)" in tb
     assert "return 1 / v" in tb and "IPython" not in tb and "get_ipython" not in tb
+
+
+def test_plots_are_captured_after_the_process_imported_pyplot_headless() -> None:
+    # An in-process run after other code chose a headless backend (what a test suite or a
+    # notebook calling the API does): matplotlib read MPLBACKEND at that import already.
+    import subprocess
+    import sys
+
+    script = (
+        "import json, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "plt.plot([0, 1])\n"
+        "from kale_like.runtime.execute import CellRunner\n"
+        "cell = 'import matplotlib.pyplot as plt\\nplt.plot([1, 2])\\nplt.show()'\n"
+        "res = CellRunner().run(0, cell)\n"
+        "print(json.dumps([sorted(o.get('data', {})) for o in res.outputs]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    kinds = json.loads(done.stdout.strip().splitlines()[-1])
+    assert any("image/png" in k for k in kinds), (kinds, done.stderr[-2000:])
