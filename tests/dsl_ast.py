@@ -283,7 +283,7 @@ def inspect_dsl(source: str) -> DslFacts:
     main = body.pop()
     assert ast.unparse(main) == (
         "if __name__ == '__main__':\n"
-        "    from kale_like.backends.kfp import write_yaml\n"
+        "    from kale_like.kubeflow.compile import write_yaml\n"
         "    write_yaml(pipeline, Path(__file__).with_suffix('.yaml'))"
     ), ast.unparse(main)
     pipe = body.pop()

@@ -85,8 +85,15 @@ def test_mutation_is_read_and_write(code: str, written: str) -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["s = df['x'].sum()", "m = x.mean()", "k = list(d.keys())", "t = ','.join(names)",
-     "df2 = df.sort_values('x')", "p = model.predict(X)", "g = df.groupby('a')['b'].mean()"],
+    [
+        "s = df['x'].sum()",
+        "m = x.mean()",
+        "k = list(d.keys())",
+        "t = ','.join(names)",
+        "df2 = df.sort_values('x')",
+        "p = model.predict(X)",
+        "g = df.groupby('a')['b'].mean()",
+    ],
 )
 def test_pure_methods_do_not_write(code: str) -> None:
     f = analyze_cell(code)
@@ -183,12 +190,21 @@ def test_syntax_error_has_line() -> None:
         ("import os\nos.chdir('/tmp')", {"cwd"}, {"cwd"}),
         ("import sys\nsys.path.append('x')", {"sys.path"}, {"sys.path"}),
         ("import warnings\nwarnings.filterwarnings('ignore')", {"warnings"}, {"warnings"}),
-        ("import pandas as pd\npd.set_option('display.max_rows', 5)", {"pandas.options"},
-         {"pandas.options"}),
-        ("import pandas as pd\npd.options.display.max_rows = 5", {"pandas.options"},
-         {"pandas.options"}),
-        ("import matplotlib.pyplot as plt\nplt.style.use('ggplot')", {"matplotlib.rc"},
-         {"matplotlib.rc"}),
+        (
+            "import pandas as pd\npd.set_option('display.max_rows', 5)",
+            {"pandas.options"},
+            {"pandas.options"},
+        ),
+        (
+            "import pandas as pd\npd.options.display.max_rows = 5",
+            {"pandas.options"},
+            {"pandas.options"},
+        ),
+        (
+            "import matplotlib.pyplot as plt\nplt.style.use('ggplot')",
+            {"matplotlib.rc"},
+            {"matplotlib.rc"},
+        ),
     ],
 )
 def test_global_state(code: str, reads: set[str], writes: set[str]) -> None:
@@ -205,8 +221,9 @@ def test_uncertainty_diagnostics() -> None:
 
 # ---------------------------------------------------------------- notebook-level rules
 def test_last_writer_in_notebook_order() -> None:
-    p = load(("x = 1", ["step:a"]), ("x = 2", ["step:b", "prev:a"]),
-             ("y = x", ["step:c", "prev:b"]))
+    p = load(
+        ("x = 1", ["step:a"]), ("x = 2", ["step:b", "prev:a"]), ("y = x", ["step:c", "prev:b"])
+    )
     assert p.step("c").input_map == {"x": "b"}
     assert p.step("a").outputs == ()
     assert p.step("b").outputs == ("x",)
@@ -226,8 +243,12 @@ def test_prev_without_data_is_kept() -> None:
 
 
 def test_parameters_are_not_inputs_unless_reassigned() -> None:
-    p = load(("n = 3\nname = 'a'", ["parameters"]), ("m = n * 2", ["step:a"]),
-             ("n = 10", ["step:b", "prev:a"]), ("k = n + m", ["step:c", "prev:b"]))
+    p = load(
+        ("n = 3\nname = 'a'", ["parameters"]),
+        ("m = n * 2", ["step:a"]),
+        ("n = 10", ["step:b", "prev:a"]),
+        ("k = n + m", ["step:c", "prev:b"]),
+    )
     assert p.step("a").parameters == ("n",)
     assert p.step("a").inputs == ()
     assert p.step("c").input_map == {"n": "b", "m": "a"}
@@ -235,16 +256,25 @@ def test_parameters_are_not_inputs_unless_reassigned() -> None:
 
 
 def test_parameter_read_through_function() -> None:
-    p = load(("def f():\n    return lr * 2", ["functions"]), ("lr = 0.1", ["parameters"]),
-             ("v = f()", ["step:a"]))
+    p = load(
+        ("def f():\n    return lr * 2", ["functions"]),
+        ("lr = 0.1", ["parameters"]),
+        ("v = f()", ["step:a"]),
+    )
     assert p.step("a").parameters == ("lr",)
 
 
 def test_injected_parameters_override() -> None:
-    p = load(("a = 1\nb = 2", ["parameters"]), ("a = 5\nc = None", ["injected-parameters"]),
-             ("x = a + b", ["step:s"]))
+    p = load(
+        ("a = 1\nb = 2", ["parameters"]),
+        ("a = 5\nc = None", ["injected-parameters"]),
+        ("x = a + b", ["step:s"]),
+    )
     assert {q.name: (q.default, q.type) for q in p.parameters} == {
-        "a": (5, "int"), "b": (2, "int"), "c": (None, "none")}
+        "a": (5, "int"),
+        "b": (2, "int"),
+        "c": (None, "none"),
+    }
 
 
 @pytest.mark.parametrize("line", ["x = f()", "x = [1, y]", "print(1)", "x, y = 1, 2", "x = 1 + 1"])
@@ -255,8 +285,11 @@ def test_bad_parameters(line: str) -> None:
 
 
 def test_metrics_cell() -> None:
-    p = load(("x = 1", ["step:a"]), ("x += 1\ny = 2", ["step:b", "prev:a"]),
-             ("# metrics\n\nprint(x)\nprint(y)", ["pipeline-metrics"]))
+    p = load(
+        ("x = 1", ["step:a"]),
+        ("x += 1\ny = 2", ["step:b", "prev:a"]),
+        ("# metrics\n\nprint(x)\nprint(y)", ["pipeline-metrics"]),
+    )
     assert [(m.name, m.step, m.line) for m in p.metrics] == [("x", "b", 3), ("y", "b", 4)]
     assert p.step("b").metrics == ("x", "y")
     with pytest.raises(AnalysisError) as info:
@@ -306,8 +339,11 @@ def test_names_bound_in_blocks_are_not_undefined(code: str) -> None:
     top: dict[str, Any] = {}
     exec(reader, top)  # ground truth: a top-to-bottom run never fails on `model`
     exec("model = 0", top)
-    p = load((reader, ["step:modelling"]), ("model = 0", ["step:later"]),
-             ("print(model)", ["step:report"]))
+    p = load(
+        (reader, ["step:modelling"]),
+        ("model = 0", ["step:later"]),
+        ("print(model)", ["step:report"]),
+    )
     assert "undefined-name" not in kinds(p), [d.message for d in p.diagnostics]
     # The name is bound in the step and read in a later one: that edge is kept.
     assert p.step("later").input_map == {} and p.step("report").input_map == {"model": "later"}
@@ -315,61 +351,83 @@ def test_names_bound_in_blocks_are_not_undefined(code: str) -> None:
 
 def test_maybe_bound_name_still_reads_the_earlier_producer() -> None:
     # The branch may not run: the step may keep the earlier value, so it is an input.
-    p = load(("x = 1", ["step:a"]), ("if len('') > 0:\n    x = 2\ny = x + 1", ["step:b"]),
-             ("z = x", ["step:c"]))
+    p = load(
+        ("x = 1", ["step:a"]),
+        ("if len('') > 0:\n    x = 2\ny = x + 1", ["step:b"]),
+        ("z = x", ["step:c"]),
+    )
     assert p.step("b").input_map == {"x": "a"} and p.step("c").input_map == {"x": "b"}
     assert "undefined-name" not in kinds(p)
     # A read before the binding is still reported.
     p = load(("y = x\ntry:\n    x = 1\nexcept Exception:\n    pass", ["step:a"]))
     assert [d.kind for d in p.diagnostics if d.severity == "warning"] == ["undefined-name"]
     # A deleted name rebound on some path: no warning, nothing to take from the deleter.
-    p = load(("x = 1", ["step:a"]), ("del x", ["step:b"]),
-             ("if len('a'):\n    x = 2\nprint(x)", ["step:c"]))
+    p = load(
+        ("x = 1", ["step:a"]),
+        ("del x", ["step:b"]),
+        ("if len('a'):\n    x = 2\nprint(x)", ["step:c"]),
+    )
     assert "undefined-name" not in kinds(p) and p.step("c").input_map == {}
     # `with suppress(...)` may stop before the binding: the earlier value is an input.
-    p = load(("import contextlib", ["imports"]), ("model = 1", ["step:a"]),
-             ("with contextlib.suppress(KeyError):\n    model = {}['x']\nscore = model",
-              ["step:b"]))
+    p = load(
+        ("import contextlib", ["imports"]),
+        ("model = 1", ["step:a"]),
+        ("with contextlib.suppress(KeyError):\n    model = {}['x']\nscore = model", ["step:b"]),
+    )
     assert p.step("b").input_map == {"model": "a"}
 
 
 def test_exception_name_is_unbound_after_the_handler() -> None:
-    p = load(("try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    pass\nprint(err)",
-              ["step:a"]))
+    p = load(
+        ("try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    pass\nprint(err)", ["step:a"])
+    )
     assert "undefined-name" in kinds(p)  # Python unbinds `err`: a real NameError
 
 
 def test_irrefutable_match_binds_definitely() -> None:
     f = analyze_cell("match v:\n    case 1:\n        m = 1\n    case _:\n        m = 2\nprint(m)")
     assert "m" not in f.reads and "m" not in f.soft_reads
-    f = analyze_cell("match v:\n    case 1:\n        m = 1\n    case _ if v:\n        m = 2\n"
-                     "print(m)")
+    f = analyze_cell(
+        "match v:\n    case 1:\n        m = 1\n    case _ if v:\n        m = 2\nprint(m)"
+    )
     assert "m" in f.soft_reads
 
 
 def test_imports_and_functions_are_never_inputs() -> None:
-    p = load(("import json", ["imports"]), ("def f(x):\n    return x", ["functions"]),
-             ("a = f(json.dumps(1))", ["step:a"]), ("b = f(a)", ["step:b"]))
+    p = load(
+        ("import json", ["imports"]),
+        ("def f(x):\n    return x", ["functions"]),
+        ("a = f(json.dumps(1))", ["step:a"]),
+        ("b = f(a)", ["step:b"]),
+    )
     assert p.step("b").input_map == {"a": "a"}
     assert p.prelude.imports == ("import json",)
     assert p.prelude.function_cells == (1,)
 
 
 def test_step_defined_function_travels_with_its_globals() -> None:
-    p = load(("k = 3\ndef mul(v):\n    return v * k", ["step:a"]),
-             ("r = mul(2)", ["step:b", "prev:a"]))
+    p = load(
+        ("k = 3\ndef mul(v):\n    return v * k", ["step:a"]), ("r = mul(2)", ["step:b", "prev:a"])
+    )
     assert p.step("b").input_map == {"mul": "a", "k": "a"}
 
 
 def test_cross_step_alias() -> None:
-    p = load(("b = [1]\na = b", ["step:s1"]), ("a.append(2)", ["step:s2", "prev:s1"]),
-             ("n = len(b)", ["step:s3", "prev:s2"]))
+    p = load(
+        ("b = [1]\na = b", ["step:s1"]),
+        ("a.append(2)", ["step:s2", "prev:s1"]),
+        ("n = len(b)", ["step:s3", "prev:s2"]),
+    )
     assert p.step("s3").input_map == {"b": "s2"}
 
 
 def test_global_state_is_carried_through_ancestors() -> None:
-    p = load(("import random", ["imports"]), ("random.seed(1)", ["step:a"]),
-             ("x = 1", ["step:b", "prev:a"]), ("y = random.random()", ["step:c", "prev:b"]))
+    p = load(
+        ("import random", ["imports"]),
+        ("random.seed(1)", ["step:a"]),
+        ("x = 1", ["step:b", "prev:a"]),
+        ("y = random.random()", ["step:c", "prev:b"]),
+    )
     assert dict(p.step("b").state_inputs) == {"random": "a"}
     assert dict(p.step("c").state_inputs) == {"random": "a"}
     assert p.step("a").state_outputs == ("random",)
@@ -378,8 +436,15 @@ def test_global_state_is_carried_through_ancestors() -> None:
 
 def test_untagged_cells_join_the_step_above_and_those_above_every_tag_are_left_out() -> None:
     # Kale's rule: cell 0 is above every tagged cell, so it belongs to no block.
-    p = load(("z = 0", []), "# md", ("x = z", ["step:a"]), ("y = x", []), ("q = 1", ["skip"]),
-             ("w = y", []), ("k = w", ["step:b"]))
+    p = load(
+        ("z = 0", []),
+        "# md",
+        ("x = z", ["step:a"]),
+        ("y = x", []),
+        ("q = 1", ["skip"]),
+        ("w = y", []),
+        ("k = w", ["step:b"]),
+    )
     assert p.step("a").cells == (2, 3, 5)
     assert p.step("b").cells == (6,)
     kinds = {(d.kind, d.cell) for d in p.diagnostics}
@@ -387,30 +452,45 @@ def test_untagged_cells_join_the_step_above_and_those_above_every_tag_are_left_o
 
 
 def test_no_step_tags_is_one_step() -> None:
-    p = load_pipeline(nb(("import os", ["imports"]), ("x = 1", []), ("y = x", [])),
-                      path="/tmp/My Notebook.ipynb")
+    p = load_pipeline(
+        nb(("import os", ["imports"]), ("x = 1", []), ("y = x", [])), path="/tmp/My Notebook.ipynb"
+    )
     assert p.step_names == ["my_notebook"]
     assert p.name == "my-notebook"
     assert p.steps[0].cells == (1, 2)
 
 
 def test_settings_merge_and_conflict() -> None:
-    p = load(("x = 1", ["step:a", "limit:memory:1Gi"]), ("y = 2", ["step:a", "limit:memory:1Gi",
-              "env:MODE=fast", "retry:2"]), steps_defaults=["limit:memory:4Gi", "limit:cpu:1",
-              "label:team:ml"], volumes=[{"name": "data", "mount_point": "/data", "type": "pvc"}])
+    p = load(
+        ("x = 1", ["step:a", "limit:memory:1Gi"]),
+        ("y = 2", ["step:a", "limit:memory:1Gi", "env:MODE=fast", "retry:2"]),
+        steps_defaults=["limit:memory:4Gi", "limit:cpu:1", "label:team:ml"],
+        volumes=[{"name": "data", "mount_point": "/data", "type": "pvc"}],
+    )
     assert p.step("a").settings.to_json() == {
-        "limits": {"memory": "1Gi", "cpu": "1"}, "env": {"MODE": "fast"},
-        "labels": {"team": "ml"}, "retries": 2,
-        "volumes": [{"pvc": "data", "mount_path": "/data"}]}
+        "limits": {"memory": "1Gi", "cpu": "1"},
+        "env": {"MODE": "fast"},
+        "labels": {"team": "ml"},
+        "retries": 2,
+        "volumes": [{"pvc": "data", "mount_path": "/data"}],
+    }
     with pytest.raises(InputError) as info:
         load(("x = 1", ["step:a", "cache:enabled"]), ("y = 2", ["step:a", "cache:disabled"]))
     assert (info.value.kind, info.value.cell, info.value.tag) == (
-        "conflicting-settings", 1, "cache:disabled")
+        "conflicting-settings",
+        1,
+        "cache:disabled",
+    )
 
 
 def test_metadata_overrides() -> None:
-    n = nb(("x = 1", ["step:a"]), pipeline_name="from-meta", experiment_name="e1",
-           pipeline_description="d", docker_image="img:1")
+    n = nb(
+        ("x = 1", ["step:a"]),
+        pipeline_name="from-meta",
+        experiment_name="e1",
+        pipeline_description="d",
+        docker_image="img:1",
+    )
     p = load_pipeline(n)
     assert (p.name, p.experiment, p.description, p.base_image) == ("from-meta", "e1", "d", "img:1")
     p = load_pipeline(n, pipeline_name="cli", experiment="e2", description="d2", base_image="b:2")
@@ -419,9 +499,12 @@ def test_metadata_overrides() -> None:
 
 
 def test_modules_include_functions_and_prelude() -> None:
-    p = load(("import numpy as np", ["imports"]),
-             ("def f():\n    import scipy.stats\n    return 1", ["functions"]),
-             ("v = f()\nfrom sklearn import svm", ["step:a"]), ("w = 1", ["step:b"]))
+    p = load(
+        ("import numpy as np", ["imports"]),
+        ("def f():\n    import scipy.stats\n    return 1", ["functions"]),
+        ("v = f()\nfrom sklearn import svm", ["step:a"]),
+        ("w = 1", ["step:b"]),
+    )
     assert p.step("a").modules == ("numpy", "scipy", "sklearn")
     assert p.step("b").modules == ("numpy",)
 
@@ -434,8 +517,12 @@ def test_keyword_step_names_and_unknown_tags() -> None:
 
 
 def test_ambiguous_parallel_writers() -> None:
-    p = load(("b = 1", ["step:s"]), ("x = b", ["step:l", "prev:s"]),
-             ("x = 2", ["step:r", "prev:s"]), ("y = x", ["step:j", "prev:l", "prev:r"]))
+    p = load(
+        ("b = 1", ["step:s"]),
+        ("x = b", ["step:l", "prev:s"]),
+        ("x = 2", ["step:r", "prev:s"]),
+        ("y = x", ["step:j", "prev:l", "prev:r"]),
+    )
     assert p.step("j").input_map == {"x": "r"}
     assert "ambiguous-definition" in kinds(p)
 
@@ -454,18 +541,26 @@ def test_hostile_base_image_is_refused(image: str) -> None:
 
 
 def test_hostile_metadata_is_tolerated() -> None:
-    p = load(("x = 1", ["step:a"]), pipeline_name="Evil\"; import os #",
-             experiment_name=["not", "a", "string"], pipeline_description=None)
+    p = load(
+        ("x = 1", ["step:a"]),
+        pipeline_name='Evil"; import os #',
+        experiment_name=["not", "a", "string"],
+        pipeline_description=None,
+    )
     assert p.name == "evil-import-os"
     assert "renamed-pipeline" in kinds(p)
 
 
 # ---------------------------------------------------------------- properties
 LITERALS = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -489,11 +584,28 @@ def test_analysis_never_crashes(text: str) -> None:
         assert err.kind == "syntax-error"
 
 
-LINES = st.sampled_from([
-    "x = 1", "y = x + 1", "%time z = y", "!echo $x", "del y", "a = b = c", "for i in r:",
-    "    x += i", "if x:", "    y = [v for v in x]", "l = !ls", "%%time", "import os",
-    "os.environ['A'] = x", "def f(q):", "    return q + x", "f(2)", "lst.append(f)",
-])
+LINES = st.sampled_from(
+    [
+        "x = 1",
+        "y = x + 1",
+        "%time z = y",
+        "!echo $x",
+        "del y",
+        "a = b = c",
+        "for i in r:",
+        "    x += i",
+        "if x:",
+        "    y = [v for v in x]",
+        "l = !ls",
+        "%%time",
+        "import os",
+        "os.environ['A'] = x",
+        "def f(q):",
+        "    return q + x",
+        "f(2)",
+        "lst.append(f)",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -512,8 +624,7 @@ def test_analysis_of_line_soups_never_crashes(lines: list[str]) -> None:
         ("import os\nos.putenv('A', '1')", "os.environ"),
         ("from os import environ\nenviron['A'] = '1'", "os.environ"),
         ("import sys\nsys.path = ['x']", "sys.path"),
-        ("import matplotlib.pyplot as plt\nplt.rcParams['lines.linewidth'] = 2",
-         "matplotlib.rc"),
+        ("import matplotlib.pyplot as plt\nplt.rcParams['lines.linewidth'] = 2", "matplotlib.rc"),
         ("import seaborn as sns\nsns.set_theme()", "matplotlib.rc"),
         ("import numpy as np\nv = np.random.rand(3)", "numpy.random"),
         ("import torch\nt = torch.randn(3)", "torch.random"),
@@ -536,15 +647,19 @@ def test_more_aliases_and_lambdas() -> None:
 
 
 def test_class_in_step_reads_globals_when_instantiated() -> None:
-    p = load(("scale = 2\nclass M:\n    k = 1\n    def f(self):\n        return scale",
-              ["step:a"]), ("m = M()\nv = m.f()", ["step:b", "prev:a"]))
+    p = load(
+        ("scale = 2\nclass M:\n    k = 1\n    def f(self):\n        return scale", ["step:a"]),
+        ("m = M()\nv = m.f()", ["step:b", "prev:a"]),
+    )
     assert p.step("b").input_map == {"M": "a", "scale": "a"}
 
 
 def test_containers_alias_their_items() -> None:
-    p = load(("b = [1]\na = [b]\ncfg = {'m': b}", ["step:s1"]),
-             ("b.append(2)", ["step:s2", "prev:s1"]),
-             ("n = len(a[0]) + len(cfg['m'])", ["step:s3", "prev:s2"]))
+    p = load(
+        ("b = [1]\na = [b]\ncfg = {'m': b}", ["step:s1"]),
+        ("b.append(2)", ["step:s2", "prev:s1"]),
+        ("n = len(a[0]) + len(cfg['m'])", ["step:s3", "prev:s2"]),
+    )
     # s2 changes the list a and cfg hold, so s3 takes them from s2, loaded with b.
     assert p.step("s3").input_map == {"a": "s2", "cfg": "s2"}
     assert p.step("s2").input_map == {"b": "s1", "a": "s1", "cfg": "s1"}
@@ -559,13 +674,15 @@ def test_long_expressions_do_not_crash() -> None:
 
 
 def test_notebook_volumes() -> None:
-    p = load(("x = 1", ["step:a", "volume:own:/own"]), volumes=[
-        {"name": "data", "mount_point": "/data", "type": "pvc"},
-        {"name": "new", "mount_point": "/new", "type": "new_pvc", "size": 1},
-        "cache:/cache",
-    ])
-    assert p.step("a").settings.volumes == (("own", "/own"), ("data", "/data"),
-                                            ("cache", "/cache"))
+    p = load(
+        ("x = 1", ["step:a", "volume:own:/own"]),
+        volumes=[
+            {"name": "data", "mount_point": "/data", "type": "pvc"},
+            {"name": "new", "mount_point": "/new", "type": "new_pvc", "size": 1},
+            "cache:/cache",
+        ],
+    )
+    assert p.step("a").settings.volumes == (("own", "/own"), ("data", "/data"), ("cache", "/cache"))
     assert [d.kind for d in p.diagnostics if d.severity == "warning"] == ["unsupported-volume"]
     # An invalid pvc entry is refused like an invalid volume: tag (tests/hostile/).
     with pytest.raises(InputError) as info:
@@ -574,19 +691,31 @@ def test_notebook_volumes() -> None:
 
 
 def test_conditional_del_keeps_the_name_alive() -> None:
-    p = load(("x = [1]", ["step:a"]), ("if len(x) > 5:\n    del x", ["step:b", "prev:a"]),
-             ("y = x", ["step:c", "prev:b"]))
+    p = load(
+        ("x = [1]", ["step:a"]),
+        ("if len(x) > 5:\n    del x", ["step:b", "prev:a"]),
+        ("y = x", ["step:c", "prev:b"]),
+    )
     assert p.step("c").input_map == {"x": "b"}
     assert p.step("b").input_map == {"x": "a"}
 
 
 # ---------------------------------------------------------------- likely kinds (issue 11)
 def test_fan_out_of_list_readers_is_parallel() -> None:
-    readers = ["m = max(xs)", "m = min(xs)", "m = sorted(xs)", "m = xs[1:]", "m = xs[:2]",
-               "m = xs[::-1]", "m = (sum(xs), len(xs), any(xs), all(xs))",
-               "m = list(xs) + list(tuple(xs))"]
-    p = load(("xs = [3, 1, 2]", ["step:make"]),
-             *((r.replace("m =", f"m{i} ="), [f"step:r{i}"]) for i, r in enumerate(readers)))
+    readers = [
+        "m = max(xs)",
+        "m = min(xs)",
+        "m = sorted(xs)",
+        "m = xs[1:]",
+        "m = xs[:2]",
+        "m = xs[::-1]",
+        "m = (sum(xs), len(xs), any(xs), all(xs))",
+        "m = list(xs) + list(tuple(xs))",
+    ]
+    p = load(
+        ("xs = [3, 1, 2]", ["step:make"]),
+        *((r.replace("m =", f"m{i} ="), [f"step:r{i}"]) for i, r in enumerate(readers)),
+    )
     for i in range(len(readers)):
         assert p.step(f"r{i}").after == ("make",), readers[i]
         assert p.step(f"r{i}").input_map == {"xs": "make"}
@@ -596,12 +725,19 @@ def test_fan_out_of_list_readers_is_parallel() -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        "xs = [1]\nm = max(xs)", "xs = [1]\nm = min(xs)", "xs = [1]\nm = sorted(xs)[0]",
-        "d = {}\nn = len(d) + sum(d)", "xs = [1]\nys = xs[1:]\nys.append(2)",
-        "xs = list(range(3))\nys = xs[:]\nys.sort()", "s = 'ab'\nt = s\nu = t.upper()",
-        "s = f'{k}'\nt = s\nt += 'x'", "d = {'a': 1}\nv = d.get('a')\nks = list(d.keys())",
-        "xs = [1]\ni = xs.index(1) + xs.count(1)", "t = (1, 2)\nn = t.count(1)",
-        "st = {1}\nu = st.union({2})\nok = st.issubset(u)", "n = 3\nm = n.bit_length()",
+        "xs = [1]\nm = max(xs)",
+        "xs = [1]\nm = min(xs)",
+        "xs = [1]\nm = sorted(xs)[0]",
+        "d = {}\nn = len(d) + sum(d)",
+        "xs = [1]\nys = xs[1:]\nys.append(2)",
+        "xs = list(range(3))\nys = xs[:]\nys.sort()",
+        "s = 'ab'\nt = s\nu = t.upper()",
+        "s = f'{k}'\nt = s\nt += 'x'",
+        "d = {'a': 1}\nv = d.get('a')\nks = list(d.keys())",
+        "xs = [1]\ni = xs.index(1) + xs.count(1)",
+        "t = (1, 2)\nn = t.count(1)",
+        "st = {1}\nu = st.union({2})\nok = st.issubset(u)",
+        "n = 3\nm = n.bit_length()",
     ],
 )
 def test_reading_builtins_and_read_only_methods_are_not_writes(code: str) -> None:
@@ -638,14 +774,21 @@ def test_iterators_and_mutators_are_written_when_used(code: str, written: str) -
     last = code.splitlines()[-1]
     if code.count("\n") > 1 and code.splitlines()[-1].startswith("    "):
         setup, last = code.splitlines()[0], "\n".join(code.splitlines()[1:])
-    p = load(("xs = [1, 2]\np = 'f.txt'", ["step:data"]), (setup, ["step:a"]),
-             (last, ["step:b"]), (f"n = {written}", ["step:c"]))
+    p = load(
+        ("xs = [1, 2]\np = 'f.txt'", ["step:data"]),
+        (setup, ["step:a"]),
+        (last, ["step:b"]),
+        (f"n = {written}", ["step:c"]),
+    )
     assert p.step("c").input_map[written] == "b"
 
 
 def test_shadowed_builtins_are_not_trusted() -> None:
-    p = load(("xs = [1, 2]\ndef max(v):\n    return v.pop()", ["step:a"]),
-             ("m = max(xs)", ["step:b"]), ("n = xs", ["step:c"]))
+    p = load(
+        ("xs = [1, 2]\ndef max(v):\n    return v.pop()", ["step:a"]),
+        ("m = max(xs)", ["step:b"]),
+        ("n = xs", ["step:c"]),
+    )
     assert p.step("c").input_map == {"xs": "b"}
 
 
@@ -667,20 +810,26 @@ def test_kinds_follow_control_flow_and_steps() -> None:
     f = analyze_cell("xs = [1]\nfor v in r:\n    xs = xs + [v]\nys = xs[1:]\nys[0] = 2")
     assert f.writes["xs"] == (None, 3)  # list + list stays a list: its slice is a copy
     # Kinds travel from step to step (like aliases) and start at the parameters' types.
-    p = load(("name = 'x'\nsizes = [1]", ["pipeline-parameters"]), ("s = 'ab'", ["step:a"]),
-             ("t = s\nu = name\nv = sizes[1:]\nv.append(1)", ["step:b"]),
-             ("w = s + name + str(len(sizes))", ["step:c"]))
+    p = load(
+        ("name = 'x'\nsizes = [1]", ["pipeline-parameters"]),
+        ("s = 'ab'", ["step:a"]),
+        ("t = s\nu = name\nv = sizes[1:]\nv.append(1)", ["step:b"]),
+        ("w = s + name + str(len(sizes))", ["step:c"]),
+    )
     assert p.step("c").input_map == {"s": "a"} and "sizes" in p.step("c").parameters
-    p = load(("s = 'ab'", ["step:a"]), ("s = load()", ["step:b"]),
-             ("t = s\nt.append(1)", ["step:c"]), ("u = s", ["step:d"]))
+    p = load(
+        ("s = 'ab'", ["step:a"]),
+        ("s = load()", ["step:b"]),
+        ("t = s\nt.append(1)", ["step:c"]),
+        ("u = s", ["step:d"]),
+    )
     assert p.step("d").input_map["s"] == "c"  # after b, s has no kind: t = s shares it
 
 
 def test_chained_assignment_aliases_every_target() -> None:
     f = analyze_cell("a = b = []\na.append(1)")
     assert f.writes["b"] == (None, 2)
-    p = load(("a = b = []", ["step:s1"]), ("a.append(1)", ["step:s2"]),
-             ("n = len(b)", ["step:s3"]))
+    p = load(("a = b = []", ["step:s1"]), ("a.append(1)", ["step:s2"]), ("n = len(b)", ["step:s3"]))
     assert p.step("s3").input_map == {"b": "s2"}
     assert p.step("s2").input_map == {"a": "s1", "b": "s1"}  # loaded together: one object
     f = analyze_cell("x = y = z = 0\nx += 1")
@@ -689,27 +838,45 @@ def test_chained_assignment_aliases_every_target() -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["setattr(obj, 'a', 1)", "delattr(obj, 'a')", "vars(obj).update(a=1)",
-     "obj.__dict__.update(a=1)", "obj.__dict__['a'] = 1", "vars(obj)['a'] = 1",
-     "obj.a = 1", "obj.items.append(1)"],
+    [
+        "setattr(obj, 'a', 1)",
+        "delattr(obj, 'a')",
+        "vars(obj).update(a=1)",
+        "obj.__dict__.update(a=1)",
+        "obj.__dict__['a'] = 1",
+        "vars(obj)['a'] = 1",
+        "obj.a = 1",
+        "obj.items.append(1)",
+    ],
 )
 def test_attribute_writes_count_as_writes_of_the_object(code: str) -> None:
-    p = load(("from types import SimpleNamespace\nobj = SimpleNamespace(a=0, items=[])",
-              ["step:a"]), (code, ["step:b"]), ("v = obj", ["step:c"]))
+    p = load(
+        ("from types import SimpleNamespace\nobj = SimpleNamespace(a=0, items=[])", ["step:a"]),
+        (code, ["step:b"]),
+        ("v = obj", ["step:c"]),
+    )
     assert p.step("c").input_map == {"obj": "b"}
 
 
 def test_containers_hold_what_is_stored_in_them() -> None:
-    p = load(("from types import SimpleNamespace\no = SimpleNamespace()\nxs = [1]",
-              ["step:a"]), ("o.v = xs\nd = {}\nd['k'] = xs\nbag = []\nbag.append(xs)",
-                            ["step:b"]),
-             ("xs.append(2)", ["step:c"]), ("r = (o, d, bag)", ["step:d"]))
+    p = load(
+        ("from types import SimpleNamespace\no = SimpleNamespace()\nxs = [1]", ["step:a"]),
+        ("o.v = xs\nd = {}\nd['k'] = xs\nbag = []\nbag.append(xs)", ["step:b"]),
+        ("xs.append(2)", ["step:c"]),
+        ("r = (o, d, bag)", ["step:d"]),
+    )
     assert p.step("d").input_map == {"o": "c", "d": "c", "bag": "c"}
 
 
 @pytest.mark.parametrize(
-    "code", ["exec('x = 1')", "y = eval('1 + 1')", "globals()['x'] = 1", "ns = locals()",
-             "vars()['x'] = 1"],
+    "code",
+    [
+        "exec('x = 1')",
+        "y = eval('1 + 1')",
+        "globals()['x'] = 1",
+        "ns = locals()",
+        "vars()['x'] = 1",
+    ],
 )
 def test_dynamic_code_is_a_diagnostic(code: str) -> None:
     p = load((code, ["step:a"]), ("print(x)", ["step:b"]))

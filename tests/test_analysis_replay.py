@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from kale_like.api.analyze import load_pipeline
 
 IMPORTS = "from types import SimpleNamespace\n"
-FUNCTIONS = '''def peek():
+FUNCTIONS = """def peek():
     return a[-1]
 
 
@@ -30,7 +30,7 @@ def reset():
 
 def push(x, v):
     x.append(v)
-'''
+"""
 PARAMS = "k0 = 3\n"
 VARS = ["a", "b", "c", "d"]
 OTHERS = ["o", "t"]  # an object changed through setattr/vars/__dict__, and a str
@@ -102,7 +102,9 @@ TEMPLATES = [
 
 STATEMENT = st.builds(
     lambda t, x, y, k: t.format(x=x, y=y, k=k),
-    st.sampled_from(TEMPLATES), st.sampled_from(VARS), st.sampled_from(VARS),
+    st.sampled_from(TEMPLATES),
+    st.sampled_from(VARS),
+    st.sampled_from(VARS),
     st.integers(0, 3),
 )
 STEP = st.lists(STATEMENT, min_size=1, max_size=4).map("\n".join)
@@ -119,15 +121,20 @@ def notebooks(draw: Any) -> tuple[list[str], list[list[str]]]:
 
 
 def build(bodies: list[str], prevs: list[list[str]], metrics: list[str]) -> Any:
-    cells = [new_code_cell(IMPORTS, metadata={"tags": ["imports"]}),
-             new_code_cell(FUNCTIONS, metadata={"tags": ["functions"]}),
-             new_code_cell(PARAMS, metadata={"tags": ["pipeline-parameters"]})]
+    cells = [
+        new_code_cell(IMPORTS, metadata={"tags": ["imports"]}),
+        new_code_cell(FUNCTIONS, metadata={"tags": ["functions"]}),
+        new_code_cell(PARAMS, metadata={"tags": ["pipeline-parameters"]}),
+    ]
     for i, (body, prev) in enumerate(zip(bodies, prevs, strict=True)):
         tags = [f"step:s{i}"] + [f"prev:{p}" for p in prev]
         cells.append(new_code_cell(body, metadata={"tags": tags}))
     if metrics:
-        cells.append(new_code_cell("\n".join(f"print({m})" for m in metrics),
-                                   metadata={"tags": ["pipeline-metrics"]}))
+        cells.append(
+            new_code_cell(
+                "\n".join(f"print({m})" for m in metrics), metadata={"tags": ["pipeline-metrics"]}
+            )
+        )
     meta = {"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
     return new_notebook(cells=cells, metadata=meta)
 
@@ -208,30 +215,64 @@ def replay(
 # Patterns measured on held-out notebooks (issues 10 and 11), each with the same proof.
 EXAMPLES: dict[str, list[str]] = {
     "fan-out of list readers": [
-        "xs = [5, 3, 8, 1]", "r0 = max(xs)", "r1 = min(xs)", "r2 = sorted(xs)", "r3 = xs[1:]",
-        "r4 = xs[:2] + xs[::-1]", "r5 = [sum(xs), len(xs), any(xs), all(xs)]",
-        "r6 = list(xs) + list(tuple(xs))", "r7 = xs[-1:]\nr7.append(0)",
+        "xs = [5, 3, 8, 1]",
+        "r0 = max(xs)",
+        "r1 = min(xs)",
+        "r2 = sorted(xs)",
+        "r3 = xs[1:]",
+        "r4 = xs[:2] + xs[::-1]",
+        "r5 = [sum(xs), len(xs), any(xs), all(xs)]",
+        "r6 = list(xs) + list(tuple(xs))",
+        "r7 = xs[-1:]\nr7.append(0)",
         "tail = (r0, r1, r2, r3, r4, r5, r6, r7, xs)",
     ],
-    "chained aliases": ["a = b = []\nc = d = {}", "a.append(1)\nc['k'] = 2", "e = (b, d)",
-                        "b.append(3)", "f = (a, e)"],
+    "chained aliases": [
+        "a = b = []\nc = d = {}",
+        "a.append(1)\nc['k'] = 2",
+        "e = (b, d)",
+        "b.append(3)",
+        "f = (a, e)",
+    ],
     "setattr and friends": [
-        "o = SimpleNamespace(v=[0])\nxs = [1]", "setattr(o, 'w', xs)", "xs.append(2)",
-        "vars(o).update(u=3)", "o.__dict__['z'] = 4\no.__dict__.update(y=5)",
-        "delattr(o, 'u')", "e = (o, xs)",
+        "o = SimpleNamespace(v=[0])\nxs = [1]",
+        "setattr(o, 'w', xs)",
+        "xs.append(2)",
+        "vars(o).update(u=3)",
+        "o.__dict__['z'] = 4\no.__dict__.update(y=5)",
+        "delattr(o, 'u')",
+        "e = (o, xs)",
     ],
     "names bound in blocks": [
-        "model = [0]", "try:\n    model = [int('x')]\nexcept ValueError:\n    pass\n"
-        "score = len(model)", "if score > 5:\n    model = [9]\nfor i in range(2):\n"
-        "    last = [i]\nbest = model + last", "e = (model, best, last, i)",
+        "model = [0]",
+        "try:\n    model = [int('x')]\nexcept ValueError:\n    pass\nscore = len(model)",
+        "if score > 5:\n    model = [9]\nfor i in range(2):\n    last = [i]\nbest = model + last",
+        "e = (model, best, last, i)",
     ],
-    "str through an alias": ["s = 'ab'", "t = s\nu = t.upper()", "v = s.lower()",
-                             "w = (s, u, v)"],
-    "iterators are consumed": ["xs = [1, 2, 3, 4]\nit = iter(xs)", "first = next(it)",
-                               "rest = sum(it)", "again = sorted(it)", "e = (first, rest)"],
+    "str through an alias": ["s = 'ab'", "t = s\nu = t.upper()", "v = s.lower()", "w = (s, u, v)"],
+    "iterators are consumed": [
+        "xs = [1, 2, 3, 4]\nit = iter(xs)",
+        "first = next(it)",
+        "rest = sum(it)",
+        "again = sorted(it)",
+        "e = (first, rest)",
+    ],
 }
-EXAMPLE_NAMES = (*"abcdefuvwst", "xs", "o", "model", "score", "best", "last", "i", "tail",
-                 "first", "rest", "again", "left", *(f"r{i}" for i in range(8)))
+EXAMPLE_NAMES = (
+    *"abcdefuvwst",
+    "xs",
+    "o",
+    "model",
+    "score",
+    "best",
+    "last",
+    "i",
+    "tail",
+    "first",
+    "rest",
+    "again",
+    "left",
+    *(f"r{i}" for i in range(8)),
+)
 
 
 @pytest.mark.parametrize("bodies", EXAMPLES.values(), ids=list(EXAMPLES))

@@ -25,14 +25,20 @@ def test_config_maps_merge_per_env_and_defaults_apply_to_every_step() -> None:
     p = load(
         ("x = 1", ["step:a", "configmap:app-config:log.level:LOG_LEVEL"]),
         ("y = x", ["step:b", "configmap:other:log.level:LOG_LEVEL"]),
-        steps_defaults=["configmap:app-config:region:REGION",
-                        "configmap:app-config:log.level:LOG_LEVEL"],
+        steps_defaults=[
+            "configmap:app-config:region:REGION",
+            "configmap:app-config:log.level:LOG_LEVEL",
+        ],
     )
     assert p.step("a").settings.config_maps == (
-        ("app-config", "log.level", "LOG_LEVEL"), ("app-config", "region", "REGION"))
+        ("app-config", "log.level", "LOG_LEVEL"),
+        ("app-config", "region", "REGION"),
+    )
     # The step's own tag wins over the default for the same variable.
     assert p.step("b").settings.config_maps == (
-        ("other", "log.level", "LOG_LEVEL"), ("app-config", "region", "REGION"))
+        ("other", "log.level", "LOG_LEVEL"),
+        ("app-config", "region", "REGION"),
+    )
     assert p.step("b").settings.to_json()["config_maps"] == [
         {"config_map": "other", "key": "log.level", "env": "LOG_LEVEL"},
         {"config_map": "app-config", "key": "region", "env": "REGION"},
@@ -43,7 +49,10 @@ def test_two_config_maps_for_one_variable_conflict() -> None:
     with pytest.raises(InputError) as info:
         load(("x = 1", ["step:a", "configmap:one:k:VAR"]), ("y = 2", ["configmap:two:k:VAR"]))
     assert (info.value.kind, info.value.cell, info.value.tag) == (
-        "conflicting-settings", 1, "configmap:two:k:VAR")
+        "conflicting-settings",
+        1,
+        "configmap:two:k:VAR",
+    )
 
 
 def test_notebook_security_context_is_the_default_and_tags_override_per_field() -> None:
@@ -54,7 +63,10 @@ def test_notebook_security_context_is_the_default_and_tags_override_per_field() 
     )
     assert p.step("a").settings.to_json()["security_context"] == SC
     assert p.step("b").settings.security_context == (
-        ("run_as_user", "2000"), ("run_as_group", "1000"), ("run_as_non_root", "true"))
+        ("run_as_user", "2000"),
+        ("run_as_group", "1000"),
+        ("run_as_non_root", "true"),
+    )
     assert p.step("b").settings.to_json()["security_context"] == {**SC, "run_as_user": 2000}
 
 
@@ -68,12 +80,16 @@ def test_steps_defaults_security_context_and_no_security_context() -> None:
 
 def test_conflicting_security_context_fields() -> None:
     with pytest.raises(InputError) as info:
-        load(("x = 1", ["step:a", "security-context:run_as_user=1:run_as_non_root=true"]),
-             ("y = 2", ["security-context:run_as_user=2"]))
+        load(
+            ("x = 1", ["step:a", "security-context:run_as_user=1:run_as_non_root=true"]),
+            ("y = 2", ["security-context:run_as_user=2"]),
+        )
     assert (info.value.kind, info.value.cell) == ("conflicting-settings", 1)
     # The same value twice, or different fields, are fine.
-    p = load(("x = 1", ["step:a", "security-context:run_as_user=1"]),
-             ("y = 2", ["security-context:run_as_user=1:run_as_group=3"]))
+    p = load(
+        ("x = 1", ["step:a", "security-context:run_as_user=1"]),
+        ("y = 2", ["security-context:run_as_user=1:run_as_group=3"]),
+    )
     assert p.step("a").settings.security_context == (("run_as_user", "1"), ("run_as_group", "3"))
 
 
@@ -101,7 +117,8 @@ def test_steps_defaults_that_is_not_a_list_is_refused(value: Any) -> None:
 def test_notebook_volume_entries_that_are_not_volumes_are_refused() -> None:
     # As an invalid volume: tag on a cell (exit 2), never dropped with a warning.
     assert load(("x = 1", ["step:a"]), volumes=["data:/mnt"]).step("a").settings.volumes == (
-        ("data", "/mnt"),)
+        ("data", "/mnt"),
+    )
     with pytest.raises(InputError) as info:
         load(("x = 1", ["step:a"]), volumes=["data:/mnt", 5])
     assert info.value.kind == "bad-metadata"
@@ -112,8 +129,12 @@ def test_notebook_volume_entries_that_are_not_volumes_are_refused() -> None:
 
 
 def test_enable_caching_is_every_steps_default_and_tags_win() -> None:
-    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "cache:enabled"]),
-             ("z = y", ["step:c"]), enable_caching=False)
+    p = load(
+        ("x = 1", ["step:a"]),
+        ("y = x", ["step:b", "cache:enabled"]),
+        ("z = y", ["step:c"]),
+        enable_caching=False,
+    )
     assert [s.settings.cache for s in p.steps] == [False, True, False]
     p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "cache:disabled"]), enable_caching=True)
     assert [s.settings.cache for s in p.steps] == [True, False]
@@ -132,16 +153,19 @@ def test_pipeline_timeout_is_every_steps_default_timeout() -> None:
 
 def test_kale_steps_defaults_object_shape() -> None:
     # The shape Kale's NotebookConfig stores after parsing the tags.
-    p = load(("x = 1", ["step:a", "label:team:own"]), steps_defaults={
-        "labels": {"team": "ml", "tier": "gold"},
-        "annotations": {"example.com/owner": "ds"},
-        "limits": {"memory": "2Gi", "nvidia.com/gpu": "1"},
-        "secrets": {"DB_PASSWORD": {"secret_name": "db", "secret_key": "password"}},
-        "base_image": "python:3.11-slim",
-        "enable_caching": False,
-        "generate_html_report": True,
-        "retry_count": 2,
-    })
+    p = load(
+        ("x = 1", ["step:a", "label:team:own"]),
+        steps_defaults={
+            "labels": {"team": "ml", "tier": "gold"},
+            "annotations": {"example.com/owner": "ds"},
+            "limits": {"memory": "2Gi", "nvidia.com/gpu": "1"},
+            "secrets": {"DB_PASSWORD": {"secret_name": "db", "secret_key": "password"}},
+            "base_image": "python:3.11-slim",
+            "enable_caching": False,
+            "generate_html_report": True,
+            "retry_count": 2,
+        },
+    )
     s = p.step("a").settings
     assert dict(s.labels) == {"team": "own", "tier": "gold"}
     assert s.annotations == (("example.com/owner", "ds"),)
@@ -160,17 +184,37 @@ def test_kale_steps_defaults_object_with_unknown_key_is_refused(value: Any) -> N
 
 
 def test_volume_kinds_each_get_one_diagnostic() -> None:
-    p = load(("x = 1", ["step:a"]), volumes=[
-        {"name": "ws", "mount_point": "/home/jovyan", "type": "clone", "size": 5,
-         "size_type": "Gi", "annotations": [], "snapshot": False},
-        {"name": "data", "mount_point": "/data", "type": "pvc", "snapshot": True,
-         "snapshot_name": "snap-1", "size": 1, "annotations": []},
-        {"name": "scratch", "mount_point": "/scratch", "type": "new_pvc", "size": 1},
-        {"name": "raw", "mount_point": "/raw", "type": "pv"},
-    ])
+    p = load(
+        ("x = 1", ["step:a"]),
+        volumes=[
+            {
+                "name": "ws",
+                "mount_point": "/home/jovyan",
+                "type": "clone",
+                "size": 5,
+                "size_type": "Gi",
+                "annotations": [],
+                "snapshot": False,
+            },
+            {
+                "name": "data",
+                "mount_point": "/data",
+                "type": "pvc",
+                "snapshot": True,
+                "snapshot_name": "snap-1",
+                "size": 1,
+                "annotations": [],
+            },
+            {"name": "scratch", "mount_point": "/scratch", "type": "new_pvc", "size": 1},
+            {"name": "raw", "mount_point": "/raw", "type": "pv"},
+        ],
+    )
     assert p.step("a").settings.volumes == (("data", "/data"),)
-    found = {re.search(r"kubeflow_notebook\.\S+", d.message).group(): (d.severity, d.kind)
-             for d in p.diagnostics if "volume" in d.message}  # type: ignore[union-attr]
+    found = {
+        re.search(r"kubeflow_notebook\.\S+", d.message).group(): (d.severity, d.kind)
+        for d in p.diagnostics
+        if "volume" in d.message
+    }  # type: ignore[union-attr]
     assert found == {
         "kubeflow_notebook.volumes[0]": ("info", "unsupported-metadata"),  # the Rok clone
         "kubeflow_notebook.volumes[1].snapshot": ("info", "unsupported-metadata"),
@@ -184,19 +228,31 @@ def test_volume_kinds_each_get_one_diagnostic() -> None:
 
 
 def test_expose_as_env_var_gives_every_step_kales_variable() -> None:
-    p = load(("x = 1", ["step:a"]), ("y = x", ["step:b", "env:KALE_VOLUME_MY_DATA=/own"]),
-             volumes=[{"name": "my-data", "mount_point": "/mnt/data", "type": "pvc",
-                       "expose_as_env_var": True},
-                      {"name": "other", "mount_point": "/o", "type": "pvc",
-                       "expose_as_env_var": False}])
+    p = load(
+        ("x = 1", ["step:a"]),
+        ("y = x", ["step:b", "env:KALE_VOLUME_MY_DATA=/own"]),
+        volumes=[
+            {
+                "name": "my-data",
+                "mount_point": "/mnt/data",
+                "type": "pvc",
+                "expose_as_env_var": True,
+            },
+            {"name": "other", "mount_point": "/o", "type": "pvc", "expose_as_env_var": False},
+        ],
+    )
     assert p.step("a").settings.env == (("KALE_VOLUME_MY_DATA", "/mnt/data"),)
     assert p.step("b").settings.env == (("KALE_VOLUME_MY_DATA", "/own"),)
 
 
 def test_exposed_volumes_whose_variables_collide_are_refused() -> None:
     with pytest.raises(InputError) as info:
-        load(("x = 1", ["step:a"]), volumes=[
-            {"name": n, "mount_point": f"/{i}", "type": "pvc", "expose_as_env_var": True}
-            for i, n in enumerate(["my-data", "my.data"])])
+        load(
+            ("x = 1", ["step:a"]),
+            volumes=[
+                {"name": n, "mount_point": f"/{i}", "type": "pvc", "expose_as_env_var": True}
+                for i, n in enumerate(["my-data", "my.data"])
+            ],
+        )
     assert info.value.kind == "bad-metadata"
     assert "KALE_VOLUME_MY_DATA" in info.value.message

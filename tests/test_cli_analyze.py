@@ -83,7 +83,7 @@ def test_mermaid_labels_are_quoted(corpus_dir: Path) -> None:
     from kale_like.api.analyze import load_pipeline
 
     text = mermaid(load_pipeline(corpus_dir / "09_seeds.ipynb"))
-    assert "<" not in text.replace("-->", "") and '#lt;random#gt;' in text
+    assert "<" not in text.replace("-->", "") and "#lt;random#gt;" in text
 
 
 def test_json_flag_and_overrides(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,7 +108,9 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_subprocess(corpus_dir: Path, name: str, code: int) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "kale_like", "analyze", str(corpus_dir / name)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -125,7 +127,10 @@ def test_closed_stdout_is_no_traceback(corpus_dir: Path) -> None:
     with os.fdopen(write, "w") as closed:
         proc = subprocess.run(
             [sys.executable, "-m", "kale_like", "analyze", str(corpus_dir / "23_many_steps.ipynb")],
-            stdout=closed, stderr=subprocess.PIPE, text=True, timeout=120,
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
         )
     assert proc.returncode == 141
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

@@ -17,10 +17,10 @@ from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_sett
 from nb_kit import notebook as tagged_notebook
 
 from kale_like.api.compile import compile as compile_pipeline
-from kale_like.backends.kfp import compile_dsl
 from kale_like.codegen.names import allocate_names
 from kale_like.codegen.workspace import ancestors as workspace_ancestors
 from kale_like.errors import InputError
+from kale_like.kubeflow.compile import compile_dsl
 from kale_like.model import Step, StepSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -392,8 +392,8 @@ def test_component_bodies_call_run_step_with_the_users_names(
     from types import SimpleNamespace
 
     import kale_like.runtime
-    from kale_like.backends.kfp import load_dsl_module
     from kale_like.codegen import generate_dsl
+    from kale_like.kubeflow.compile import load_dsl_module
     from kale_like.model import Parameter, Pipeline
 
     params = (
@@ -514,8 +514,15 @@ def test_notebook_metadata_caching_timeout_and_volumes_reach_every_task(tmp_path
         "enable_caching": False,
         "timeout": 3600,
         "volumes": [
-            {"name": "data-pvc", "mount_point": "/mnt/data", "type": "pvc",
-             "expose_as_env_var": True, "annotations": [], "size": 1, "size_type": "Gi"},
+            {
+                "name": "data-pvc",
+                "mount_point": "/mnt/data",
+                "type": "pvc",
+                "expose_as_env_var": True,
+                "annotations": [],
+                "size": 1,
+                "size_type": "Gi",
+            },
             {"name": "ws", "mount_point": "/home/jovyan", "type": "clone"},
         ],
         "snapshot_volumes": True,

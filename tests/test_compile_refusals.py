@@ -119,7 +119,7 @@ def test_a_refused_name_is_told_in_the_users_names_not_as_a_setting(
 
 
 def test_refusals_outside_the_generated_module_do_not_blame_settings(tmp_path: Path) -> None:
-    from kale_like.backends.kfp_errors import compile_refusal
+    from kale_like.kubeflow.errors import compile_refusal
 
     dsl = tmp_path / "p.py"
     dsl.write_text("x = 1\n", encoding="utf-8")

@@ -252,8 +252,11 @@ def test_a_referenced_notebooks_own_prelude_wins_over_an_earlier_step(tmp_path: 
     )
     nb = write_notebook(tmp_path / "main.ipynb", _ref("sub_x"), _ref("sub_y"))
     ns: dict[str, Any] = {}
-    for src in ("limit = 1\nxs = [1, 2, 3]", "limit = 5",
-                "kept = [x for x in xs if x < limit]\nn_kept = len(kept)"):
+    for src in (
+        "limit = 1\nxs = [1, 2, 3]",
+        "limit = 5",
+        "kept = [x for x in xs if x < limit]\nn_kept = len(kept)",
+    ):
         exec(src, ns)
     result = run(nb, run_root=tmp_path / "root")
     assert result.status == "succeeded", result

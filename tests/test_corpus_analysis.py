@@ -142,7 +142,8 @@ def test_settings_and_diagnostics(entry: dict[str, Any], pipelines: dict[str, Pi
     assert set(exp.get("expected_diagnostics", [])) <= kinds
     assert not [d for d in p.diagnostics if d.severity == "error"]
     unexpected = [
-        d.format() for d in p.diagnostics
+        d.format()
+        for d in p.diagnostics
         if d.severity == "warning" and d.kind not in exp.get("expected_diagnostics", [])
     ]
     assert unexpected == []

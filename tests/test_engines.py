@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kale_like import engines
-from kale_like.backends.local import LocalEngine
+from kale_like.engines.local import LocalEngine
 from kale_like.errors import EnvironmentProblem, UsageError
 
 

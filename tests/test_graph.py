@@ -15,10 +15,18 @@ def source(*cells: tuple[str, list[str]]):
 
 
 def test_layout_roles() -> None:
-    lay = graph.layout(source(("import os", ["imports"]), ("x = 1", ["step:a"]),
-                              ("def f(): pass", ["functions"]), ("y = 1", []),
-                              ("n = 1", ["parameters"]), ("z = 1", ["skip"]),
-                              ("print(x)", ["pipeline-metrics"])), "main")
+    lay = graph.layout(
+        source(
+            ("import os", ["imports"]),
+            ("x = 1", ["step:a"]),
+            ("def f(): pass", ["functions"]),
+            ("y = 1", []),
+            ("n = 1", ["parameters"]),
+            ("z = 1", ["skip"]),
+            ("print(x)", ["pipeline-metrics"]),
+        ),
+        "main",
+    )
     assert [s.name for s in lay.steps] == ["a"]
     # Kale: the untagged cell 3 joins the functions block above it, not step a.
     assert [c.index for c in lay.steps[0].cells] == [1]
@@ -30,8 +38,10 @@ def test_layout_roles() -> None:
 
 
 def test_same_step_in_two_places_merges() -> None:
-    lay = graph.layout(source(("x = 1", ["step:a"]), ("y = 1", ["step:b"]),
-                              ("z = 1", ["step:a", "prev:b"])), "main")
+    lay = graph.layout(
+        source(("x = 1", ["step:a"]), ("y = 1", ["step:b"]), ("z = 1", ["step:a", "prev:b"])),
+        "main",
+    )
     a = lay.steps[0]
     assert [c.index for c in a.cells] == [0, 2] and a.prev == [("b", 2, "prev:b")]
 
@@ -74,8 +84,12 @@ def test_topological_order_breaks_ties_by_notebook_order() -> None:
 
 
 def test_cycle_named_with_the_offending_tag() -> None:
-    lay = graph.layout(source(("x = 1", ["step:a"]), ("y = 1", ["step:b", "prev:a"]),
-                              ("z = 1", ["step:a", "prev:b"])), "m")
+    lay = graph.layout(
+        source(
+            ("x = 1", ["step:a"]), ("y = 1", ["step:b", "prev:a"]), ("z = 1", ["step:a", "prev:b"])
+        ),
+        "m",
+    )
     preds = {s.name: [t for t, _, _ in s.prev] for s in lay.steps}
     with pytest.raises(AnalysisError) as info:
         graph.topological_order([s.name for s in lay.steps], preds, lay)
@@ -85,7 +99,12 @@ def test_cycle_named_with_the_offending_tag() -> None:
 
 
 def test_self_cycle() -> None:
-    lay = graph.layout(source(("x = 1", ["step:a", "prev:a"]),), "m")
+    lay = graph.layout(
+        source(
+            ("x = 1", ["step:a", "prev:a"]),
+        ),
+        "m",
+    )
     with pytest.raises(AnalysisError, match="a -> a"):
         graph.topological_order(["a"], {"a": ["a"]}, lay)
 
@@ -100,25 +119,48 @@ def roles(lay: graph.Layout) -> list[tuple[int, str, str | None, bool]]:
 
 
 def test_kale_untagged_cells_join_the_block_above_whatever_it_is() -> None:
-    lay = graph.layout(source(("import os", ["imports"]), ("import sys", []),
-                              ("x = 1", ["step:a"]), ("x += 1", []),
-                              ("def f(): pass", ["functions"]), ("def g(): pass", []),
-                              ("y = f()", ["step:b"]), ("y += 1", ["skip"]), ("y *= 2", [])),
-                       "main")
+    lay = graph.layout(
+        source(
+            ("import os", ["imports"]),
+            ("import sys", []),
+            ("x = 1", ["step:a"]),
+            ("x += 1", []),
+            ("def f(): pass", ["functions"]),
+            ("def g(): pass", []),
+            ("y = f()", ["step:b"]),
+            ("y += 1", ["skip"]),
+            ("y *= 2", []),
+        ),
+        "main",
+    )
     assert [c.index for c in lay.special["imports"]] == [0, 1]
     assert [c.index for c in lay.special["functions"]] == [4, 5]
     assert [[c.index for c in g.cells] for g in lay.steps] == [[2, 3], [6, 8]]
     assert roles(lay) == [
-        (0, "imports", None, False), (1, "imports", None, True), (2, "step", "a", False),
-        (3, "step", "a", True), (4, "functions", None, False), (5, "functions", None, True),
-        (6, "step", "b", False), (7, "skip", None, False), (8, "step", "b", True)]
+        (0, "imports", None, False),
+        (1, "imports", None, True),
+        (2, "step", "a", False),
+        (3, "step", "a", True),
+        (4, "functions", None, False),
+        (5, "functions", None, True),
+        (6, "step", "b", False),
+        (7, "skip", None, False),
+        (8, "step", "b", True),
+    ]
 
 
 @pytest.mark.parametrize("empty", ["step:", "block:"])
 def test_empty_step_tag_continues_the_block_above(empty: str) -> None:
-    lay = graph.layout(source(("x = 1", ["block:a"]), ("y = x", [empty, "prev:a"]),
-                              ("import os", ["imports"]), ("import re", [empty]),
-                              ("z = 1", ["block:b"])), "main")
+    lay = graph.layout(
+        source(
+            ("x = 1", ["block:a"]),
+            ("y = x", [empty, "prev:a"]),
+            ("import os", ["imports"]),
+            ("import re", [empty]),
+            ("z = 1", ["block:b"]),
+        ),
+        "main",
+    )
     assert [[c.index for c in g.cells] for g in lay.steps] == [[0, 1], [4]]
     assert [c.index for c in lay.special["imports"]] == [2, 3]
     assert lay.steps[0].prev == []  # prev: on an empty step cell is ignored (as in Kale)
@@ -127,8 +169,9 @@ def test_empty_step_tag_continues_the_block_above(empty: str) -> None:
 
 
 def test_untagged_cells_above_the_first_tagged_cell_are_left_out() -> None:
-    lay = graph.layout(source(("!pip install x", []), ("import os", ["imports"]),
-                              ("x = 1", ["step:a"])), "main")
+    lay = graph.layout(
+        source(("!pip install x", []), ("import os", ["imports"]), ("x = 1", ["step:a"])), "main"
+    )
     assert [[c.index for c in g.cells] for g in lay.steps] == [[2]]
     assert lay.special["imports"][0].index == 1
     assert roles(lay)[0] == (0, "outside", None, False)
@@ -145,12 +188,23 @@ def test_no_step_tags_is_one_step_of_every_untagged_cell() -> None:
 
 def test_layout_collects_every_tag_error() -> None:
     errors: list[TagError] = []
-    lay = graph.layout(source(("x = 1", ["step:a", "step:b"]), ("y = 1", ["step:c", "imports"]),
-                              ("z = 1", ["step:d", "prev:nope", "prev:e"]),
-                              ("w = 1", ["step:e"])), "m", errors)
+    lay = graph.layout(
+        source(
+            ("x = 1", ["step:a", "step:b"]),
+            ("y = 1", ["step:c", "imports"]),
+            ("z = 1", ["step:d", "prev:nope", "prev:e"]),
+            ("w = 1", ["step:e"]),
+        ),
+        "m",
+        errors,
+    )
     graph.check_prev(lay, None, errors)
     assert [(e.kind, e.cell) for e in errors] == [
-        ("conflicting-tags", 0), ("conflicting-tags", 1), ("unknown-prev", 2), ("later-prev", 2)]
+        ("conflicting-tags", 0),
+        ("conflicting-tags", 1),
+        ("unknown-prev", 2),
+        ("later-prev", 2),
+    ]
 
 
 def test_data_flow_soft_reads_take_the_producer_and_never_warn() -> None:
@@ -166,8 +220,7 @@ def test_data_flow_soft_reads_take_the_producer_and_never_warn() -> None:
         "e": analyze_cell("for x in []:\n    pass\nv = x"),
     }
     flow = graph.data_flow(list(facts), facts, [], [], BUILTIN_NAMES, star_import=False)
-    assert flow.inputs == {"a": {}, "b": {"x": "a"}, "c": {"y": "b"}, "d": {"x": "b"},
-                           "e": {}}
+    assert flow.inputs == {"a": {}, "b": {"x": "a"}, "c": {"y": "b"}, "d": {"x": "b"}, "e": {}}
     assert flow.diagnostics == []
     # A read before any binding is a real read: warned when nothing defines it.
     facts = {"a": analyze_cell("y = q\nif y:\n    q = 1")}

@@ -302,6 +302,7 @@ def test_any_text_literal_round_trips(text: str) -> None:
 def test_hostile_config_map_values_round_trip(value: str) -> None:
     settings_ = StepSettings(config_maps=((value, value, "ENV"), ("cm", "k", value)))
     calls = _calls(generate_dsl(_one_step(settings_)))
+
     def call(name: str, mapping: dict[str, str]) -> tuple[str, tuple[()], dict[str, Any]]:
         kw = {"config_map_name": name, "config_map_key_to_env": mapping}
         return ("use_config_map_as_env", (), kw)
@@ -333,8 +334,13 @@ def test_security_context_arguments_are_typed() -> None:
 def test_one_key_into_two_variables_keeps_both() -> None:
     refs = (("cm", "k", "A"), ("cm", "k", "B"), ("cm", "j", "C"))
     calls = _calls(generate_dsl(_one_step(StepSettings(config_maps=refs, secrets=refs))))
-    for fn, name, mapping in (("use_config_map_as_env", "config_map_name", "config_map_key_to_env"),
-                              ("use_secret_as_env", "secret_name", "secret_key_to_env")):
+    for fn, name, mapping in (
+        ("use_config_map_as_env", "config_map_name", "config_map_key_to_env"),
+        ("use_secret_as_env", "secret_name", "secret_key_to_env"),
+    ):
         got = [kw[mapping] for f, _, kw in calls if f == fn and kw[name] == "cm"]
         assert sorted((k, e) for m in got for k, e in m.items()) == [
-            ("j", "C"), ("k", "A"), ("k", "B")]
+            ("j", "C"),
+            ("k", "A"),
+            ("k", "B"),
+        ]

@@ -52,9 +52,7 @@ def kale_order_values(cells: list[Any], order: list[int], names: list[str]) -> d
 
 
 @pytest.mark.parametrize("keyword", ["block", "step"])
-def test_kale_notebook_runs_unchanged_with_kale_order_values(
-    keyword: str, tmp_path: Path
-) -> None:
+def test_kale_notebook_runs_unchanged_with_kale_order_values(keyword: str, tmp_path: Path) -> None:
     cells = kale_notebook(keyword)
     nb = write_notebook(tmp_path / f"kale_{keyword}.ipynb", *cells)
     before = nb.read_bytes()
@@ -62,7 +60,10 @@ def test_kale_notebook_runs_unchanged_with_kale_order_values(
     truth = kale_order_values(cells, [1, 2, 6, 7, 3, 4, 5, 8, 9, 10], ["m", "n_codes"])
     p = load_pipeline(nb)
     assert [(s.name, s.cells) for s in p.steps] == [
-        ("load", (4, 5)), ("fit", (8,)), ("report", (9, 10))]
+        ("load", (4, 5)),
+        ("fit", (8,)),
+        ("report", (9, 10)),
+    ]
     assert p.prelude.import_cells == (1, 2) and p.prelude.function_cells == (6, 7)
     assert {d.kind for d in p.diagnostics} >= {"outside-pipeline", "ignored-prev"}
     result = run(nb, run_root=tmp_path / "runs")
@@ -76,8 +77,10 @@ def test_kale_notebook_compiles_and_analyze_shows_each_cell_role(
 ) -> None:
     nb = write_notebook(tmp_path / "kale.ipynb", *kale_notebook("block"))
     assert main(["analyze", str(nb), "--format", "json"]) == 0
-    roles = {c["cell"]: (c["role"], c["step"], c["joined"])
-             for c in json.loads(capsys.readouterr().out)["cells"]}
+    roles = {
+        c["cell"]: (c["role"], c["step"], c["joined"])
+        for c in json.loads(capsys.readouterr().out)["cells"]
+    }
     assert roles[0] == ("outside", None, False)
     assert roles[2] == ("imports", None, True)
     assert roles[5] == ("step", "load", True)
@@ -128,7 +131,8 @@ def test_every_tag_error_in_one_pass_and_the_fixes_work(tmp_path: Path) -> None:
         c = data["cells"][err["cell"]]
         tag = re.search(r"\(tag '([^']+)'\)$", err["message"])
         c["metadata"]["tags"] = _apply(
-            c["metadata"]["tags"], {**err, "tag": tag.group(1) if tag else None})
+            c["metadata"]["tags"], {**err, "tag": tag.group(1) if tag else None}
+        )
     fixed = tmp_path / "fixed.ipynb"
     fixed.write_text(json.dumps(data), encoding="utf-8")
     out = tmp_path / "out"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kale_like.backends.local.cache import modules_hash
+from kale_like.engines.local.cache import modules_hash
 from kale_like.local_modules import local_module_files
 
 

@@ -12,14 +12,18 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from kale_like.errors import NotebookError, TagError
 from kale_like.notebook import read_notebook
 
-META = {"kernelspec": {"name": "python3", "language": "python", "display_name": "P"},
-        "language_info": {"name": "python", "version": "3.11.7"}}
+META = {
+    "kernelspec": {"name": "python3", "language": "python", "display_name": "P"},
+    "language_info": {"name": "python", "version": "3.11.7"},
+}
 
 
 def make() -> nbformat.NotebookNode:
     return new_notebook(
-        cells=[new_markdown_cell("# t"),
-               new_code_cell(["x = 1\n", "y = 2"], metadata={"tags": ["step:a", "stpe:b"]})],
+        cells=[
+            new_markdown_cell("# t"),
+            new_code_cell(["x = 1\n", "y = 2"], metadata={"tags": ["step:a", "stpe:b"]}),
+        ],
         metadata=META,
     )
 
@@ -38,6 +42,7 @@ def test_path_node_and_dict_agree(tmp_path: Path) -> None:
         assert src.python_version == "3.11"
     assert by_path.path == str(path) and by_path.stem == "n"
     import hashlib
+
     assert by_path.digest == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -82,12 +87,21 @@ def _one_cell(cell: object) -> dict:
     "raw, cell, words",
     [
         # Tags that would otherwise be dropped silently, changing the pipeline.
-        (_one_cell({"cell_type": "code", "source": "a = 1", "metadata": {"tags": "step:a"}}),
-         0, "'metadata.tags' must be a list of strings"),
-        (_one_cell({"cell_type": "code", "source": "a = 1", "metadata": {"tags": [1]}}),
-         0, "'metadata.tags' must be a list of strings"),
-        (_one_cell({"cell_type": "code", "source": ["a = 1", 2], "metadata": {}}),
-         0, "'source' must be text"),
+        (
+            _one_cell({"cell_type": "code", "source": "a = 1", "metadata": {"tags": "step:a"}}),
+            0,
+            "'metadata.tags' must be a list of strings",
+        ),
+        (
+            _one_cell({"cell_type": "code", "source": "a = 1", "metadata": {"tags": [1]}}),
+            0,
+            "'metadata.tags' must be a list of strings",
+        ),
+        (
+            _one_cell({"cell_type": "code", "source": ["a = 1", 2], "metadata": {}}),
+            0,
+            "'source' must be text",
+        ),
         (_one_cell({"cell_type": "code", "source": 7, "metadata": {}}), 0, "'source' must be text"),
         ({"cells": [], "nbformat": "4", "metadata": {}}, None, "'nbformat' is '4'"),
     ],

@@ -30,12 +30,22 @@ KATIB = {
     "objective": {"objectiveMetricName": "accuracy", "type": "maximize", "goal": 1},
     "parallelTrialCount": 3,
     "parameters": [
-        {"feasibleSpace": {"max": "6", "min": "2", "step": "1"}, "name": "depth",
-         "parameterType": "int"},
+        {
+            "feasibleSpace": {"max": "6", "min": "2", "step": "1"},
+            "name": "depth",
+            "parameterType": "int",
+        },
     ],
 }
-CLONE = {"annotations": [], "mount_point": "/home/jovyan", "name": "workspace-x1",
-         "size": 5, "size_type": "Gi", "snapshot": False, "type": "clone"}
+CLONE = {
+    "annotations": [],
+    "mount_point": "/home/jovyan",
+    "name": "workspace-x1",
+    "size": 5,
+    "size_type": "Gi",
+    "snapshot": False,
+    "type": "clone",
+}
 # What Kale 2.3's panel writes for a notebook set up for Katib on a Rok cluster.
 KALE_23 = {
     "base_image": "",
@@ -48,8 +58,15 @@ KALE_23 = {
     "pipeline_name": "iris-pipeline",
     "snapshot_volumes": True,
     "steps_defaults": ["label:access-ml-pipeline:true"],
-    "volumes": [CLONE, {"expose_as_env_var": False, "mount_point": "/tmp",
-                        "name": "fine-tuning-pvc", "type": "pvc"}],
+    "volumes": [
+        CLONE,
+        {
+            "expose_as_env_var": False,
+            "mount_point": "/tmp",
+            "name": "fine-tuning-pvc",
+            "type": "pvc",
+        },
+    ],
 }
 # Kale 0.7's fields that 2.3 no longer writes.
 KALE_07 = {
@@ -89,11 +106,16 @@ def test_kale_23_metadata_loads_with_one_info_per_ignored_field() -> None:
     infos = [d.message for d in p.diagnostics if d.kind == "unsupported-metadata"]
     assert len(infos) == 3
     assert [m.split(" = ")[0].split(" ")[-1] for m in infos[:2]] == [
-        "kubeflow_notebook.katib_run", "kubeflow_notebook.snapshot_volumes"]
+        "kubeflow_notebook.katib_run",
+        "kubeflow_notebook.snapshot_volumes",
+    ]
     assert "volumes[0]" in infos[2] and "Rok" in infos[2]
     # What is read: name, experiment, caching, labels, the existing PVC.
     assert (p.name, p.experiment, p.description) == (
-        "iris-pipeline", "iris-experiment", "Train a classifier")
+        "iris-pipeline",
+        "iris-experiment",
+        "Train a classifier",
+    )
     assert p.base_image is None
     for step in p.steps:
         assert step.settings.cache is False
@@ -104,8 +126,11 @@ def test_kale_23_metadata_loads_with_one_info_per_ignored_field() -> None:
 def test_kale_07_metadata_loads() -> None:
     p = load_pipeline(notebook(KALE_07))
     assert p.base_image == "python:3.11-slim"
-    ignored = sorted(d.message.split(" = ")[0].split(".")[-1]
-                     for d in p.diagnostics if d.kind == "unsupported-metadata")
+    ignored = sorted(
+        d.message.split(" = ")[0].split(".")[-1]
+        for d in p.diagnostics
+        if d.kind == "unsupported-metadata"
+    )
     # marshal_volume/marshal_path at Kale's defaults and the empty/false fields change nothing.
     assert ignored == ["autosnapshot", "storage_class_name", "volume_access_mode"]
     assert {s.settings.timeout for s in p.steps} == {3600}
@@ -148,8 +173,13 @@ def test_wrong_typed_needed_field_is_refused_naming_it(field: str, value: Any) -
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("experiment_name", ["a"]), ("experiment", "exp"), ("katib_metadata", [1]),
-     ("kfp_host", 8080), ("pipeline_description", 3)],
+    [
+        ("experiment_name", ["a"]),
+        ("experiment", "exp"),
+        ("katib_metadata", [1]),
+        ("kfp_host", 8080),
+        ("pipeline_description", 3),
+    ],
 )
 def test_wrong_typed_optional_field_is_a_warning_and_dropped(field: str, value: Any) -> None:
     nb = read_notebook(notebook({field: value}))

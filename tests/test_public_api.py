@@ -5,10 +5,30 @@ from __future__ import annotations
 import kale_like
 
 EXPECTED = {
-    "AnalysisError", "Diagnostic", "EnvironmentProblem", "InputError", "KaleError", "Metric",
-    "NotebookError", "Parameter", "Pipeline", "Prelude", "RunEvent", "RunFailed", "RunResult",
-    "Step", "StepResult", "StepSettings", "TagError", "UsageError", "__version__",
-    "analyze", "compile", "load_pipeline", "run", "verify",
+    "AnalysisError",
+    "Diagnostic",
+    "EnvironmentProblem",
+    "InputError",
+    "KaleError",
+    "Metric",
+    "NotebookError",
+    "Parameter",
+    "Pipeline",
+    "Prelude",
+    "RunEvent",
+    "RunFailed",
+    "RunResult",
+    "Step",
+    "StepResult",
+    "StepSettings",
+    "TagError",
+    "UsageError",
+    "__version__",
+    "analyze",
+    "compile",
+    "load_pipeline",
+    "run",
+    "verify",
 }
 
 

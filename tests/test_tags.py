@@ -62,11 +62,24 @@ ENV = st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True)
 VALID_TAGS = st.one_of(
     st.builds(lambda k, n: f"{k}:{n}", st.sampled_from(["step", "block", "prev"]), NAME),
     st.sampled_from(
-        ["skip", "imports", "functions", "pipeline-parameters", "parameters",
-         "injected-parameters", "pipeline-metrics", "cache:enabled", "report:disabled"]
+        [
+            "skip",
+            "imports",
+            "functions",
+            "pipeline-parameters",
+            "parameters",
+            "injected-parameters",
+            "pipeline-metrics",
+            "cache:enabled",
+            "report:disabled",
+        ]
     ),
-    st.builds(lambda k, r, q: f"{k}:{r}:{q}", st.sampled_from(["limit", "request"]),
-              st.sampled_from(["cpu", "memory", "nvidia.com/gpu"]), QUANTITY),
+    st.builds(
+        lambda k, r, q: f"{k}:{r}:{q}",
+        st.sampled_from(["limit", "request"]),
+        st.sampled_from(["cpu", "memory", "nvidia.com/gpu"]),
+        QUANTITY,
+    ),
     st.builds(lambda n, v: f"env:{n}={v}", ENV, TEXT),
     st.builds(lambda v: f"annotation:note:{v}", TEXT),
     st.builds(lambda n: f"retry:{n}", st.integers(0, 50)),

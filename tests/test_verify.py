@@ -156,8 +156,9 @@ def test_verify_leaves_the_notebook_folder_as_it_was(tmp_path: Path) -> None:
     (folder / "data.txt").write_text("4\n", encoding="utf-8")
     nb = write(
         folder / "files.ipynb",
-        cell("n = int(open('data.txt').read())\nopen('out.txt', 'w').write(str(n * 2))",
-             "step:make"),
+        cell(
+            "n = int(open('data.txt').read())\nopen('out.txt', 'w').write(str(n * 2))", "step:make"
+        ),
         cell("doubled = int(open('out.txt').read())", "step:use", "prev:make"),
         cell("print(doubled)", "pipeline-metrics"),
     )

@@ -319,7 +319,8 @@ def file_flow(names: list[str], facts: Mapping[str, FileFacts]) -> FileFlow:
             # The last step above that made the folder (or wrote into it) provides it.
             inside = folder + "/"
             makers = [
-                w for w in names[:i]
+                w
+                for w in names[:i]
                 if any(p == folder or p.startswith(inside) for p in facts[w].writes)
             ]
             if makers:

@@ -83,7 +83,7 @@ def build(
     Raises InputError (exit 2) for a module no distribution provides, EnvironmentProblem
     (exit 3) when no Docker engine answers, the registry is unreachable or a build fails.
     """
-    from ..backends import images
+    from .. import images
 
     if dry_run and output_dir is None:
         raise UsageError(

@@ -104,8 +104,8 @@ def compile(  # noqa: A001 - the verb's public name
     ``observe`` runs the notebook locally first when no run observed its current code
     (under ``run_root``); a failed run raises :class:`RunFailed` and nothing is written.
     """
-    from ..backends.kfp import write_pipeline_files
     from ..codegen import dsl_filename, generate_dsl
+    from ..kubeflow.compile import write_pipeline_files
 
     pipeline = prepare_pipeline(
         notebook,

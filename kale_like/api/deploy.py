@@ -2,9 +2,9 @@
 
 Every verb takes an optional ``client`` (a ``kfp.Client``-like object) so callers and tests
 need no cluster; without one, a real ``kfp.Client`` is built from the resolved settings
-(:mod:`kale_like.kfp_config`). Credentials never reach generated files: compiling happens
+(:mod:`kale_like.kubeflow.config`). Credentials never reach generated files: compiling happens
 before and apart from connecting. Uploading and running a compiled YAML is
-:mod:`kale_like.backends.kfp_deploy` (the ``kfp`` engine uses it too).
+:mod:`kale_like.kubeflow.deploy` (the ``kfp`` engine uses it too).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..backends.kfp_deploy import (
+from ..errors import UsageError
+from ..kubeflow.config import KfpTarget
+from ..kubeflow.deploy import (
     DeployResult,
     MetricsReader,
     RemoteRunResult,
@@ -29,8 +31,6 @@ from ..backends.kfp_deploy import (
     version_name,
     watch_run,
 )
-from ..errors import UsageError
-from ..kfp_config import KfpTarget
 from ..model import Pipeline
 from ..results import ProgressCallback
 
@@ -101,7 +101,7 @@ def deploy(
     run_root: str | Path | None = None,
 ) -> DeployResult:
     """Upload ``notebook`` (a path, notebook dict, Pipeline or compiled ``.yaml``) to the KFP
-    endpoint ``kfp`` asks for (unset fields resolve as :mod:`kale_like.kfp_config` says).
+    endpoint ``kfp`` asks for (unset fields resolve as :mod:`kale_like.kubeflow.config` says).
 
     A new pipeline is created when none has its name, otherwise a new version is added
     (named ``version`` or ``NAME-DIGEST-TIMESTAMP``). Unless ``upload_only``, a run with
@@ -210,7 +210,7 @@ def remote_run_show(
 def metrics_reader(url: str | None = None) -> MetricsReader | None:
     """A reader of a KFP run's metrics from ML Metadata at ``url`` (default
     ``$KALE_LIKE_MLMD_HOST``) for ``submit_and_wait``/``remote_run_show``; None without one."""
-    from ..backends import mlmd
+    from ..kubeflow import mlmd
 
     url = url or os.environ.get(mlmd.HOST_ENV)
     return mlmd.reader(url) if url else None

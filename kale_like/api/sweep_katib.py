@@ -38,7 +38,7 @@ def katib_sweep(
 ) -> SweepResult:
     """The Katib Experiment of a planned sweep: ``budget`` holds resolved counts (no None);
     written to ``output_dir`` and, unless ``dry_run``, created in the cluster."""
-    from ..backends import katib
+    from ..kubeflow import katib
 
     _check_grid(algo, dims)
     secret_ref = _secret_ref(target.token_secret)
@@ -146,7 +146,7 @@ def _compiled_yaml(
 
 def _create(docs: Any, k8s_client: Any, namespace: str | None, exp_name: str) -> None:
     """Create the Experiment's objects in the cluster."""
-    from ..backends import katib
+    from ..kubeflow import katib
 
     clients = k8s_client if k8s_client is not None else katib.default_clients()
     ns = namespace or katib.default_namespace()
@@ -166,7 +166,7 @@ def _create(docs: Any, k8s_client: Any, namespace: str | None, exp_name: str) ->
 def _runtime_image(pipeline: Pipeline) -> str:
     """The trial image: the project's runtime image (see ``kale-like build``)."""
     try:
-        from ..backends import images
+        from .. import images
 
         ref = getattr(images, "runtime_image", None)
         if callable(ref):

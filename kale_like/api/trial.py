@@ -4,7 +4,7 @@ Katib passes every parameter as text; values are typed from the pipeline's own i
 definitions. KFP's REST API reports run and task states but not metric values (they live
 in ML Metadata), so the values come from a *metrics reader*: by default the run's
 ``system.Metrics`` artifacts read from MLMD's gRPC-web endpoint (see
-:mod:`kale_like.backends.mlmd`), or any callable ``reader(remote, snapshot) -> {metric:
+:mod:`kale_like.kubeflow.mlmd`), or any callable ``reader(remote, snapshot) -> {metric:
 value}`` named ``MODULE:FUNCTION`` (argument or ``$KALE_LIKE_METRICS_READER``).
 """
 
@@ -151,7 +151,7 @@ def trial(
     values = parameters_from(parameters, input_types(path))
     reader = metrics_reader if callable(metrics_reader) else load_reader(metrics_reader)
     if reader is None:
-        from ..backends import mlmd
+        from ..kubeflow import mlmd
 
         reader = mlmd.reader(mlmd_host)
     kwargs: dict[str, Any] = {"host": host, "poll": poll, "metrics_reader": reader}

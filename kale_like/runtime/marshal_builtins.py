@@ -287,9 +287,7 @@ class KerasBackend:
     def accepts(self, value: Any) -> bool:
         keras = sys.modules.get("keras")
         # A step-defined Model subclass is saved by name; the consumer cannot rebuild it.
-        return (
-            keras is not None and isinstance(value, keras.Model) and not holds_step_class(value)
-        )
+        return keras is not None and isinstance(value, keras.Model) and not holds_step_class(value)
 
     def save(self, value: Any, directory: Path) -> str:
         value.save(directory / "value.keras")

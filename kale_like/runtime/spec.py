@@ -27,15 +27,11 @@ def step_spec(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         "prelude": {
             "imports": [
                 {"index": i, "source": src}
-                for i, src in zip(
-                    prelude.import_cells, prelude.imports, strict=True
-                )
+                for i, src in zip(prelude.import_cells, prelude.imports, strict=True)
             ],
             "functions": [
                 {"index": i, "source": src}
-                for i, src in zip(
-                    prelude.function_cells, prelude.functions, strict=True
-                )
+                for i, src in zip(prelude.function_cells, prelude.functions, strict=True)
             ],
         },
         "inputs": [var for var, _ in step.inputs],

@@ -71,9 +71,7 @@ def snapshot(base: dict[str, Any], carry_environment: bool = True) -> dict[str, 
     old = base["os.environ"]
     changed = {k: v for k, v in env.items() if old.get(k) != v}
     snap["os.environ"] = {
-        "set": {
-            k: v for k, v in changed.items() if carry_environment and not credential_like(k)
-        },
+        "set": {k: v for k, v in changed.items() if carry_environment and not credential_like(k)},
         "unset": sorted(k for k in old if k not in env) if carry_environment else [],
         "withheld": sorted(k for k in changed if credential_like(k) or not carry_environment),
     }

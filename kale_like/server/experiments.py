@@ -13,9 +13,9 @@ from typing import Any
 
 import tornado.web
 
-from .. import kfp_config
-from ..backends import kfp_client
 from ..errors import UsageError
+from ..kubeflow import client as kfp_client
+from ..kubeflow import config as kfp_config
 from .base import KaleHandler
 
 __all__ = ["ExperimentsHandler", "experiment_names"]

@@ -278,7 +278,7 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _groups() -> tuple[type, ...]:
-    from ..kfp_config import KfpTarget
+    from ..kubeflow.config import KfpTarget
     from ..sweep.options import Budget, KatibTarget
 
     return (KfpTarget, Budget, KatibTarget)

@@ -59,8 +59,9 @@ def test_local_pipeline_equals_top_to_bottom(name: str, tmp_path: Path) -> None:
         return
     assert report.ok, report.to_text()
     assert report.run_status == "succeeded", report.to_text()
-    assert report.result.metrics and all(f"metric:{m}" in report.compared
-                                         for m in report.result.metrics)
+    assert report.result.metrics and all(
+        f"metric:{m}" in report.compared for m in report.result.metrics
+    )
 
 
 @pytest.mark.slow

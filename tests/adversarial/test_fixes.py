@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kale_like.analysis import analyze_cell, files
-from kale_like.backends import kfp_local_common
+from kale_like.engines import kfp_local_common
 
 
 def test_a_sample_without_random_state_draws_from_numpy_global_rng() -> None:
@@ -101,9 +101,12 @@ def test_calling_a_decorated_function_has_its_decorators_effects(tmp_path) -> No
 
     nb = write_notebook(
         tmp_path / "deco.ipynb",
-        cell("calls = 0\n\ndef counted(fn):\n    def wrap(*a):\n        global calls\n"
-             "        calls += 1\n        return fn(*a)\n    return wrap\n\n"
-             "@counted\ndef area(r):\n    return r * r", "functions"),
+        cell(
+            "calls = 0\n\ndef counted(fn):\n    def wrap(*a):\n        global calls\n"
+            "        calls += 1\n        return fn(*a)\n    return wrap\n\n"
+            "@counted\ndef area(r):\n    return r * r",
+            "functions",
+        ),
         cell("a = area(2)", "step:compute"),
         cell("n = calls", "step:report"),
     )

@@ -351,6 +351,6 @@ def pipeline(
 
 if __name__ == "__main__":
     # kale-like's own writer: the same YAML as `kale-like compile` (safe header)
-    from kale_like.backends.kfp import write_yaml
+    from kale_like.kubeflow.compile import write_yaml
 
     write_yaml(pipeline, Path(__file__).with_suffix('.yaml'))

@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from kale_like import kfp_config
-from kale_like.backends import kfp_client as kc
 from kale_like.errors import EnvironmentProblem
+from kale_like.kubeflow import client as kc
+from kale_like.kubeflow import config as kfp_config
 
 TOKEN = "tok/0123+456789=secret"
 

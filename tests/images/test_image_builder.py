@@ -12,9 +12,9 @@ import docker.errors
 import pytest
 from image_fakes import fake_env
 
-from kale_like.backends.images import build_plans, builder, plan_pipeline
-from kale_like.backends.images.wheelhouse import ensure_wheels, index_wheels
 from kale_like.errors import EnvironmentProblem, UsageError
+from kale_like.images import build_plans, builder, plan_pipeline
+from kale_like.images.wheelhouse import ensure_wheels, index_wheels
 from kale_like.model import Pipeline, Step
 
 BASE = "kale-like/base:py3.11"

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from kale_like.api.build import build
-from kale_like.backends.docker_engine import run as docker_run
 from kale_like.cli import main
+from kale_like.engines.docker import run as docker_run
 from kale_like.errors import EnvironmentProblem
 
 pytestmark = pytest.mark.docker
@@ -36,7 +36,7 @@ def runtime_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Any:
     edits to the working tree while the tests run do not change the images under them."""
     import shutil
 
-    from kale_like.backends import images
+    from kale_like import images
 
     original = images.PACKAGE_DIR
     snapshot = tmp_path_factory.mktemp("src") / "kale_like"

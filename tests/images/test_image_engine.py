@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kale_like.backends.docker_engine import DockerEngine, task_seconds
+from kale_like.engines.docker import DockerEngine, task_seconds
 from kale_like.errors import UsageError
 
 LOG = """\

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kale_like.backends.images.requirements import (
+from kale_like.errors import InputError
+from kale_like.images.requirements import (
     PythonEnvironment,
     closure,
     infer_requirements,
     pip_magic_packages,
     runtime_requirements,
 )
-from kale_like.errors import InputError
 from kale_like.model import Pipeline, Prelude, Step
 
 
@@ -46,7 +46,7 @@ def test_closure_follows_requires_markers_and_extras(env: PythonEnvironment) -> 
 
 
 def test_unknown_module_is_a_diagnostic_and_a_build_error(env: PythonEnvironment) -> None:
-    from kale_like.backends.images import plan_pipeline
+    from kale_like.images import plan_pipeline
 
     p = pipeline(Step("train", (3,), ("",), modules=("numpy", "torchvisionx")))
     reqs, diags = infer_requirements(p, env=env)

@@ -14,7 +14,7 @@ import pytest
 from test_workspace import files_notebook, top_to_bottom
 
 from kale_like.api.analyze import load_pipeline
-from kale_like.backends.docker_engine import run as docker_run
+from kale_like.engines.docker import run as docker_run
 
 pytestmark = pytest.mark.docker
 

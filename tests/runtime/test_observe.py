@@ -106,25 +106,25 @@ def test_prelude_state_travels_as_a_patch(steps: StepDir, tmp_path: Path) -> Non
         (
             1,
             (
-                'def counted(fn):\n'
-                '    def wrapper(*a):\n'
-                '        wrapper.calls += 1\n'
-                '        return fn(*a)\n'
-                '    wrapper.calls = 0\n'
-                '    return wrapper\n'
-                '\n'
-                '@counted\n'
-                'def f(x):\n'
-                '    return x\n'
-                '\n'
-                'def make():\n'
-                '    n = 0\n'
-                '    def inc():\n'
-                '        nonlocal n\n'
-                '        n += 1\n'
-                '        return n\n'
-                '    return inc\n'
-                'counter = make()'
+                "def counted(fn):\n"
+                "    def wrapper(*a):\n"
+                "        wrapper.calls += 1\n"
+                "        return fn(*a)\n"
+                "    wrapper.calls = 0\n"
+                "    return wrapper\n"
+                "\n"
+                "@counted\n"
+                "def f(x):\n"
+                "    return x\n"
+                "\n"
+                "def make():\n"
+                "    n = 0\n"
+                "    def inc():\n"
+                "        nonlocal n\n"
+                "        n += 1\n"
+                "        return n\n"
+                "    return inc\n"
+                "counter = make()"
             ),
         )
     ]

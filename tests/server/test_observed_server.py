@@ -19,8 +19,6 @@ def jp_server_config() -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {"kale_like": True}}}
 
 
-
-
 SNEAK = (("base = 1", "step:make"), ("exec('z = 41')", "step:sneak"), ("w = z + 1", "step:use"))
 
 

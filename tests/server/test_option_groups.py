@@ -12,7 +12,7 @@ import yaml
 
 from kale_like import api
 from kale_like.errors import UsageError
-from kale_like.kfp_config import KfpTarget
+from kale_like.kubeflow.config import KfpTarget
 from kale_like.server import verbs
 from kale_like.server.jobs import Job, JobContext
 from kale_like.server.validate import check_options, flat_options, pack_options
