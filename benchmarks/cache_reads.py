@@ -68,7 +68,7 @@ STEP_CPU = """
 import json, os, sys, tempfile, time
 from pathlib import Path
 from kale_like.api.run import prepare
-from kale_like.backends.local.zygote import _warm
+from kale_like.engines.local.zygote import _warm
 from kale_like.runtime import run_step
 from kale_like.runtime import workspace as ws
 from kale_like.runtime.spec import step_spec

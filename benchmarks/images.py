@@ -33,10 +33,10 @@ print = functools.partial(print, flush=True)  # noqa: A001 - progress as it happ
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kale_like import images  # noqa: E402
 from kale_like.api.analyze import load_pipeline  # noqa: E402
-from kale_like.backends import images  # noqa: E402
-from kale_like.backends.images.context import SRC_DIR  # noqa: E402
-from kale_like.backends.images.requirements import PythonEnvironment, closure  # noqa: E402
+from kale_like.images.context import SRC_DIR  # noqa: E402
+from kale_like.images.requirements import PythonEnvironment, closure  # noqa: E402
 
 CELLS = [
     (["step:load"], "import numpy as np\nraw = np.arange(200, dtype=float).reshape(50, 4)"),
@@ -102,7 +102,7 @@ def main() -> int:
     ap.add_argument("--wheelhouse", default=str(ROOT / ".cache" / "wheelhouse"))
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    from kale_like.backends.images.builder import connect
+    from kale_like.images.builder import connect
 
     client = connect()
     wheelhouse = Path(args.wheelhouse)
