@@ -33,7 +33,7 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 
 COLD = """
 import sys, time
-from kale_like.api.run import run
+from kale_like.api.execution import run
 best = None
 for i in range(int(sys.argv[2])):
     t = time.perf_counter()
@@ -46,7 +46,7 @@ print(best)
 
 COLD_THEN_CACHED = """
 import json, sys, time
-from kale_like.api.run import run
+from kale_like.api.execution import run
 cold = cached = None
 for i in range(int(sys.argv[2])):
     root = f"{sys.argv[3]}/{i}"
@@ -67,7 +67,7 @@ print(json.dumps([cold, cached]))
 STEP_CPU = """
 import json, os, sys, tempfile, time
 from pathlib import Path
-from kale_like.api.run import prepare
+from kale_like.api.execution import prepare
 from kale_like.engines.local.zygote import _warm
 from kale_like.runtime import run_step
 from kale_like.runtime import workspace as ws

@@ -232,7 +232,7 @@ def ours_command() -> list[str]:
 
 def analysis_time(nb_path: Path, runs: int) -> tuple[float, float]:
     """(first call, median of later calls) of load_pipeline in this process, seconds."""
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     start = time.perf_counter()
     load_pipeline(str(nb_path))

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kale_like import images  # noqa: E402
-from kale_like.api.analyze import load_pipeline  # noqa: E402
+from kale_like.api.analysis import load_pipeline  # noqa: E402
 from kale_like.images.context import SRC_DIR  # noqa: E402
 from kale_like.images.requirements import PythonEnvironment, closure  # noqa: E402
 

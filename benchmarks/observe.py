@@ -38,7 +38,7 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 # One mode's timer: reads {"nb", "jobs"} lines, runs each notebook, replies with timings.
 TIMER = """
 import json, os, sys, time
-from kale_like.api.run import run
+from kale_like.api.execution import run
 for line in sys.stdin:
     req = json.loads(line)
     os.sync()

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill
 
-    from kale_like.api.run import run
+    from kale_like.api.execution import run
 
     tmp = Path(tempfile.mkdtemp(prefix="kale-like-bench-"))
     counter = iter(range(10_000))

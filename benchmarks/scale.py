@@ -12,7 +12,7 @@ a chain's compiled files hold a workspace input per pair of steps.)
 Times (wall and CPU), best of ``--repeat`` in this process:
   * ``kale_like.api.analyze`` (the JSON contract, the IR built from the notebook file) for
     ``--steps``;
-  * ``kale_like.api.compile.compile`` into a temporary directory (DSL + KFP's YAML) for
+  * ``kale_like.api.compilation.compile`` into a temporary directory (DSL + KFP's YAML) for
     ``--compile-steps``, with the size of what it wrote.
 The baseline is the smallest notebook measured in the same run: prints time(largest) /
 time(smallest) (target <= 15x for a 10x larger notebook, i.e. near-linear) and the wall
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     compile_sizes = sorted(int(s) for s in args.compile_steps.split(",") if s)
 
     from kale_like.api import analyze
-    from kale_like.api.compile import compile as compile_nb
+    from kale_like.api.compilation import compile as compile_nb
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp:

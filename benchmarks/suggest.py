@@ -75,8 +75,8 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    from kale_like.api.analyze import load_pipeline
-    from kale_like.api.suggest import suggest
+    from kale_like.api.analysis import load_pipeline
+    from kale_like.api.suggestions import suggest
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.ipynb"

@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=float, default=0.4)
     args = ap.parse_args(argv)
 
-    from kale_like.api.run import run
-    from kale_like.api.sweep import Budget, sweep
+    from kale_like.api.execution import run
+    from kale_like.api.sweeps import Budget, sweep
 
     values = [round(0.05 * (i + 1), 2) for i in range(args.trials)]
     with tempfile.TemporaryDirectory(prefix="kale-like-bench-sweep-") as tmp:

@@ -16,7 +16,7 @@ from .errors import (
     UsageError,
 )
 from .model import Metric, Parameter, Pipeline, Prelude, Step, StepSettings
-from .results import RunEvent, RunResult, StepResult
+from .run_results import RunEvent, RunResult, StepResult
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 On a terminal a status line (done/total, running steps with their elapsed time) is redrawn in
 place and each finished step is printed once; elsewhere only the finished steps are printed.
-Both are :data:`~kale_like.results.ProgressCallback` callables fed with ``RunEvent``s.
+Both are :data:`~kale_like.run_results.ProgressCallback` callables fed with ``RunEvent``s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 import time
 from typing import TextIO
 
-from .results import RunEvent
+from .run_results import RunEvent
 
 _MARK = {"succeeded": "ok", "cached": "cached", "failed": "FAILED", "skipped": "skipped"}
 _FINAL = set(_MARK)

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import api
 from .errors import KaleError, cell_label
-from .results import RunEvent
+from .run_results import RunEvent
 
 _STATUS_COLOURS = {
     "pending": "#757575",

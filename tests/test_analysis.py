@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from nb_kit import notebook
 
 from kale_like.analysis import analyze_cell, param_type, parse_cell, parse_parameters
-from kale_like.api.analyze import check_pipeline, load_pipeline
+from kale_like.api.analysis import check_pipeline, load_pipeline
 from kale_like.errors import AnalysisError, InputError
 from kale_like.model import PARAM_TYPES, Pipeline
 

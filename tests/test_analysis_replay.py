@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_notebook
 
-from kale_like.api.analyze import load_pipeline
+from kale_like.api.analysis import load_pipeline
 
 IMPORTS = "from types import SimpleNamespace\n"
 FUNCTIONS = """def peek():

@@ -80,7 +80,7 @@ def test_mermaid(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_mermaid_labels_are_quoted(corpus_dir: Path) -> None:
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     text = mermaid(load_pipeline(corpus_dir / "09_seeds.ipynb"))
     assert "<" not in text.replace("-->", "") and "#lt;random#gt;" in text

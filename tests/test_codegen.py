@@ -295,7 +295,7 @@ def test_a_variable_changed_in_place_has_distinct_input_and_output() -> None:
 
 
 def test_kfp_task_names_are_known_and_unique(tmp_path: Any) -> None:
-    from kale_like.api.compile import compile as compile_pipeline
+    from kale_like.api.compilation import compile as compile_pipeline
 
     steps = ("class", "class_", "_private", "private", "a__b", "a_b")
     pipe = Pipeline(

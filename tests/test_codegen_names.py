@@ -180,8 +180,8 @@ def top_to_bottom() -> dict[str, Any]:
 
 @pytest.mark.parametrize("engine", ["local", "kfp-local"])
 def test_odd_names_run_like_top_to_bottom(engine: str, tmp_path: Path) -> None:
-    from kale_like.api.compile import compile as compile_pipeline
-    from kale_like.api.run import run
+    from kale_like.api.compilation import compile as compile_pipeline
+    from kale_like.api.execution import run
 
     nb = odd_notebook(tmp_path / "odd.ipynb")
     compiled = compile_pipeline(nb, tmp_path / "out")  # KFP's compiler accepts it

@@ -16,7 +16,7 @@ from corpus_kit import assert_step_settings
 from ir_builders import STEP_SETTINGS_EXPECTED, all_settings, diamond, step_settings
 from nb_kit import notebook as tagged_notebook
 
-from kale_like.api.compile import compile as compile_pipeline
+from kale_like.api.compilation import compile as compile_pipeline
 from kale_like.codegen.names import allocate_names
 from kale_like.codegen.workspace import ancestors as workspace_ancestors
 from kale_like.errors import InputError
@@ -162,7 +162,7 @@ COMPILE_IN_SUBPROCESS = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]
 from ir_builders import diamond
-from kale_like.api.compile import compile
+from kale_like.api.compilation import compile
 compile(diamond(), sys.argv[1])
 """
 
@@ -456,7 +456,7 @@ def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> 
     # KFP's list/dict parameter values cannot hold None: such parameters travel as JSON.
     from nb_kit import cell, write_notebook
 
-    from kale_like.api.run import run
+    from kale_like.api.execution import run
     from kale_like.codegen import kfp_arguments
     from kale_like.errors import UsageError
 
@@ -487,7 +487,7 @@ def test_list_and_dict_defaults_holding_none_compile_and_run(tmp_path: Path) -> 
         cell("sizes = [1, 2]", "pipeline-parameters"),
         cell("n = len(sizes)", "step:use"),
     )
-    from kale_like.api.run import prepare
+    from kale_like.api.execution import prepare
 
     with pytest.raises(UsageError, match="cannot carry None inside a list parameter"):
         kfp_arguments(prepare(plain), {"sizes": [1, None]})

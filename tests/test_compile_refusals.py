@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ir_builders import diamond
 
-from kale_like.api.compile import compile as compile_pipeline
+from kale_like.api.compilation import compile as compile_pipeline
 from kale_like.errors import InputError
 from kale_like.model import Step, StepSettings
 

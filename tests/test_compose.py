@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from nb_kit import cell, edit_cell, write_notebook
 
-from kale_like.api.run import run
+from kale_like.api.execution import run
 from kale_like.cli import main
 
 A_PARAMS = "lr = 0.5"  # the main notebook's lr wins
@@ -153,7 +153,7 @@ def test_cache_reruns_only_what_an_edit_in_a_referenced_notebook_reaches(compose
 
 
 def _bad(d: Path, capsys: pytest.CaptureFixture[str], kind: str, *words: str) -> None:
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
     from kale_like.errors import InputError
 
     out = d / "out"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from corpus_kit import load_manifest
 
-from kale_like.api.analyze import load_pipeline
+from kale_like.api.analysis import load_pipeline
 from kale_like.errors import InputError
 from kale_like.model import Pipeline
 

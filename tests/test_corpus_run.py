@@ -17,7 +17,7 @@ import pytest
 from corpus_kit import load_manifest
 from nb_kit import edit_cell
 
-from kale_like.api.run import run
+from kale_like.api.execution import run
 
 MANIFEST = {e["file"]: e for e in load_manifest() if e.get("valid")}
 FAILING = {f for f, e in MANIFEST.items() if e.get("expected_failure")}

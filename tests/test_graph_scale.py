@@ -11,7 +11,7 @@ from __future__ import annotations
 from nb_kit import notebook
 
 from kale_like import graph
-from kale_like.api.analyze import load_pipeline
+from kale_like.api.analysis import load_pipeline
 from kale_like.model import Pipeline
 
 LONG = 300

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ir_builders import diamond
 
-from kale_like.api.compile import compile as compile_pipeline
+from kale_like.api.compilation import compile as compile_pipeline
 from kale_like.codegen import generate_dsl
 from kale_like.errors import TagError
 from kale_like.model import Parameter, Pipeline, Step, StepSettings

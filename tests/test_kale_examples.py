@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kale_like.api.compile import compile as compile_notebook
+from kale_like.api.compilation import compile as compile_notebook
 
 # The 18 example notebooks of the sdist (Kale's own test notebooks are not examples).
 EXAMPLES = [

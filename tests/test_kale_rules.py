@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from nb_kit import cell, write_notebook
 
-from kale_like.api.analyze import load_pipeline
-from kale_like.api.compile import compile as compile_notebook
-from kale_like.api.run import run
+from kale_like.api.analysis import load_pipeline
+from kale_like.api.compilation import compile as compile_notebook
+from kale_like.api.execution import run
 from kale_like.cli import main
 from kale_like.errors import TagError
 

@@ -15,8 +15,8 @@ import pytest
 from nb_kit import cell, write_notebook
 from nb_kit import notebook as tagged_notebook
 
-from kale_like.api.analyze import load_pipeline
-from kale_like.api.run import run
+from kale_like.api.analysis import load_pipeline
+from kale_like.api.execution import run
 from kale_like.cli import main
 from kale_like.diagnostics import Diagnostic
 from kale_like.errors import InputError

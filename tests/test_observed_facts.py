@@ -19,9 +19,9 @@ from kfp_kit import KfpServer, clean_kfp_env, server  # noqa: F401 (fixtures)
 from nb_kit import cell, edit_cell, write_notebook
 
 from kale_like.api import observed
-from kale_like.api.analyze import load_pipeline
-from kale_like.api.compile import compile as compile_nb
-from kale_like.api.run import run
+from kale_like.api.analysis import load_pipeline
+from kale_like.api.compilation import compile as compile_nb
+from kale_like.api.execution import run
 from kale_like.cli import main
 from kale_like.errors import RunFailed
 

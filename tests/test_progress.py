@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from kale_like.progress import LineProgress, TtyProgress, for_stream
-from kale_like.results import RunEvent
+from kale_like.run_results import RunEvent
 
 
 def feed(progress: LineProgress) -> None:

@@ -43,7 +43,7 @@ def test_every_name_resolves() -> None:
 
 
 def test_load_pipeline_is_the_api_verb() -> None:
-    from kale_like.api.analyze import analyze, load_pipeline
+    from kale_like.api.analysis import analyze, load_pipeline
 
     assert kale_like.load_pipeline is load_pipeline
     assert kale_like.analyze is analyze

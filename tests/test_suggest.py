@@ -16,9 +16,9 @@ from extras import require
 from nb_kit import cell, write_notebook
 from nbformat.v4 import new_markdown_cell as md
 
-from kale_like.api.analyze import check_pipeline, load_pipeline
-from kale_like.api.run import run
-from kale_like.api.suggest import GUARDED, suggest
+from kale_like.api.analysis import check_pipeline, load_pipeline
+from kale_like.api.execution import run
+from kale_like.api.suggestions import GUARDED, suggest
 from kale_like.cli import main
 from kale_like.suggest_cost import width
 

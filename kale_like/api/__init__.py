@@ -13,21 +13,21 @@ from typing import Any
 
 # public verb -> module under kale_like.api
 _VERBS: dict[str, str] = {
-    "load_pipeline": "analyze",
-    "analyze": "analyze",
-    "compile": "compile",
-    "run": "run",
-    "verify": "run",
-    "runs_list": "runs",
-    "runs_show": "runs",
-    "build": "build",
-    "deploy": "deploy",
-    "submit_and_wait": "deploy",
-    "remote_runs_list": "deploy",
-    "remote_run_show": "deploy",
-    "sweep": "sweep",
-    "trial": "trial",
-    "suggest": "suggest",
+    "load_pipeline": "analysis",
+    "analyze": "analysis",
+    "compile": "compilation",
+    "run": "execution",
+    "verify": "execution",
+    "runs_list": "history",
+    "runs_show": "history",
+    "build": "image_builds",
+    "deploy": "deployment",
+    "submit_and_wait": "deployment",
+    "remote_runs_list": "deployment",
+    "remote_run_show": "deployment",
+    "sweep": "sweeps",
+    "trial": "trials",
+    "suggest": "suggestions",
 }
 
 __all__ = sorted(_VERBS)

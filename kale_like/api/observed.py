@@ -86,7 +86,7 @@ def collect(pipeline: Pipeline, *, run_root: Any = None, progress: Any = None) -
     compiled from a notebook that does not run.
     """
     from ..errors import RunFailed
-    from .run import run
+    from .execution import run
 
     notebook = pipeline.notebook_path or pipeline.name
     if has_facts(pipeline, run_root):

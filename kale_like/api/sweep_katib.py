@@ -13,8 +13,8 @@ from ..fsutil import write_text_atomic
 from ..model import Pipeline
 from ..sweep.algorithms import katib_name
 from ..sweep.options import Budget, KatibTarget
-from ..sweep.results import SweepResult
 from ..sweep.space import GRIDDABLE, Dimension, katib_parameter
+from ..sweep.trials import SweepResult
 
 CONFIG_MAP_LIMIT = 1_000_000  # bytes: Kubernetes caps a ConfigMap at 1 MiB, keep headroom
 
@@ -124,7 +124,7 @@ def _compiled_yaml(
 ) -> str:
     """The pipeline compiled for the trials, small enough for the ConfigMap they mount."""
     with tempfile.TemporaryDirectory(prefix="kale-like-katib-") as tmp:
-        from .compile import compile as compile_notebook
+        from .compilation import compile as compile_notebook
 
         compiled = compile_notebook(
             nb_path if nb_path is not None else pipeline,

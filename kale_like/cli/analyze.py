@@ -46,7 +46,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api.analyze import load_pipeline
+    from ..api.analysis import load_pipeline
 
     # `--format json` also makes errors come out as JSON on stdout.
     args.json = args.json or args.format == "json"

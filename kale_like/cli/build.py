@@ -72,7 +72,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
 
 
 def image_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`kale_like.api.build.build` from :func:`add_image_options`."""
+    """Keyword arguments of :func:`kale_like.api.build` from :func:`add_image_options`."""
     return {
         "registry": args.registry,
         "push": args.push,
@@ -83,7 +83,7 @@ def image_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api.build import build
+    from ..api.image_builds import build
 
     quiet = args.quiet or args.json
     result = build(
@@ -115,7 +115,7 @@ def images_for_compile(args: argparse.Namespace) -> dict[str, str] | None:
     """``compile --images``: build (or reuse by digest) the images, return step -> ref."""
     if not getattr(args, "images", False):
         return None
-    from ..api.build import build
+    from ..api.image_builds import build
 
     result = build(
         args.notebook, need_local=False, progress=options.to_stderr, **image_options(args)

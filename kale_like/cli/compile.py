@@ -62,7 +62,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api.compile import compile as compile_notebook
+    from ..api.compilation import compile as compile_notebook
     from .build import images_for_compile
 
     result = compile_notebook(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_RUN_FAILED
-from ..results import RunEvent
+from ..run_results import RunEvent
 from . import options
 
 EXAMPLES = """examples:
@@ -76,7 +76,7 @@ def _pipeline_for(target: str, observe: bool = False, run_root: str | None = Non
     """The Pipeline (for parameter types) of a notebook, or a stub for a compiled YAML.
     ``observe``: with the facts of a local run of the current code (one is made if none)."""
     if target.endswith((".yaml", ".yml")):
-        from ..api.deploy import read_spec, spec_parameters
+        from ..api.deployment import read_spec, spec_parameters
         from ..model import Pipeline
 
         path = Path(target)
@@ -88,13 +88,13 @@ def _pipeline_for(target: str, observe: bool = False, run_root: str | None = Non
             name="pipeline", steps=(), parameters=tuple(spec_parameters(read_spec(path)))
         )
     if observe:
-        from ..api.analyze import check_pipeline
+        from ..api.analysis import check_pipeline
         from ..api.observed import observe_pipeline
 
         pipe = observe_pipeline(target, run_root=run_root)
         check_pipeline(pipe)
         return pipe, pipe
-    from ..api.analyze import load_pipeline
+    from ..api.analysis import load_pipeline
 
     pipe = load_pipeline(target, run_root=run_root)
     return pipe, pipe
@@ -171,7 +171,7 @@ def _printer(stream: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from .. import params
-    from ..api.deploy import KfpTarget, deploy
+    from ..api.deployment import KfpTarget, deploy
 
     if args.observe and args.notebook.endswith((".yaml", ".yml")):
         from ..errors import UsageError
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline, typed = _pipeline_for(args.notebook, args.observe, args.run_root)
     given = args.parameter
     if pipeline is None:  # a compiled YAML: `-p LEARNING_RATE` names the input learning_rate
-        from ..api.deploy import input_name
+        from ..api.deployment import input_name
 
         given = [(input_name(typed.parameters, name), text) for name, text in given]
     overrides = params.from_cli(typed, params=given, files=args.parameters_file)
@@ -241,14 +241,14 @@ def add_remote_options(p: argparse.ArgumentParser) -> None:
 
 def _metrics_reader(args: argparse.Namespace) -> Any:
     """MLMD metrics reader when an endpoint is named (flag or env), else None."""
-    from ..api.deploy import metrics_reader
+    from ..api.deployment import metrics_reader
 
     return metrics_reader(getattr(args, "mlmd", None))
 
 
 def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> int:
     """``runs list --remote`` / ``runs show --remote RUN_ID``; prints text or JSON."""
-    from ..api.deploy import remote_run_show, remote_runs_list
+    from ..api.deployment import remote_run_show, remote_runs_list
 
     as_json = getattr(args, "json", False)
     conn = options.kfp_connection(args)

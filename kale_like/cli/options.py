@@ -41,7 +41,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser, *, base_image_help: st
 
 
 def pipeline_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`kale_like.api.analyze.load_pipeline` from those options."""
+    """Keyword arguments of :func:`kale_like.api.analysis.load_pipeline` from those options."""
     return {
         "pipeline_name": args.name,
         "experiment": args.experiment,

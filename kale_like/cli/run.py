@@ -118,7 +118,7 @@ def register(sub: Any, name: str) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    from ..api.run import parse_cli_parameters, prepare
+    from ..api.execution import parse_cli_parameters, prepare
 
     pipeline = prepare(args.notebook)
     overrides = parse_cli_parameters(
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "verify", False):
         return _verify(args)
     from .. import engines
-    from ..api.run import run
+    from ..api.execution import run
 
     engines.get(args.engine)  # an unknown engine fails before the notebook is read
     pipeline, overrides = _overrides(args)
@@ -191,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..api.run import verify
+    from ..api.execution import verify
     from ..errors import UsageError
 
     if _only(args):

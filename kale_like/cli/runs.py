@@ -67,7 +67,7 @@ def _list(args: argparse.Namespace) -> int:
         from .deploy import remote_runs
 
         return remote_runs("list", None, args)
-    from ..api.runs import runs_list
+    from ..api.history import runs_list
 
     rows = runs_list(run_root=args.run_root, notebook=getattr(args, "notebook", None))
     if args.json:
@@ -103,7 +103,7 @@ def _show(args: argparse.Namespace) -> int:
         from .deploy import remote_runs
 
         return remote_runs("show", args.run_id, args)
-    from ..api.runs import runs_show
+    from ..api.history import runs_show
 
     rec = runs_show(args.run_id, run_root=args.run_root)
     if args.json:

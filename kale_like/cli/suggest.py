@@ -78,7 +78,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api.suggest import suggest
+    from ..api.suggestions import suggest
 
     result = suggest(
         args.notebook,

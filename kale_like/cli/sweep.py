@@ -178,14 +178,14 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     # Import the functions from their modules: `kale_like.api.sweep` is also a submodule name.
-    from ..api.analyze import load_checked
-    from ..api.sweep import sweep
+    from ..api.analysis import load_checked
+    from ..api.sweeps import sweep
 
     fixed: dict[str, Any] | None = None
     if args.parameter:
         if not args.notebook:
             raise UsageError("-p needs the notebook", kind="usage")
-        from ..api.run import parse_cli_parameters
+        from ..api.execution import parse_cli_parameters
 
         # The notebook is refused as `run` refuses it before its -p values are read.
         fixed = parse_cli_parameters(load_checked(args.notebook), params_=args.parameter)

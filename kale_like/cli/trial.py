@@ -47,7 +47,7 @@ exit codes: 0 succeeded, 1 run failed, 2 bad input, 3 cluster unreachable""",
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..api.trial import metric_text, trial
+    from ..api.trials import metric_text, trial
 
     result = trial(
         args.pipeline,

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import UsageError, missing_extra
 from ..kubeflow.compile import compile_pipeline
-from ..results import RunResult
+from ..run_results import RunResult
 from .kfp_local_common import (
     call_pipeline,
     finish,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import missing_extra
 from ..kubeflow.compile import compile_pipeline
-from ..results import RunResult
+from ..run_results import RunResult
 from .kfp_local_common import (
     call_pipeline,
     finish,

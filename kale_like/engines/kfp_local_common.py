@@ -28,7 +28,7 @@ from .. import fsutil, records
 from ..errors import EnvironmentProblem, UsageError
 from ..model import Pipeline
 from ..records import collect_metrics, notebook_info
-from ..results import RunEvent, RunResult, StepResult
+from ..run_results import RunEvent, RunResult, StepResult
 from .registry import RunRequest
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..kubeflow.compile import compile_pipeline
 from ..kubeflow.deploy import deploy_compiled
-from ..results import RunResult
+from ..run_results import RunResult
 
 
 class KfpEngine:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ..errors import EnvironmentProblem, KaleError, UsageError
 from ..model import Pipeline
-from ..results import ProgressCallback, RunResult
+from ..run_results import ProgressCallback, RunResult
 
 ENTRY_POINT_GROUP = "kale_like.engines"
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
-from ..results import ProgressCallback, RunEvent
+from ..run_results import ProgressCallback, RunEvent
 from .config import TOKEN_HELP, KfpConfig, no_host_error, redact
 from .errors import DEFAULT_RETRY, Retry, classify, with_retry
 from .runs import RunSnapshot, _get, snapshot, task_step_names

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import Pipeline
-from ..results import ProgressCallback, RunEvent, StepResult
+from ..run_results import ProgressCallback, RunEvent, StepResult
 
 __all__ = [
     "DeployResult",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..results import StepResult, StepStatus
+from ..run_results import StepResult, StepStatus
 
 FINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 

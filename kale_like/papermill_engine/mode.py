@@ -114,7 +114,7 @@ def choose(
         return Choice("kernel", f"kernel {kernel_name!r} is not an installed Python kernel")
     if can_exit(nb):
         return Choice("kernel", "the notebook may call sys.exit")
-    from ..api.analyze import load_checked
+    from ..api.analysis import load_checked
     from ..errors import KaleError
 
     try:

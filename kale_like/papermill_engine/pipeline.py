@@ -25,7 +25,7 @@ from .kernel import echo_output, log
 
 if TYPE_CHECKING:
     from ..model import Pipeline
-    from ..results import RunEvent, RunResult
+    from ..run_results import RunEvent, RunResult
 
 _FINISHED = ("succeeded", "cached", "failed")
 
@@ -302,7 +302,7 @@ def execute_as_pipeline(
     nb_man: Any, pipeline: Pipeline, *, use_cache: bool, options: dict[str, Any]
 ) -> Any:
     """Run the parameterized notebook as a pipeline and fill ``nb_man.nb`` from its steps."""
-    from ..api.run import run
+    from ..api.execution import run
     from ..records import default_run_root
 
     # Code runs where papermill runs it: the working directory (its files, its outputs).

@@ -77,7 +77,7 @@ class StepRun:
         """Write the executed step notebook and its HTML report, when asked for."""
         if self.report_path is None and self.notebook_path is None:
             return
-        from . import report
+        from . import step_notebook as report
 
         nb = report.notebook_json(self.spec, self.executed, self.parameters)
         if self.notebook_path is not None:

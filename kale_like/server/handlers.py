@@ -23,7 +23,7 @@ from typing import Any
 import tornado.web
 from jupyter_server.utils import url_path_join
 
-from ..api.runs import default_run_root
+from ..api.history import default_run_root
 from ..errors import UsageError
 from . import reports, verbs
 from .base import NAMESPACE, KaleHandler

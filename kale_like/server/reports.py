@@ -30,7 +30,7 @@ def rendered(report: Path) -> Path:
     try:
         if out.is_file() and out.stat().st_mtime_ns >= nb_path.stat().st_mtime_ns:
             return out
-        from ..runtime.report import render_nbconvert
+        from ..runtime.step_notebook import render_nbconvert
 
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
         write_text_atomic(out, render_nbconvert(nb))

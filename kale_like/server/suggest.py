@@ -40,7 +40,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def suggestion(notebook: Any, run_root: Any, **options: Any) -> dict[str, Any]:
-    from ..api.suggest import suggest
+    from ..api.suggestions import suggest
 
     result = suggest(notebook, run_root=run_root, **options)
     out = result.to_json()

@@ -12,8 +12,8 @@ from typing import Any
 
 from .. import api
 from ..errors import EnvironmentProblem, KaleError, RunFailed, UsageError
-from ..results import RunEvent
-from ..sweep.results import SweepEvent
+from ..run_results import RunEvent
+from ..sweep.trials import SweepEvent
 from .jobs import JobCancelled, JobContext
 from .validate import flat_options, pack_options
 
@@ -181,7 +181,7 @@ def resolve(target: Any, verb: str, run_root: Path | None = None) -> Any:
     if not isinstance(target, Target):
         return target
     if isinstance(target.notebook, dict) and verb in _NEEDS_PIPELINE:
-        from ..api.analyze import load_pipeline
+        from ..api.analysis import load_pipeline
 
         path = str(target.saved) if target.saved is not None else None
         return load_pipeline(target.notebook, path=path, run_root=run_root)

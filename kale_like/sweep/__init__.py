@@ -14,8 +14,8 @@ from .algorithms import (
     normalize,
     register,
 )
-from .results import SweepEvent, SweepResult, Trial, best_trial
 from .space import Dimension, grid_size, parse_space, spec_from_katib
+from .trials import SweepEvent, SweepResult, Trial, best_trial
 
 __all__ = [
     "ALGORITHMS",

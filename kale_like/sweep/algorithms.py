@@ -21,8 +21,8 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from ..errors import UsageError, missing_extra
-from .results import Trial
 from .space import Dimension
+from .trials import Trial
 
 ENTRY_POINT_GROUP = "kale_like.sweep_algorithms"
 # built-in local name -> Katib algorithmName

@@ -22,7 +22,8 @@ from typing import Any
 from ..errors import KaleError, UsageError
 from ..fsutil import write_json_atomic
 from .algorithms import make_algorithm
-from .results import (
+from .space import Dimension
+from .trials import (
     SweepEvent,
     SweepProgress,
     SweepResult,
@@ -32,7 +33,6 @@ from .results import (
     prewarm_plotting,
     write_results,
 )
-from .space import Dimension
 
 STATE_FILE = "sweep.json"
 STATE_VERSION = 1

@@ -4,7 +4,7 @@ The top-to-bottom run is papermill over a temporary copy of the notebook (``skip
 removed, the same parameters), with small cells injected before each step's first cell and
 after its last one that save the variables the step receives and passes on (with the same
 marshal registry the runtime uses) and its metrics. The pipeline run goes through
-:func:`kale_like.api.run.run`. Then every variable passed between steps is compared
+:func:`kale_like.api.execution.run`. Then every variable passed between steps is compared
 (:mod:`.compare`); the first divergence is reported with its likely cause. The user's
 notebook is never modified.
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import params
-from ..api.run import prepare, run
+from ..api.execution import prepare, run
 from .compare import compare, seeded
 from .composed import flatten
-from .report import Mismatch, VerifyReport
+from .mismatches import Mismatch, VerifyReport
 from .top_to_bottom import run_top_to_bottom, top_to_bottom_notebook
 
 __all__ = ["Mismatch", "VerifyReport", "top_to_bottom_notebook", "verify"]

@@ -23,8 +23,8 @@ from typing import Any
 from ..errors import cell_label
 from ..model import Pipeline, Step
 from ..records import step_dirname
-from ..results import RunResult, StepResult
-from .report import Mismatch, VerifyReport
+from ..run_results import RunResult, StepResult
+from .mismatches import Mismatch, VerifyReport
 
 __all__ = ["compare", "seeded"]
 

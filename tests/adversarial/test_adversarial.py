@@ -14,7 +14,7 @@ from extras import require
 from nb_kit import write_notebook
 from notebooks import NOTEBOOKS
 
-from kale_like.api.run import run
+from kale_like.api.execution import run
 from kale_like.verify import verify
 
 require("papermill")

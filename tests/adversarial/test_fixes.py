@@ -97,7 +97,7 @@ def test_verify_compares_an_input_with_the_step_that_really_provided_it(tmp_path
 def test_calling_a_decorated_function_has_its_decorators_effects(tmp_path) -> None:
     from nb_kit import cell, write_notebook
 
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     nb = write_notebook(
         tmp_path / "deco.ipynb",

@@ -12,7 +12,7 @@ from kale_like.engines import RunRequest
 from kale_like.engines.kfp_local import KfpLocalEngine
 from kale_like.engines.local import LocalEngine
 from kale_like.errors import UsageError
-from kale_like.results import RunEvent
+from kale_like.run_results import RunEvent
 
 
 def request(tmp_path: Path, pipeline, **kw):  # type: ignore[no-untyped-def]

@@ -330,7 +330,7 @@ def test_ctrl_c_stops_real_step_processes(tmp_path: Path) -> None:
 
 def test_local_module_beside_notebook_is_imported_and_keyed(tmp_path: Path) -> None:
     """A module next to the notebook imports in steps; editing it re-runs its importers."""
-    from kale_like.api.run import run as api_run
+    from kale_like.api.execution import run as api_run
 
     (tmp_path / "helper.py").write_text("def f(x):\n    return x + 1\n")
     path = write_notebook(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from nb_kit import cell, write_notebook
 
-from kale_like.api.run import run
+from kale_like.api.execution import run
 
 COUNTED = (
     "def counted(fn):\n    def wrapper(*a):\n        wrapper.calls += 1\n        return fn(*a)\n"
@@ -106,7 +106,7 @@ def test_replan_notice_in_record_and_events(tmp_path: Path) -> None:
 
 
 def test_no_credential_value_in_run_root_or_compiled(tmp_path: Path) -> None:
-    from kale_like.api.compile import compile as compile_nb
+    from kale_like.api.compilation import compile as compile_nb
 
     secret = "tok-" + "9f8e7d6c5b4a"
     key_file = tmp_path / "key.txt"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from nb_kit import cell, edit_cell, write_notebook
 
-from kale_like.api.run import run
+from kale_like.api.execution import run
 from kale_like.errors import cell_label  # how messages number cells
 from kale_like.runtime.state import SEED_ENV, seed_all
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from nb_kit import cell, write_notebook
 
-from kale_like.api.run import run
+from kale_like.api.execution import run
 
 Cells = list[tuple[str, tuple[str, ...]]]
 

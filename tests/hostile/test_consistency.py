@@ -56,7 +56,7 @@ def test_split_step_that_cannot_see_the_step_between_is_refused(
 
 
 def test_every_split_step_is_named_at_once(tmp_path: Path) -> None:
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
     from kale_like.errors import AnalysisError
 
     nb = write_notebook(

@@ -70,7 +70,7 @@ def _classes_notebook(path: Path) -> Path:
 def test_classes_defined_in_a_step_cell_cross_steps(engine: str, tmp_path: Path) -> None:
     require("torch")
     require("sklearn")
-    from kale_like.api.run import run
+    from kale_like.api.execution import run
 
     nb = _classes_notebook(tmp_path / "classes.ipynb")
     truth = top_to_bottom(nb, ["y", "t", "u", "s", "kinds"])

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 import yaml
 
-from kale_like.api.build import build
+from kale_like.api.image_builds import build
 from kale_like.cli import main
 from kale_like.engines.docker import run as docker_run
 from kale_like.errors import EnvironmentProblem
@@ -132,7 +132,7 @@ def test_pipeline_runs_in_its_images_with_ground_truth_metrics(
     name: str, built: dict[str, Any], base_image: str, wheelhouse: Path, corpus_dir: Path,
     manifest: list[dict[str, Any]], tmp_path: Path,
 ) -> None:  # fmt: skip
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     pipeline = load_pipeline(corpus_dir / f"{name}.ipynb")
     result = docker_run(pipeline, {}, tmp_path, base_image=base_image, wheelhouse=wheelhouse)
@@ -186,7 +186,7 @@ def test_helper_change_rebuilds_only_the_last_layer(
     assert log.rebuilt == ['COPY ["app", "/opt/kale-like/app"]']
     assert sum(log.cached) == len(log.steps) - 1  # every dependency layer from the cache
     result = docker_run(
-        __import__("kale_like.api.analyze", fromlist=["x"]).load_pipeline(nb),
+        __import__("kale_like.api.analysis", fromlist=["x"]).load_pipeline(nb),
         {}, tmp_path / "runs", base_image=base_image, wheelhouse=wheelhouse,
     )  # fmt: skip
     assert result.status == "succeeded" and result.metrics == {"doubled": 60}  # 10 * 3 * 2
@@ -264,7 +264,7 @@ def test_failing_step_in_its_container_is_reported_like_the_notebook(
     docker_client: Any, base_image: str, wheelhouse: Path, corpus_dir: Path,
     manifest: list[dict[str, Any]], tmp_path: Path,
 ) -> None:  # fmt: skip
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     expected = manifest_entry(manifest, "29_runtime_failure")["expected_failure"]
     pipeline = load_pipeline(corpus_dir / "29_runtime_failure.ipynb")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_workspace import files_notebook, top_to_bottom
 
-from kale_like.api.analyze import load_pipeline
+from kale_like.api.analysis import load_pipeline
 from kale_like.engines.docker import run as docker_run
 
 pytestmark = pytest.mark.docker

@@ -18,7 +18,7 @@ from corpus_kit import assert_step_settings
 from kfp_server import KfpServer
 from kfp_small_pipeline import write_small_pipeline
 
-from kale_like.api.deploy import (
+from kale_like.api.deployment import (
     KfpTarget,
     deploy,
     remote_run_show,
@@ -689,7 +689,7 @@ def test_compiled_yaml_takes_the_notebooks_parameter_names(
     server: KfpServer, corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The YAML's inputs are KFP's names (learning_rate); -p LEARNING_RATE is the notebook's.
-    from kale_like.api.compile import compile as compile_notebook
+    from kale_like.api.compilation import compile as compile_notebook
 
     yaml_path = compile_notebook(corpus_dir / "19_parameters_all_types.ipynb", tmp_path).yaml_path
     assert cli(str(yaml_path), "--host", server.url, "-p", "LEARNING_RATE", "0.5") == 0
@@ -770,7 +770,7 @@ def test_cli_warns_about_steps_without_built_images(
 ) -> None:
     # Without --images, a step with no image: tag starts from a plain python image that has
     # no kale_like: the user is told before the upload, and how to fix it.
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     nb = _tagged_notebook(tmp_path / "tagged.ipynb")
     plain = [s.name for s in load_pipeline(nb).steps if s.settings.image is None]

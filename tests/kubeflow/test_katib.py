@@ -11,7 +11,7 @@ import yaml
 from katib_models import deserialize_experiment
 from sweep_kit import linear_pipeline
 
-from kale_like.api.sweep import Budget, KatibTarget, sweep
+from kale_like.api.sweeps import Budget, KatibTarget, sweep
 from kale_like.errors import EnvironmentProblem, UsageError
 from kale_like.kubeflow import katib
 

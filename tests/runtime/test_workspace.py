@@ -132,7 +132,7 @@ def test_size_limit_warning_names_step_and_biggest_files(
 
 # -- analysis ---------------------------------------------------------------------------------
 def test_analysis_adds_file_edges_and_shows_them(tmp_path: Path) -> None:
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
     from kale_like.cli.analyze import text
 
     nb = files_notebook(tmp_path)
@@ -151,7 +151,7 @@ def test_analysis_adds_file_edges_and_shows_them(tmp_path: Path) -> None:
 
 
 def test_parallel_sibling_reading_a_written_file_gets_a_diagnostic(tmp_path: Path) -> None:
-    from kale_like.api.analyze import load_pipeline
+    from kale_like.api.analysis import load_pipeline
 
     (tmp_path / "cfg.json").write_text("{}")
     nb = write_notebook(

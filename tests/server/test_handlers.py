@@ -20,7 +20,7 @@ from tornado.httpclient import HTTPClientError
 
 from kale_like import api
 from kale_like.errors import TagError
-from kale_like.results import RunEvent, RunResult, StepResult
+from kale_like.run_results import RunEvent, RunResult, StepResult
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kale_like.model import Metric, Parameter, Pipeline, Step
-from kale_like.results import RunResult, StepResult
+from kale_like.run_results import RunResult, StepResult
 
 
 def linear_pipeline(**kw: Any) -> Pipeline:

@@ -13,7 +13,7 @@ from sweep_kit import FakeEngine
 from kale_like.cli import main
 
 # by module object: `kale_like.api.sweep` may resolve to the function of the same name
-SWEEP_MODULE = importlib.import_module("kale_like.api.sweep")
+SWEEP_MODULE = importlib.import_module("kale_like.api.sweeps")
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_interrupt_prints_the_resume_command(
 
 def test_live_progress_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     from kale_like.cli.sweep import _Table
-    from kale_like.sweep.results import SweepEvent, Trial
+    from kale_like.sweep.trials import SweepEvent, Trial
 
     table = _Table(tty=True)
     t0 = Trial(0, {"lr": 0.1}, objective=0.5, status="succeeded", seconds=1.0)

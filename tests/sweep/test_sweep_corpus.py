@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kale_like.api.run import run
-from kale_like.api.sweep import Budget, sweep
+from kale_like.api.execution import run
+from kale_like.api.sweeps import Budget, sweep
 from kale_like.cli import main
 
 SCALES = [0.5, 1.5, 2.5]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sweep_kit import FakeEngine, linear_metrics, linear_pipeline
 
-from kale_like.api.sweep import Budget, sweep
+from kale_like.api.sweeps import Budget, sweep
 from kale_like.errors import UsageError
 from kale_like.model import Pipeline
 
@@ -171,7 +171,7 @@ def test_interrupt_then_resume_runs_only_the_rest(pipeline: Pipeline, tmp_path: 
 
     engine2 = FakeEngine()
     with pytest.MonkeyPatch.context() as mp:  # resume re-reads the notebook
-        mp.setattr(importlib.import_module("kale_like.api.sweep"), "_load_path", lambda path: p)
+        mp.setattr(importlib.import_module("kale_like.api.sweeps"), "_load_path", lambda path: p)
         done = sweep(None, resume=first.sweep_id, run_root=tmp_path / "root", run_fn=engine2)
     assert done.status == "completed"
     assert [t.parameters for t in done.trials] == [
@@ -314,7 +314,7 @@ def test_tpe_without_optuna_is_an_actionable_environment_error(
 
 
 def test_a_cancelled_run_stops_the_sweep_unrecorded(pipeline: Pipeline, tmp_path: Path) -> None:
-    from kale_like.results import RunResult
+    from kale_like.run_results import RunResult
 
     engine = FakeEngine()
 
@@ -347,7 +347,7 @@ def test_a_cancelled_run_stops_the_sweep_unrecorded(pipeline: Pipeline, tmp_path
     ],
 )
 def test_a_failed_trial_names_its_step_once(error: str, expected: str) -> None:
-    from kale_like.results import RunResult, StepResult
+    from kale_like.run_results import RunResult, StepResult
     from kale_like.sweep.local import trial_from_run
 
     steps = {

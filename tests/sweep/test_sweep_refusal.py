@@ -12,7 +12,7 @@ from sweep_kit import FakeEngine
 
 from kale_like.cli import main
 
-SWEEP_MODULE = importlib.import_module("kale_like.api.sweep")
+SWEEP_MODULE = importlib.import_module("kale_like.api.sweeps")
 
 SWEEP = ("--param", "scale=choice:1,2", "--objective", "total")
 

@@ -11,7 +11,7 @@ from kfp_server import KfpServer
 from mlmd_server import FakeMlmd
 from sweep_kit import linear_pipeline
 
-from kale_like.api.compile import compile as compile_pipeline
+from kale_like.api.compilation import compile as compile_pipeline
 from kale_like.cli import main
 
 READER = "trial_readers:linear_reader"
@@ -121,7 +121,7 @@ def test_katib_trial_command_runs_against_kfp_with_a_renamed_parameter(
 
     import yaml
 
-    from kale_like.api.sweep import KatibTarget, sweep
+    from kale_like.api.sweeps import KatibTarget, sweep
 
     base = linear_pipeline()
     steps = list(base.steps)

@@ -21,7 +21,7 @@ from ... import fsutil, records
 from ...errors import InputError
 from ...model import Pipeline, Step
 from ...records import collect_metrics, notebook_info
-from ...results import RunEvent, RunResult, StepResult
+from ...run_results import RunEvent, RunResult, StepResult
 from ..registry import RunRequest
 from .cache import Cache
 from .executor import Executor

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...model import Pipeline, Step
-from ...results import ProgressCallback, RunEvent, StepResult
+from ...run_results import ProgressCallback, RunEvent, StepResult
 from . import replan
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ...model import Pipeline, Step
 from ...records import step_dirname
-from ...results import ProgressCallback, StepResult
+from ...run_results import ProgressCallback, StepResult
 from ...runtime.spec import step_spec
 from . import cache as cachemod
 from . import replan, stepdirs, workspaces

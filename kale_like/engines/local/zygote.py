@@ -47,8 +47,8 @@ def _warm() -> None:
             execute,
             marshal,
             reads,
-            report,
             state,
+            step_notebook,
             workspace,
         )
         from . import stepmain  # noqa: F401

@@ -32,7 +32,7 @@ from ..kubeflow.deploy import (
     watch_run,
 )
 from ..model import Pipeline
-from ..results import ProgressCallback
+from ..run_results import ProgressCallback
 
 __all__ = [
     "DeployResult",
@@ -68,7 +68,7 @@ def _materialize(
         if not path.is_file():
             raise UsageError(f"pipeline YAML {str(path)!r} does not exist", kind="no-such-file")
         return path, None
-    from .compile import compile as compile_notebook
+    from .compilation import compile as compile_notebook
 
     res = compile_notebook(
         notebook,

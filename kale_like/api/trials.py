@@ -145,7 +145,7 @@ def trial(
 ) -> TrialResult:
     """Run ``pipeline_yaml`` once on KFP with ``[(NAME, TEXT)]`` parameters; read ``metrics``
     (all the run reports when empty)."""
-    from .deploy import submit_and_wait
+    from .deployment import submit_and_wait
 
     path = Path(pipeline_yaml)
     values = parameters_from(parameters, input_types(path))

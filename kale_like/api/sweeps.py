@@ -21,13 +21,13 @@ from ..pipeline import load_checked
 from ..sweep.algorithms import normalize
 from ..sweep.local import LocalSweep, RunFn, SweepState
 from ..sweep.options import Budget, KatibTarget
-from ..sweep.results import SweepProgress, SweepResult
 from ..sweep.space import (
     Dimension,
     grid_size,
     parse_space,
     spec_from_katib,
 )
+from ..sweep.trials import SweepProgress, SweepResult
 
 ENGINES = ("local", "katib")
 DEFAULT_TRIALS = 12  # Kale's maxTrialCount default
@@ -122,7 +122,7 @@ def _run_root(run_root: str | os.PathLike[str] | None, notebook: Path | None) ->
 
 
 def _default_run_fn() -> RunFn:
-    from .run import run
+    from .execution import run
 
     def run_local(notebook: str, **kw: Any) -> Any:
         return run(notebook, engine="local", **kw)

@@ -13,7 +13,7 @@ from .. import engines, params
 from ..errors import UsageError
 from ..model import Pipeline
 from ..pipeline import load_checked
-from ..results import ProgressCallback, RunResult
+from ..run_results import ProgressCallback, RunResult
 
 __all__ = ["parse_cli_parameters", "prepare", "run", "verify"]
 
@@ -72,7 +72,7 @@ def run(
     engine_options: Mapping[str, Any] | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
-    """Run ``notebook`` as a pipeline and return its :class:`~kale_like.results.RunResult`.
+    """Run ``notebook`` as a pipeline and return its :class:`~kale_like.run_results.RunResult`.
 
     ``parameters`` override the defaults of the ``pipeline-parameters`` cell (checked
     against their types); ``engine_options`` reach the engine as ``RunRequest.options``

@@ -59,7 +59,7 @@ class BuildResult:
 
 
 def _pipeline(notebook: str | os.PathLike[str] | Pipeline) -> Pipeline:
-    from .run import prepare
+    from .execution import prepare
 
     return prepare(notebook)
 
