@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from kale_like import images  # noqa: E402
 from kale_like.api.analysis import load_pipeline  # noqa: E402
 from kale_like.images.context import SRC_DIR  # noqa: E402
-from kale_like.images.requirements import PythonEnvironment, closure  # noqa: E402
+from kale_like.images.environment import PythonEnvironment, closure  # noqa: E402
 
 CELLS = [
     (["step:load"], "import numpy as np\nraw = np.arange(200, dtype=float).reshape(50, 4)"),

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from .requirements import PythonEnvironment, canonical, closure
+from .environment import PythonEnvironment, canonical, closure
 
 # Docker image reference: [host[:port]/]path[:tag][@digest] (distribution/reference grammar).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..errors import EnvironmentProblem
-from .requirements import canonical
+from .environment import canonical
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from image_fakes import fake_env
 
-from kale_like.images.requirements import PythonEnvironment
+from kale_like.images.environment import PythonEnvironment
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = os.environ.get("KALE_LIKE_BASE_IMAGE", "kale-like/base:py3.11")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kale_like.images.requirements import PythonEnvironment, canonical
+from kale_like.images.environment import PythonEnvironment, canonical
 
 
 def fake_env(**extra: tuple[str, str, tuple[str, ...]]) -> PythonEnvironment:

@@ -15,7 +15,7 @@ from image_fakes import fake_env
 from kale_like.errors import InputError
 from kale_like.images import plan_pipeline, write_dry_run_plans
 from kale_like.images.context import dockerfile, label_value, validate_image_ref
-from kale_like.images.requirements import PythonEnvironment
+from kale_like.images.environment import PythonEnvironment
 from kale_like.model import Pipeline, Step, StepSettings
 
 INSTRUCTIONS = {"FROM", "ENV", "COPY", "RUN", "LABEL", "USER"}

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from kale_like.errors import InputError
+from kale_like.images.environment import PythonEnvironment, closure
 from kale_like.images.requirements import (
-    PythonEnvironment,
-    closure,
     infer_requirements,
     pip_magic_packages,
     runtime_requirements,
