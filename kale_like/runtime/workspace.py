@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import reads as reads_mod
-from .reads import Recorder
+from .read_recorder import Recorder
 from .snapshot import (
     DIR,
     SKIP_DIRS,

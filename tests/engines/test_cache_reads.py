@@ -23,7 +23,7 @@ from nb_kit import cell, write_notebook
 
 from kale_like import api
 from kale_like.progress import LineProgress
-from kale_like.runtime import reads
+from kale_like.runtime import read_recorder, reads
 
 PY = sys.executable
 
@@ -372,7 +372,7 @@ def test_recorder_sees_reads_listings_and_leaves_out_its_own_writes(tmp_path: Pa
     (data / "b.bin").write_bytes(b"b")
     work = tmp_path / "work"
     work.mkdir()
-    rec = reads.Recorder(str(work)).start()
+    rec = read_recorder.Recorder(str(work)).start()
     here = os.getcwd()
     try:
         os.chdir(data)
