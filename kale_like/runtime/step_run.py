@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import cell_label
-from . import artifacts, marshal, observe, state, state_watch
+from . import artifacts, marshal, observe, observe_prelude, state, state_watch
 from .execute import CellResult, CellRunner
 from .failure import StepFailed
 from .workspace import StepWorkspace
@@ -126,7 +126,7 @@ class StepRun:
         # Classes/functions the prelude defines exist in every step: pickle them by name.
         marshal.pickle_new_definitions(ns, before)
         if self.obs is not None:
-            created = observe.created_names(
+            created = observe_prelude.created_names(
                 [c["source"] for k in ("imports", "functions") for c in prelude.get(k, [])],
                 self.runner.shell.transform_cell,
             )
@@ -144,7 +144,7 @@ class StepRun:
             loaded = artifacts.load_inputs(
                 inputs, absent=self.absent, siblings=siblings, known=known
             )
-            ns.update(observe.apply_patches(loaded, ns))
+            ns.update(observe_prelude.apply_patches(loaded, ns))
         if self.obs is not None:
             received = {p: ns[p] for p in self.parameters if p in ns}
             received.update({k: v for k, v in siblings.items() if k not in ns})
