@@ -1,13 +1,7 @@
-"""The on-disk format of a step variable, and saving/loading groups of variables.
+"""Saving and loading step variables, alone or in groups that share objects.
 
-Each output path is a directory::
-
-    PATH/meta.json     {"format": 1, "variable", "backend", "type", "digest", "group",
-                        "files": {NAME: {"size", "sha256" (files up to 16 MB)}}}
-    PATH/value.*       the backend's data files
-
-The recorded sizes and digests are checked before a value is loaded (:func:`damage`), so a
-cut or edited file fails clearly (:class:`DamagedValue`) instead of deep inside a library.
+Each variable is a directory (its format: :mod:`.artifact_files`); :func:`load_inputs`
+checks it for damage before loading (:class:`DamagedValue`).
 
 A variable its step left unbound (assigned only on a branch not taken) is saved as a
 ``meta.json`` with backend ``absent``: consumers then run without the name, as top to bottom.
@@ -15,14 +9,12 @@ A variable its step left unbound (assigned only on a branch not taken) is saved 
 Outputs that share objects (``a = b``, or one output inside another) form a *group*: they
 are pickled together, so identity survives, and every member's directory holds the same
 ``group.pkl`` (hard-linked when possible). A consumer loading several members of one group
-unpickles it once. Directories are written under a temporary name and renamed, so a killed
-step never leaves a half-written artifact.
+unpickles it once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -31,16 +23,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .artifact_files import FORMAT, DamagedValue, atomic_dir, damage, read_meta, write_meta
 from .marshal import (
     HashingWriter,
     MarshalRegistry,
-    file_digest,
     pickle_dump,
     pickle_load,
     registry,
 )
 
-FORMAT = 1
 ABSENT = "absent"  # the backend name of "the producer left this name unbound"
 _ATOMS = (str, bytes, int, float, complex, bool, type(None))
 _GLOBALS = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
@@ -114,81 +105,6 @@ def share_groups(values: dict[str, Any]) -> list[list[str]]:
     return list(groups.values())
 
 
-def _atomic_dir(path: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temporary directory, then rename it to ``path``: never a half-written artifact.
-
-    An old ``path`` goes first (a missing artifact is safe, a corrupt one is not), so its
-    pages are freed before the new data is written, as when a file is overwritten.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        fill(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-# Files up to this size also get their sha256 recorded (re-reading a file just written costs
-# little); larger ones are checked by size, which catches the usual damage: a cut file.
-DIGEST_MAX_BYTES = 16 << 20
-
-
-def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
-    """Write ``meta.json`` with the size (and digest) of every data file beside it."""
-    meta = {**meta, "files": _file_facts(directory)}
-    (directory / "meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-
-
-def _file_facts(directory: Path) -> dict[str, dict[str, Any]]:
-    facts: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.rglob("*")):
-        if path.name == "meta.json" or not path.is_file():
-            continue
-        size = path.stat().st_size
-        fact: dict[str, Any] = {"size": size}
-        if size <= DIGEST_MAX_BYTES:
-            fact["sha256"] = file_digest(path)
-        facts[path.relative_to(directory).as_posix()] = fact
-    return facts
-
-
-class DamagedValue(Exception):
-    """A saved value's files differ from what was saved (cut, edited or missing)."""
-
-    def __init__(self, variable: str, path: Path, reason: str) -> None:
-        super().__init__(
-            f"the saved value of {variable!r} is damaged ({reason}, under {path}); it cannot "
-            "be loaded. The local engine recomputes a damaged cache entry on the next run"
-        )
-        self.variable = variable
-        self.reason = reason
-
-
-def damage(path: str | Path, meta: dict[str, Any], *, digests: bool = True) -> str | None:
-    """Why the variable directory ``path`` no longer holds what was saved, or None.
-
-    Sizes are always compared (a ``stat``); ``digests`` also re-hashes the small files.
-    Directories saved before sizes were recorded pass.
-    """
-    for rel, fact in (meta.get("files") or {}).items():
-        file = Path(path) / rel
-        try:
-            size = file.stat().st_size
-        except OSError:
-            return f"{rel} is missing"
-        if size != fact.get("size"):
-            return f"{rel} has {size} bytes, {fact.get('size')} were saved"
-        if digests and fact.get("sha256") and file_digest(file) != fact["sha256"]:
-            return f"{rel} changed since it was saved (sha256 differs)"
-    return None
-
-
 def save_value(name: str, value: Any, path: str | Path, reg: MarshalRegistry | None = None) -> str:
     """Save one value at ``path`` with the backend its type selects; return its digest."""
     reg = reg or registry
@@ -203,7 +119,7 @@ def save_value(name: str, value: Any, path: str | Path, reg: MarshalRegistry | N
                 name, type_name(value), f"{type(exc).__name__}: {exc}", _fix_for(value, exc)
             ) from exc
         result["digest"] = digest
-        _write_meta(
+        write_meta(
             tmp,
             {
                 "format": FORMAT,
@@ -215,7 +131,7 @@ def save_value(name: str, value: Any, path: str | Path, reg: MarshalRegistry | N
             },
         )
 
-    _atomic_dir(Path(path), fill)
+    atomic_dir(Path(path), fill)
     return result["digest"]
 
 
@@ -248,7 +164,7 @@ def save_group(members: dict[str, Any], paths: Mapping[str, str | Path]) -> dict
                     os.link(group_file, tmp / "group.pkl")
                 except OSError:
                     shutil.copyfile(group_file, tmp / "group.pkl")
-                _write_meta(
+                write_meta(
                     tmp,
                     {
                         "format": FORMAT,
@@ -260,7 +176,7 @@ def save_group(members: dict[str, Any], paths: Mapping[str, str | Path]) -> dict
                     },
                 )
 
-            _atomic_dir(Path(paths[name]), fill)
+            atomic_dir(Path(paths[name]), fill)
         return digests
     finally:
         shutil.rmtree(first_tmp, ignore_errors=True)
@@ -294,13 +210,8 @@ def save_absent(name: str, step: str, path: str | Path) -> str:
         "group": None,
         "step": step,
     }
-    _atomic_dir(Path(path), lambda tmp: _write_meta(tmp, meta))
+    atomic_dir(Path(path), lambda tmp: write_meta(tmp, meta))
     return digest
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
-    return meta
 
 
 def load_inputs(

@@ -107,7 +107,7 @@ def _path_delta(old: list[str], new: list[str]) -> dict[str, Any]:
 
 def save(path: str | Path, snap: dict[str, Any]) -> None:
     """Write a :func:`snapshot` to ``path`` (a directory), atomically."""
-    from .artifacts import _atomic_dir
+    from .artifact_files import atomic_dir
 
     def fill(tmp: Path) -> None:
         with open(tmp / "state.pkl", "wb") as fh:
@@ -116,7 +116,7 @@ def save(path: str | Path, snap: dict[str, Any]) -> None:
             json.dumps({"format": 1, "kinds": list(STATE_KINDS)}), encoding="utf-8"
         )
 
-    _atomic_dir(Path(path), fill)
+    atomic_dir(Path(path), fill)
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -43,9 +43,11 @@ def _warm() -> None:
 
         # workspace + reads: every local step records what it reads (compiled once here)
         from ...runtime import (  # noqa: F401
+            artifact_files,
             artifacts,
             execute,
             marshal,
+            read_recorder,
             reads,
             state,
             step_notebook,
