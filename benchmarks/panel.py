@@ -95,7 +95,7 @@ def main() -> int:
     from kale_like import api
 
     nb = notebook(args.cells)
-    analysis = api.verb("analyze")(nb)
+    analysis = api.analyze(nb)
     print(
         f"notebook: {len(nb['cells'])} cells, {len(analysis['steps'])} steps, "
         f"{sum(len(s['inputs']) for s in analysis['steps'])} data inputs"
@@ -149,7 +149,7 @@ def main() -> int:
                 "baseline GET /api/status", timed(lambda: call("/api/status"), args.repeat)
             )
             local_ms = summary(
-                "in-process api.analyze", timed(lambda: api.verb("analyze")(nb), args.repeat)
+                "in-process api.analyze", timed(lambda: api.analyze(nb), args.repeat)
             )
             trip_ms = summary(
                 "POST /kale-like/analyze round trip",

@@ -49,13 +49,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The verbs pull in KFP/IPython; import them only when used.
     if name in _API:
-        import importlib
-
         from . import api
 
-        # Resolve through the verb's module: once `kale_like.api.analyze` is imported, the
-        # package attribute `api.analyze` is that submodule, not the function.
-        return getattr(importlib.import_module(f"{api.__name__}.{api._VERBS[name]}"), name)
+        return getattr(api, name)
     raise AttributeError(f"module 'kale_like' has no attribute {name!r}")
 
 

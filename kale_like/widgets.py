@@ -169,7 +169,7 @@ class DeployPanel:
     # -- building -------------------------------------------------------------------------
     def _parameter_widgets(self, w: Any) -> list[Any]:
         try:
-            analysis = api.verb("analyze")(str(self.notebook))
+            analysis = api.analyze(str(self.notebook))
         except KaleError as exc:
             self._show_error(exc)
             return []
@@ -256,7 +256,7 @@ class DeployPanel:
         """Run the notebook with the local engine."""
 
         def work() -> None:
-            result = api.verb("run")(
+            result = api.run(
                 str(self.notebook),
                 parameters=self._parameters(),
                 progress=self._on_event,
@@ -281,7 +281,7 @@ class DeployPanel:
         JupyterLab panel does."""
 
         def work() -> None:
-            result = api.verb("compile")(str(self.notebook), self.output_dir)
+            result = api.compile(str(self.notebook), self.output_dir)
             self.result = result
             self.metrics.value = (
                 f"DSL: <code>{html.escape(str(result.dsl_path))}</code><br>"
@@ -301,7 +301,7 @@ class DeployPanel:
         def work() -> None:
             if not space:
                 raise KaleError("give a sweep spec for at least one parameter", kind="usage")
-            result = api.verb("sweep")(
+            result = api.sweep(
                 str(self.notebook),
                 params=space,
                 objective=self.objective.value or None,

@@ -47,3 +47,24 @@ def test_load_pipeline_is_the_api_verb() -> None:
 
     assert kale_like.load_pipeline is load_pipeline
     assert kale_like.analyze is analyze
+
+
+def test_api_verbs_are_functions_whatever_was_imported() -> None:
+    import kale_like.api
+    import kale_like.api.analysis
+    import kale_like.api.execution
+    import kale_like.verify
+
+    # No api module shares a verb's name, so importing one never hides a verb.
+    assert kale_like.api.run is kale_like.api.execution.run
+    assert kale_like.api.analyze is kale_like.api.analysis.analyze
+    assert kale_like.api.verify is kale_like.verify.verify
+    assert kale_like.run is kale_like.api.execution.run
+    assert set(kale_like.api.__all__) >= {"analyze", "compile", "load_pipeline", "run", "verify"}
+
+
+def test_every_api_verb_resolves_to_a_function() -> None:
+    import kale_like.api
+
+    for name in kale_like.api.__all__:
+        assert callable(getattr(kale_like.api, name)), name

@@ -15,7 +15,7 @@ from ..model import Pipeline
 from ..pipeline import load_checked
 from ..run_results import ProgressCallback, RunResult
 
-__all__ = ["parse_cli_parameters", "prepare", "run", "verify"]
+__all__ = ["parse_cli_parameters", "prepare", "run"]
 
 NotebookLike = str | os.PathLike[str] | Pipeline
 
@@ -123,10 +123,3 @@ def run(
         ran = dataclasses.replace(pipeline, notebook_path=str(nb_path))
         record_run(ran, result.run_dir, run_root)
     return result
-
-
-def verify(*args: Any, **kwargs: Any) -> Any:
-    """Run top to bottom and as a pipeline, and compare (see :mod:`kale_like.verify`)."""
-    from ..verify import verify as _verify
-
-    return _verify(*args, **kwargs)

@@ -191,8 +191,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..api.execution import verify
     from ..errors import UsageError
+    from ..verify import verify
 
     if _only(args):
         # Skipped steps leave nothing to compare with the top-to-bottom run.

@@ -95,7 +95,7 @@ class KaleHandler(APIHandler):
 
     def checked(self, verb: str) -> Request:
         """The request body of ``verb``, checked and with its paths confined."""
-        fn = None if verb == "analyze" else api.verb(verb)
+        fn = None if verb == "analyze" else getattr(api, verb)
         return read_request(verb, self.body(), self.root, self.limits, fn)
 
     def report_url(self, report: str) -> str:

@@ -103,12 +103,12 @@ def accepts(fn: Callable[..., Any], name: str) -> bool:
 
 def analyze(notebook: Any, run_root: Path | None = None) -> dict[str, Any]:
     if run_root is None:
-        return api.verb("analyze")(notebook)
-    return api.verb("analyze")(notebook, run_root=run_root)
+        return api.analyze(notebook)
+    return api.analyze(notebook, run_root=run_root)
 
 
 def compile_notebook(notebook: Any, output_dir: Path, root: Path, **options: Any) -> dict[str, Any]:
-    result = call_with_options(api.verb("compile"), notebook, output_dir, **options)
+    result = call_with_options(api.compile, notebook, output_dir, **options)
     out = to_jsonable(result, root)
     if not isinstance(out, dict):
         out = {"result": out}
@@ -194,7 +194,7 @@ def pipeline_steps(notebook: Any) -> list[str]:
     if steps is not None:  # already a Pipeline
         return [s.name for s in steps]
     try:
-        return [s["name"] for s in api.verb("analyze")(notebook)["steps"]]
+        return [s["name"] for s in api.analyze(notebook)["steps"]]
     except Exception:  # noqa: BLE001 - the verb itself will report the problem
         return []
 
@@ -212,7 +212,7 @@ def run_job(
     ctx.set_steps(pipeline_steps(notebook))
     kwargs: dict[str, Any] = dict(options)
     kwargs["progress"] = progress_callback(ctx)
-    run = api.verb("run")
+    run = api.run
     if accepts(run, "run_root"):
         kwargs.setdefault("run_root", run_root)
     if accepts(run, "cancel"):
@@ -243,7 +243,7 @@ def generic_job(
 ) -> Any:
     """build / deploy / sweep: call the verb with progress when it takes it."""
     notebook = resolve(notebook, verb, run_root)
-    fn = api.verb(verb)
+    fn = getattr(api, verb)
     kwargs = dict(options)
     # Panel settings (registry, KFP host, experiment...) go only to verbs that take them.
     takes = flat_options(fn)

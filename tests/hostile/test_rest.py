@@ -32,7 +32,7 @@ def jp_server_config() -> dict[str, Any]:
 
 
 def patch_verb(monkeypatch: pytest.MonkeyPatch, name: str, fn: Any) -> None:
-    monkeypatch.setattr(importlib.import_module(f"kale_like.api.{api._VERBS[name]}"), name, fn)
+    monkeypatch.setattr(importlib.import_module(api._VERBS[name], api.__name__), name, fn)
 
 
 async def no_jobs(jp_fetch: Any) -> bool:

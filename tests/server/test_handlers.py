@@ -68,7 +68,7 @@ NO_AUTH = {"Authorization": ""}
 
 def patch_verb(monkeypatch: pytest.MonkeyPatch, name: str, fn: Any) -> None:
     """Replace an API verb where the handlers resolve it (its module)."""
-    monkeypatch.setattr(importlib.import_module(f"kale_like.api.{api._VERBS[name]}"), name, fn)
+    monkeypatch.setattr(importlib.import_module(api._VERBS[name], api.__name__), name, fn)
 
 
 VERBS = ["analyze", "compile", "run", "build", "deploy", "sweep"]

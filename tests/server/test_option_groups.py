@@ -15,23 +15,23 @@ from kale_like.errors import UsageError
 from kale_like.kubeflow.config import KfpTarget
 from kale_like.server import verbs
 from kale_like.server.jobs import Job, JobContext
-from kale_like.server.validate import check_options, flat_options, pack_options
+from kale_like.server.verb_options import check_options, flat_options, pack_options
 from kale_like.sweep.options import Budget, KatibTarget
 
 
 def test_flat_options_name_the_fields_of_the_groups() -> None:
-    sweep_takes = flat_options(api.verb("sweep"))
+    sweep_takes = flat_options(api.sweep)
     assert {"trials", "parallel", "max_failed", "host", "namespace", "trial_image"} <= set(
         sweep_takes
     )
     assert "budget" not in sweep_takes and "katib" not in sweep_takes
-    deploy_takes = flat_options(api.verb("deploy"))
+    deploy_takes = flat_options(api.deploy)
     assert {"host", "namespace", "experiment", "token_file"} <= set(deploy_takes)
     assert "kfp" not in deploy_takes
 
 
 def test_group_fields_are_checked_like_options() -> None:
-    sweep = api.verb("sweep")
+    sweep = api.sweep
     check_options(sweep, {"trials": 3, "parallel": 2, "host": "http://kfp"}, verb="sweep")
     with pytest.raises(UsageError, match="'trials' of sweep must be") as bad:
         check_options(sweep, {"trials": "many"}, verb="sweep")
@@ -46,7 +46,7 @@ def test_group_fields_are_checked_like_options() -> None:
 
 def test_pack_options_builds_the_groups() -> None:
     packed = pack_options(
-        api.verb("sweep"),
+        api.sweep,
         {"trials": 3, "max_failed": 0, "host": "http://kfp", "namespace": "ns", "seed": 1},
     )
     assert packed == {
@@ -54,11 +54,11 @@ def test_pack_options_builds_the_groups() -> None:
         "budget": Budget(trials=3, max_failed=0),
         "katib": KatibTarget(host="http://kfp", namespace="ns"),
     }
-    assert pack_options(api.verb("deploy"), {"experiment": "e", "watch": True}) == {
+    assert pack_options(api.deploy, {"experiment": "e", "watch": True}) == {
         "watch": True,
         "kfp": KfpTarget(experiment="e"),
     }
-    assert pack_options(api.verb("deploy"), {"watch": True}) == {"watch": True}
+    assert pack_options(api.deploy, {"watch": True}) == {"watch": True}
 
 
 def test_a_sweep_job_gets_its_budget_and_katib_target(tmp_path: Path) -> None:
