@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import records
 from .. import suggest as core
 from ..diagnostics import Diagnostic
 from ..errors import AnalysisError, KaleError, UsageError
@@ -23,7 +22,8 @@ from ..model import Pipeline
 from ..notebook import read_notebook
 from ..notebook_write import apply_tags, write_notebook_atomic
 from ..pipeline import check_pipeline, load_pipeline
-from ..suggest_cost import History, critical_path, human_bytes, width
+from ..suggest_cost import critical_path, human_bytes, width
+from ..suggest_history import run_history
 
 __all__ = ["SuggestResult", "suggest"]
 
@@ -153,7 +153,7 @@ def suggest(
     except AnalysisError as err:
         err.message = f"the notebook's own tags do not pass the checks: {err.message}"
         raise
-    history = _history(Path(path), nb, run_root) if path else None
+    history = run_history(Path(path), nb, run_root) if path else None
     ctx, segs = core.propose(nb, history, max_steps=max_steps, min_step_seconds=min_step_seconds)
     baseline = {(d.kind, d.cell, d.line) for d in base.diagnostics if d.kind in GUARDED}
     notes: list[str] = []
@@ -263,57 +263,6 @@ def _offending(segs: list[core.Segment], d: Diagnostic) -> tuple[int, str]:
     if k is None:
         k = len(segs) - 1
     return k, f"{d.kind}: {d.message}"
-
-
-def _history(path: Path, nb: Any, run_root: Any) -> History | None:
-    """Seconds per unchanged cell and bytes per saved variable, from the newest local run
-    of this notebook that has step records."""
-    root = Path(run_root) if run_root is not None else records.default_run_root(path.absolute())
-    try:
-        recs = records.list_records(root.absolute(), path.absolute())
-    except OSError:
-        return None
-    sources = {c.index: c.source for c in nb.cells}
-    for rec in recs:
-        if rec.get("engine") != "local" or not rec.get("steps"):
-            continue
-        seconds: dict[int, float] = {}
-        sizes: dict[str, int] = {}
-        for name, step in rec["steps"].items():
-            seconds.update(_cell_seconds(step.get("notebook"), sources))
-            folder = Path(str(rec.get("run_dir", ""))) / "steps" / records.step_dirname(name)
-            for var in step.get("outputs") or {}:
-                size = _folder_size(folder / "artifacts" / var)
-                if size:
-                    sizes[var] = max(size, sizes.get(var, 0))
-        if seconds:
-            return History(str(rec.get("run_id")), seconds, sizes)
-    return None
-
-
-def _cell_seconds(step_nb: Any, sources: dict[int, str]) -> dict[int, float]:
-    out: dict[int, float] = {}
-    try:
-        data = json.loads(Path(str(step_nb)).read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return out
-    for c in data.get("cells", []):
-        meta = (c.get("metadata") or {}).get("kale_like") or {}
-        index, secs = meta.get("index"), meta.get("seconds")
-        if meta.get("role") != "step" or not isinstance(index, int):
-            continue
-        src = c.get("source", "")
-        src = "".join(src) if isinstance(src, list) else src
-        if sources.get(index) == src and isinstance(secs, (int, float)):
-            out[index] = float(secs)
-    return out
-
-
-def _folder_size(folder: Path) -> int:
-    try:
-        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    except OSError:
-        return 0
 
 
 def _result(
