@@ -192,14 +192,79 @@ def holds_step_class(value: Any) -> bool:
     return False
 
 
+# -- functions defined in the notebook keep the notebook's namespace -------------------------------
+# In a notebook every function a cell defines looks its globals up in ``__main__``: a
+# ``global counter; counter += 1`` inside it changes the notebook's ``counter``. cloudpickle
+# gives a function it pickles by value a fresh globals dict instead, so after a step boundary
+# such a function would change a private copy (the step's ``counter`` stays put). The pickler
+# below writes a stand-in for ``__main__``'s namespace; a step process that bound its own
+# (:func:`bind_main`) gets the live one back, anything else (a comparison in the CLI
+# process) a fresh dict as before.
+_LIVE_MAIN: dict[str, Any] | None = None
+
+
+def bind_main(namespace: dict[str, Any] | None) -> None:
+    """Functions unpickled from now on take ``namespace`` as their globals (None: a fresh dict)."""
+    global _LIVE_MAIN
+    _LIVE_MAIN = namespace
+
+
+def main_globals() -> dict[str, Any]:
+    """The globals of an unpickled notebook function (named in pickles: keep it importable)."""
+    return _LIVE_MAIN if _LIVE_MAIN is not None else {"__name__": "__main__"}
+
+
+class _MainNamespace:
+    """Pickles as a call of :func:`main_globals`; one per pickle, so its functions share it."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (main_globals, ())
+
+
+def set_function_state(func: Any, state: Any) -> None:
+    """cloudpickle's state setter, except that the globals a function carried never replace
+    a name the live namespace already has: the receiving step binds its own values."""
+    from cloudpickle import cloudpickle as cp
+
+    live = func.__globals__
+    if live is not _LIVE_MAIN:
+        cp._function_setstate(func, state)
+        return
+    attrs, slots = state
+    carried = slots.get("__globals__") or {}
+    for name, value in carried.items():
+        live.setdefault(name, value)
+    had = "__builtins__" in live
+    builtins = live.get("__builtins__")
+    cp._function_setstate(func, (attrs, {**slots, "__globals__": {}}))
+    if had:  # cloudpickle sets its own module's __builtins__; the shell's stays
+        live["__builtins__"] = builtins
+
+
 def _pickler_class() -> Any:
     import cloudpickle
 
     class Pickler(cloudpickle.Pickler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._main = _MainNamespace()
+
         def reducer_override(self, obj: Any) -> Any:
             if id(obj) in _BY_REFERENCE and _BY_REFERENCE[id(obj)] is obj:
                 return NotImplemented  # plain pickle: by module + qualname
             return super().reducer_override(obj)
+
+        def _function_getnewargs(self, func: Any) -> Any:
+            args = super()._function_getnewargs(func)
+            if func.__globals__.get("__name__") != "__main__":
+                return args
+            return (args[0], self._main, *args[2:])
+
+        def _dynamic_function_reduce(self, func: Any) -> Any:
+            reduced = super()._dynamic_function_reduce(func)
+            if len(reduced) == 6 and reduced[1][1] is self._main:
+                return (*reduced[:5], set_function_state)
+            return reduced
 
     return Pickler
 

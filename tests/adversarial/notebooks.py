@@ -455,3 +455,23 @@ def nb_setdefault_nested() -> list[Any]:
         cell("g = len(groups['a'])\nasum = float(arr.sum())\nr = sum(rows[1])", "step:read"),
         cell("print(g)\nprint(asum)\nprint(r)", "pipeline-metrics"),
     ]
+
+
+@notebook
+def nb_step_function_globals() -> list[Any]:
+    """A function a step defines changes globals when a later step calls it (``global``
+    counter, a module-level list it appends to): the function must change the receiving
+    step's namespace, as it changes ``__main__`` top to bottom."""
+    return [
+        cell("import numpy as np", "imports"),
+        cell(
+            "calls = 0\nlog = []\nSCALE = 2\n"
+            "def record(x):\n    global calls\n    calls += 1\n    log.append(x)\n    return x\n"
+            "class Scaler:\n    def apply(self, v):\n        return v * SCALE\n"
+            "scaler = Scaler()",
+            "step:define",
+        ),
+        cell("record(1)\nrecord(2)", "step:use"),
+        cell("total = calls + sum(log) + scaler.apply(1) + int(np.sum(log))", "step:report"),
+        cell("print(total)", "pipeline-metrics"),
+    ]

@@ -29,6 +29,7 @@ KFP_NAMED_FAILURES = {
     "generator_between_steps": "gen",
 }
 KFP_SUBSET = [
+    "step_function_globals",
     "method_mutations",
     "global_config",
     "files_between_steps",
