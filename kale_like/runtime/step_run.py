@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import cell_label
-from . import artifacts, marshal, observe, observe_prelude, state, state_watch
+from . import artifacts, marshal, marshal_io, observe, observe_prelude, state, state_watch
 from .execute import CellResult, CellRunner
 from .failure import StepFailed
 from .workspace import StepWorkspace
@@ -135,6 +135,7 @@ class StepRun:
     def receive(self, state_inputs: dict[str, str], inputs: dict[str, str]) -> None:
         """Carried process state, then parameters, then input variables."""
         ns = self.runner.ns
+        marshal_io.bind_main(ns)  # notebook functions received by value live in this namespace
         state.apply_from(state_inputs)
         ns.update(self.parameters)
         # A step that rebinds a parameter passes it on as a variable, which then wins.
