@@ -8,6 +8,7 @@ functions cells were replayed (so instances of notebook classes load) and writes
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import sys
@@ -84,6 +85,11 @@ def difference(a: Any, b: Any, path: str = "", depth: int = 0) -> str | None:
         return None if a == b else f"{where}: {_short(a)} != {_short(b)}"
     if isinstance(a, types.FunctionType):
         return _function_difference(a, b, where, depth)
+    if isinstance(a, type):
+        return _class_difference(a, b, where, depth)
+    if isinstance(a, enum.Enum):  # a member: its class holds every member, so not its state
+        same = (a.name, a.value) == (b.name, b.value)
+        return None if same else f"{where}: {_short(a)} != {_short(b)}"
     if _has_own_eq(a) and not hasattr(a, "__dict__"):
         try:
             return None if bool(a == b) else f"{where}: {_short(a)} != {_short(b)}"
@@ -118,7 +124,7 @@ def _state(obj: Any) -> dict[str, Any] | None:
 
 
 def _function_difference(a: Any, b: Any, where: str, depth: int) -> str | None:
-    if a.__code__.co_code != b.__code__.co_code or a.__code__.co_consts != b.__code__.co_consts:
+    if _code_differs(a, b):
         return f"{where}: function {a.__qualname__} has different code"
     cells_a = [c.cell_contents for c in a.__closure__ or ()]
     cells_b = [c.cell_contents for c in b.__closure__ or ()]
@@ -131,6 +137,46 @@ def _function_difference(a: Any, b: Any, where: str, depth: int) -> str | None:
     plain_a = {k: v for k, v in glob_a.items() if not isinstance(v, types.ModuleType)}
     plain_b = {k: v for k, v in glob_b.items() if not isinstance(v, types.ModuleType)}
     return difference(plain_a, plain_b, f"{where}.<globals>", depth + 1)
+
+
+# Set up by Python for every class; they say nothing about what the notebook defined.
+_CLASS_NOISE = frozenset({"__dict__", "__weakref__", "__module__", "__doc__"})
+
+
+def _class_difference(a: type, b: type, where: str, depth: int) -> str | None:
+    """Two copies of a notebook class (pickled by value, so different objects): the same if
+    they define the same names, methods with the same code, and equal class attributes.
+    Methods are compared without their globals (a top-to-bottom run has one namespace)."""
+    if (a.__module__, a.__qualname__) != (b.__module__, b.__qualname__):
+        return f"{where}: class {a.__qualname__} != {b.__qualname__}"
+    own_a = {k: v for k, v in vars(a).items() if k not in _CLASS_NOISE}
+    own_b = {k: v for k, v in vars(b).items() if k not in _CLASS_NOISE}
+    if set(own_a) != set(own_b):
+        names = ", ".join(sorted(set(own_a) ^ set(own_b))[:5])
+        return f"{where}: class {a.__qualname__} defines other names ({names})"
+    for name in sorted(own_a):
+        x, y = _unwrap(own_a[name]), _unwrap(own_b[name])
+        at = f"{where}.{name}"
+        if isinstance(x, types.FunctionType) and isinstance(y, types.FunctionType):
+            if _code_differs(x, y):
+                return f"{at}: method {x.__qualname__} has different code"
+        elif isinstance(x, a) or isinstance(x, types.MemberDescriptorType):
+            continue  # enum members (compared as values), slots set up by Python
+        else:
+            d = difference(x, y, at, depth + 1)
+            if d:
+                return d
+    return None
+
+
+def _unwrap(attr: Any) -> Any:
+    if isinstance(attr, property):
+        return attr.fget
+    return attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+
+
+def _code_differs(a: types.FunctionType, b: types.FunctionType) -> bool:
+    return a.__code__.co_code != b.__code__.co_code or a.__code__.co_consts != b.__code__.co_consts
 
 
 def _pickle_difference(a: Any, b: Any, where: str) -> str | None:

@@ -64,6 +64,53 @@ def test_closures_compare_code_and_captured_values() -> None:
     assert "closure" in (difference(make(2), make(3)) or "")
 
 
+_CLASSES = """
+import collections, dataclasses, enum
+
+@dataclasses.dataclass
+class Rec:
+    a: int
+    b: list = dataclasses.field(default_factory=list)
+    def total(self):
+        return self.a + sum(self.b)
+
+class Color(enum.Enum):
+    RED = 1
+    BLUE = 2
+
+Point = collections.namedtuple("Point", "x y")
+"""
+
+
+def _notebook_classes(source: str = _CLASSES) -> dict[str, object]:
+    """The classes a notebook cell defines, as a separate run defines them: new objects of
+    the same module and name (a pickled-by-value class in another process is one)."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(source, "<cell>", "exec"), namespace)
+    return namespace
+
+
+def test_copies_of_notebook_classes_and_their_values_agree() -> None:
+    one, two = _notebook_classes(), _notebook_classes()
+    for name in ("Rec", "Color", "Point"):
+        assert one[name] is not two[name]
+        assert difference(one[name], two[name]) is None, name
+    assert difference(one["Color"].RED, two["Color"].RED) is None  # type: ignore[attr-defined]
+    assert difference(one["Point"](1, 2), two["Point"](1, 2)) is None  # type: ignore[operator]
+    assert difference(one["Rec"](1, [2]), two["Rec"](1, [2])) is None  # type: ignore[operator]
+
+
+def test_notebook_classes_that_differ_say_how() -> None:
+    one = _notebook_classes()
+    other = _notebook_classes(_CLASSES.replace("self.a + sum(self.b)", "self.a"))
+    assert "method Rec.total has different code" in (difference(one["Rec"], other["Rec"]) or "")
+    renamed = _notebook_classes(_CLASSES.replace("BLUE = 2", "GREEN = 2"))
+    assert "GREEN" in (difference(one["Color"], renamed["Color"]) or "")
+    two = _notebook_classes()
+    blue = two["Color"].BLUE  # type: ignore[attr-defined]
+    assert difference(one["Color"].RED, blue) is not None  # type: ignore[attr-defined]
+
+
 def test_compare_saved_uses_digests_then_values(tmp_path: Path) -> None:
     big = np.arange(1000.0)
     save_value("a", big, tmp_path / "a")
