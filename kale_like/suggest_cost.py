@@ -10,6 +10,8 @@ import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .dag import ancestors
+
 # Per-step overhead of the local engine (process start, load/save of variables): a boundary
 # is only worth it when it buys parallelism or separates substantial work.
 STEP_OVERHEAD = 0.3
@@ -128,24 +130,13 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
-def ancestors(order: list[str], preds: Mapping[str, Iterable[str]]) -> dict[str, int]:
-    """Bitmask of transitive predecessors per node (``order`` topological)."""
-    bit = {n: 1 << i for i, n in enumerate(order)}
-    masks: dict[str, int] = {}
-    for n in order:
-        m = 0
-        for p in preds.get(n, ()):
-            m |= masks[p] | bit[p]
-        masks[n] = m
-    return masks
-
-
 def width(order: list[str], preds: Mapping[str, Iterable[str]]) -> int:
     """Largest set of steps no two of which depend on each other (Dilworth: nodes minus a
     maximum matching of the comparability graph)."""
     if not order:
         return 0
-    masks = ancestors(order, preds)
+    anc = ancestors(order, preds)
+    masks = {n: anc.bits(n) for n in order}  # bit i: order[i]
     index = {n: i for i, n in enumerate(order)}
     later = {n: [m for m in order if masks[m] >> index[n] & 1] for n in order}
     match: dict[str, str] = {}

@@ -114,6 +114,28 @@ def test_ancestors() -> None:
     assert anc == {"a": set(), "b": {"a"}, "c": {"a", "b"}, "d": {"a"}}
 
 
+def test_ancestors_of_one_node_or_several_agrees_with_the_memoised_form() -> None:
+    parents = {"b": ["a"], "c": ["b"], "d": ["a"], "e": ["c", "d"]}
+    every = graph.ancestors(["a", "b", "c", "d", "e"], parents)
+    for n in "abcde":
+        assert graph.ancestors_of(parents, n) == every[n]
+    assert graph.ancestors_of(parents, ["c", "d"]) == {"a", "b"}  # the union, not c or d
+    assert graph.ancestors_of(parents, {"c", "b"}) == {"a", "b"}  # b: upstream of c
+    assert graph.ancestors_of(parents, "zz") == frozenset()  # unknown: no parents
+    assert graph.ancestors_of({"x": ["y"], "y": ["x"]}, "x") == {"x", "y"}  # a cycle ends
+
+
+def test_every_caller_uses_the_one_ancestors() -> None:
+    from kale_like import suggest_cost
+    from kale_like.codegen import workspace
+    from kale_like.engines.local import plan
+
+    # No module keeps its own walk: each imports the core's (one home per helper).
+    assert suggest_cost.ancestors is graph.ancestors
+    assert plan.ancestors_of is workspace.ancestors_of is graph.ancestors_of
+    assert suggest_cost.width(["a", "b", "c", "d"], {"c": ["a", "b"], "d": ["a"]}) == 2
+
+
 def roles(lay: graph.Layout) -> list[tuple[int, str, str | None, bool]]:
     return [(r.cell, r.role, r.step, r.joined) for r in lay.roles]
 

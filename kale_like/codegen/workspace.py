@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..dag import ancestors_of
 from ..model import Pipeline, Step
 from .names import Names, kfp_fold
 
@@ -29,15 +30,8 @@ class WorkspaceNames:
 
 def ancestors(pipeline: Pipeline, step: Step) -> list[str]:
     """Every step ``step`` runs after (transitively), in the pipeline's topological order."""
-    by_name = {s.name: s for s in pipeline.steps}
-    seen: set[str] = set()
-    todo = list(step.after)
-    while todo:
-        name = todo.pop()
-        if name not in seen and name in by_name:
-            seen.add(name)
-            todo.extend(by_name[name].after)
-    return [s for s in pipeline.step_names if s in seen]
+    found = ancestors_of({s.name: s.after for s in pipeline.steps}, step.name)
+    return [s for s in pipeline.step_names if s in found]
 
 
 def _unique(base: str, taken: set[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...dag import ancestors_of
 from ...errors import UsageError
 from ...model import Pipeline, Step
 
@@ -30,16 +31,14 @@ def descendants(pipeline: Pipeline, names: set[str]) -> set[str]:
     return out
 
 
-def ancestors(pipeline: Pipeline, names: set[str]) -> set[str]:
-    by_name = {s.name: s for s in pipeline.steps}
-    out: set[str] = set()
-    todo = list(names)
-    while todo:
-        for parent in _edges(by_name[todo.pop()]):
-            if parent not in out:
-                out.add(parent)
-                todo.append(parent)
-    return out
+def parents(pipeline: Pipeline) -> dict[str, set[str]]:
+    """Every step's direct upstream steps: ``after`` and the producers of its inputs."""
+    return {s.name: _edges(s) for s in pipeline.steps}
+
+
+def ancestors(pipeline: Pipeline, names: set[str]) -> frozenset[str]:
+    """Every step ``names`` depend on, directly or not."""
+    return ancestors_of(parents(pipeline), names)
 
 
 def make_plan(
@@ -63,14 +62,14 @@ def make_plan(
     if not only:
         return Plan(force=frozenset(force))
     selected = set(only)
+    up = parents(pipeline)
     # A needed step downstream of a selected one must be recomputed too.
     for step in pipeline.steps:
         if step.name not in selected and (
-            ancestors(pipeline, {step.name}) & selected
-            and step.name in ancestors(pipeline, selected)
+            ancestors_of(up, step.name) & selected and step.name in ancestors_of(up, selected)
         ):
             selected.add(step.name)
-    resolve = ancestors(pipeline, selected) - selected
+    resolve = ancestors_of(up, selected) - selected
     if from_step and from_step in resolve:
         # --from asks to re-run it, --only to take it from the cache: neither can win.
         raise UsageError(
@@ -86,11 +85,12 @@ def make_plan(
 def missing_producer(pipeline: Pipeline, plan: Plan, missing: Step) -> UsageError:
     """Name what a selected step needs and which producer has no cached result."""
     selected = [s for s in pipeline.steps if s.name in plan.force and s.name not in plan.skip]
+    up = parents(pipeline)
     for sel in selected:
         needs = {p for p in _edges(sel) if p in plan.resolve}
         direct = sorted(needs, key=pipeline.step_names.index)
         for producer in direct:
-            if producer != missing.name and missing.name not in ancestors(pipeline, {producer}):
+            if producer != missing.name and missing.name not in ancestors_of(up, producer):
                 continue
             variables = [v for v, p in sel.inputs if p == producer]
             what = ", ".join(map(repr, variables)) if variables else "results"
