@@ -29,10 +29,12 @@ def test_unknown_engine_lists_valid_ones() -> None:
 
 
 def test_unavailable_engine_is_environment_problem() -> None:
-    engines.register("broken-test-engine", "kale_like.no_such_module:Engine")
-    with pytest.raises(EnvironmentProblem) as info:
-        engines.get("broken-test-engine")
+    with engines.engine_registry.scoped():  # the registration ends with the test
+        engines.register("broken-test-engine", "kale_like.no_such_module:Engine")
+        with pytest.raises(EnvironmentProblem) as info:
+            engines.get("broken-test-engine")
     assert info.value.exit_code == 3
+    assert "broken-test-engine" not in engines.available()
 
 
 def test_register_factory() -> None:
@@ -42,9 +44,11 @@ def test_register_factory() -> None:
         def run(self, request):  # pragma: no cover - never called
             raise AssertionError
 
-    engines.register("dummy-test", Dummy)
-    assert isinstance(engines.get("dummy-test"), Dummy)
-    assert "dummy-test" in engines.available()
+    with engines.engine_registry.scoped():
+        engines.register("dummy-test", Dummy)
+        assert isinstance(engines.get("dummy-test"), Dummy)
+        assert "dummy-test" in engines.available()
+    assert "dummy-test" not in engines.available()
 
 
 @pytest.mark.parametrize("name", sorted(engines.BUILTIN_ENGINES))

@@ -9,16 +9,15 @@ An engine is any object with ``name`` and ``run(request: RunRequest) -> RunResul
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import EnvironmentProblem, KaleError, UsageError
 from ..model import Pipeline
+from ..registry import Registry
 from ..run_results import ProgressCallback, RunResult
 
 ENTRY_POINT_GROUP = "kale_like.engines"
@@ -129,41 +128,27 @@ class Engine(Protocol):
     def run(self, request: RunRequest) -> RunResult: ...
 
 
-_registry: dict[str, Callable[[], Any] | str] = {}
-_loaded_entry_points = False
+engine_registry: Registry[Callable[[], Any]] = Registry(
+    "engine",
+    group=ENTRY_POINT_GROUP,
+    builtins=BUILTIN_ENGINES,
+    unknown_kind="unknown-engine",
+    unknown_fix="pass --engine with one of the names above",
+    unavailable_kind="engine-unavailable",
+    unavailable_fix="install the extra it needs (pip install 'kale-like[dev]') "
+    "or pick another engine: {names}",
+    sort_names=True,
+)
 
 
 def register(name: str, factory: Callable[[], Any] | str) -> None:
     """Register an engine factory (or a ``"module:attr"`` string loaded on first use)."""
-    _registry[name] = factory
-
-
-def _seed() -> None:
-    global _loaded_entry_points
-    for name, target in BUILTIN_ENGINES.items():
-        _registry.setdefault(name, target)
-    if not _loaded_entry_points:
-        _loaded_entry_points = True
-        try:
-            eps = entry_points(group=ENTRY_POINT_GROUP)
-        except Exception:  # broken metadata must not break the built-ins
-            eps = ()  # type: ignore[assignment]
-        for ep in eps:
-            _registry.setdefault(ep.name, ep.value)
+    engine_registry.register(name, factory)
 
 
 def available() -> list[str]:
     """Every registered engine name, sorted (whether or not its dependencies import)."""
-    _seed()
-    return sorted(_registry)
-
-
-def _load(target: Callable[[], Any] | str) -> Any:
-    if isinstance(target, str):
-        module_name, _, attr = target.partition(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, attr)
-    return target
+    return engine_registry.names()
 
 
 def option_names(name: str, engine: Any = None) -> tuple[str, ...] | None:
@@ -210,27 +195,15 @@ def check_options(name: str, options: Any, engine: Any = None) -> None:
 
 def get(name: str) -> Engine:
     """The engine called ``name``; unknown -> UsageError (exit 2) listing the valid ones."""
-    _seed()
-    if name not in _registry:
-        raise UsageError(
-            f"unknown engine {name!r}; valid engines: {', '.join(available())}",
-            kind="unknown-engine",
-            fix="pass --engine with one of the names above",
-        )
-    target = _registry[name]
+    factory = engine_registry.get(name)
     try:
-        engine = _load(target)()
+        engine = factory()
     except KaleError:
         raise
-    except (ImportError, AttributeError) as exc:
-        raise EnvironmentProblem(
-            f"engine {name!r} is not available here: {exc}",
-            kind="engine-unavailable",
-            fix="install the extra it needs (pip install 'kale-like[dev]') "
-            f"or pick another engine: {', '.join(available())}",
-        ) from exc
+    except (ImportError, AttributeError) as exc:  # an engine importing its extra lazily
+        raise engine_registry.unavailable(name, exc) from exc
     if not callable(getattr(engine, "run", None)):
         raise EnvironmentProblem(
-            f"engine {name!r} ({target}) has no run(request) method", kind="engine-unavailable"
+            f"engine {name!r} ({factory!r}) has no run(request) method", kind="engine-unavailable"
         )
     return engine

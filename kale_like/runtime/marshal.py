@@ -14,10 +14,13 @@ they stream to disk, never copied in memory.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import UsageError
+from ..errors import KaleError
+from ..registry import BUILTIN, ENTRY_POINT, REGISTERED, Registry
 from .marshal_builtins import (
     JoblibBackend,
     JsonBackend,
@@ -74,48 +77,63 @@ class Backend(Protocol):
 
 
 # -- the registry -----------------------------------------------------------------------------
+def _instance(loaded: Any) -> Any:
+    """An entry point may name a backend class or an instance."""
+    return loaded() if isinstance(loaded, type) else loaded
+
+
 class MarshalRegistry:
-    """Backends by name; ``for_value`` picks the first that accepts a value."""
+    """Backends by name; ``for_value`` picks the first that accepts a value.
+
+    Tried in order: registered backends (newest first), entry points, then the built-ins in
+    their given order. An entry point's name is its backend's name.
+    """
 
     def __init__(self, builtins: list[Backend] | None = None) -> None:
-        self._builtins: list[Backend] = list(builtins or [])
-        self._extra: list[Backend] = []
-        self._entry_points_loaded = False
+        self._named: Registry[Backend] = Registry(
+            "marshal backend",
+            plural="backends",
+            group=ENTRY_POINT_GROUP,
+            builtins={b.name: b for b in builtins or []},
+            unknown_kind="unknown-marshal-backend",
+            unknown_fix="install the package that registers {name!r} under the {group!r} "
+            "entry point",
+            unavailable_kind="marshal-backend-unavailable",
+            unavailable_fix="install the package it needs",
+            prepare=_instance,
+            sort_names=True,
+            # a plugin backend named like a built-in replaces it, as it is tried first
+            entry_points_replace_builtins=True,
+        )
 
     def register(self, backend: Backend) -> None:
         """Add a backend tried before the built-ins (replaces one with the same name)."""
-        self._extra = [b for b in self._extra if b.name != backend.name]
-        self._extra.insert(0, backend)
+        self._named.register(backend.name, backend)
 
-    def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            obj = ep.load()
-            backend = obj() if isinstance(obj, type) else obj
-            if not any(b.name == backend.name for b in self._extra):
-                self._extra.append(backend)
+    def _order(self) -> list[str]:
+        named = self._named
+        return [
+            *reversed(named.order(REGISTERED)),
+            *named.order(ENTRY_POINT),
+            *named.order(BUILTIN),
+        ]
 
     def backends(self) -> list[Backend]:
-        self._load_entry_points()
-        return [*self._extra, *self._builtins]
+        """Every backend that loads, in the order ``for_value`` tries them."""
+        found = []
+        for name in self._order():
+            try:
+                found.append(self._named.get(name))
+            except KaleError:  # a broken plugin fails when asked for by name, never a save
+                continue
+        return found
 
     def names(self) -> list[str]:
-        return [b.name for b in self.backends()]
+        return self._order()
 
     def get(self, name: str) -> Backend:
-        for b in self.backends():
-            if b.name == name:
-                return b
-        raise UsageError(
-            f"unknown marshal backend {name!r}; valid backends: {', '.join(sorted(self.names()))}",
-            kind="unknown-marshal-backend",
-            fix=f"install the package that registers {name!r} under the "
-            f"{ENTRY_POINT_GROUP!r} entry point",
-        )
+        """The backend ``name``: UsageError listing the valid ones if unknown."""
+        return self._named.get(name)
 
     def for_value(self, value: Any) -> Backend:
         for b in self.backends():
@@ -125,6 +143,12 @@ class MarshalRegistry:
             except Exception:  # a third-party accepts() must not break saving
                 continue
         raise AssertionError("the cloudpickle fallback accepts everything")
+
+    @contextlib.contextmanager
+    def scoped(self, *, rediscover: bool = False) -> Iterator[MarshalRegistry]:
+        """Within the block, registrations are private: undone on exit (see Registry.scoped)."""
+        with self._named.scoped(rediscover=rediscover):
+            yield self
 
 
 def default_registry() -> MarshalRegistry:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from ..errors import UsageError, missing_extra
+from ..registry import Registry
 from .space import Dimension
 from .trials import Trial
 
@@ -43,50 +43,50 @@ class _Entry:
     katib: str | None
 
 
-_registry: dict[str, _Entry] = {}
-_entry_points_loaded = False
+def _fold(name: str) -> str:
+    return str(name).strip().lower()
+
+
+algorithm_registry: Registry[_Entry | Callable[..., Any]] = Registry(
+    "algorithm",
+    group=ENTRY_POINT_GROUP,
+    unknown_kind="unknown-algorithm",
+    unavailable_kind="algorithm-unavailable",
+    unavailable_fix="install the package it needs, or pick another algorithm: {names}",
+    key=_fold,
+)
 
 
 def register(name: str, factory: Callable[..., Any], *, katib: str | None = None) -> None:
     """Add (or replace) an algorithm: ``factory(dims, *, seed, direction, grid_points)``."""
-    _registry[name.strip().lower()] = _Entry(factory, katib)
+    algorithm_registry.register(name, _Entry(factory, katib))
 
 
-def _load() -> dict[str, _Entry]:
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name.lower() in _registry:
-                continue  # built-ins and explicit registrations win
-            try:
-                factory = ep.load()
-            except Exception:  # noqa: BLE001 - a broken plugin must not break the built-ins
-                continue
-            register(ep.name, factory, katib=getattr(factory, "katib_algorithm", None))
-    return _registry
+def _entry(key: str) -> _Entry:
+    found = algorithm_registry.get(key)
+    if isinstance(found, _Entry):
+        return found
+    # from an entry point: the factory itself, naming its Katib algorithm in an attribute
+    return _Entry(found, getattr(found, "katib_algorithm", None))
 
 
 def names() -> list[str]:
-    return list(_load())
+    return algorithm_registry.names()
 
 
 def normalize(name: str) -> str:
     """An algorithm name (local or Katib spelling) -> the local name, or UsageError."""
-    key = str(name).strip().lower()
+    key = _fold(name)
     key = _ALIASES.get(key, key)
-    if key not in _load():
-        raise UsageError(
-            f"unknown algorithm {name!r}; valid algorithms: {', '.join(names())}",
-            kind="unknown-algorithm",
-        )
+    if key not in algorithm_registry:
+        raise algorithm_registry.unknown(name)
     return key
 
 
 def katib_name(name: str) -> str:
     """The Katib ``algorithmName`` of a local algorithm, or UsageError."""
     key = normalize(name)
-    katib = _load()[key].katib
+    katib = _entry(key).katib
     if not katib:
         raise UsageError(f"algorithm {key!r} has no Katib counterpart", kind="unknown-algorithm")
     return katib
@@ -217,7 +217,7 @@ def make_algorithm(
     grid_points: int | None = None,
 ) -> Algorithm:
     """The algorithm ``name`` (see :func:`names`) over ``dims``."""
-    entry = _load()[normalize(name)]
+    entry = _entry(normalize(name))
     algo: Algorithm = entry.factory(dims, seed=seed, direction=direction, grid_points=grid_points)
     return algo
 

@@ -188,20 +188,16 @@ def test_registered_backend_is_tried_first(tmp_path: Path) -> None:
     assert reg.get("upper-text").name == "upper-text"
 
 
-def test_entry_point_backends_are_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    class EP:
-        name = "upper"
-
-        def load(self) -> Any:
-            return _Upper
-
-    import importlib.metadata as md
-
-    monkeypatch.setattr(
-        md, "entry_points", lambda group: [EP()] if group == "kale_like.marshal" else []
-    )
+def test_scoped_registrations_are_undone() -> None:
     reg = marshal.default_registry()
-    assert reg.names()[0] == "upper-text"
+    with reg.scoped():
+        reg.register(_Upper())
+        assert reg.names()[0] == "upper-text"
+    assert "upper-text" not in reg.names()
+    assert reg.for_value("ABC").name == "json"
+
+
+# Entry-point backends, from a package on disk: tests/test_registry.py::test_marshal_entry_points
 
 
 def test_saving_plain_values_imports_no_heavy_library(tmp_path: Path) -> None:

@@ -274,8 +274,8 @@ def test_registered_algorithm(pipeline: Pipeline, tmp_path: Path) -> None:
         def tell(self, trial: Any) -> None:
             pass
 
-    sweep_pkg.register("descending", Descending)
-    try:
+    with algorithms.algorithm_registry.scoped():  # the registration ends with the test
+        sweep_pkg.register("descending", Descending)
         assert "descending" in sweep_pkg.names()
         res = _run(
             pipeline,
@@ -289,8 +289,7 @@ def test_registered_algorithm(pipeline: Pipeline, tmp_path: Path) -> None:
         assert [t.parameters["n"] for t in res.trials] == [3, 2, 1]
         with pytest.raises(UsageError, match="no Katib counterpart"):
             sweep_pkg.katib_name("descending")
-    finally:
-        algorithms._registry.pop("descending", None)
+    assert "descending" not in sweep_pkg.names()
 
 
 def test_tpe_without_optuna_is_an_actionable_environment_error(
