@@ -226,8 +226,8 @@ def set_function_state(func: Any, state: Any) -> None:
     a name the live namespace already has: the receiving step binds its own values."""
     from cloudpickle import cloudpickle as cp
 
-    live = func.__globals__
-    if live is not _LIVE_MAIN:
+    live: dict[str, Any] = func.__globals__
+    if _LIVE_MAIN is None or live is not _LIVE_MAIN:
         cp._function_setstate(func, state)
         return
     attrs, slots = state
