@@ -259,6 +259,36 @@ def resolve(
         if r_ns:
             sources["namespace"] = "in-cluster service account"
 
+    token, refresh_file = _resolve_token(token_file, env, cfg, in_cluster_token, sources)
+
+    r_ctx = kube_context or cfg.get("kube_context")
+    verify = cfg.get("verify_ssl")
+    if verify is not None and not isinstance(verify, bool):
+        raise UsageError(
+            "`verify_ssl` in the config file must be true or false", kind="bad-config-file"
+        )
+    return KfpConfig(
+        host=r_host,
+        namespace=str(r_ns) if r_ns else None,
+        experiment=str(r_exp) if r_exp else DEFAULT_EXPERIMENT,
+        token=token,
+        token_file=refresh_file,
+        kube_context=str(r_ctx) if r_ctx else None,
+        ssl_ca_cert=str(cfg["ssl_ca_cert"]) if cfg.get("ssl_ca_cert") else None,
+        verify_ssl=verify,
+        sources=sources,
+    )
+
+
+def _resolve_token(
+    token_file: str | None,
+    env: Mapping[str, str],
+    cfg: Mapping[str, Any],
+    in_cluster_token: str,
+    sources: dict[str, str],
+) -> tuple[Secret | None, str | None]:
+    """(fixed bearer token, refreshing token file) from the first source that has one;
+    records that source in ``sources["token"]``."""
     token: Secret | None = None
     refresh_file: str | None = None
     if token_file:
@@ -280,24 +310,7 @@ def resolve(
     elif Path(in_cluster_token).is_file() and env.get("KUBERNETES_SERVICE_HOST"):
         refresh_file = in_cluster_token
         sources["token"] = "in-cluster service account"
-
-    r_ctx = kube_context or cfg.get("kube_context")
-    verify = cfg.get("verify_ssl")
-    if verify is not None and not isinstance(verify, bool):
-        raise UsageError(
-            "`verify_ssl` in the config file must be true or false", kind="bad-config-file"
-        )
-    return KfpConfig(
-        host=r_host,
-        namespace=str(r_ns) if r_ns else None,
-        experiment=str(r_exp) if r_exp else DEFAULT_EXPERIMENT,
-        token=token,
-        token_file=refresh_file,
-        kube_context=str(r_ctx) if r_ctx else None,
-        ssl_ca_cert=str(cfg["ssl_ca_cert"]) if cfg.get("ssl_ca_cert") else None,
-        verify_ssl=verify,
-        sources=sources,
-    )
+    return token, refresh_file
 
 
 def _check_host(host: str, source: str) -> str:

@@ -126,33 +126,7 @@ def compare(
             )
         else:
             report.mismatches.append(mismatch)
-    pairs: list[dict[str, Any]] = []
-    unreadable: set[tuple[str, str]] = set()  # (producer, variable) not in a local run folder
-    routed = _routed_inputs(result.run_dir)
-    for step in pipeline.steps:
-        for phase, names in (("in", [v for v, _ in step.inputs]), ("out", list(step.outputs))):
-            for var in names:
-                producer = dict(step.inputs)[var] if phase == "in" else step.name
-                if phase == "in":  # the local engine may have re-planned where it came from
-                    producer = routed.get((step.name, var), producer)
-                expected = Path(dump_dir) / phase / step.name / "values" / var
-                try:
-                    actual = _artifact(result.run_dir, producer, var)
-                except (OSError, TypeError):  # another engine's layout: metrics only
-                    done = getattr(result.steps.get(producer), "status", None)
-                    if done in ("succeeded", "cached"):  # a failed step saved nothing
-                        unreadable.add((producer, var))
-                    continue
-                if expected.is_dir() and actual.is_dir():
-                    pairs.append(
-                        {
-                            "step": step.name,
-                            "variable": var,
-                            "kind": "input" if phase == "in" else "output",
-                            "expected": str(expected),
-                            "actual": str(actual),
-                        }
-                    )
+    pairs, unreadable = _value_pairs(pipeline, result, dump_dir)
     compared = _compare_in_subprocess(pipeline, pairs, work, path.parent)
     diverged: set[tuple[str, str]] = set()  # (step, variable) outputs that disagree
     for item in compared:
@@ -184,6 +158,42 @@ def compare(
         )
     report.ok = not report.mismatches
     return report
+
+
+def _value_pairs(
+    pipeline: Pipeline, result: RunResult, dump_dir: str
+) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+    """The values to compare: each step's inputs and outputs as the top-to-bottom run dumped
+    them and as the pipeline run saved them; and the (producer, variable) pairs the run
+    saved where verify cannot read them (another engine's layout)."""
+    pairs: list[dict[str, Any]] = []
+    unreadable: set[tuple[str, str]] = set()  # (producer, variable) not in a local run folder
+    routed = _routed_inputs(result.run_dir)
+    for step in pipeline.steps:
+        for phase, names in (("in", [v for v, _ in step.inputs]), ("out", list(step.outputs))):
+            for var in names:
+                producer = dict(step.inputs)[var] if phase == "in" else step.name
+                if phase == "in":  # the local engine may have re-planned where it came from
+                    producer = routed.get((step.name, var), producer)
+                expected = Path(dump_dir) / phase / step.name / "values" / var
+                try:
+                    actual = _artifact(result.run_dir, producer, var)
+                except (OSError, TypeError):  # another engine's layout: metrics only
+                    done = getattr(result.steps.get(producer), "status", None)
+                    if done in ("succeeded", "cached"):  # a failed step saved nothing
+                        unreadable.add((producer, var))
+                    continue
+                if expected.is_dir() and actual.is_dir():
+                    pairs.append(
+                        {
+                            "step": step.name,
+                            "variable": var,
+                            "kind": "input" if phase == "in" else "output",
+                            "expected": str(expected),
+                            "actual": str(actual),
+                        }
+                    )
+    return pairs, unreadable
 
 
 def _cell(index: int | None) -> str:
