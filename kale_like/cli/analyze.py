@@ -41,11 +41,11 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
         help="run root whose observed facts to use (default: .kale_like beside the notebook, "
         "or $KALE_LIKE_RUN_ROOT)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=handle_analyze)
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def handle_analyze(args: argparse.Namespace) -> int:
     from ..api.analysis import load_pipeline
 
     # `--format json` also makes errors come out as JSON on stdout.

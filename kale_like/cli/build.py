@@ -67,7 +67,7 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
     )
     options.add_json_option(parser, help="print a JSON result")
     parser.add_argument("-q", "--quiet", action="store_true", help="no build progress")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=handle_build)
     return parser
 
 
@@ -82,7 +82,7 @@ def image_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def handle_build(args: argparse.Namespace) -> int:
     from ..api.image_builds import build
 
     quiet = args.quiet or args.json

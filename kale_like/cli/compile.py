@@ -57,11 +57,11 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
     add_image_options(parser, base_image=False)
     add_observe_options(parser)
     options.add_json_option(parser, help="print a JSON result")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=handle_compile)
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def handle_compile(args: argparse.Namespace) -> int:
     from ..api.compilation import compile as compile_notebook
     from .build import images_for_compile
 

@@ -1,7 +1,8 @@
 """``kale-like deploy NB``: upload to Kubeflow Pipelines, start a run, optionally watch it.
 
 Also the ``--remote`` half of ``kale-like runs list|show`` (:func:`add_remote_options`,
-:func:`remote_runs`), so the listing of cluster runs lives next to the code that starts them.
+:func:`handle_runs_remote`), so the listing of cluster runs lives next to the code that
+starts them.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def register(sub: Any, name: str) -> None:
         help="seconds between status polls while watching (default 2, grows to 15)",
     )
     options.add_json_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=handle_deploy)
 
 
 def _pipeline_for(target: str, observe: bool = False, run_root: str | None = None) -> Any:
@@ -169,7 +170,7 @@ def _printer(stream: Any) -> Any:
     return show
 
 
-def run(args: argparse.Namespace) -> int:
+def handle_deploy(args: argparse.Namespace) -> int:
     from .. import params
     from ..api.deployment import KfpTarget, deploy
 
@@ -246,13 +247,13 @@ def _metrics_reader(args: argparse.Namespace) -> Any:
     return metrics_reader(getattr(args, "mlmd", None))
 
 
-def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> int:
+def handle_runs_remote(args: argparse.Namespace) -> int:
     """``runs list --remote`` / ``runs show --remote RUN_ID``; prints text or JSON."""
     from ..api.deployment import remote_run_show, remote_runs_list
 
     as_json = getattr(args, "json", False)
     conn = options.kfp_connection(args)
-    if action == "list":
+    if args.action != "show":
         runs = remote_runs_list(limit=int(getattr(args, "limit", None) or 20), **conn)
         if as_json:
             options.print_json(runs, default=str)
@@ -262,7 +263,7 @@ def remote_runs(action: str, run_id: str | None, args: argparse.Namespace) -> in
         for r in runs:
             print(f"{r['run_id']}  {r['status']:<10} {r['created_at'] or '':<32} {r['name']}")
         return EXIT_OK
-    item = remote_run_show(str(run_id or ""), metrics_reader=_metrics_reader(args), **conn)
+    item = remote_run_show(str(args.run_id or ""), metrics_reader=_metrics_reader(args), **conn)
     if as_json:
         options.print_json(item, default=str)
     else:

@@ -114,7 +114,7 @@ def register(sub: Any, name: str) -> None:
             action="store_true",
             help="also run top to bottom and compare (like `kale-like verify`)",
         )
-    p.set_defaults(func=_verify if verify_cmd else _run)
+    p.set_defaults(func=handle_verify if verify_cmd else handle_run)
 
 
 def _overrides(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -159,9 +159,9 @@ def _progress(args: argparse.Namespace, steps: int) -> Any:
     return for_stream(sys.stderr, total=steps)
 
 
-def _run(args: argparse.Namespace) -> int:
+def handle_run(args: argparse.Namespace) -> int:
     if getattr(args, "verify", False):
-        return _verify(args)
+        return handle_verify(args)
     from .. import engines
     from ..api.execution import run
 
@@ -190,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status == "succeeded" else EXIT_RUN_FAILED
 
 
-def _verify(args: argparse.Namespace) -> int:
+def handle_verify(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..verify import verify
 

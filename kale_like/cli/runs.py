@@ -49,7 +49,7 @@ def register(sub: Any, name: str) -> None:
         metavar="NB",
         help="only runs of this notebook (and use the run root beside it)",
     )
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=handle_runs_list)
     show = actions.add_parser(
         "show",
         parents=[common],
@@ -58,15 +58,15 @@ def register(sub: Any, name: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     show.add_argument("run_id", metavar="RUN_ID")
-    show.set_defaults(func=_show)
-    p.set_defaults(func=_list, run_root=None, json=False, notebook=None)
+    show.set_defaults(func=handle_runs_show)
+    p.set_defaults(func=handle_runs_list, run_root=None, json=False, notebook=None)
 
 
-def _list(args: argparse.Namespace) -> int:
+def handle_runs_list(args: argparse.Namespace) -> int:
     if getattr(args, "remote", False):
-        from .deploy import remote_runs
+        from .deploy import handle_runs_remote
 
-        return remote_runs("list", None, args)
+        return handle_runs_remote(args)
     from ..api.history import runs_list
 
     rows = runs_list(run_root=args.run_root, notebook=getattr(args, "notebook", None))
@@ -98,11 +98,11 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+def handle_runs_show(args: argparse.Namespace) -> int:
     if getattr(args, "remote", False):
-        from .deploy import remote_runs
+        from .deploy import handle_runs_remote
 
-        return remote_runs("show", args.run_id, args)
+        return handle_runs_remote(args)
     from ..api.history import runs_show
 
     rec = runs_show(args.run_id, run_root=args.run_root)

@@ -73,11 +73,11 @@ def register(sub: Any, name: str) -> argparse.ArgumentParser:
         help="run root whose latest local run gives timings and value sizes (default: "
         ".kale_like beside the notebook, or $KALE_LIKE_RUN_ROOT)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=handle_suggest)
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def handle_suggest(args: argparse.Namespace) -> int:
     from ..api.suggestions import suggest
 
     result = suggest(

@@ -73,7 +73,7 @@ def register(sub: Any, name: str) -> None:
     from .build import add_image_options
 
     add_image_options(p, base_image=False)
-    p.set_defaults(func=main)
+    p.set_defaults(func=handle_sweep)
 
 
 def _fmt(value: Any) -> str:
@@ -176,7 +176,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(args: argparse.Namespace) -> int:
+def handle_sweep(args: argparse.Namespace) -> int:
     # Import the functions from their modules: `kale_like.api.sweep` is also a submodule name.
     from ..api.analysis import load_checked
     from ..api.sweeps import sweep

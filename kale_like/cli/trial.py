@@ -43,10 +43,10 @@ exit codes: 0 succeeded, 1 run failed, 2 bad input, 3 cluster unreachable""",
         help="ML Metadata gRPC-web URL (default $KALE_LIKE_MLMD_HOST, else the in-cluster "
         "metadata-envoy service)",
     )
-    p.set_defaults(func=main)
+    p.set_defaults(func=handle_trial)
 
 
-def main(args: argparse.Namespace) -> int:
+def handle_trial(args: argparse.Namespace) -> int:
     from ..api.trials import metric_text, trial
 
     result = trial(
