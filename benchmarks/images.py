@@ -35,8 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from kale_like import images  # noqa: E402
 from kale_like.api.analysis import load_pipeline  # noqa: E402
+from kale_like.images import pipeline_images  # noqa: E402
 from kale_like.images.context import SRC_DIR  # noqa: E402
 from kale_like.images.environment import PythonEnvironment, closure  # noqa: E402
+from kale_like.images.requirements import runtime_requirements  # noqa: E402
+from kale_like.images.wheelhouse import ensure_wheels  # noqa: E402
 
 CELLS = [
     (["step:load"], "import numpy as np\nraw = np.arange(200, dtype=float).reshape(50, 4)"),
@@ -111,11 +114,11 @@ def main() -> int:
         # benchmark runs cannot change the images under it.
         snapshot = Path(tmp) / "src" / "kale_like"
         shutil.copytree(
-            images.PACKAGE_DIR,
+            pipeline_images.PACKAGE_DIR,
             snapshot,
             ignore=shutil.ignore_patterns("__pycache__", "labextension", "static"),
         )
-        images.PACKAGE_DIR = snapshot
+        pipeline_images.PACKAGE_DIR = snapshot  # what plan_pipeline and build_plans read
         folder = Path(tmp) / "nb"
         nb = write_notebook(folder, uuid.uuid4().hex)
 
@@ -126,7 +129,7 @@ def main() -> int:
         base = fresh_base(client, args.base_image)
         plan = images.plan_pipeline(load_pipeline(nb), base_image=base)
         pins = {pin for p in plan.plans for layer in p.layers for pin in layer.pins}
-        images.ensure_wheels(wheelhouse, pins)
+        ensure_wheels(wheelhouse, pins)
         _, cold, cold_s = build(nb, base, wheelhouse, client)
         n_images = len(cold.built)
         print(f"cold build: {len(plan.pipeline.steps)} steps -> {n_images} images in {cold_s:.1f}s")
@@ -170,7 +173,7 @@ def main() -> int:
         train_ref = code.images["train"]
         env = PythonEnvironment.current()
         [train_plan] = [p for p in plan.plans if "train" in p.steps]
-        reqs = list(train_plan.requirements) + list(images.runtime_requirements(env))
+        reqs = list(train_plan.requirements) + list(runtime_requirements(env))
         all_pins = sorted(f"{n}=={v}" for n, v in closure(reqs, env).values())
         probe = "import sklearn.linear_model, pandas, kale_like.runtime"
         baked = [run_container(client, train_ref, ["python3", "-c", probe])

@@ -36,16 +36,16 @@ def runtime_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Any:
     edits to the working tree while the tests run do not change the images under them."""
     import shutil
 
-    from kale_like import images
+    from kale_like.images import pipeline_images
 
-    original = images.PACKAGE_DIR
+    original = pipeline_images.PACKAGE_DIR
     snapshot = tmp_path_factory.mktemp("src") / "kale_like"
     shutil.copytree(
         original, snapshot, ignore=shutil.ignore_patterns("__pycache__", "labextension")
     )
-    images.PACKAGE_DIR = snapshot
+    pipeline_images.PACKAGE_DIR = snapshot
     yield snapshot
-    images.PACKAGE_DIR = original
+    pipeline_images.PACKAGE_DIR = original
 
 
 def manifest_entry(manifest: list[dict[str, Any]], name: str) -> dict[str, Any]:
