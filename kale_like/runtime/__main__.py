@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"kale_like.runtime: cannot read job file {args[0]!r}: {exc}", file=sys.stderr)
         return 2
-    from . import StepFailed, run_step
+    from .failure import StepFailed
+    from .step import run_step
 
     result_path = job.get("result_path")
     try:
