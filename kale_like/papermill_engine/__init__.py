@@ -3,87 +3,17 @@
 papermill parameterizes the notebook as usual (an ``injected-parameters`` cell after the
 ``parameters`` cell, which the analysis treats as overriding the defaults); this engine then
 runs it either as a cached, parallel pipeline (:mod:`.pipeline`) or cell by cell in a kernel
-exactly as papermill's default engine does (:mod:`.kernel`). :mod:`.mode` holds the rule
-that picks one; when the analysis refuses a notebook, it runs in the kernel and the
-analysis' message is logged as a warning. Either way the output notebook, its
-``papermill`` metadata and the ``PapermillExecutionError`` raised for a failing cell are
-papermill's.
+exactly as papermill's default engine does (:mod:`.kernel`). :mod:`.engine` holds the class
+papermill calls, :mod:`.mode` the rule that picks one; when the analysis refuses a notebook,
+it runs in the kernel and the analysis' message is logged as a warning. Either way the
+output notebook, its ``papermill`` metadata and the ``PapermillExecutionError`` raised for a
+failing cell are papermill's.
 
 ``KALE_LIKE_PAPERMILL_DEFAULT=1`` in the environment makes this engine papermill's default
 (for tools that call papermill without an engine name).
 """
 
-from __future__ import annotations
-
-import logging
-import os
-from typing import Any
-
-from .mode import Choice, cache_enabled, choose, notebook_path_for
+from .engine import KaleLikeEngine
+from .mode import Choice, cache_enabled, choose
 
 __all__ = ["KaleLikeEngine", "Choice", "cache_enabled", "choose"]
-
-DEFAULT_ENV = "KALE_LIKE_PAPERMILL_DEFAULT"
-log = logging.getLogger("papermill")
-
-
-class KaleLikeEngine:
-    """A papermill engine (papermill calls only these three class methods).
-
-    It does not subclass ``papermill.engines.Engine`` at import time: papermill imports this
-    module while it registers its entry points, so importing papermill from here would be
-    circular. :meth:`execute_notebook` runs papermill's own wrapper around this class.
-    """
-
-    @classmethod
-    def execute_notebook(cls, nb: Any, kernel_name: str, **kwargs: Any) -> Any:
-        """papermill's ``Engine.execute_notebook`` (execution manager, progress bar, saves)."""
-        from papermill.engines import Engine
-
-        return Engine.execute_notebook.__func__(cls, nb, kernel_name, **kwargs)
-
-    @classmethod
-    def nb_kernel_name(cls, nb: Any, name: str | None = None) -> str:
-        from papermill.utils import nb_kernel_name
-
-        return str(nb_kernel_name(nb, name))
-
-    @classmethod
-    def nb_language(cls, nb: Any, language: str | None = None) -> str:
-        from papermill.utils import nb_language
-
-        return str(nb_language(nb, language))
-
-    @classmethod
-    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
-        """Run ``nb_man.nb`` as a pipeline or cell by cell, whichever :func:`choose` says."""
-        choice = choose(nb_man.nb, kernel_name, kwargs, notebook_path_for(kwargs.get("input_path")))
-        if choice.warning:
-            log.warning(choice.warning)
-        if choice.mode == "pipeline" and choice.pipeline is not None:
-            from .pipeline import execute_as_pipeline
-
-            cache = "" if choice.use_cache else " without the cache"
-            log.info(f"kale_like: running the notebook as a pipeline{cache}")
-            return execute_as_pipeline(
-                nb_man, choice.pipeline, use_cache=choice.use_cache, options=kwargs
-            )
-        from .kernel import execute_in_kernel
-
-        log.debug(f"kale_like: running cell by cell in a kernel ({choice.reason})")
-        return execute_in_kernel(nb_man, kernel_name, kwargs)
-
-
-def _make_default() -> None:
-    """Register this engine under papermill's default name (None)."""
-    import importlib
-    import sys
-
-    # papermill may be importing this module right now (from its entry points): take its
-    # half-initialised engines module rather than importing it again.
-    engines = sys.modules.get("papermill.engines") or importlib.import_module("papermill.engines")
-    engines.papermill_engines.register(None, KaleLikeEngine)
-
-
-if os.environ.get(DEFAULT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
-    _make_default()
