@@ -2,90 +2,22 @@
 
 Mutating through one name changes the others, so the walker writes them all; names
 that share an object are also saved by the same step so the sharing survives a step
-boundary. A mixin of :class:`~kale_like.analysis.walker.Walker`.
+boundary. The walker's layer above :class:`~kale_like.analysis.kinds.KindRules` (a
+string or number shares nothing); the map itself is
+:class:`~kale_like.analysis.base.AliasMap`.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from . import rules
-from .facts import BlockFacts, Loc, Scope
-from .kinds import ATOMIC
+from .kinds import ATOMIC, KindRules
 
 
-class AliasMap(dict[str, frozenset[str]]):
-    """name -> names whose objects it shares (``a = b``: a -> {b}), with a reverse index
-    kept up to date so that finding everything sharing an object stays cheap."""
-
-    def __init__(self, items: Mapping[str, frozenset[str]]) -> None:
-        super().__init__()
-        self._holders: dict[str, set[str]] = {}
-        for k, v in items.items():
-            self[k] = v
-
-    def holders(self, name: str) -> set[str]:
-        return self._holders.get(name, set())
-
-    def _unlink(self, key: str) -> None:
-        for r in super().get(key, ()):
-            self._holders.get(r, set()).discard(key)
-
-    def __setitem__(self, key: str, value: frozenset[str]) -> None:
-        self._unlink(key)
-        super().__setitem__(key, value)
-        for r in value:
-            self._holders.setdefault(r, set()).add(key)
-
-    def __delitem__(self, key: str) -> None:
-        self._unlink(key)
-        super().__delitem__(key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        if key in self:
-            self._unlink(key)
-        return super().pop(key, *default)
-
-
-class AliasRules:
+class AliasRules(KindRules):
     """Alias bookkeeping of the walker."""
-
-    _aliases: AliasMap
-    facts: BlockFacts
-    defined: set[str]
-    scope: Scope | None
-    modmap: dict[str, str]
-
-    if TYPE_CHECKING:
-
-        def loc(self, node: ast.AST) -> Loc: ...
-        def _local(self, name: str) -> bool: ...
-        def read(self, name: str, node: ast.AST) -> None: ...
-        def kind_of(self, node: ast.AST | None) -> str | None: ...
-        def is_iter(self, node: ast.AST) -> bool: ...
-        def is_builtin(self, name: str) -> bool: ...
-        def slice_copies(self, node: ast.Subscript) -> bool: ...
-
-    @property
-    def aliases(self) -> AliasMap:
-        return self._aliases
-
-    @aliases.setter
-    def aliases(self, value: Mapping[str, frozenset[str]]) -> None:
-        self._aliases = value if isinstance(value, AliasMap) else AliasMap(value)
-
-    def sharing(self, name: str) -> set[str]:
-        """Every name that may share ``name``'s object (aliases in both directions)."""
-        group, todo = {name}, [name]
-        while todo:
-            n = todo.pop()
-            linked = set(self._aliases.get(n, ())) | self._aliases.holders(n)
-            for m in linked - group:
-                group.add(m)
-                todo.append(m)
-        return group
 
     def alias_roots(self, node: ast.AST) -> frozenset[str]:
         if isinstance(node, ast.Name):
@@ -135,6 +67,13 @@ class AliasRules:
                     plan += self.alias_plan(te, ve)
         return plan
 
+    def store(self, t: ast.AST, value: ast.expr) -> None:
+        """``o.v = a`` / ``d[k] = a``: the object rooted at ``o`` / ``d`` now holds a's."""
+        if isinstance(t, ast.Attribute | ast.Subscript):
+            root = self.root(t)
+            if root is not None:
+                self.hold(root, [value], t)
+
     def hold(self, container: str, values: list[ast.expr], at: ast.AST) -> None:
         """``o.v = a``, ``d[k] = a``, ``setattr(o, n, a)``, ``lst.append(a)``: the container
         now holds a's object, so a later change of ``a`` changes it too."""
@@ -162,7 +101,7 @@ class AliasRules:
             # The names now share one object: save them all (with every other name already
             # sharing it) from this step so the sharing survives the step boundary (a later
             # `name.append` changes all of them).
-            group = set().union(*(self.sharing(r) for r in roots)) - {name}
+            group = set().union(*(self.aliases.sharing(r) for r in roots)) - {name}
             for r in sorted(group):
                 if r not in self.modmap and not self._local(r):
                     self.read(r, t)

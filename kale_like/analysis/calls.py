@@ -1,51 +1,27 @@
 """Calls: state effects, argument and receiver mutation, known functions, magics.
 
-A mixin of :class:`~kale_like.analysis.walker.Walker`, kept apart to keep modules small.
+The walker's layer above :class:`~kale_like.analysis.aliases.AliasRules` (a call may store
+its arguments in its receiver), kept apart to keep modules small.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from . import rules
-from .facts import BlockFacts, FuncFacts, Loc, Scope, merge
+from .aliases import AliasRules
+from .facts import FuncFacts, merge
 from .parse import parse_snippet
 
 _DYNAMIC = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
 
 
-class CallRules:
+class CallRules(AliasRules):
     """What a call does: the part of the walker that knows about calls and magics."""
 
-    facts: BlockFacts
-    defined: set[str]
-    scope: Scope | None
-    offset: int
-    known: Mapping[str, FuncFacts | None]
-
-    if TYPE_CHECKING:
-
-        def loc(self, node: ast.AST) -> Loc: ...
-        def _local(self, name: str) -> bool: ...
-        def read(self, name: str, node: ast.AST) -> None: ...
-        def write(self, name: str, node: ast.AST, define: bool = True) -> None: ...
-        def mutate(self, name: str, node: ast.AST) -> None: ...
-        def state(self, reads: Iterable[str], writes: Iterable[str], node: ast.AST) -> None: ...
-        def warn(self, kind: str, message: str, node: ast.AST, fix: str | None = None) -> None: ...
-        def qualify(self, node: ast.AST) -> str | None: ...
-        def root(self, node: ast.AST) -> str | None: ...
-        def lookup(self, name: str) -> FuncFacts | None: ...
-        def expr(self, node: ast.AST) -> None: ...
-        def stmts(self, body: Iterable[ast.stmt]) -> None: ...
-        def is_builtin(self, name: str) -> bool: ...
-        def is_iter(self, node: ast.AST) -> bool: ...
-        def method_writes(self, receiver: ast.AST, method: str, inplace: bool) -> bool: ...
-        def hold(self, container: str, values: list[ast.expr], at: ast.AST) -> None: ...
-
-    def e_Call(self, node: ast.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         if self.magic(node):
             return
         self.expr(node.func)
@@ -53,6 +29,35 @@ class CallRules:
             self.expr(a)
         for k in node.keywords:
             self.expr(k.value)
+        func = node.func
+        self.dynamic_call(node)
+        q = self.qualify(func)
+        if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
+            if func.id not in self.defined and func.id not in self.facts.writes:
+                q = func.id
+        if q:
+            self.qualified_call(node, q)
+        for k in node.keywords:
+            if k.arg == "out":
+                for e in k.value.elts if isinstance(k.value, ast.Tuple) else [k.value]:
+                    root = self.root(e)
+                    if root:
+                        self.mutate(root, node)
+        if isinstance(func, ast.Attribute) and q is None:
+            self.method_call(node, func)
+        if not (
+            isinstance(func, ast.Name)
+            and func.id in rules.NON_CONSUMING | rules.LAZY_BUILTINS
+            and self.is_builtin(func.id)
+        ):
+            # max(it), list(it), np.array(it)...: an iterator passed to a call is used up.
+            for a in [*node.args, *(k.value for k in node.keywords)]:
+                self.consume(a.value if isinstance(a, ast.Starred) else a, node)
+        if self.scope is None:
+            self.known_calls(node)
+
+    def dynamic_call(self, node: ast.Call) -> None:
+        """``exec(...)``, ``globals()``...: what the code touches is unknown until it runs."""
         func = node.func
         if (
             isinstance(func, ast.Name)
@@ -72,73 +77,58 @@ class CallRules:
                 fix="pass values through plain variables; `kale-like verify NOTEBOOK` compares"
                 " the pipeline with a top-to-bottom run",
             )
-        q = self.qualify(func)
-        if q is None and isinstance(func, ast.Name) and func.id in ("next", "setattr", "delattr"):
-            if func.id not in self.defined and func.id not in self.facts.writes:
-                q = func.id
-        if q:
-            given: dict[str | None, object] = {
-                k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
-                for k in node.keywords
-            }
-            reads, writes = rules.call_state(q, given)
-            if reads or writes:
-                self.state(reads, writes, node)
-            if q in rules.ARG_MUTATORS and node.args:
-                root = self.root(node.args[0])
-                if root:
-                    self.mutate(root, node)
-                    if q == "setattr":
-                        self.hold(root, node.args[2:], node)
-        for k in node.keywords:
-            if k.arg == "out":
-                for e in k.value.elts if isinstance(k.value, ast.Tuple) else [k.value]:
-                    root = self.root(e)
-                    if root:
-                        self.mutate(root, node)
-        if isinstance(func, ast.Attribute) and q is None:
-            given = {
-                k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
-                for k in node.keywords
-            }
-            if rules.method_draws(func.attr, given):
-                self.state(frozenset({"numpy.random"}), frozenset({"numpy.random"}), node)
-            inplace = any(
-                k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
-                for k in node.keywords
-            )
-            if self.method_writes(func.value, func.attr, inplace):
-                root = self.root(func.value)
-                if root:
-                    self.mutate(root, node)
-                    if func.attr in rules.STORING_METHODS:
-                        values = [*node.args, *(k.value for k in node.keywords)]
-                        self.hold(root, [v for v in values if not isinstance(v, ast.Starred)], node)
-        if not (
-            isinstance(func, ast.Name)
-            and func.id in rules.NON_CONSUMING | rules.LAZY_BUILTINS
-            and self.is_builtin(func.id)
-        ):
-            # max(it), list(it), np.array(it)...: an iterator passed to a call is used up.
-            for a in [*node.args, *(k.value for k in node.keywords)]:
-                self.consume(a.value if isinstance(a, ast.Starred) else a, node)
-        if isinstance(func, ast.Name) and self.scope is None:
+
+    def qualified_call(self, node: ast.Call, q: str) -> None:
+        """A call of a module's function (``np.random.seed``, ``setattr``): its state
+        effects, and the argument it changes."""
+        given: dict[str | None, object] = {
+            k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
+            for k in node.keywords
+        }
+        reads, writes = rules.call_state(q, given)
+        if reads or writes:
+            self.state(reads, writes, node)
+        if q in rules.ARG_MUTATORS and node.args:
+            root = self.root(node.args[0])
+            if root:
+                self.mutate(root, node)
+                if q == "setattr":
+                    self.hold(root, node.args[2:], node)
+
+    def method_call(self, node: ast.Call, func: ast.Attribute) -> None:
+        """``obj.method(...)`` on a value (not a module): does it draw random numbers,
+        change the receiver, store its arguments in it?"""
+        given: dict[str | None, object] = {
+            k.arg: k.value.value if isinstance(k.value, ast.Constant) else ...
+            for k in node.keywords
+        }
+        if rules.method_draws(func.attr, given):
+            self.state(frozenset({"numpy.random"}), frozenset({"numpy.random"}), node)
+        inplace = any(
+            k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+            for k in node.keywords
+        )
+        if self.method_writes(func.value, func.attr, inplace):
+            root = self.root(func.value)
+            if root:
+                self.mutate(root, node)
+                if func.attr in rules.STORING_METHODS:
+                    values = [*node.args, *(k.value for k in node.keywords)]
+                    self.hold(root, [v for v in values if not isinstance(v, ast.Starred)], node)
+
+    def known_calls(self, node: ast.Call) -> None:
+        """The effects of a known function called here, or passed to the call (a
+        callback, ``map(f, xs)``), including those of the known functions it calls."""
+        func = node.func
+        if isinstance(func, ast.Name):
             facts = self.lookup(func.id)
             if facts is not None:
                 self.apply(self.resolve(func.id, facts), node, node.args, node.keywords)
-        if self.scope is None:
-            for a in [*node.args, *(k.value for k in node.keywords)]:
-                if isinstance(a, ast.Name) and a is not func:
-                    facts = self.lookup(a.id)
-                    if facts is not None:
-                        self.apply(self.resolve(a.id, facts), node, ())
-
-    def consume(self, node: ast.AST, at: ast.AST) -> None:
-        """Iterating ``node`` (a call argument, a `for` loop) changes it if it is an iterator."""
-        if self.is_iter(node):
-            root = self.root(node)
-            if root:
-                self.mutate(root, at)
+        for a in [*node.args, *(k.value for k in node.keywords)]:
+            if isinstance(a, ast.Name) and a is not func:
+                facts = self.lookup(a.id)
+                if facts is not None:
+                    self.apply(self.resolve(a.id, facts), node, ())
 
     def resolve(self, name: str, facts: FuncFacts) -> FuncFacts:
         """A function's effects including those of the known functions it calls."""

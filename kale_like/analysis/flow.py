@@ -1,45 +1,22 @@
 """Control flow: what is *definitely* bound after ``if``/``for``/``while``/``try``/``match``.
 
 A branch or loop body may not run, so names it binds do not hide later reads, and an
-alias it breaks may still hold afterwards. A mixin of
-:class:`~kale_like.analysis.walker.Walker`.
+alias it breaks may still hold afterwards. The walker's layer above
+:class:`~kale_like.analysis.aliases.AliasRules`.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
-from .aliases import merge_aliases
-from .facts import BlockFacts, Scope
+from .aliases import AliasRules, merge_aliases
 from .kinds import merge_kinds
 
 
-class FlowRules:
+class FlowRules(AliasRules):
     """Statements with branches and loops."""
 
-    facts: BlockFacts
-    defined: set[str]
-    scope: Scope | None
-    depth: int  # > 0 inside a branch, loop or try: statements there may not run
-    kinds: dict[str, str]
-
-    if TYPE_CHECKING:
-        from .aliases import AliasMap
-
-        @property
-        def aliases(self) -> AliasMap: ...
-        @aliases.setter
-        def aliases(self, value: Mapping[str, frozenset[str]]) -> None: ...
-        def expr(self, node: ast.AST) -> None: ...
-        def stmts(self, body: Iterable[ast.stmt]) -> None: ...
-        def target(self, t: ast.AST) -> None: ...
-        def write(self, name: str, node: ast.AST, define: bool = True) -> None: ...
-        def alias_roots(self, node: ast.AST) -> frozenset[str]: ...
-        def consume(self, node: ast.AST, at: ast.AST) -> None: ...
-
-    def s_For(self, node: ast.For | ast.AsyncFor) -> None:
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
         self.consume(node.iter, node)
         snap = set(self.defined)
@@ -59,9 +36,9 @@ class FlowRules:
         self.defined = snap
         self.kinds = merge_kinds(kinds, self.kinds)  # the body may not run
 
-    s_AsyncFor = s_For
+    visit_AsyncFor = visit_For
 
-    def s_While(self, node: ast.While) -> None:
+    def visit_While(self, node: ast.While) -> None:
         self.expr(node.test)
         snap = set(self.defined)
         kinds = dict(self.kinds)
@@ -82,7 +59,7 @@ class FlowRules:
             self.stmts(body)
             self.aliases = merge_aliases(merged, self.aliases)
 
-    def s_If(self, node: ast.If) -> None:
+    def visit_If(self, node: ast.If) -> None:
         self.expr(node.test)
         snap = set(self.defined)
         before = dict(self.aliases)
@@ -98,7 +75,7 @@ class FlowRules:
         # A branch may not run: an alias it breaks may still hold afterwards.
         self.aliases = merge_aliases(before, body_aliases, self.aliases)
 
-    def s_With(self, node: ast.With | ast.AsyncWith) -> None:
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
         for item in node.items:
             self.expr(item.context_expr)
             if item.optional_vars is not None:
@@ -114,9 +91,9 @@ class FlowRules:
             return
         self.stmts(node.body)
 
-    s_AsyncWith = s_With
+    visit_AsyncWith = visit_With
 
-    def s_Try(self, node: ast.Try) -> None:
+    def visit_Try(self, node: ast.Try) -> None:
         snap = set(self.defined)
         before = dict(self.aliases)
         kinds = dict(self.kinds)
@@ -147,9 +124,9 @@ class FlowRules:
         self.kinds = merge_kinds(*kind_maps[1:])  # handlers start from merged kinds
         self.stmts(node.finalbody)
 
-    s_TryStar = s_Try
+    visit_TryStar = visit_Try
 
-    def s_Match(self, node: ast.Match) -> None:
+    def visit_Match(self, node: ast.Match) -> None:
         self.expr(node.subject)
         snap = set(self.defined)
         kinds = dict(self.kinds)

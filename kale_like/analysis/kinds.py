@@ -14,18 +14,17 @@ aliases. Only kinds whose rules differ from the default are tracked:
 
 Anything else has no kind: then a method is a write unless listed in
 :data:`~kale_like.analysis.rules.PURE_METHODS`, and a slice may be a view (numpy, pandas).
-A mixin of :class:`~kale_like.analysis.walker.Walker`.
+The walker's first layer above :class:`~kale_like.analysis.base.WalkerBase`.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from ..model import Parameter
 from . import rules
-from .facts import BlockFacts, FuncFacts
+from .base import WalkerBase
 
 ATOMIC = frozenset({"str", "num", "bytes", "range"})
 IMMUTABLE = ATOMIC | {"tuple", "frozenset"}
@@ -88,30 +87,8 @@ def merge_kinds(*maps: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in first.items() if all(m.get(k) == v for m in rest)}
 
 
-class KindRules:
+class KindRules(WalkerBase):
     """The walker's guesses of value kinds."""
-
-    kinds: dict[str, str]
-    facts: BlockFacts
-    defined: set[str]
-    modmap: dict[str, str]
-    known: Mapping[str, FuncFacts | None]
-
-    if TYPE_CHECKING:
-
-        def qualify(self, node: ast.AST) -> str | None: ...
-        def lookup(self, name: str) -> FuncFacts | None: ...
-
-    def is_builtin(self, name: str) -> bool:
-        """``name`` still is the builtin (nothing in this step or above rebound it)."""
-        return (
-            name in rules.BUILTIN_NAMES
-            and name not in self.defined
-            and name not in self.facts.writes
-            and name not in self.modmap
-            and name not in self.known  # functions, and every name an earlier step bound
-            and name not in self.kinds
-        )
 
     def kind_of(self, node: ast.AST | None) -> str | None:
         """The likely kind of the value of expression ``node`` (None: unknown)."""
@@ -207,6 +184,27 @@ class KindRules:
 
     def is_iter(self, node: ast.AST) -> bool:
         return self.kind_of(node) == "iter"
+
+    def consume(self, node: ast.AST, at: ast.AST) -> None:
+        """Iterating ``node`` (a call argument, a `for` loop) changes it if it is an iterator."""
+        if self.is_iter(node):
+            root = self.root(node)
+            if root:
+                self.mutate(root, at)
+
+    def kind_plan(self, t: ast.AST, value: ast.AST) -> list[tuple[str, str]]:
+        """The likely kinds of the names ``t = value`` binds (taken before binding them)."""
+        if isinstance(t, ast.Name):
+            k = self.kind_of(value)
+            return [(t.id, k)] if k is not None else []
+        plan: list[tuple[str, str]] = []
+        if isinstance(t, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
+            if len(t.elts) == len(value.elts) and not any(
+                isinstance(e, ast.Starred) for e in [*t.elts, *value.elts]
+            ):
+                for te, ve in zip(t.elts, value.elts, strict=True):
+                    plan += self.kind_plan(te, ve)
+        return plan
 
     def slice_copies(self, node: ast.Subscript) -> bool:
         """``xs[a:b]`` of a list (or a str, tuple...) is a new object; numpy's is a view."""

@@ -8,17 +8,14 @@ in *function mode* computes a function's free globals, ``global`` rebinds and mu
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
-from ..diagnostics import Diagnostic
 from . import rules
-from .aliases import AliasMap, AliasRules
 from .calls import CallRules
 from .facts import (
     BlockFacts,
     FuncFacts,
-    Loc,
     Scope,
     bound_names,
     merge,
@@ -26,145 +23,11 @@ from .facts import (
     target_names,
 )
 from .flow import FlowRules
-from .kinds import ATOMIC, IMMUTABLE, KindRules
+from .kinds import ATOMIC, IMMUTABLE
 
 
-class Walker(AliasRules, FlowRules, CallRules, KindRules):
+class Walker(FlowRules, CallRules):
     """Walks statements in execution order, tracking what is definitely defined."""
-
-    def __init__(
-        self,
-        known: Mapping[str, FuncFacts | None] | None = None,
-        modmap: Mapping[str, str] | None = None,
-        fixed: Iterable[str] = (),
-        scope: Scope | None = None,
-        aliases: Mapping[str, frozenset[str]] | None = None,
-        kinds: Mapping[str, str] | None = None,
-    ) -> None:
-        self.facts = BlockFacts()
-        self.known = known or {}
-        self.modmap: dict[str, str] = dict(modmap or {})
-        self.fixed = frozenset(fixed)  # prelude functions/classes: never mutated as variables
-        self.scope = scope
-        self.defined: set[str] = set(scope.locals) if scope else set()
-        # Names bound to the same object (`a = b`), carried from step to step.
-        self._aliases = AliasMap(aliases or {})
-        # Likely kinds of values (`xs = [1]`: a list), carried from step to step too.
-        self.kinds: dict[str, str] = dict(kinds or {})
-        self.frames: list[set[str]] = []
-        self.depth = 0
-        self.cell: int | None = None
-        self.offset = 0
-        self.deferred = FuncFacts()  # class mode: methods, applied on instantiation
-
-    # ----------------------------------------------------------------- bookkeeping
-    def loc(self, node: ast.AST) -> Loc:
-        return (self.cell, getattr(node, "lineno", 1) + self.offset)
-
-    def _local(self, name: str) -> bool:
-        return any(name in f for f in self.frames)
-
-    def read(self, name: str, node: ast.AST) -> None:
-        if self._local(name) or name in self.defined:
-            return
-        if self.scope is None and name not in self.facts.reads and name in self.facts.writes:
-            # Bound above on some path only (a branch, loop or `try`): the read sees this
-            # step's value or, when that path did not run, an earlier one. Still an input,
-            # but never an undefined name.
-            self.facts.soft_reads.setdefault(name, self.loc(node))
-            return
-        self.facts.reads.setdefault(name, self.loc(node))
-
-    def write(self, name: str, node: ast.AST, define: bool = True) -> None:
-        self.aliases.pop(name, None)
-        self.kinds.pop(name, None)
-        self.modmap.pop(name, None)
-        if self.scope is not None:
-            if name in self.scope.globals:
-                self.facts.writes[name] = self.loc(node)
-            return
-        self.facts.writes[name] = self.loc(node)
-        self.facts.deleted.pop(name, None)
-        self.facts.functions[name] = None
-        if define:
-            self.defined.add(name)
-
-    def mutate(self, name: str, node: ast.AST) -> None:
-        direct = {name, *self.aliases.get(name, ())}
-        # Names that took this object earlier (`a = b`, then `b.append`) change too; they
-        # are "weak" writes: the step passes them on only if a later step reads them.
-        shared = self.sharing(name) if self.scope is None else direct
-        for root in sorted(shared):
-            if self._local(root):
-                continue
-            if root not in direct:
-                if root not in self.modmap and root not in self.facts.writes:
-                    self.facts.weak_writes.setdefault(root, self.loc(node))
-                continue
-            if self.scope is not None:
-                if root in self.scope.params and root not in self.scope.globals:
-                    self.facts.mutated_params.add(root)
-                elif root not in self.scope.locals or root in self.scope.globals:
-                    if root not in self.modmap:
-                        self.read(root, node)
-                        self.facts.mutates.add(root)
-                continue
-            if root in self.modmap or (root in self.fixed and root not in self.facts.writes):
-                continue
-            self.read(root, node)
-            self.facts.writes[root] = self.loc(node)
-            self.facts.deleted.pop(root, None)
-
-    def state(self, reads: Iterable[str], writes: Iterable[str], node: ast.AST) -> None:
-        for kind in reads:
-            self.facts.state_reads.setdefault(kind, self.loc(node))
-        for kind in writes:
-            self.facts.state_writes.setdefault(kind, self.loc(node))
-
-    def warn(self, kind: str, message: str, node: ast.AST, fix: str | None = None) -> None:
-        cell, line = self.loc(node)
-        self.facts.diagnostics.append(Diagnostic("warning", kind, message, cell, line, fix))
-
-    # ----------------------------------------------------------------- names
-    def qualify(self, node: ast.AST) -> str | None:
-        """``np.random.seed`` -> ``numpy.random.seed`` when ``np`` is an imported module."""
-        if isinstance(node, ast.Name):
-            return self.modmap.get(node.id)
-        if isinstance(node, ast.Attribute):
-            base = self.qualify(node.value)
-            return f"{base}.{node.attr}" if base else None
-        return None
-
-    def root(self, node: ast.AST) -> str | None:
-        """The variable an expression's object lives in (``d["l"]`` -> ``d``)."""
-        while True:
-            if isinstance(node, ast.Name):
-                return node.id
-            if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
-                node = node.value
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr not in rules.PURE_METHODS
-            ):
-                node = node.func.value  # a mutator that may return self (c.add(1).add(2))
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "vars"
-                and len(node.args) == 1
-                and self.is_builtin("vars")
-            ):
-                node = node.args[0]  # vars(obj) is obj's attribute dict
-            else:
-                return None
-
-    def lookup(self, name: str) -> FuncFacts | None:
-        if name in self.facts.functions:
-            return self.facts.functions[name]
-        if name in self.defined or name in self.facts.writes:
-            return None  # rebound in this step to something else
-        return self.known.get(name)
 
     # ----------------------------------------------------------------- statements
     def run(self, cell: int | None, module: ast.Module) -> None:
@@ -181,7 +44,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
         if self.scope is None and self.aliases:
             # Names sharing an object with an output are saved with it if anyone needs them.
             for name in list(self.facts.writes):
-                for other in sorted(self.sharing(name) - {name}):
+                for other in sorted(self.aliases.sharing(name) - {name}):
                     if other not in self.modmap and not self._local(other):
                         self.facts.weak_writes.setdefault(other, self.facts.writes[name])
         for name in list(self.facts.weak_writes):
@@ -191,27 +54,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
         self.facts.diagnostics = list(unique.values())  # loop bodies may be walked twice
         return self.facts
 
-    def stmts(self, body: Iterable[ast.stmt]) -> None:
-        for node in body:
-            self.stmt(node)
-
-    def stmt(self, node: ast.stmt) -> None:
-        method = getattr(self, "s_" + type(node).__name__, None)
-        if method is not None:
-            method(node)
-        else:
-            self.generic(node)
-
-    def generic(self, node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                self.stmt(child)
-            elif isinstance(child, ast.expr):
-                self.expr(child)
-            else:
-                self.generic(child)
-
-    def s_Assign(self, node: ast.Assign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
         if isinstance(node.value, ast.Lambda) and all(
             isinstance(t, ast.Name) for t in node.targets
         ):
@@ -243,7 +86,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
                 others = frozenset(chained) - {name}
                 self.alias(node, [(name, self.aliases.get(name, frozenset()) | others, True)])
 
-    def s_AugAssign(self, node: ast.AugAssign) -> None:
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.expr(node.value)
         t = node.target
         if isinstance(t, ast.Name) and self.kind_of(t) in IMMUTABLE:
@@ -267,7 +110,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
         else:
             self.target(t)
 
-    def s_AnnAssign(self, node: ast.AnnAssign) -> None:
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
             self.expr(node.value)
             plan = self.alias_plan(node.target, node.value)
@@ -277,7 +120,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             self.store(node.target, node.value)
             self.kinds.update(kinds)
 
-    def s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for d in node.decorator_list:
             self.expr(d)
         self.defaults(node.args)
@@ -293,9 +136,9 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
         self.write(node.name, node)
         self.bind_function(node.name, facts)
 
-    s_AsyncFunctionDef = s_FunctionDef
+    visit_AsyncFunctionDef = visit_FunctionDef
 
-    def s_ClassDef(self, node: ast.ClassDef) -> None:
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for d in node.decorator_list:
             self.expr(d)
         for b in node.bases:
@@ -315,7 +158,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
         else:
             self.apply(facts, None, ())  # nested function: its effects are ours
 
-    def s_Delete(self, node: ast.Delete) -> None:
+    def visit_Delete(self, node: ast.Delete) -> None:
         todo = list(node.targets)
         while todo:
             t = todo.pop(0)
@@ -336,7 +179,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             else:
                 self.target(t)
 
-    def s_Import(self, node: ast.Import) -> None:
+    def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
             top = a.name.split(".")[0]
             bound = a.asname or top
@@ -345,7 +188,7 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             self.modmap[bound] = a.name if a.asname else top
             self.facts.imports[bound] = self.modmap[bound]
 
-    def s_ImportFrom(self, node: ast.ImportFrom) -> None:
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         mod = node.module or ""
         if node.level == 0 and mod:
             self.facts.modules.add(mod.split(".")[0])
@@ -365,69 +208,13 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             self.modmap[bound] = qual
             self.facts.imports[bound] = qual
 
-    def s_Global(self, node: ast.stmt) -> None:
+    def visit_Global(self, node: ast.stmt) -> None:
         pass
 
-    s_Nonlocal = s_Global
-
-    # ----------------------------------------------------------------- targets
-    def kind_plan(self, t: ast.AST, value: ast.AST) -> list[tuple[str, str]]:
-        """The likely kinds of the names ``t = value`` binds (taken before binding them)."""
-        if isinstance(t, ast.Name):
-            k = self.kind_of(value)
-            return [(t.id, k)] if k is not None else []
-        plan: list[tuple[str, str]] = []
-        if isinstance(t, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
-            if len(t.elts) == len(value.elts) and not any(
-                isinstance(e, ast.Starred) for e in [*t.elts, *value.elts]
-            ):
-                for te, ve in zip(t.elts, value.elts, strict=True):
-                    plan += self.kind_plan(te, ve)
-        return plan
-
-    def store(self, t: ast.AST, value: ast.expr) -> None:
-        """``o.v = a`` / ``d[k] = a``: the object rooted at ``o`` / ``d`` now holds a's."""
-        if isinstance(t, ast.Attribute | ast.Subscript):
-            root = self.root(t)
-            if root is not None:
-                self.hold(root, [value], t)
-
-    def target(self, t: ast.AST) -> None:
-        if isinstance(t, ast.Name):
-            self.write(t.id, t)
-        elif isinstance(t, (ast.Tuple, ast.List)):
-            for e in t.elts:
-                self.target(e)
-        elif isinstance(t, ast.Starred):
-            self.target(t.value)
-        elif isinstance(t, (ast.Attribute, ast.Subscript)):
-            self.expr(t.value)
-            if isinstance(t, ast.Subscript):
-                self.expr(t.slice)
-            q = self.qualify(t.value if isinstance(t, ast.Subscript) else t)
-            kind = rules.attr_state(q) if q else None
-            if kind:
-                self.state((kind,), (kind,), t)
-                return
-            root = self.root(t.value)
-            if root is not None:
-                self.mutate(root, t)
-
-    def defaults(self, args: ast.arguments) -> None:
-        for d in [*args.defaults, *args.kw_defaults]:
-            if d is not None:
-                self.expr(d)
+    visit_Nonlocal = visit_Global
 
     # ----------------------------------------------------------------- expressions
-    def expr(self, node: ast.AST) -> None:
-        method = getattr(self, "e_" + type(node).__name__, None)
-        if method is not None:
-            method(node)
-        else:
-            for child in ast.iter_child_nodes(node):
-                self.expr(child)
-
-    def e_BinOp(self, node: ast.BinOp) -> None:
+    def visit_BinOp(self, node: ast.BinOp) -> None:
         # Long `a + b + c + ...` chains nest to the left: walk them without recursion.
         rights: list[ast.expr] = []
         cur: ast.expr = node
@@ -438,18 +225,18 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
         for r in reversed(rights):
             self.expr(r)
 
-    def e_Name(self, node: ast.Name) -> None:
+    def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self.read(node.id, node)
 
-    def e_Attribute(self, node: ast.Attribute) -> None:
+    def visit_Attribute(self, node: ast.Attribute) -> None:
         self.expr(node.value)
         q = self.qualify(node)
         kind = rules.attr_state(q) if q else None
         if kind:
             self.state((kind,), (), node)
 
-    def e_NamedExpr(self, node: ast.NamedExpr) -> None:
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.expr(node.value)
         name = node.target.id
         if self.frames:
@@ -475,16 +262,16 @@ class Walker(AliasRules, FlowRules, CallRules, KindRules):
             self.expr(e)
         self.frames.pop()
 
-    def e_ListComp(self, node: ast.ListComp) -> None:
+    def visit_ListComp(self, node: ast.ListComp) -> None:
         self.comprehension(node, [node.elt])
 
-    e_SetComp = e_ListComp
-    e_GeneratorExp = e_ListComp
+    visit_SetComp = visit_ListComp
+    visit_GeneratorExp = visit_ListComp
 
-    def e_DictComp(self, node: ast.DictComp) -> None:
+    def visit_DictComp(self, node: ast.DictComp) -> None:
         self.comprehension(node, [node.key, node.value])
 
-    def e_Lambda(self, node: ast.Lambda) -> None:
+    def visit_Lambda(self, node: ast.Lambda) -> None:
         # An anonymous lambda (sorted(key=...), map(...)) is most likely called right away.
         self.apply(self.lambda_facts(node), node, ())
 
