@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import compose
-from ..analysis.settings import merge_settings, notebook_volumes, step_defaults
+from ..analysis.settings import merge_settings, step_defaults
+from ..analysis.volumes import notebook_volumes
 from ..analysis.walker import BlockFacts
 from ..compose import Composition
 from ..diagnostics import Diagnostic
