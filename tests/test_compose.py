@@ -127,7 +127,7 @@ def test_analyze_shows_notebooks_and_edges(
 
 
 def test_compile_and_verify(composed: Path, tmp_path: Path) -> None:
-    from kale_like.verify import verify
+    from kale_like.verification import verify
 
     assert main(["compile", str(composed / "mixed.ipynb"), "-o", str(tmp_path / "out")]) == 0
     assert any((tmp_path / "out").glob("*.yaml"))
@@ -229,7 +229,7 @@ def test_nested_references(tmp_path: Path) -> None:
 
 
 def test_kales_composition_examples(kale_examples: Path, tmp_path: Path) -> None:
-    from kale_like.verify import verify
+    from kale_like.verification import verify
 
     d = tmp_path / "composition"
     shutil.copytree(kale_examples / "composition", d)

@@ -105,7 +105,7 @@ def test_every_kale_example_compiles(name: str, kale_examples: Path, tmp_path: P
 def test_runnable_kale_examples_run_and_verify(
     name: str, kale_examples: Path, tmp_path: Path
 ) -> None:
-    from kale_like.verify import verify
+    from kale_like.verification import verify
 
     nb = _copy(kale_examples, name, tmp_path)
     report = verify(nb, run_root=tmp_path / "runs")

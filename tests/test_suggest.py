@@ -317,7 +317,7 @@ def test_corpus_untagged_suggestions_pass_checks_and_keep_parallelism(
 @pytest.mark.parametrize("name", _valid_corpus())
 def test_corpus_suggestion_verifies(name: str, corpus_dir: Path, tmp_path: Path) -> None:
     require("papermill")
-    from kale_like.verify import verify
+    from kale_like.verification import verify
 
     untagged = tmp_path / name
     strip_tags(corpus_dir / name, untagged)

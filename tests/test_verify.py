@@ -13,7 +13,7 @@ from nb_kit import cell
 from nb_kit import write_notebook as write
 from nbformat.v4 import new_markdown_cell
 
-from kale_like.verify import VerifyReport, verify
+from kale_like.verification import VerifyReport, verify
 
 require("papermill")
 

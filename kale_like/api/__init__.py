@@ -17,7 +17,7 @@ _VERBS: dict[str, str] = {
     "compile": ".compilation",
     "run": ".execution",
     # The verify verb package sits beside api: it runs its pipeline through api.execution.
-    "verify": "..verify",
+    "verify": "..verification",
     "runs_list": ".history",
     "runs_show": ".history",
     "build": ".image_builds",

@@ -192,7 +192,7 @@ def handle_run(args: argparse.Namespace) -> int:
 
 def handle_verify(args: argparse.Namespace) -> int:
     from ..errors import UsageError
-    from ..verify import verify
+    from ..verification import verify
 
     if _only(args):
         # Skipped steps leave nothing to compare with the top-to-bottom run.

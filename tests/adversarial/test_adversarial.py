@@ -15,7 +15,7 @@ from nb_kit import write_notebook
 from notebooks import NOTEBOOKS
 
 from kale_like.api.execution import run
-from kale_like.verify import verify
+from kale_like.verification import verify
 
 require("papermill")
 require("sklearn")

@@ -86,7 +86,7 @@ def test_compare_figures_by_what_they_draw() -> None:
 def test_verify_compares_an_input_with_the_step_that_really_provided_it(tmp_path) -> None:
     import json
 
-    from kale_like.verify.compare import _routed_inputs
+    from kale_like.verification.compare import _routed_inputs
 
     record = {"steps": {"save": {"inputs": {"fig": {"producer": "decorate", "digest": "x"}}}}}
     (tmp_path / "run.json").write_text(json.dumps(record), encoding="utf-8")

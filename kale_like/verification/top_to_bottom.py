@@ -25,7 +25,8 @@ def _seed(seed: int) -> None:
 
 
 def _seed_cell() -> dict[str, Any]:
-    src = f"__import__('kale_like.verify.top_to_bottom', fromlist=['_seed'])._seed({VERIFY_SEED})"
+    module = "kale_like.verification.top_to_bottom"
+    src = f"__import__({module!r}, fromlist=['_seed'])._seed({VERIFY_SEED})"
     return {
         "cell_type": "code",
         "execution_count": None,
@@ -102,7 +103,8 @@ def _dump_cell(
     args = ", ".join(repr(a) for a in (step, phase, names, metrics, refs, dump_dir))
     # No name is bound in the user's namespace, and the call's None result shows nothing.
     src = (
-        f"__import__('kale_like.verify.top_to_bottom', fromlist=['_dump'])._dump(globals(), {args})"
+        "__import__('kale_like.verification.top_to_bottom', fromlist=['_dump'])"
+        f"._dump(globals(), {args})"
     )
     return {
         "cell_type": "code",

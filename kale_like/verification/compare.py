@@ -5,7 +5,7 @@ and the dump directory of :func:`.top_to_bottom.run_top_to_bottom`, compares eve
 passed between steps (in a separate process where the notebook's imports and functions cells
 were replayed, so instances of notebook classes load) and the metrics, and explains the
 first divergence with its likely cause. :func:`seeded` makes the pipeline's step processes
-seed their RNGs like the top-to-bottom run does. The verb is :func:`kale_like.verify.verify`.
+seed their RNGs like the top-to-bottom run does. The verb is :func:`kale_like.verification.verify`.
 """
 
 from __future__ import annotations
