@@ -412,6 +412,34 @@ def test_step_defined_function_travels_with_its_globals() -> None:
     assert p.step("b").input_map == {"mul": "a", "k": "a"}
 
 
+def test_code_inside_values_reads_the_globals_it_uses_where_it_runs() -> None:
+    # An instance's method and a factory's closure run where they are called: the step that
+    # calls them reads what their code reads (from its latest writer), not the maker's step.
+    p = load(
+        (
+            "S = 2\nB = 1\nclass C:\n    def f(self):\n        return S\n"
+            "def make():\n    def g():\n        return B\n    return g\n"
+            "obj = C()\nfn = make()\nplain = len([1])",
+            ["step:a"],
+        ),
+        ("S = 5\nB = 7", ["step:b", "prev:a"]),
+        ("r = obj.f() + fn()", ["step:c", "prev:b"]),
+        ("q = plain", ["step:d", "prev:b"]),
+    )
+    assert p.step("c").input_map == {"obj": "a", "fn": "a", "S": "b", "B": "b"}
+    assert p.step("d").input_map == {"plain": "a"}
+
+
+def test_a_value_made_in_the_functions_cell_can_still_change() -> None:
+    p = load(
+        ("class Acc:\n    def add(self, v):\n        self.items.append(v)", ["functions"]),
+        ("acc = Acc()\nacc.items = []", ["step:a"]),
+        ("acc.add(1)", ["step:b", "prev:a"]),
+        ("n = len(acc.items)", ["step:c", "prev:b"]),
+    )
+    assert p.step("c").input_map == {"acc": "b"}
+
+
 def test_cross_step_alias() -> None:
     p = load(
         ("b = [1]\na = b", ["step:s1"]),

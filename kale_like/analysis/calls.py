@@ -108,6 +108,11 @@ class CallRules(AliasRules):
             k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value)
             for k in node.keywords
         )
+        receiver = func.value
+        if self.scope is None and isinstance(receiver, ast.Name):
+            made = self.lookup(receiver.id)
+            if made is not None and made.made:  # `model.fit(...)` runs the class's code
+                self.apply(made, node, ())
         if self.method_writes(func.value, func.attr, inplace):
             root = self.root(func.value)
             if root:

@@ -24,6 +24,12 @@ class FuncFacts:
     state_writes: frozenset[str] = frozenset()
     modules: frozenset[str] = frozenset()
     generator: bool = False  # its body yields: calling it makes an iterator
+    # Calling it returns code that runs later: an instance of a class (its methods), or a
+    # closure of a nested function. What that code reads is read again wherever it runs.
+    returns_code: bool = False
+    # The facts of a value made by such a call (``model = Net()``, ``add = make_adder()``):
+    # calling it or one of its methods reads the globals that code reads.
+    made: bool = False
 
 
 @dataclass
@@ -75,6 +81,7 @@ def merge(a: FuncFacts, b: FuncFacts, keep_params: bool = True) -> FuncFacts:
         state_writes=a.state_writes | b.state_writes,
         modules=a.modules | b.modules,
         generator=a.generator,
+        returns_code=a.returns_code or b.returns_code,
     )
 
 
@@ -130,3 +137,10 @@ def params_of(args: ast.arguments) -> tuple[str, ...]:
     if args.kwarg:
         names.append(args.kwarg.arg)
     return tuple(names)
+
+
+def made_by(maker: FuncFacts) -> FuncFacts:
+    """The facts of a value ``maker`` returned: running its code (a method, the closure)
+    reads what the maker's code reads. Only reads: a value's method that rebinds a global is
+    rare, and a wrong write would pass a name its step never bound."""
+    return FuncFacts(reads=maker.reads, state_reads=maker.state_reads, made=True)

@@ -18,12 +18,14 @@ from .facts import (
     FuncFacts,
     Scope,
     bound_names,
+    made_by,
     merge,
     params_of,
     target_names,
 )
 from .flow import FlowRules
 from .kinds import ATOMIC, IMMUTABLE
+from .parse import parse_cell
 
 
 class Walker(FlowRules, CallRules):
@@ -73,6 +75,7 @@ class Walker(FlowRules, CallRules):
             self.alias(t, plan)
             self.store(t, node.value)
             self.kinds.update(kplan)
+        self.bind_made(node.targets, node.value)
         if kind in ATOMIC:
             return
         if self.is_iter(node.value) and any(not isinstance(t, ast.Name) for t in node.targets):
@@ -148,7 +151,23 @@ class Walker(FlowRules, CallRules):
         body, methods = class_facts(node, self.modmap)
         self.apply(body, node, ())
         self.write(node.name, node)
-        self.bind_function(node.name, methods)
+        self.bind_function(node.name, replace(methods, returns_code=True))
+
+    def bind_made(self, targets: list[ast.expr], value: ast.expr) -> None:
+        """``model = Net(...)``, ``add = make_adder(...)``: the names hold code of a known
+        callable, so calling them (or their methods) later reads what that code reads."""
+        if self.scope is not None or not isinstance(value, ast.Call):
+            return
+        func = value.func
+        if not isinstance(func, ast.Name):
+            return
+        maker = self.lookup(func.id)
+        if maker is None or not maker.returns_code:
+            return
+        made = made_by(self.resolve(func.id, maker))
+        for t in targets:
+            if isinstance(t, ast.Name):
+                self.facts.functions[t.id] = made
 
     def bind_function(self, name: str, facts: FuncFacts) -> None:
         if self.scope is None:
@@ -280,6 +299,13 @@ class Walker(FlowRules, CallRules):
         return function_facts(node, self.modmap, frames=self.frames)
 
 
+def analyze_cell(code: str, cell: int | None = None) -> BlockFacts:
+    """Reads, writes, deletions, state effects, functions and modules of one cell."""
+    walker = Walker()
+    walker.run(cell, parse_cell(code, cell))
+    return walker.finish()
+
+
 def function_facts(
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
     modmap: Mapping[str, str],
@@ -297,7 +323,12 @@ def function_facts(
             w.stmt(part)
         else:
             w.expr(part)
-    return replace(_facts_of(w, params), generator=_yields(body))
+    nested = any(
+        isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef))
+        for part in body
+        for n in ast.walk(part)
+    )
+    return replace(_facts_of(w, params), generator=_yields(body), returns_code=nested)
 
 
 def _yields(body: list[ast.AST]) -> bool:

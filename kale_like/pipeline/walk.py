@@ -55,7 +55,7 @@ def walk_steps(
     """Walk the steps in reading order into ``walk.facts``; appends to ``diags``."""
     pre = walk.preludes[None]
     known: dict[str, FuncFacts | None] = dict(pre.facts.functions)
-    fixed = {n for n, f in known.items() if f is not None}
+    fixed = {n for n, f in known.items() if f is not None and not f.made}
     modmap = dict(pre.modmap)
     aliases: dict[str, frozenset[str]] = {}
     value_kinds = param_kinds(parameters)  # likely value kinds, carried like the aliases
@@ -64,7 +64,7 @@ def walk_steps(
         if part.key != current:
             current, own = part.key, walk.preludes[part.key]
             known.update(own.facts.functions)
-            fixed = {n for n, f in own.facts.functions.items() if f is not None}
+            fixed = {n for n, f in own.facts.functions.items() if f is not None and not f.made}
             modmap = {**modmap, **own.modmap}
         # `known` (every name bound above) is only read by the walker and grows after the
         # step: no per-step copy, which would make a long notebook quadratic.

@@ -129,7 +129,9 @@ def _function_difference(a: Any, b: Any, where: str, depth: int) -> str | None:
     cells_a = [c.cell_contents for c in a.__closure__ or ()]
     cells_b = [c.cell_contents for c in b.__closure__ or ()]
     d = difference(cells_a, cells_b, f"{where}.<closure>", depth + 1)
-    if d:
+    if d or a.__globals__.get("__name__") == "__main__":
+        # A notebook function's globals are the notebook's namespace (a step binds its own
+        # as their globals): its variables are compared as variables, not as the function.
         return d
     names = a.__code__.co_names
     glob_a = {n: a.__globals__[n] for n in names if n in a.__globals__}

@@ -475,3 +475,22 @@ def nb_step_function_globals() -> list[Any]:
         cell("total = calls + sum(log) + scaler.apply(1) + int(np.sum(log))", "step:report"),
         cell("print(total)", "pipeline-metrics"),
     ]
+
+
+@notebook
+def nb_code_in_values() -> list[Any]:
+    """Values that carry code reading globals a later step rebinds: an instance of a
+    step-defined class whose method reads a module constant, a closure from a factory."""
+    return [
+        cell("import numpy as np", "imports"),
+        cell(
+            "SCALE = 2\nbase = 10\n"
+            "class Scaler:\n    def apply(self, v):\n        return np.float64(v) * SCALE\n"
+            "def make_adder():\n    def add(v):\n        return v + base\n    return add\n"
+            "scaler = Scaler()\nadder = make_adder()",
+            "step:define",
+        ),
+        cell("SCALE = 5\nbase = 100", "step:change"),
+        cell("total = float(scaler.apply(1)) + adder(1)", "step:use"),
+        cell("print(total)", "pipeline-metrics"),
+    ]
