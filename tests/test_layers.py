@@ -52,7 +52,8 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("kale_like.widgets", "faces"),
     ("kale_like.papermill_engine", "faces"),
     ("kale_like.api", "verbs"),
-    ("kale_like.verification", "verbs"),  # exact match only: the verb; its submodules are below
+    ("kale_like.verification", "verbs"),  # exact match only: the package re-exports the verb
+    ("kale_like.verification.verb", "verbs"),
     ("kale_like.verification.compare", "runtime"),
     ("kale_like.verification.top_to_bottom", "runtime"),
     ("kale_like.verification.composed", "runtime"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .cells import param_type, parse_metrics, parse_parameters
 from .parse import parse_cell, transform
 from .rules import BUILTIN_NAMES, PURE_METHODS
-from .walker import BlockFacts, FuncFacts, Walker, function_facts
+from .walker import BlockFacts, FuncFacts, Walker, analyze_cell, function_facts
 
 __all__ = [
     "BUILTIN_NAMES",
@@ -25,10 +25,3 @@ __all__ = [
     "parse_parameters",
     "transform",
 ]
-
-
-def analyze_cell(code: str, cell: int | None = None) -> BlockFacts:
-    """Reads, writes, deletions, state effects, functions and modules of one cell."""
-    walker = Walker()
-    walker.run(cell, parse_cell(code, cell))
-    return walker.finish()
