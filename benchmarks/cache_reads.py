@@ -156,7 +156,7 @@ def main() -> None:
         median = work / "median" / source.name
         median.parent.mkdir()
         median.write_bytes(source.read_bytes())
-        times = {}
+        times: dict[bool, float] = {}
         for record in (False, True) * args.rounds:  # interleaved: load drift hits both modes
             root = str(work / f"root-{record}")
             t = float(_python(COLD, [str(median), str(args.repeat), root], work, record))

@@ -32,7 +32,8 @@ from kale_like.runtime.artifacts import load_value, save_value  # noqa: E402
 
 def timed_pair(a: Callable[[], Any], b: Callable[[], Any], runs: int) -> tuple[float, float]:
     """Median seconds of ``a`` and ``b``, alternating so both see the same machine load."""
-    ta, tb = [], []
+    ta: list[float] = []
+    tb: list[float] = []
     for _ in range(runs):
         for fn, times in ((a, ta), (b, tb)):
             start = time.perf_counter()

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             path = write(n)
             assert len(analyze(path, run_root=runs)["steps"]) == n
-            wall, cpu = best_of(lambda p=path: analyze(p, run_root=runs), args.repeat)
+            wall, cpu = best_of(partial(analyze, path, run_root=runs), args.repeat)
             analysed.append((n, wall, cpu))
             print(f"analyze {n:6d} steps: {wall:7.3f} s wall  {cpu:7.3f} s cpu", flush=True)
         ok &= _verdict("analyze", analysed)
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         compiled: list[tuple[int, float, float]] = []
         for n in compile_sizes:
             path, out = write(n), Path(tmp) / f"out{n}"
-            wall, cpu = best_of(lambda p=path, o=out: compile_nb(p, o, run_root=runs), args.repeat)
+            wall, cpu = best_of(partial(compile_nb, path, out, run_root=runs), args.repeat)
             size = sum(f.stat().st_size for f in out.iterdir())
             compiled.append((n, wall, cpu))
             print(f"compile {n:6d} steps: {wall:7.3f} s wall  {cpu:7.3f} s cpu"
