@@ -147,7 +147,14 @@ def compare(
         if item["kind"] == "output":
             diverged.add((item["step"], var))
         report.mismatches.append(Mismatch(item["step"], var, item["kind"], problem, cause))
-    _compare_metrics(pipeline, result, dump_dir, report)
+    rounded = {
+        f"{item['step']}.{item['variable']}": item["rounding"]
+        for item in compared
+        if item.get("rounding") is not None
+    }
+    rounded.update(_compare_metrics(pipeline, result, dump_dir, report))
+    if rounded:
+        report.notes.append(_rounding_note(rounded))
     if unreadable:
         engine = getattr(result, "engine", None) or "this engine"
         what = "only metrics were compared" if not pairs else "some variables were not compared"
@@ -255,15 +262,31 @@ def _failure_mismatch(
     return Mismatch(failed.name, None, "failure", detail, cause)
 
 
+def _rounding_note(rounded: dict[str, float]) -> str:
+    """Values equal only up to floating-point rounding: said, but no divergence."""
+    from ..runtime.compare import ROUNDING
+
+    names = sorted(rounded)
+    shown = ", ".join(f"{n} ({rounded[n]:.1e})" for n in names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return (
+        f"{len(names)} value(s) agree up to floating-point rounding only (largest relative "
+        f"difference in brackets; up to {ROUNDING:.0e} counts as equal): {shown}{more}; numeric "
+        "libraries may add up in another order in another process (memory alignment, threads)"
+    )
+
+
 def _compare_metrics(
     pipeline: Pipeline, result: RunResult, dump_dir: str, report: VerifyReport
-) -> None:
+) -> dict[str, float]:
+    """Compare the metrics; returns those equal only up to rounding (name -> difference)."""
     from ..runtime.artifacts import load_value
-    from ..runtime.compare import difference
+    from ..runtime.compare import collecting_rounding, difference
 
     def plain(v: Any) -> Any:
         return json.loads(json.dumps(v, default=repr))
 
+    rounded: dict[str, float] = {}
     for metric in pipeline.metrics:
         path = Path(dump_dir) / "out" / metric.step / "metrics" / metric.name
         if not path.is_dir() or metric.name not in result.metrics:
@@ -273,7 +296,10 @@ def _compare_metrics(
         except Exception:
             continue
         report.compared.append(f"metric:{metric.name}")
-        diff = difference(expected, plain(result.metrics[metric.name]), metric.name)
+        with collecting_rounding() as close:
+            diff = difference(expected, plain(result.metrics[metric.name]), metric.name)
+        if close and not diff:
+            rounded[f"metric:{metric.name}"] = max(rel for _, rel in close)
         if diff:
             step = pipeline.step(metric.step)
             report.mismatches.append(
@@ -285,6 +311,7 @@ def _compare_metrics(
                     _cause("output", step, pipeline, metric.name),
                 )
             )
+    return rounded
 
 
 def _compare_in_subprocess(

@@ -124,3 +124,38 @@ def test_compare_saved_uses_digests_then_values(tmp_path: Path) -> None:
     )
     assert out[0]["difference"] is None
     assert "arrays differ first at (0,)" in out[1]["difference"]
+
+
+def test_last_bit_differences_are_rounding_not_divergence() -> None:
+    from kale_like.runtime.compare import collecting_rounding
+
+    x = 0.1 + 0.2  # 0.30000000000000004
+    arr = np.array([1.0, np.nan, np.inf, 3.0])
+    frame = pd.DataFrame({"v": [x, 2.0]})
+    with collecting_rounding() as rounded:
+        assert difference(x, 0.3) is None
+        assert difference(arr, arr * (1 + 1e-15)) is None
+        assert difference(np.float64(x), np.float64(0.3)) is None
+        assert difference(frame, pd.DataFrame({"v": [0.3, 2.0]})) is None
+        assert difference({"k": [x]}, {"k": [0.3]}) is None
+    assert [where for where, _ in rounded] == ["value", "value", "value", "value", "value['k'][0]"]
+    assert all(0 < rel <= 1e-9 for _, rel in rounded)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (1.0, 1.0 + 1e-6),  # beyond rounding: a real difference
+        (np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-6])),
+        (np.array([1.0, np.nan]), np.array([1.0, 2.0])),  # NaN against a number
+        (np.array([np.inf]), np.array([-np.inf])),
+        (np.array([1, 2]), np.array([1, 3])),  # integers are exact
+        (pd.DataFrame({"v": [1.0]}), pd.DataFrame({"v": [1.001]})),
+    ],
+)
+def test_differences_beyond_rounding_still_diverge(a: object, b: object) -> None:
+    from kale_like.runtime.compare import collecting_rounding
+
+    with collecting_rounding() as rounded:
+        assert difference(a, b) is not None
+    assert rounded == []
